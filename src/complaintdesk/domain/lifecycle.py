@@ -1,0 +1,86 @@
+"""The life of a complaint: its states and which action may move it where.
+
+received → dispatched → in_progress → resolved → visited → closed, with reopen
+(an unsatisfied return visit sends it back to dispatched) and withdrawal by the owner.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from complaintdesk.domain.errors import TransitionNotAllowed
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    VISITED = "visited"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in FINAL_STATES
+
+
+FINAL_STATES = frozenset({Status.CLOSED, Status.WITHDRAWN})
+OPEN_STATES = tuple(s for s in Status if s not in FINAL_STATES)
+
+
+class Action(StrEnum):
+    DISPATCH = "dispatch"
+    START = "start"
+    RESOLVE = "resolve"
+    VISIT_SATISFIED = "visit_satisfied"
+    VISIT_UNSATISFIED = "visit_unsatisfied"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+
+
+_TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
+    # Re-dispatching (to another department or person) is allowed until work is done.
+    Action.DISPATCH: (
+        frozenset({Status.RECEIVED, Status.DISPATCHED, Status.IN_PROGRESS}),
+        Status.DISPATCHED,
+    ),
+    Action.START: (frozenset({Status.DISPATCHED}), Status.IN_PROGRESS),
+    Action.RESOLVE: (frozenset({Status.DISPATCHED, Status.IN_PROGRESS}), Status.RESOLVED),
+    Action.VISIT_SATISFIED: (frozenset({Status.RESOLVED}), Status.VISITED),
+    # Not satisfied: the complaint is reopened and goes back to the department.
+    Action.VISIT_UNSATISFIED: (frozenset({Status.RESOLVED}), Status.DISPATCHED),
+    Action.CLOSE: (frozenset({Status.VISITED}), Status.CLOSED),
+    Action.WITHDRAW: (frozenset(OPEN_STATES), Status.WITHDRAWN),
+}
+
+_STATUS_ZH = {
+    Status.RECEIVED: "已受理",
+    Status.DISPATCHED: "已派单",
+    Status.IN_PROGRESS: "处理中",
+    Status.RESOLVED: "已处理",
+    Status.VISITED: "已回访",
+    Status.CLOSED: "已结案",
+    Status.WITHDRAWN: "已撤销",
+}
+
+
+def status_name(status: Status, lang: str = "zh") -> str:
+    return _STATUS_ZH[status] if lang != "en" else status.value.replace("_", " ")
+
+
+def allowed_actions(status: Status) -> list[Action]:
+    """The actions that may be taken on a complaint in ``status``."""
+    return [a for a, (sources, _) in _TRANSITIONS.items() if status in sources]
+
+
+def next_status(status: Status, action: Action) -> Status:
+    """The state ``action`` leads to from ``status``; refuses what is not allowed."""
+    sources, target = _TRANSITIONS[action]
+    if status not in sources:
+        allowed = ", ".join(a.value for a in allowed_actions(status)) or "none"
+        raise TransitionNotAllowed(
+            f"cannot {action.value} a complaint that is {status.value} "
+            f"(allowed now: {allowed}) / 投诉当前状态为「{_STATUS_ZH[status]}」,不能执行该操作"
+        )
+    return target

@@ -1,0 +1,67 @@
+"""Who may do what to a complaint. Seeing is decided by scope (company and project);
+acting by role, department and the person's relation to the complaint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from complaintdesk.domain.taxonomy import Role, StaffDepartment
+
+
+class Permission(StrEnum):
+    REGISTER = "register"
+    RELABEL = "relabel"
+    DISPATCH = "dispatch"
+    WORK = "work"  # start, resolve, follow up as the acting department
+    FOLLOW_UP = "follow_up"
+    VISIT = "visit"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    MANAGE = "manage"  # projects, staff, owners, tokens
+
+
+@dataclass(frozen=True)
+class ActorView:
+    id: int
+    role: Role
+    department: StaffDepartment
+
+
+@dataclass(frozen=True)
+class ComplaintView:
+    first_receiver_id: int
+    assignee_id: int | None
+    departments: frozenset[str]
+
+
+_COORDINATORS = frozenset({Role.AGENT, Role.SUPERVISOR, Role.MANAGER, Role.ADMIN})
+
+
+def can(actor: ActorView, permission: Permission, complaint: ComplaintView | None = None) -> bool:
+    """Whether ``actor`` (already known to see the complaint) may take ``permission``.
+
+    The first receiver (首问负责制) stays accountable until closure, so they may always
+    coordinate their complaint: dispatch it, follow it up, visit and close it.
+    """
+    if permission is Permission.REGISTER:
+        return True  # anyone of any department receives complaints
+    if permission is Permission.MANAGE:
+        return actor.role in (Role.MANAGER, Role.ADMIN)
+    if permission in (Permission.RELABEL, Permission.FOLLOW_UP):
+        return True
+    is_first_receiver = complaint is not None and complaint.first_receiver_id == actor.id
+    coordinator = (
+        actor.role in _COORDINATORS or actor.department is StaffDepartment.CUSTOMER_SERVICE
+    )
+    if permission in (Permission.DISPATCH, Permission.VISIT, Permission.CLOSE, Permission.WITHDRAW):
+        return coordinator or is_first_receiver
+    if permission is Permission.WORK:
+        if complaint is None:
+            return False
+        return (
+            complaint.assignee_id == actor.id
+            or actor.department.value in complaint.departments
+            or actor.role.rank >= Role.SUPERVISOR.rank
+        )
+    return False
