@@ -1,0 +1,1 @@
+"""Tables, engine and sessions, queries; Alembic migrations live in ``migrations/``."""

@@ -1,0 +1,403 @@
+"""The tables. Each model's docstring says what the thing means to the business.
+
+Ids are time-ordered 64-bit integers made by :mod:`complaintdesk.db.ids`; timestamps are
+stored in UTC. Codes (status, labels, channels) are stored as their string values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from complaintdesk.db.ids import new_id
+from complaintdesk.domain.lifecycle import OPEN_STATES
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, primary_key=True, default=new_id, autoincrement=False)
+
+
+_OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATES))
+
+
+def _open_index(name: str, *columns: str) -> Index:
+    """A partial index over open complaints only: it stays small however large the
+    history grows."""
+    return Index(name, *columns, postgresql_where=text(_OPEN), sqlite_where=text(_OPEN))
+
+
+class Company(Base):
+    """A property-management company: the tenant. Nothing crosses between companies."""
+
+    __tablename__ = "companies"
+    id: Mapped[int] = _id()
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Project(Base):
+    """A community (小区) or building complex the company manages; staff are scoped to
+    projects and each project may set its own SLA targets."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    sla_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Building(Base):
+    """A building (楼栋) of a project."""
+
+    __tablename__ = "buildings"
+    id: Mapped[int] = _id()
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Unit(Base):
+    """A home or shop (单元/房号) in a building."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = _id()
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Owner(Base):
+    """A resident or owner (业主) who may complain; linked to the units they live in."""
+
+    __tablename__ = "owners"
+    __table_args__ = (Index("ix_owners_company_phone", "company_id", "phone"),)
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(5), default="zh")
+    contact_channel: Mapped[str] = mapped_column(String(20), default="sms")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    units: Mapped[list[Unit]] = relationship(secondary="owner_units", lazy="selectin")
+
+
+class OwnerUnit(Base):
+    __tablename__ = "owner_units"
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+
+
+class Staff(Base):
+    """An employee of any department. Anyone may receive a complaint (首问负责制);
+    their role says what else they may do, their projects what they may see."""
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("company_id", "username"),)
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    username: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(30))
+    role: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    projects: Mapped[list[Project]] = relationship(secondary="staff_projects", lazy="selectin")
+
+    @property
+    def project_ids(self) -> set[int]:
+        return {p.id for p in self.projects}
+
+
+class StaffProject(Base):
+    __tablename__ = "staff_projects"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token of one staff member; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = _id()
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Complaint(Base):
+    """One owner's complaint from receipt to closure.
+
+    ``first_receiver_id`` is whoever registered it: accountable until it closes,
+    told of every escalation, never changed by reassignment. Labels carry their
+    source (auto / staff / rule) and the classifier's confidence and version.
+    Three SLA clocks (response, resolution, return visit) each escalate at most once
+    per level; ``sla_check_at`` is when the sweeper must look next.
+    """
+
+    __tablename__ = "complaints"
+    __table_args__ = (
+        # An agent's open queue by deadline.
+        _open_index("ix_complaints_open_assignee_due", "assignee_id", "resolve_by"),
+        # A first receiver's open complaints (they stay accountable).
+        _open_index("ix_complaints_open_receiver", "first_receiver_id", "resolve_by"),
+        # A project's overdue list and open work.
+        _open_index("ix_complaints_open_project_due", "project_id", "resolve_by"),
+        # What the sweeper must look at now.
+        _open_index("ix_complaints_open_sla_check", "sla_check_at"),
+        # An owner's history, newest first.
+        Index("ix_complaints_owner", "owner_id", "id"),
+        # A project's complaints by time (lists, reports, repeat lookups by unit).
+        Index("ix_complaints_project", "project_id", "id"),
+        Index("ix_complaints_company", "company_id", "id"),
+    )
+
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    caller_phone: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(300))
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    first_receiver_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str] = mapped_column(String(20))
+
+    nature: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(30))
+    urgency: Mapped[str] = mapped_column(String(10))
+    department: Mapped[str] = mapped_column(String(30))
+    label_source: Mapped[str] = mapped_column(String(10), default="auto")
+    label_confidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_version: Mapped[str | None] = mapped_column(String(80))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    upgraded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    respond_by: Mapped[datetime | None]
+    resolve_by: Mapped[datetime | None]
+    visit_by: Mapped[datetime | None]
+    clock_started_at: Mapped[datetime]
+    responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    visited_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    response_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    resolution_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    visit_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    response_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_check_at: Mapped[datetime | None]
+    next_follow_up_at: Mapped[datetime | None]
+
+    repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
+    risk_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    resolution_outcome: Mapped[str | None] = mapped_column(String(30))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    owner_explanation: Mapped[str | None] = mapped_column(Text)
+    effective: Mapped[bool | None] = mapped_column(Boolean)
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    summary_cause: Mapped[str | None] = mapped_column(Text)
+    summary_lesson: Mapped[str | None] = mapped_column(Text)
+    corrective_action: Mapped[str | None] = mapped_column(Text)
+    preventive_action: Mapped[str | None] = mapped_column(Text)
+
+    version: Mapped[int] = mapped_column(Integer)
+    # Optimistic concurrency: two writers of one complaint cannot both win.
+    __mapper_args__ = {"version_id_col": version}
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    departments: Mapped[list[ComplaintDepartment]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="ComplaintDepartment.department"
+    )
+
+    @property
+    def escalation_level(self) -> int:
+        return max(self.response_level, self.resolution_level, self.visit_level)
+
+
+class ComplaintDepartment(Base):
+    """A department involved in handling a complaint; one of them leads."""
+
+    __tablename__ = "complaint_departments"
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(30), primary_key=True)
+    lead: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Event(Base):
+    """One append-only line of a complaint's history: who did what, when, old → new."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_complaint", "complaint_id", "id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str | None] = mapped_column(String(40))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LabelCorrection(Base):
+    """A staff correction of a label: kept for ever, it trains the next model."""
+
+    __tablename__ = "label_corrections"
+    __table_args__ = (Index("ix_label_corrections_complaint", "complaint_id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime]
+    label: Mapped[str] = mapped_column(String(20))
+    old: Mapped[str] = mapped_column(String(30))
+    new: Mapped[str] = mapped_column(String(30))
+    model_version: Mapped[str | None] = mapped_column(String(80))
+
+
+class FollowUp(Base):
+    """A note on what was done or learnt; ``next_follow_up_at`` puts it back in the
+    responsible person's queue on that date, so nothing is forgotten."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (Index("ix_follow_ups_complaint", "complaint_id", "id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text)
+    next_follow_up_at: Mapped[datetime | None]
+
+
+class Visit(Base):
+    """A return visit (回访): did the work hold, is the owner satisfied (1–5)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_complaint", "complaint_id", "id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime]
+    satisfaction: Mapped[int] = mapped_column(SmallInteger)
+    satisfied: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Outbox(Base):
+    """A message to an owner or a staff member, written in the same transaction as the
+    change it reports and delivered later, with retries, by the delivery worker.
+    ``dedupe_key`` is unique: the same message is never queued, nor sent, twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_outbox_complaint", "complaint_id", "id"),
+    )
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(5))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """Remembers which complaint a client's ``Idempotency-Key`` created, so that a
+    retried create returns it instead of making a second complaint."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("staff_id", "key"),)
+    id: Mapped[int] = _id()
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    created_at: Mapped[datetime]

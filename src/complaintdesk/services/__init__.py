@@ -1,0 +1,1 @@
+"""One module per use case. Services flush; the edge (request, command) commits once."""

@@ -1,0 +1,182 @@
+"""What every use case needs: scope checks, permission checks, events, SLA upkeep."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.ids import new_id
+from complaintdesk.db.models import Complaint, Event, Project, Staff, StaffProject
+from complaintdesk.domain import sla
+from complaintdesk.domain.errors import Forbidden, NotFound
+from complaintdesk.domain.lifecycle import Action, Status, next_status
+from complaintdesk.domain.permissions import ActorView, ComplaintView, Permission, can
+from complaintdesk.domain.taxonomy import Role, StaffDepartment, Urgency
+
+
+def actor_view(actor: Staff) -> ActorView:
+    return ActorView(actor.id, Role(actor.role), StaffDepartment(actor.department))
+
+
+def complaint_view(complaint: Complaint) -> ComplaintView:
+    return ComplaintView(
+        first_receiver_id=complaint.first_receiver_id,
+        assignee_id=complaint.assignee_id,
+        departments=frozenset(d.department for d in complaint.departments),
+    )
+
+
+def visible_project_ids(actor: Staff) -> set[int] | None:
+    """The projects whose complaints ``actor`` may see; None means every project of
+    their company (administrators)."""
+    if actor.role == Role.ADMIN:
+        return None
+    return actor.project_ids
+
+
+def can_see_project(actor: Staff, project_id: int) -> bool:
+    visible = visible_project_ids(actor)
+    return visible is None or project_id in visible
+
+
+def get_project(session: Session, actor: Staff, project_id: int) -> Project:
+    """The project, if it is the actor's to know of; else NotFound (never Forbidden:
+    what is not theirs does not exist for them)."""
+    project = session.get(Project, project_id)
+    if project is None or project.company_id != actor.company_id:
+        raise NotFound(f"project {project_id} not found", field="project_id")
+    if not can_see_project(actor, project_id):
+        raise NotFound(f"project {project_id} not found", field="project_id")
+    return project
+
+
+def get_complaint(session: Session, actor: Staff, complaint_id: int) -> Complaint:
+    complaint = session.get(Complaint, complaint_id)
+    if (
+        complaint is None
+        or complaint.company_id != actor.company_id
+        or not can_see_project(actor, complaint.project_id)
+    ):
+        raise NotFound(f"complaint {complaint_id} not found")
+    return complaint
+
+
+def require(actor: Staff, permission: Permission, complaint: Complaint | None = None) -> None:
+    view = complaint_view(complaint) if complaint is not None else None
+    if not can(actor_view(actor), permission, view):
+        raise Forbidden(
+            f"{actor.role} of {actor.department} may not {permission.value} this complaint "
+            f"/ 无权执行此操作"
+        )
+
+
+def record_event(
+    session: Session,
+    complaint: Complaint,
+    actor: Staff | None,
+    kind: str,
+    at: datetime,
+    *,
+    field: str | None = None,
+    old: Any = None,
+    new: Any = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Append one line to the complaint's history."""
+    event = Event(
+        id=new_id(),
+        complaint_id=complaint.id,
+        at=at,
+        actor_id=actor.id if actor is not None else None,
+        kind=kind,
+        field=field,
+        old=None if old is None else str(old),
+        new=None if new is None else str(new),
+        data=data,
+    )
+    session.add(event)
+    return event
+
+
+def transition(
+    session: Session, complaint: Complaint, actor: Staff | None, action: Action, at: datetime
+) -> Event:
+    """Move the complaint by ``action`` (refused if not allowed now) and record it."""
+    old = Status(complaint.status)
+    new = next_status(old, action)
+    complaint.status = new.value
+    return record_event(
+        session, complaint, actor, action.value, at, field="status", old=old.value, new=new.value
+    )
+
+
+def policy_for(project: Project) -> sla.SlaPolicy:
+    if not project.sla_overrides:
+        return sla.DEFAULT_POLICY
+    return sla.SlaPolicy.with_overrides(project.sla_overrides)
+
+
+def targets_for(session: Session, complaint: Complaint) -> sla.Targets:
+    project = session.get(Project, complaint.project_id)
+    assert project is not None
+    return policy_for(project).for_urgency(Urgency(complaint.urgency))
+
+
+def set_deadlines(session: Session, complaint: Complaint, now: datetime) -> None:
+    """(Re)compute the deadlines from the urgency, then when the sweeper looks next."""
+    targets = targets_for(session, complaint)
+    complaint.respond_by = complaint.received_at + targets.response
+    complaint.resolve_by = complaint.clock_started_at + targets.resolution
+    if complaint.resolved_at is not None:
+        complaint.visit_by = complaint.resolved_at + targets.visit
+    refresh_sla_check(complaint, now)
+
+
+def clocks(complaint: Complaint) -> list[sla.ClockState]:
+    return sla.running_clocks(
+        received_at=complaint.received_at,
+        respond_by=complaint.respond_by,
+        responded_at=complaint.responded_at,
+        clock_started_at=complaint.clock_started_at,
+        resolve_by=complaint.resolve_by,
+        resolved_at=complaint.resolved_at,
+        visit_by=complaint.visit_by,
+        visited=complaint.visited_at is not None,
+        is_open=Status(complaint.status).is_open,
+    )
+
+
+def refresh_sla_check(complaint: Complaint, now: datetime) -> None:
+    complaint.sla_check_at = sla.next_check(clocks(complaint), now)
+
+
+def mark_responded(complaint: Complaint, now: datetime) -> None:
+    """The first thing staff do after registration is the first response."""
+    if complaint.responded_at is None:
+        complaint.responded_at = now
+        if complaint.respond_by is not None and now > complaint.respond_by:
+            complaint.response_breached = True
+        refresh_sla_check(complaint, now)
+
+
+def staff_in_project(
+    session: Session, company_id: int, project_id: int, *, role: Role, department: str | None
+) -> list[Staff]:
+    """Active staff of ``role`` (and department) who work on ``project_id``."""
+    query = (
+        select(Staff)
+        .join(StaffProject, StaffProject.staff_id == Staff.id)
+        .where(
+            Staff.company_id == company_id,
+            Staff.active.is_(True),
+            Staff.role == role.value,
+            StaffProject.project_id == project_id,
+        )
+        .order_by(Staff.id)
+    )
+    if department is not None:
+        query = query.where(Staff.department == department)
+    return list(session.scalars(query))

@@ -1,0 +1,103 @@
+"""Dispatching a complaint to the department(s) that act on it, and starting work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, ComplaintDepartment, Staff
+from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.lifecycle import Action
+from complaintdesk.domain.messages import MessageKind
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.domain.taxonomy import Department
+from complaintdesk.services.common import (
+    can_see_project,
+    mark_responded,
+    record_event,
+    require,
+    transition,
+)
+from complaintdesk.services.notify import tell_owner
+
+
+def dispatch(
+    session: Session,
+    actor: Staff,
+    complaint: Complaint,
+    now: datetime,
+    *,
+    department: Department,
+    assignee_id: int | None = None,
+    also: list[Department] | None = None,
+    note: str | None = None,
+) -> Complaint:
+    """Send the complaint to a lead ``department`` (and optionally a person), with any
+    other departments ``also`` involved. The first receiver never changes."""
+    require(actor, Permission.DISPATCH, complaint)
+    assignee = None
+    if assignee_id is not None:
+        assignee = session.get(Staff, assignee_id)
+        if (
+            assignee is None
+            or assignee.company_id != complaint.company_id
+            or not assignee.active
+            or not can_see_project(assignee, complaint.project_id)
+        ):
+            raise InvalidInput(
+                f"staff {assignee_id} does not work on this project", field="assignee_id"
+            )
+    involved = [department, *[d for d in (also or []) if d != department]]
+    event = transition(session, complaint, actor, Action.DISPATCH, now)
+    event.data = {
+        "department": department.value,
+        "also": [d.value for d in involved[1:]],
+        "assignee_id": str(assignee_id) if assignee_id is not None else None,
+        "note": note,
+    }
+    old_department = complaint.department
+    complaint.department = department.value
+    complaint.departments = [
+        ComplaintDepartment(department=d.value, lead=d == department) for d in involved
+    ]
+    if complaint.assignee_id != assignee_id:
+        record_event(
+            session,
+            complaint,
+            actor,
+            "assigned",
+            now,
+            field="assignee_id",
+            old=complaint.assignee_id,
+            new=assignee_id,
+        )
+        complaint.assignee_id = assignee_id
+    if old_department != department.value:
+        record_event(
+            session,
+            complaint,
+            actor,
+            "department_changed",
+            now,
+            field="department",
+            old=old_department,
+            new=department.value,
+        )
+    mark_responded(complaint, now)
+    session.flush()
+    tell_owner(session, complaint, MessageKind.DISPATCHED, event, now)
+    session.flush()
+    return complaint
+
+
+def start(session: Session, actor: Staff, complaint: Complaint, now: datetime) -> Complaint:
+    """The acting department has begun work; an unassigned complaint becomes theirs."""
+    require(actor, Permission.WORK, complaint)
+    transition(session, complaint, actor, Action.START, now)
+    if complaint.assignee_id is None:
+        complaint.assignee_id = actor.id
+        record_event(session, complaint, actor, "assigned", now, field="assignee_id", new=actor.id)
+    mark_responded(complaint, now)
+    session.flush()
+    return complaint

@@ -1,0 +1,142 @@
+"""The sweeper: marks deadline breaches and escalates them, exactly once per level.
+
+Level 1 goes to the supervisors of the lead department, level 2 to the project's
+managers; the first receiver hears of every escalation (首问负责制), the owner hears
+that it is delayed, and a communication complaint that breached is upgraded to a
+dissatisfaction complaint.
+
+Several sweepers may run at once. Each takes complaints due for a check with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's IMMEDIATE transactions serialise
+them), and a complaint's ``version`` column refuses a write based on a stale read,
+so a breach is escalated by exactly one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from complaintdesk.db.engine import unit_of_work
+from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain import rules, sla
+from complaintdesk.domain.lifecycle import OPEN_STATES
+from complaintdesk.domain.messages import MessageKind
+from complaintdesk.domain.taxonomy import Nature, Role
+from complaintdesk.services.common import clocks, record_event, refresh_sla_check, staff_in_project
+from complaintdesk.services.intake import upgrade_nature
+from complaintdesk.services.notify import tell_owner, tell_staff
+
+_LEVEL_COLUMN = {
+    sla.Clock.RESPONSE: "response_level",
+    sla.Clock.RESOLUTION: "resolution_level",
+    sla.Clock.VISIT: "visit_level",
+}
+_CLOCK_ZH = {sla.Clock.RESPONSE: "首次响应", sla.Clock.RESOLUTION: "处理", sla.Clock.VISIT: "回访"}
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    escalations: int = 0
+    upgraded: int = 0
+    escalated_ids: list[int] = field(default_factory=list)
+
+
+def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200) -> SweepReport:
+    """Escalate every breach due at ``now``; one transaction per batch."""
+    report = SweepReport()
+    while True:
+        with unit_of_work(factory) as session:
+            due = _claim_due(session, now, batch)
+            for complaint in due:
+                report.checked += 1
+                try:
+                    with session.begin_nested():
+                        _sweep_one(session, complaint, now, report)
+                except StaleDataError:
+                    continue  # another sweeper got there first; it did the work
+        if len(due) < batch:
+            return report
+
+
+def _claim_due(session: Session, now: datetime, batch: int) -> list[Complaint]:
+    query = (
+        select(Complaint)
+        .where(
+            Complaint.status.in_([s.value for s in OPEN_STATES]),
+            Complaint.sla_check_at <= now,
+        )
+        .order_by(Complaint.sla_check_at)
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Complaint)
+    return list(session.scalars(query))
+
+
+def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: SweepReport) -> None:
+    levels = {clock: getattr(complaint, column) for clock, column in _LEVEL_COLUMN.items()}
+    due = sla.escalations_due(clocks(complaint), levels, now)
+    for clock, level in due:
+        setattr(complaint, _LEVEL_COLUMN[clock], int(level))
+        if clock is sla.Clock.RESPONSE:
+            complaint.response_breached = True
+        elif clock is sla.Clock.RESOLUTION:
+            complaint.resolution_breached = True
+        _escalate(session, complaint, clock, level, now)
+        report.escalations += 1
+        report.escalated_ids.append(complaint.id)
+    if due and rules.upgrade_on_breach(Nature(complaint.nature)):
+        upgrade_nature(session, complaint, None, now, reason="deadline missed")
+        report.upgraded += 1
+    refresh_sla_check(complaint, now)
+    session.flush()
+
+
+def _escalate(
+    session: Session, complaint: Complaint, clock: sla.Clock, level: sla.Level, now: datetime
+) -> None:
+    if level is sla.Level.SUPERVISOR:
+        targets = staff_in_project(
+            session,
+            complaint.company_id,
+            complaint.project_id,
+            role=Role.SUPERVISOR,
+            department=complaint.department,
+        )
+        to = "supervisor"
+    else:
+        targets = staff_in_project(
+            session, complaint.company_id, complaint.project_id, role=Role.MANAGER, department=None
+        )
+        to = "manager"
+    event = record_event(
+        session,
+        complaint,
+        None,
+        "escalated",
+        now,
+        field=_LEVEL_COLUMN[clock],
+        old=int(level) - 1,
+        new=int(level),
+        data={"clock": clock.value, "to": to, "notified": [str(s.id) for s in targets]},
+    )
+    session.flush()
+    receiver = session.get(Staff, complaint.first_receiver_id)
+    recipients = {s.id: s for s in targets}
+    if receiver is not None:
+        recipients[receiver.id] = receiver
+    values = {
+        "clock": _CLOCK_ZH[clock],
+        "level": str(int(level)),
+        "to": to,
+        "receiver": receiver.name if receiver is not None else "-",
+    }
+    for staff in recipients.values():
+        tell_staff(session, complaint, staff, MessageKind.ESCALATED, event, now, **values)
+    if level is sla.Level.SUPERVISOR:
+        tell_owner(session, complaint, MessageKind.DELAYED, event, now)

@@ -1,0 +1,291 @@
+"""Registering a complaint: whoever receives it owns it until it closes (首问负责制)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaintdesk.classify.base import Classifier, Prediction
+from complaintdesk.db.ids import new_id
+from complaintdesk.db.models import (
+    Complaint,
+    ComplaintDepartment,
+    IdempotencyKey,
+    Owner,
+    Staff,
+    Unit,
+)
+from complaintdesk.domain import rules
+from complaintdesk.domain.errors import Conflict, InvalidInput, NotFound
+from complaintdesk.domain.lifecycle import FINAL_STATES, Status
+from complaintdesk.domain.messages import MessageKind
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.domain.taxonomy import LABELS, Category, Channel, Nature
+from complaintdesk.services.common import get_project, record_event, require, set_deadlines
+from complaintdesk.services.notify import tell_owner
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """What the receiver records: the owner's own words, where and when, by which channel.
+
+    ``labels`` lets staff set any of the four labels themselves at intake; the
+    classifier suggests the rest.
+    """
+
+    project_id: int
+    text: str
+    channel: Channel
+    owner_id: int | None = None
+    unit_id: int | None = None
+    caller_name: str | None = None
+    caller_phone: str | None = None
+    summary: str | None = None
+    location: str | None = None
+    occurred_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def register(
+    session: Session,
+    actor: Staff,
+    new: NewComplaint,
+    classifier: Classifier,
+    now: datetime,
+    *,
+    prediction: Prediction | None = None,
+    idempotency_key: str | None = None,
+) -> Complaint:
+    """Register a complaint received by ``actor`` and tell the owner it was received.
+
+    With an ``idempotency_key`` already used by this actor for the same request, the
+    complaint made then is returned and nothing new is made.
+    """
+    require(actor, Permission.REGISTER)
+    request_hash = _request_hash(new)
+    if idempotency_key is not None:
+        earlier = _idempotent(session, actor, idempotency_key, request_hash)
+        if earlier is not None:
+            return earlier
+    project = get_project(session, actor, new.project_id)
+    text = rules.clean_text(new.text, field="text")
+    summary = rules.clean_text(new.summary or "", field="summary", required=False) or None
+    location = (
+        rules.clean_text(new.location or "", field="location", max_chars=300, required=False)
+        or None
+    )
+    owner = _owner(session, actor, new.owner_id)
+    unit_id = _unit(session, project.id, new.unit_id)
+    if owner is None and not (new.caller_name or new.caller_phone):
+        raise InvalidInput(
+            "give owner_id, or the caller's name or phone / 请填写业主或来电人信息",
+            field="owner_id",
+        )
+    if new.occurred_at is not None and new.occurred_at > now:
+        raise InvalidInput("is in the future / 发生时间不能晚于当前时间", field="occurred_at")
+    staff_labels = _parse_labels(new.labels)
+    if prediction is None:
+        prediction = classifier.predict([text])[0]
+    labels = {**prediction.labels(), **staff_labels}
+    if labels["category"] == Category.EMERGENCY.value and "urgency" not in staff_labels:
+        labels["urgency"] = "critical"  # every emergency is critical
+
+    complaint = Complaint(
+        id=new_id(),
+        company_id=actor.company_id,
+        project_id=project.id,
+        unit_id=unit_id,
+        owner_id=owner.id if owner is not None else None,
+        caller_name=new.caller_name,
+        caller_phone=new.caller_phone,
+        channel=new.channel.value,
+        text=text,
+        summary=summary,
+        location=location,
+        occurred_at=new.occurred_at,
+        received_at=now,
+        clock_started_at=now,
+        first_receiver_id=actor.id,
+        status=Status.RECEIVED.value,
+        label_source="staff" if len(staff_labels) == len(LABELS) else "auto",
+        label_confidence=dict(prediction.confidence),
+        model_version=prediction.model_version,
+        needs_review=prediction.needs_review and len(staff_labels) < len(LABELS),
+        risk_flags=[r.value for r in rules.risk_flags(text)],
+        response_level=0,
+        resolution_level=0,
+        visit_level=0,
+        response_breached=False,
+        resolution_breached=False,
+        reopen_count=0,
+        upgraded=False,
+        **labels,
+    )
+    complaint.departments = [ComplaintDepartment(department=labels["department"], lead=True)]
+    session.add(complaint)
+    set_deadlines(session, complaint, now)
+    event = record_event(
+        session,
+        complaint,
+        actor,
+        "received",
+        now,
+        field="status",
+        new=Status.RECEIVED.value,
+        data={
+            "channel": new.channel.value,
+            "labels": labels,
+            "confidence": prediction.confidence,
+            "model_version": prediction.model_version,
+            "risk_flags": complaint.risk_flags,
+        },
+    )
+    if complaint.risk_flags:
+        record_event(
+            session,
+            complaint,
+            actor,
+            "risk_flagged",
+            now,
+            field="risk_flags",
+            new=",".join(complaint.risk_flags),
+        )
+    if owner is not None:
+        _check_repeat(session, complaint, actor, now)
+    session.flush()
+    tell_owner(session, complaint, MessageKind.RECEIVED, event, now)
+    if idempotency_key is not None:
+        session.add(
+            IdempotencyKey(
+                staff_id=actor.id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                complaint_id=complaint.id,
+                created_at=now,
+            )
+        )
+    session.flush()
+    return complaint
+
+
+def _request_hash(new: NewComplaint) -> str:
+    payload = json.dumps(asdict(new), default=str, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _idempotent(session: Session, actor: Staff, key: str, request_hash: str) -> Complaint | None:
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.staff_id == actor.id, IdempotencyKey.key == key)
+    )
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request / 幂等键已被其他请求使用",
+            field="Idempotency-Key",
+        )
+    return session.get(Complaint, row.complaint_id)
+
+
+def _owner(session: Session, actor: Staff, owner_id: int | None) -> Owner | None:
+    if owner_id is None:
+        return None
+    owner = session.get(Owner, owner_id)
+    if owner is None or owner.company_id != actor.company_id:
+        raise NotFound(f"owner {owner_id} not found", field="owner_id")
+    return owner
+
+
+def _unit(session: Session, project_id: int, unit_id: int | None) -> int | None:
+    if unit_id is None:
+        return None
+    unit = session.get(Unit, unit_id)
+    if unit is None or unit.project_id != project_id:
+        raise InvalidInput(f"unit {unit_id} is not in this project", field="unit_id")
+    return unit.id
+
+
+def _parse_labels(raw: dict[str, str]) -> dict[str, str]:
+    parsed = {}
+    for name, value in raw.items():
+        enum = LABELS.get(name)
+        if enum is None:
+            raise InvalidInput(
+                f"unknown label {name!r}; labels are {sorted(LABELS)}", field=f"labels.{name}"
+            )
+        try:
+            parsed[name] = enum(value).value
+        except ValueError as exc:
+            codes = ", ".join(e.value for e in enum)
+            raise InvalidInput(
+                f"unknown {name} code {value!r}; one of: {codes}", field=f"labels.{name}"
+            ) from exc
+    return parsed
+
+
+def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: datetime) -> None:
+    """Flag a repeat (same owner, same category, within 30 days) and upgrade what the
+    repeat shows was mishandled."""
+    since = now - rules.REPEAT_WINDOW
+    rows = session.scalars(
+        select(Complaint)
+        .where(
+            Complaint.owner_id == complaint.owner_id,
+            Complaint.company_id == complaint.company_id,
+            Complaint.id != complaint.id,
+            Complaint.received_at >= since,
+            Complaint.category == complaint.category,
+        )
+        .order_by(Complaint.id.desc())
+        .limit(20)
+    ).all()
+    prior = [
+        rules.PriorComplaint(
+            c.id,
+            Category(c.category),
+            Nature(c.nature),
+            c.received_at,
+            Status(c.status) not in FINAL_STATES,
+        )
+        for c in rows
+    ]
+    earlier = rules.find_repeat(prior, category=Category(complaint.category), received_at=now)
+    if earlier is None:
+        return
+    complaint.repeat_of_id = earlier.id
+    record_event(
+        session, complaint, actor, "repeat_flagged", now, field="repeat_of_id", new=str(earlier.id)
+    )
+    upgrade_earlier, upgrade_new = rules.upgrades_on_repeat(Nature(complaint.nature), earlier)
+    if upgrade_earlier:
+        earlier_row = next(c for c in rows if c.id == earlier.id)
+        upgrade_nature(session, earlier_row, actor, now, reason=f"owner came back: {complaint.id}")
+    if upgrade_new:
+        upgrade_nature(session, complaint, actor, now, reason=f"repeat of {earlier.id}")
+
+
+def upgrade_nature(
+    session: Session, complaint: Complaint, actor: Staff | None, now: datetime, *, reason: str
+) -> None:
+    """A mishandled communication complaint becomes a dissatisfaction complaint."""
+    old = complaint.nature
+    complaint.nature = Nature.DISSATISFACTION.value
+    complaint.upgraded = True
+    record_event(
+        session,
+        complaint,
+        actor,
+        "upgraded",
+        now,
+        field="nature",
+        old=old,
+        new=complaint.nature,
+        data={"reason": reason},
+    )

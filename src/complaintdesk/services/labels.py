@@ -1,0 +1,74 @@
+"""Staff correct the classifier's labels; every correction is kept as training data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, ComplaintDepartment, LabelCorrection, Staff
+from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.lifecycle import Status
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.domain.taxonomy import LABELS
+from complaintdesk.services.common import record_event, require, set_deadlines
+
+
+def correct_labels(
+    session: Session, actor: Staff, complaint: Complaint, changes: dict[str, str], now: datetime
+) -> list[LabelCorrection]:
+    """Set the given labels; deadlines follow a new urgency, the lead department a new
+    department. Unchanged values are ignored; an empty change is refused."""
+    require(actor, Permission.RELABEL, complaint)
+    if not Status(complaint.status).is_open:
+        raise InvalidInput(
+            "a closed complaint's labels cannot change / 已结案投诉不能修改分类", field="status"
+        )
+    if not changes:
+        raise InvalidInput("give at least one of " + ", ".join(sorted(LABELS)), field="labels")
+    corrections = []
+    for name, value in changes.items():
+        enum = LABELS.get(name)
+        if enum is None:
+            raise InvalidInput(f"unknown label {name!r}; labels are {sorted(LABELS)}", field=name)
+        try:
+            code = enum(value).value
+        except ValueError as exc:
+            codes = ", ".join(e.value for e in enum)
+            raise InvalidInput(
+                f"unknown {name} code {value!r}; one of: {codes}", field=name
+            ) from exc
+        old = getattr(complaint, name)
+        if old == code:
+            continue
+        setattr(complaint, name, code)
+        correction = LabelCorrection(
+            complaint_id=complaint.id,
+            staff_id=actor.id,
+            at=now,
+            label=name,
+            old=old,
+            new=code,
+            model_version=complaint.model_version,
+        )
+        session.add(correction)
+        corrections.append(correction)
+        record_event(
+            session, complaint, actor, "label_corrected", now, field=name, old=old, new=code
+        )
+        if name == "department":
+            _set_lead(complaint, code)
+    if corrections:
+        complaint.label_source = "staff"
+        complaint.needs_review = False
+        if any(c.label == "urgency" for c in corrections):
+            set_deadlines(session, complaint, now)
+    session.flush()
+    return corrections
+
+
+def _set_lead(complaint: Complaint, department: str) -> None:
+    for d in complaint.departments:
+        d.lead = d.department == department
+    if all(d.department != department for d in complaint.departments):
+        complaint.departments.append(ComplaintDepartment(department=department, lead=True))

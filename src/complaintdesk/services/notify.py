@@ -1,0 +1,117 @@
+"""Queue messages to owners and staff in the outbox, in the caller's transaction.
+
+Delivery happens later (see ``delivery.py``); writing the message with the change it
+reports means a change is never made without its message, nor a message sent for a
+change that was rolled back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Staff
+from complaintdesk.domain.messages import MessageKind, render
+from complaintdesk.domain.taxonomy import Department, display_name
+
+
+def reference(complaint: Complaint) -> str:
+    """The number an owner quotes on the phone."""
+    return f"TS{complaint.id}"
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "-"
+
+
+def _owner_address(owner: Owner | None, complaint: Complaint) -> tuple[str, str, str] | None:
+    """(channel, recipient, language) for telling the complainant, or None if we
+    have no way to reach them."""
+    if owner is not None:
+        if owner.contact_channel == "email" and owner.email:
+            return ("email", owner.email, owner.language)
+        if owner.phone:
+            channel = owner.contact_channel if owner.contact_channel in ("sms", "wechat") else "sms"
+            return (channel, owner.phone, owner.language)
+        if owner.email:
+            return ("email", owner.email, owner.language)
+        return None
+    if complaint.caller_phone:
+        return ("sms", complaint.caller_phone, "zh")
+    return None
+
+
+def tell_owner(
+    session: Session,
+    complaint: Complaint,
+    kind: MessageKind,
+    cause: Event,
+    now: datetime,
+    **values: str,
+) -> Outbox | None:
+    """Queue a message to the complainant about ``cause`` (one message per event)."""
+    owner = session.get(Owner, complaint.owner_id) if complaint.owner_id is not None else None
+    address = _owner_address(owner, complaint)
+    if address is None:
+        return None
+    channel, recipient, language = address
+    receiver = session.get(Staff, complaint.first_receiver_id)
+    fill = {
+        "ref": reference(complaint),
+        "name": owner.name if owner is not None else (complaint.caller_name or ""),
+        "receiver": receiver.name if receiver is not None else "",
+        "respond_by": _when(complaint.respond_by),
+        "resolve_by": _when(complaint.resolve_by),
+        "department": display_name(Department(complaint.department), language),
+        "resolution": complaint.resolution or "",
+        **values,
+    }
+    rendered = render(kind, language, fill)
+    message = Outbox(
+        company_id=complaint.company_id,
+        complaint_id=complaint.id,
+        owner_id=complaint.owner_id,
+        kind=kind.value,
+        channel=channel,
+        recipient=recipient,
+        language=language,
+        subject=rendered.subject,
+        body=rendered.body,
+        dedupe_key=f"owner:{cause.id}",
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def tell_staff(
+    session: Session,
+    complaint: Complaint,
+    staff: Staff,
+    kind: MessageKind,
+    cause: Event,
+    now: datetime,
+    **values: str,
+) -> Outbox:
+    """Queue a message to a staff member about ``cause`` (one per person per event)."""
+    language = "zh"
+    channel, recipient = ("email", staff.email) if staff.email else ("log", staff.username)
+    rendered = render(kind, language, {"ref": reference(complaint), **values})
+    message = Outbox(
+        company_id=complaint.company_id,
+        complaint_id=complaint.id,
+        staff_id=staff.id,
+        kind=kind.value,
+        channel=channel,
+        recipient=recipient,
+        language=language,
+        subject=rendered.subject,
+        body=rendered.body,
+        dedupe_key=f"staff:{staff.id}:{cause.id}",
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message

@@ -1,0 +1,190 @@
+"""The organisation: companies, projects, buildings, units, owners, staff, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.ids import new_id
+from complaintdesk.db.models import (
+    ApiToken,
+    Building,
+    Company,
+    Owner,
+    OwnerUnit,
+    Project,
+    Staff,
+    StaffProject,
+    Unit,
+)
+from complaintdesk.domain import rules
+from complaintdesk.domain.errors import Conflict, InvalidInput
+from complaintdesk.domain.sla import SlaPolicy
+from complaintdesk.domain.taxonomy import Role, StaffDepartment
+
+TOKEN_PREFIX = "cdk_"
+
+
+def create_company(session: Session, *, code: str, name: str) -> Company:
+    if session.scalar(select(Company).where(Company.code == code)) is not None:
+        raise Conflict(f"company {code!r} exists", field="code")
+    company = Company(
+        id=new_id(), code=code, name=rules.clean_text(name, field="name", max_chars=200)
+    )
+    session.add(company)
+    session.flush()
+    return company
+
+
+def create_project(
+    session: Session,
+    company: Company,
+    *,
+    code: str,
+    name: str,
+    city: str | None = None,
+    sla_overrides: dict[str, Any] | None = None,
+) -> Project:
+    SlaPolicy.with_overrides(sla_overrides)  # refuse bad overrides now, not at intake
+    exists = session.scalar(
+        select(Project).where(Project.company_id == company.id, Project.code == code)
+    )
+    if exists is not None:
+        raise Conflict(f"project {code!r} exists", field="code")
+    project = Project(
+        id=new_id(),
+        company_id=company.id,
+        code=code,
+        name=rules.clean_text(name, field="name", max_chars=200),
+        city=city,
+        sla_overrides=sla_overrides,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def add_building(session: Session, project: Project, name: str) -> Building:
+    building = Building(id=new_id(), project_id=project.id, name=name)
+    session.add(building)
+    session.flush()
+    return building
+
+
+def add_unit(session: Session, building: Building, name: str) -> Unit:
+    unit = Unit(id=new_id(), building_id=building.id, project_id=building.project_id, name=name)
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def create_owner(
+    session: Session,
+    company: Company,
+    *,
+    name: str,
+    phone: str | None = None,
+    email: str | None = None,
+    language: str = "zh",
+    contact_channel: str = "sms",
+    unit_ids: Iterable[int] = (),
+) -> Owner:
+    if language not in ("zh", "en"):
+        raise InvalidInput("language is zh or en", field="language")
+    if contact_channel not in ("sms", "wechat", "email"):
+        raise InvalidInput("contact_channel is sms, wechat or email", field="contact_channel")
+    owner = Owner(
+        id=new_id(),
+        company_id=company.id,
+        name=rules.clean_text(name, field="name", max_chars=200),
+        phone=phone,
+        email=email,
+        language=language,
+        contact_channel=contact_channel,
+    )
+    session.add(owner)
+    session.flush()
+    for unit_id in unit_ids:
+        unit = session.get(Unit, unit_id)
+        project = session.get(Project, unit.project_id) if unit is not None else None
+        if project is None or project.company_id != company.id:
+            raise InvalidInput(f"unit {unit_id} not found", field="unit_ids")
+        session.add(OwnerUnit(owner_id=owner.id, unit_id=unit_id))
+    session.flush()
+    session.refresh(owner)
+    return owner
+
+
+def create_staff(
+    session: Session,
+    company: Company,
+    *,
+    username: str,
+    name: str,
+    department: StaffDepartment,
+    role: Role,
+    project_ids: Iterable[int] = (),
+    email: str | None = None,
+    phone: str | None = None,
+) -> Staff:
+    exists = session.scalar(
+        select(Staff).where(Staff.company_id == company.id, Staff.username == username)
+    )
+    if exists is not None:
+        raise Conflict(f"staff {username!r} exists", field="username")
+    staff = Staff(
+        id=new_id(),
+        company_id=company.id,
+        username=username,
+        name=rules.clean_text(name, field="name", max_chars=200),
+        department=department.value,
+        role=role.value,
+        email=email,
+        phone=phone,
+        active=True,
+    )
+    session.add(staff)
+    session.flush()
+    for project_id in project_ids:
+        project = session.get(Project, project_id)
+        if project is None or project.company_id != company.id:
+            raise InvalidInput(f"project {project_id} not found", field="project_ids")
+        session.add(StaffProject(staff_id=staff.id, project_id=project_id))
+    session.flush()
+    session.refresh(staff)
+    return staff
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, staff: Staff, now: datetime, *, name: str = "") -> str:
+    """A new bearer token for ``staff``; only its hash is stored, so it is shown once."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            id=new_id(), staff_id=staff.id, token_hash=hash_token(raw), name=name, created_at=now
+        )
+    )
+    session.flush()
+    return raw
+
+
+def authenticate(session: Session, raw: str) -> Staff | None:
+    """The active staff member a bearer token belongs to, or None."""
+    token = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if token is None:
+        return None
+    staff = session.get(Staff, token.staff_id)
+    return staff if staff is not None and staff.active else None

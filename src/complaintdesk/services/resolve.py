@@ -1,0 +1,86 @@
+"""Resolving a complaint: what was done, or why it is not ours and what we told the owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain import rules
+from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.lifecycle import Action
+from complaintdesk.domain.messages import MessageKind
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.services.common import (
+    mark_responded,
+    refresh_sla_check,
+    require,
+    targets_for,
+    transition,
+)
+from complaintdesk.services.notify import tell_owner
+
+
+class Outcome(StrEnum):
+    FIXED = "fixed"  # the problem was put right
+    ANSWERED = "answered"  # a question answered, a suggestion taken up
+    NOT_OUR_RESPONSIBILITY = "not_our_responsibility"  # explained, never "nothing to do with me"
+    CANNOT_FIX_NOW = "cannot_fix_now"  # explained, with what happens next
+
+
+_NEEDS_EXPLANATION = frozenset({Outcome.NOT_OUR_RESPONSIBILITY, Outcome.CANNOT_FIX_NOW})
+
+
+def resolve(
+    session: Session,
+    actor: Staff,
+    complaint: Complaint,
+    now: datetime,
+    *,
+    outcome: Outcome,
+    resolution: str,
+    owner_explanation: str | None = None,
+    effective: bool | None = None,
+) -> Complaint:
+    """Record what was done. Where it is not ours, or cannot be fixed now, the owner
+    must have been given an explanation. ``effective`` says whether the complaint was
+    justified (有效投诉); by default a dissatisfaction complaint is, unless it was not
+    our responsibility."""
+    require(actor, Permission.WORK, complaint)
+    resolution = rules.clean_text(resolution, field="resolution")
+    explanation = (
+        rules.clean_text(owner_explanation or "", field="owner_explanation", required=False) or None
+    )
+    if outcome in _NEEDS_EXPLANATION and explanation is None:
+        raise InvalidInput(
+            "say what the owner was told: never just 'nothing to do with us' "
+            "/ 须说明向业主所作的解释,不能只说“与我们无关”",
+            field="owner_explanation",
+        )
+    event = transition(session, complaint, actor, Action.RESOLVE, now)
+    event.data = {
+        "outcome": outcome.value,
+        "resolution": resolution,
+        "owner_explanation": explanation,
+    }
+    complaint.resolution_outcome = outcome.value
+    complaint.resolution = resolution
+    complaint.owner_explanation = explanation
+    if effective is None:
+        effective = complaint.nature == "dissatisfaction" and (
+            outcome is not Outcome.NOT_OUR_RESPONSIBILITY
+        )
+    complaint.effective = effective
+    complaint.resolved_at = now
+    if complaint.resolve_by is not None and now > complaint.resolve_by:
+        complaint.resolution_breached = True
+    complaint.visit_by = now + targets_for(session, complaint).visit
+    complaint.visit_level = 0
+    mark_responded(complaint, now)
+    refresh_sla_check(complaint, now)
+    session.flush()
+    tell_owner(session, complaint, MessageKind.RESOLVED, event, now)
+    session.flush()
+    return complaint

@@ -1,0 +1,61 @@
+"""Return visits (回访): check the work held and rebuild trust; not satisfied reopens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, Staff, Visit
+from complaintdesk.domain import rules
+from complaintdesk.domain.lifecycle import Action
+from complaintdesk.domain.messages import MessageKind
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.services.common import refresh_sla_check, require, targets_for, transition
+from complaintdesk.services.notify import tell_owner
+
+
+def record_visit(
+    session: Session,
+    actor: Staff,
+    complaint: Complaint,
+    now: datetime,
+    *,
+    satisfaction: int,
+    comment: str | None = None,
+) -> Visit:
+    """Record the owner's satisfaction (1–5). Satisfied: ready to close. Not satisfied:
+    reopened and sent back to the department with a fresh resolution deadline."""
+    require(actor, Permission.VISIT, complaint)
+    satisfied = rules.is_satisfied(satisfaction)
+    comment = rules.clean_text(comment or "", field="comment", required=False) or None
+    action = Action.VISIT_SATISFIED if satisfied else Action.VISIT_UNSATISFIED
+    event = transition(session, complaint, actor, action, now)
+    event.data = {"satisfaction": satisfaction, "comment": comment}
+    visit = Visit(
+        complaint_id=complaint.id,
+        staff_id=actor.id,
+        at=now,
+        satisfaction=satisfaction,
+        satisfied=satisfied,
+        comment=comment,
+    )
+    session.add(visit)
+    complaint.satisfaction = satisfaction
+    if satisfied:
+        complaint.visited_at = now
+        kind = MessageKind.VISITED
+    else:
+        complaint.reopen_count += 1
+        complaint.resolved_at = None
+        complaint.visit_by = None
+        complaint.visit_level = 0
+        complaint.resolution_level = 0
+        complaint.clock_started_at = now
+        complaint.resolve_by = now + targets_for(session, complaint).resolution
+        kind = MessageKind.REOPENED
+    refresh_sla_check(complaint, now)
+    session.flush()
+    tell_owner(session, complaint, kind, event, now)
+    session.flush()
+    return visit

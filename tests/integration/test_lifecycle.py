@@ -1,0 +1,278 @@
+"""The life of a complaint through the service functions, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.models import Complaint, Event, LabelCorrection, Outbox
+from complaintdesk.domain.errors import Forbidden, InvalidInput, NotFound, TransitionNotAllowed
+from complaintdesk.domain.taxonomy import Channel, Department
+from complaintdesk.services import closing, dispatch, follow_up, intake, labels, resolve, visits
+from complaintdesk.services.common import get_complaint
+from complaintdesk.services.escalation import sweep
+from tests.conftest import NOW, Org
+
+CLASSIFIER = KeywordClassifier()
+
+
+def _register(session: Session, acme: Org, text: str = "8号楼电梯停了两天了,还没人来修", **kw):  # type: ignore[no-untyped-def]
+    new = intake.NewComplaint(
+        project_id=acme.project.id, text=text, channel=Channel.PHONE, owner_id=acme.owner.id, **kw
+    )
+    return intake.register(session, acme.guard, new, CLASSIFIER, NOW)
+
+
+def _kinds(session: Session, complaint: Complaint) -> list[str]:
+    return list(
+        session.scalars(
+            select(Event.kind).where(Event.complaint_id == complaint.id).order_by(Event.id)
+        )
+    )
+
+
+def test_registering_records_first_receiver_labels_deadlines_and_tells_owner(
+    session: Session, acme: Org
+) -> None:
+    c = _register(session, acme)
+    assert c.first_receiver_id == acme.guard.id
+    assert c.status == "received"
+    assert c.category == "equipment" and c.department == "engineering"
+    assert c.model_version == CLASSIFIER.version
+    assert c.respond_by is not None and c.respond_by > NOW
+    assert c.sla_check_at == c.respond_by
+    outbox = session.scalars(select(Outbox).where(Outbox.complaint_id == c.id)).all()
+    assert [m.kind for m in outbox] == ["received"]
+    assert outbox[0].recipient == acme.owner.phone
+    assert "guard" in outbox[0].body
+
+
+def test_whole_lifecycle_with_reopen(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    dispatch.dispatch(
+        session,
+        acme.agent,
+        c,
+        NOW + timedelta(minutes=5),
+        department=Department.ENGINEERING,
+        assignee_id=acme.engineer.id,
+    )
+    dispatch.start(session, acme.engineer, c, NOW + timedelta(minutes=10))
+    resolve.resolve(
+        session,
+        acme.engineer,
+        c,
+        NOW + timedelta(hours=3),
+        outcome=resolve.Outcome.FIXED,
+        resolution="更换了电梯门机板",
+    )
+    visits.record_visit(
+        session, acme.agent, c, NOW + timedelta(hours=5), satisfaction=2, comment="还是有异响"
+    )
+    assert c.status == "dispatched" and c.reopen_count == 1 and c.resolved_at is None
+    resolve.resolve(
+        session,
+        acme.engineer,
+        c,
+        NOW + timedelta(hours=8),
+        outcome=resolve.Outcome.FIXED,
+        resolution="更换导轨",
+    )
+    visits.record_visit(session, acme.agent, c, NOW + timedelta(hours=9), satisfaction=5)
+    with pytest.raises(InvalidInput) as err:
+        closing.close(session, acme.agent, c, NOW + timedelta(hours=10), closing.Summary())
+    assert err.value.field == "summary_cause"
+    closing.close(
+        session,
+        acme.agent,
+        c,
+        NOW + timedelta(hours=10),
+        closing.Summary(
+            cause="门机板老化",
+            lesson="巡检未覆盖",
+            corrective_action="更换",
+            preventive_action="纳入月度巡检",
+        ),
+    )
+    assert c.status == "closed"
+    assert c.first_receiver_id == acme.guard.id
+    assert _kinds(session, c) == [
+        "received",
+        "dispatch",
+        "assigned",
+        "start",
+        "resolve",
+        "visit_unsatisfied",
+        "resolve",
+        "visit_satisfied",
+        "close",
+    ]
+    sent = session.scalars(
+        select(Outbox.kind).where(Outbox.complaint_id == c.id).order_by(Outbox.id)
+    ).all()
+    assert sent == [
+        "received",
+        "dispatched",
+        "resolved",
+        "reopened",
+        "resolved",
+        "visited",
+        "closed",
+    ]
+
+
+def test_refused_transitions_say_what_is_allowed(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    with pytest.raises(TransitionNotAllowed) as err:
+        resolve.resolve(
+            session, acme.eng_supervisor, c, NOW, outcome=resolve.Outcome.FIXED, resolution="x"
+        )
+    assert "allowed now: dispatch, withdraw" in err.value.message
+    with pytest.raises(TransitionNotAllowed):
+        visits.record_visit(session, acme.agent, c, NOW, satisfaction=5)
+    closing.withdraw(session, acme.agent, c, NOW, reason="业主自行解决")
+    with pytest.raises(TransitionNotAllowed):
+        dispatch.dispatch(session, acme.agent, c, NOW, department=Department.ENGINEERING)
+
+
+def test_not_our_responsibility_needs_an_explanation(session: Session, acme: Org) -> None:
+    c = _register(session, acme, text="小区门口的市政路灯坏了")
+    dispatch.dispatch(session, acme.agent, c, NOW, department=Department.ENGINEERING)
+    with pytest.raises(InvalidInput) as err:
+        resolve.resolve(
+            session,
+            acme.engineer,
+            c,
+            NOW,
+            outcome=resolve.Outcome.NOT_OUR_RESPONSIBILITY,
+            resolution="市政设施",
+        )
+    assert err.value.field == "owner_explanation"
+    resolve.resolve(
+        session,
+        acme.engineer,
+        c,
+        NOW,
+        outcome=resolve.Outcome.NOT_OUR_RESPONSIBILITY,
+        resolution="市政设施",
+        owner_explanation="已告知业主并代为报修12345",
+    )
+    assert c.status == "resolved" and c.effective is False
+
+
+def test_guard_cannot_resolve_what_engineering_holds(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    dispatch.dispatch(session, acme.guard, c, NOW, department=Department.ENGINEERING)
+    with pytest.raises(Forbidden):
+        resolve.resolve(session, acme.guard, c, NOW, outcome=resolve.Outcome.FIXED, resolution="x")
+
+
+def test_other_projects_and_companies_do_not_see_the_complaint(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    with pytest.raises(NotFound):
+        get_complaint(session, acme.cleaner_other_project, c.id)
+    with pytest.raises(NotFound):
+        get_complaint(session, acme.outsider, c.id)
+    assert get_complaint(session, acme.admin, c.id) is c
+
+
+def test_label_correction_is_kept_and_moves_deadlines(session: Session, acme: Org) -> None:
+    c = _register(session, acme, text="请问物业费可以按月交吗")
+    old_respond_by = c.respond_by
+    labels.correct_labels(session, acme.agent, c, {"urgency": "high", "nature": "consulting"}, NOW)
+    corrections = session.scalars(
+        select(LabelCorrection).where(LabelCorrection.complaint_id == c.id)
+    ).all()
+    assert {x.label for x in corrections} == {"urgency"} or {x.label for x in corrections} == {
+        "urgency",
+        "nature",
+    }
+    assert c.urgency == "high" and c.label_source == "staff"
+    assert c.respond_by is not None and old_respond_by is not None
+    assert c.respond_by < old_respond_by
+    with pytest.raises(InvalidInput):
+        labels.correct_labels(session, acme.agent, c, {"category": "plumbing"}, NOW)
+
+
+def test_repeat_of_a_communication_complaint_upgrades_both(session: Session, acme: Org) -> None:
+    first = _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
+    assert first.nature == "help_seeking"
+    second = intake.register(
+        session,
+        acme.guard,
+        intake.NewComplaint(
+            project_id=acme.project.id,
+            text="楼道的灯麻烦来修一下",
+            channel=Channel.PHONE,
+            owner_id=acme.owner.id,
+        ),
+        CLASSIFIER,
+        NOW + timedelta(days=3),
+    )
+    assert second.repeat_of_id == first.id
+    assert first.nature == "dissatisfaction" and first.upgraded
+    assert second.nature == "dissatisfaction"
+
+
+def test_risk_flags_in_both_languages(session: Session, acme: Org) -> None:
+    c = _register(session, acme, text="再不修我就不交物业费了,还要找媒体曝光")
+    assert c.risk_flags == ["withhold_fees", "media"]
+    c2 = _register(session, acme, text="Fix the leak or I will sue and call the mayor's office")
+    assert set(c2.risk_flags) == {"lawsuit", "government"}
+
+
+def test_sweeper_escalates_each_level_once_and_upgrades_communication(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    c = _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
+    session.commit()
+    assert c.nature == "help_seeking" and c.respond_by is not None
+    late = c.respond_by + timedelta(minutes=1)
+    report = sweep(factory, late)
+    assert report.escalations == 1 and report.upgraded == 1
+    again = sweep(factory, late + timedelta(minutes=1))
+    assert again.escalations == 0
+    session.expire_all()
+    c = session.get(Complaint, c.id)
+    assert c is not None
+    assert c.response_level == 1 and c.nature == "dissatisfaction" and c.response_breached
+    notified = set(
+        session.scalars(
+            select(Outbox.recipient).where(Outbox.complaint_id == c.id, Outbox.kind == "escalated")
+        )
+    )
+    assert notified == {acme.guard.email, acme.eng_supervisor.email}
+    assert (
+        "delayed" in session.scalars(select(Outbox.kind).where(Outbox.complaint_id == c.id)).all()
+    )
+    much_later = c.respond_by + (c.respond_by - c.received_at) + timedelta(minutes=1)
+    report = sweep(factory, much_later)
+    session.expire_all()
+    c = session.get(Complaint, c.id)
+    assert c is not None and c.response_level == 2
+    managers = set(
+        session.scalars(
+            select(Outbox.recipient).where(Outbox.complaint_id == c.id, Outbox.kind == "escalated")
+        )
+    )
+    assert acme.manager.email in managers
+
+
+def test_follow_up_sets_next_date_and_counts_as_response(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    later = NOW + timedelta(days=2)
+    follow_up.add_follow_up(
+        session,
+        acme.guard,
+        c,
+        NOW + timedelta(minutes=3),
+        note="已电话安抚业主,等待配件",
+        next_follow_up_at=later,
+    )
+    assert c.next_follow_up_at == later and c.responded_at is not None
+    with pytest.raises(InvalidInput):
+        follow_up.add_follow_up(session, acme.guard, c, NOW, note="   ")
