@@ -1,0 +1,3 @@
+"""ComplaintDesk: owner complaint handling for property-management companies."""
+
+__version__ = "0.1.0"

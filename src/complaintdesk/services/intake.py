@@ -69,7 +69,7 @@ def register(
     require(actor, Permission.REGISTER)
     request_hash = _request_hash(new)
     if idempotency_key is not None:
-        earlier = _idempotent(session, actor, idempotency_key, request_hash)
+        earlier = replay(session, actor, idempotency_key, new)
         if earlier is not None:
             return earlier
     project = get_project(session, actor, new.project_id)
@@ -178,7 +178,10 @@ def _request_hash(new: NewComplaint) -> str:
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _idempotent(session: Session, actor: Staff, key: str, request_hash: str) -> Complaint | None:
+def replay(session: Session, actor: Staff, key: str, new: NewComplaint) -> Complaint | None:
+    """The complaint an earlier request with this ``Idempotency-Key`` made, if any;
+    refuses a key reused for a different request."""
+    request_hash = _request_hash(new)
     if not 1 <= len(key) <= 200:
         raise InvalidInput("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
     row = session.scalar(

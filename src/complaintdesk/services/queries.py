@@ -1,0 +1,184 @@
+"""Read-side queries: lists with filters and cursors, queues, histories, timelines.
+
+Each hot query is served by one index (see ``db/models.py``): an agent's open queue
+by deadline, an owner's history, a project's overdue list, a complaint's timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Staff, Visit
+from complaintdesk.domain.errors import InvalidInput, NotFound
+from complaintdesk.domain.lifecycle import OPEN_STATES
+from complaintdesk.services.common import can_see_project, visible_project_ids
+
+MAX_PAGE = 200
+_OPEN = [s.value for s in OPEN_STATES]
+
+
+@dataclass(frozen=True)
+class ComplaintFilter:
+    """Filters of the complaint list; None means any."""
+
+    project_id: int | None = None
+    status: str | None = None
+    nature: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    department: str | None = None
+    assignee_id: int | None = None
+    first_receiver_id: int | None = None
+    owner_id: int | None = None
+    open: bool | None = None
+    overdue: bool | None = None
+    needs_review: bool | None = None
+    repeat: bool | None = None
+    risk: bool | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+
+def _scoped(actor: Staff) -> Select[Complaint]:
+    query = select(Complaint).where(Complaint.company_id == actor.company_id)
+    visible = visible_project_ids(actor)
+    if visible is not None:
+        query = query.where(Complaint.project_id.in_(visible or [-1]))
+    return query
+
+
+def list_complaints(
+    session: Session,
+    actor: Staff,
+    flt: ComplaintFilter,
+    now: datetime,
+    *,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> tuple[list[Complaint], int | None]:
+    """A page of complaints the actor may see, newest first, and the next cursor."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
+    query = _scoped(actor)
+    for name in (
+        "project_id",
+        "status",
+        "nature",
+        "category",
+        "urgency",
+        "department",
+        "assignee_id",
+        "first_receiver_id",
+        "owner_id",
+        "needs_review",
+    ):
+        value = getattr(flt, name)
+        if value is not None:
+            query = query.where(getattr(Complaint, name) == value)
+    if flt.open is not None:
+        status_in = Complaint.status.in_(_OPEN)
+        query = query.where(status_in if flt.open else ~status_in)
+    if flt.overdue:
+        query = query.where(
+            Complaint.status.in_(_OPEN),
+            or_(
+                (Complaint.responded_at.is_(None)) & (Complaint.respond_by < now),
+                (Complaint.resolved_at.is_(None)) & (Complaint.resolve_by < now),
+            ),
+        )
+    if flt.repeat is not None:
+        query = query.where(
+            Complaint.repeat_of_id.is_not(None) if flt.repeat else Complaint.repeat_of_id.is_(None)
+        )
+    if flt.risk is not None:
+        query = query.where(Complaint.risk_flags != [] if flt.risk else Complaint.risk_flags == [])
+    if flt.received_from is not None:
+        query = query.where(Complaint.received_at >= flt.received_from)
+    if flt.received_to is not None:
+        query = query.where(Complaint.received_at < flt.received_to)
+    if cursor is not None:
+        query = query.where(Complaint.id < cursor)
+    rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def my_queue(session: Session, actor: Staff, *, limit: int = 100) -> list[Complaint]:
+    """The actor's open work by deadline: assigned to them, or received by them (they
+    stay accountable until closure). Each half is one partial-index range scan."""
+    assigned = _scoped(actor).where(Complaint.assignee_id == actor.id, Complaint.status.in_(_OPEN))
+    received = _scoped(actor).where(
+        Complaint.first_receiver_id == actor.id, Complaint.status.in_(_OPEN)
+    )
+    rows = {c.id: c for c in session.scalars(assigned.order_by(Complaint.resolve_by).limit(limit))}
+    for c in session.scalars(received.order_by(Complaint.resolve_by).limit(limit)):
+        rows.setdefault(c.id, c)
+    far = datetime.max.replace(tzinfo=None)
+
+    def key(c: Complaint) -> datetime:
+        due = [d for d in (c.next_follow_up_at, c.resolve_by) if d is not None]
+        return min(due).replace(tzinfo=None) if due else far
+
+    return sorted(rows.values(), key=key)[:limit]
+
+
+def project_overdue(
+    session: Session, actor: Staff, project_id: int, now: datetime, *, limit: int = 100
+) -> list[Complaint]:
+    if not can_see_project(actor, project_id):
+        raise NotFound(f"project {project_id} not found")
+    query = (
+        _scoped(actor)
+        .where(
+            Complaint.project_id == project_id,
+            Complaint.status.in_(_OPEN),
+            Complaint.resolve_by < now,
+            Complaint.resolved_at.is_(None),
+        )
+        .order_by(Complaint.resolve_by)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def owner_history(
+    session: Session, actor: Staff, owner: Owner, *, limit: int = 100, cursor: int | None = None
+) -> list[Complaint]:
+    query = _scoped(actor).where(Complaint.owner_id == owner.id)
+    if cursor is not None:
+        query = query.where(Complaint.id < cursor)
+    return list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit)))
+
+
+def timeline(session: Session, complaint: Complaint) -> list[Event]:
+    return list(
+        session.scalars(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id))
+    )
+
+
+def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:
+    return list(
+        session.scalars(
+            select(FollowUp).where(FollowUp.complaint_id == complaint.id).order_by(FollowUp.id)
+        )
+    )
+
+
+def visits(session: Session, complaint: Complaint) -> list[Visit]:
+    return list(
+        session.scalars(select(Visit).where(Visit.complaint_id == complaint.id).order_by(Visit.id))
+    )
+
+
+def owner_messages(session: Session, complaint: Complaint) -> list[Outbox]:
+    return list(
+        session.scalars(
+            select(Outbox)
+            .where(Outbox.complaint_id == complaint.id, Outbox.owner_id.is_not(None))
+            .order_by(Outbox.id)
+        )
+    )

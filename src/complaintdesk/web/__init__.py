@@ -1,0 +1,1 @@
+"""HTTP edges: the JSON API (``api/``) and, later, the staff pages."""

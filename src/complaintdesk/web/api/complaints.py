@@ -1,0 +1,281 @@
+"""Complaints: create, read, list, and one POST per action of their life."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
+from complaintdesk.services import closing, dispatch, follow_up, intake, labels, queries, resolve
+from complaintdesk.services import visits as visits_service
+from complaintdesk.web.api.schemas import (
+    CloseIn,
+    ComplaintCreate,
+    ComplaintOut,
+    ComplaintPage,
+    DispatchIn,
+    EventOut,
+    FollowUpIn,
+    FollowUpOut,
+    Labels,
+    MessageOut,
+    ResolveIn,
+    VisitIn,
+    VisitOut,
+    WithdrawIn,
+)
+from complaintdesk.web.deps import ClassifierDep, ComplaintDep, CurrentStaff, NowDep, SessionDep
+
+router = APIRouter(prefix="/complaints", tags=["complaints"])
+
+
+def _staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
+    if not ids:
+        return {}
+    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))}
+
+
+def outs(session: Session, complaints: Sequence[Complaint]) -> list[ComplaintOut]:
+    """Complaints for the wire, their first receivers loaded in one query."""
+    staff = _staff_by_id(session, {c.first_receiver_id for c in complaints})
+    return [ComplaintOut.of(c, staff.get(c.first_receiver_id)) for c in complaints]
+
+
+def out(session: Session, complaint: Complaint) -> ComplaintOut:
+    return outs(session, [complaint])[0]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ComplaintOut)
+def create_complaint(
+    body: ComplaintCreate,
+    session: SessionDep,
+    staff: CurrentStaff,
+    now: NowDep,
+    classifier: ClassifierDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> ComplaintOut:
+    """Register a complaint; the caller becomes its first receiver (首问负责制).
+
+    Send an ``Idempotency-Key`` header to make retries safe: the same key and body
+    return the complaint made the first time (200) instead of a second one.
+    """
+    new = intake.NewComplaint(
+        project_id=body.project_id,
+        text=body.text,
+        channel=body.channel,
+        owner_id=body.owner_id,
+        unit_id=body.unit_id,
+        caller_name=body.caller_name,
+        caller_phone=body.caller_phone,
+        summary=body.summary,
+        location=body.location,
+        occurred_at=body.occurred_at,
+        labels=(body.labels or Labels()).given(),
+    )
+    complaint = intake.register(
+        session, staff, new, classifier, now, idempotency_key=idempotency_key
+    )
+    if complaint.received_at != now:
+        response.status_code = status.HTTP_200_OK  # a replay of an earlier create
+    session.commit()
+    response.headers["Location"] = f"/api/v1/complaints/{complaint.id}"
+    return out(session, complaint)
+
+
+@router.get("", response_model=ComplaintPage)
+def list_complaints(
+    session: SessionDep,
+    staff: CurrentStaff,
+    now: NowDep,
+    project_id: int | None = None,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    nature: Nature | None = None,
+    category: Category | None = None,
+    urgency: Urgency | None = None,
+    department: Department | None = None,
+    assignee_id: int | None = None,
+    first_receiver_id: int | None = None,
+    owner_id: int | None = None,
+    open: bool | None = None,
+    overdue: bool | None = None,
+    needs_review: bool | None = None,
+    repeat: bool | None = None,
+    risk: bool | None = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
+) -> ComplaintPage:
+    """Complaints the caller may see, newest first, with filters and a cursor."""
+    flt = queries.ComplaintFilter(
+        project_id=project_id,
+        status=status_,
+        nature=nature,
+        category=category,
+        urgency=urgency,
+        department=department,
+        assignee_id=assignee_id,
+        first_receiver_id=first_receiver_id,
+        owner_id=owner_id,
+        open=open,
+        overdue=overdue,
+        needs_review=needs_review,
+        repeat=repeat,
+        risk=risk,
+        received_from=received_from,
+        received_to=received_to,
+    )
+    rows, next_cursor = queries.list_complaints(
+        session, staff, flt, now, cursor=cursor, limit=limit
+    )
+    return ComplaintPage(
+        items=outs(session, rows), next_cursor=str(next_cursor) if next_cursor else None
+    )
+
+
+@router.get("/queue", response_model=list[ComplaintOut])
+def my_queue(session: SessionDep, staff: CurrentStaff) -> list[ComplaintOut]:
+    """The caller's open work by deadline: assigned to them or received by them."""
+    return outs(session, queries.my_queue(session, staff))
+
+
+@router.get("/{complaint_id}", response_model=ComplaintOut)
+def get_complaint(complaint: ComplaintDep, session: SessionDep) -> ComplaintOut:
+    return out(session, complaint)
+
+
+@router.get("/{complaint_id}/events", response_model=list[EventOut])
+def get_events(complaint: ComplaintDep, session: SessionDep) -> list[EventOut]:
+    """The append-only history: who did what, when, old → new."""
+    events = queries.timeline(session, complaint)
+    staff = _staff_by_id(session, {e.actor_id for e in events if e.actor_id is not None})
+    return [EventOut.of(e, staff.get(e.actor_id) if e.actor_id else None) for e in events]
+
+
+@router.get("/{complaint_id}/messages", response_model=list[MessageOut])
+def get_messages(complaint: ComplaintDep, session: SessionDep) -> list[MessageOut]:
+    """What the owner was told, and whether it was delivered."""
+    return [MessageOut.of(m) for m in queries.owner_messages(session, complaint)]
+
+
+@router.post("/{complaint_id}/labels", response_model=ComplaintOut)
+def correct_labels(
+    body: Labels, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    """Correct the suggested labels; each correction is kept as training data."""
+    labels.correct_labels(session, staff, complaint, body.given(), now)
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post("/{complaint_id}/dispatch", response_model=ComplaintOut)
+def dispatch_complaint(
+    body: DispatchIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    dispatch.dispatch(
+        session,
+        staff,
+        complaint,
+        now,
+        department=body.department,
+        assignee_id=body.assignee_id,
+        also=body.also,
+        note=body.note,
+    )
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post("/{complaint_id}/start", response_model=ComplaintOut)
+def start_work(
+    complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    dispatch.start(session, staff, complaint, now)
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post("/{complaint_id}/resolve", response_model=ComplaintOut)
+def resolve_complaint(
+    body: ResolveIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    resolve.resolve(
+        session,
+        staff,
+        complaint,
+        now,
+        outcome=body.outcome,
+        resolution=body.resolution,
+        owner_explanation=body.owner_explanation,
+        effective=body.effective,
+    )
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post(
+    "/{complaint_id}/visits", response_model=ComplaintOut, status_code=status.HTTP_201_CREATED
+)
+def return_visit(
+    body: VisitIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    """Record the return visit; a score under 3 reopens the complaint."""
+    visits_service.record_visit(
+        session, staff, complaint, now, satisfaction=body.satisfaction, comment=body.comment
+    )
+    session.commit()
+    return out(session, complaint)
+
+
+@router.get("/{complaint_id}/visits", response_model=list[VisitOut])
+def list_visits(complaint: ComplaintDep, session: SessionDep) -> list[VisitOut]:
+    return [VisitOut.of(v) for v in queries.visits(session, complaint)]
+
+
+@router.post("/{complaint_id}/close", response_model=ComplaintOut)
+def close_complaint(
+    body: CloseIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    summary = closing.Summary(
+        cause=body.cause,
+        lesson=body.lesson,
+        corrective_action=body.corrective_action,
+        preventive_action=body.preventive_action,
+    )
+    closing.close(session, staff, complaint, now, summary)
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post("/{complaint_id}/withdraw", response_model=ComplaintOut)
+def withdraw_complaint(
+    body: WithdrawIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> ComplaintOut:
+    closing.withdraw(session, staff, complaint, now, reason=body.reason)
+    session.commit()
+    return out(session, complaint)
+
+
+@router.post(
+    "/{complaint_id}/follow-ups", response_model=FollowUpOut, status_code=status.HTTP_201_CREATED
+)
+def add_follow_up(
+    body: FollowUpIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> FollowUpOut:
+    note = follow_up.add_follow_up(
+        session, staff, complaint, now, note=body.note, next_follow_up_at=body.next_follow_up_at
+    )
+    session.commit()
+    return FollowUpOut.of(note)
+
+
+@router.get("/{complaint_id}/follow-ups", response_model=list[FollowUpOut])
+def list_follow_ups(complaint: ComplaintDep, session: SessionDep) -> list[FollowUpOut]:
+    return [FollowUpOut.of(f) for f in queries.follow_ups(session, complaint)]

@@ -1,0 +1,161 @@
+"""Owners, projects and staff of the caller's company."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import select
+
+from complaintdesk.db.models import Company, Owner, Project, Staff
+from complaintdesk.domain.errors import NotFound
+from complaintdesk.domain.permissions import Permission
+from complaintdesk.services import org, queries
+from complaintdesk.services.common import get_project, require, visible_project_ids
+from complaintdesk.web.api.complaints import outs
+from complaintdesk.web.api.schemas import (
+    ComplaintOut,
+    OwnerCreate,
+    OwnerOut,
+    ProjectCreate,
+    ProjectOut,
+    StaffCreate,
+    StaffOut,
+    TokenOut,
+)
+from complaintdesk.web.deps import CurrentStaff, NowDep, OwnerDep, SessionDep
+
+router = APIRouter(tags=["organisation"])
+
+
+def _company(session: SessionDep, staff: Staff) -> Company:
+    company = session.get(Company, staff.company_id)
+    assert company is not None
+    return company
+
+
+@router.post("/owners", response_model=OwnerOut, status_code=status.HTTP_201_CREATED)
+def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) -> OwnerOut:
+    """Any staff member may register an owner while taking a complaint."""
+    owner = org.create_owner(
+        session,
+        _company(session, staff),
+        name=body.name,
+        phone=body.phone,
+        email=body.email,
+        language=body.language,
+        contact_channel=body.contact_channel,
+        unit_ids=body.unit_ids,
+    )
+    session.commit()
+    return OwnerOut.of(owner)
+
+
+@router.get("/owners", response_model=list[OwnerOut])
+def find_owners(
+    session: SessionDep,
+    staff: CurrentStaff,
+    phone: Annotated[str, Query(min_length=3, max_length=40)],
+) -> list[OwnerOut]:
+    """Find owners by phone number (the first thing a receiver asks)."""
+    rows = session.scalars(
+        select(Owner).where(Owner.company_id == staff.company_id, Owner.phone == phone).limit(20)
+    )
+    return [OwnerOut.of(o) for o in rows]
+
+
+@router.get("/owners/{owner_id}", response_model=OwnerOut)
+def get_owner(owner: OwnerDep) -> OwnerOut:
+    return OwnerOut.of(owner)
+
+
+@router.get("/owners/{owner_id}/complaints", response_model=list[ComplaintOut])
+def owner_history(
+    owner: OwnerDep, session: SessionDep, staff: CurrentStaff, cursor: int | None = None
+) -> list[ComplaintOut]:
+    """The owner's complaints the caller may see, newest first."""
+    return outs(session, queries.owner_history(session, staff, owner, cursor=cursor))
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(session: SessionDep, staff: CurrentStaff) -> list[ProjectOut]:
+    query = select(Project).where(Project.company_id == staff.company_id).order_by(Project.code)
+    visible = visible_project_ids(staff)
+    if visible is not None:
+        query = query.where(Project.id.in_(visible or [-1]))
+    return [ProjectOut.of(p) for p in session.scalars(query)]
+
+
+@router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
+def create_project(body: ProjectCreate, session: SessionDep, staff: CurrentStaff) -> ProjectOut:
+    require(staff, Permission.MANAGE)
+    project = org.create_project(
+        session,
+        _company(session, staff),
+        code=body.code,
+        name=body.name,
+        city=body.city,
+        sla_overrides=body.sla_overrides,
+    )
+    session.commit()
+    return ProjectOut.of(project)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut)
+def get_project_(project_id: int, session: SessionDep, staff: CurrentStaff) -> ProjectOut:
+    return ProjectOut.of(get_project(session, staff, project_id))
+
+
+@router.get("/projects/{project_id}/overdue", response_model=list[ComplaintOut])
+def project_overdue(
+    project_id: int, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> list[ComplaintOut]:
+    """Open complaints of the project past their resolution deadline, most late first."""
+    get_project(session, staff, project_id)
+    return outs(session, queries.project_overdue(session, staff, project_id, now))
+
+
+@router.get("/staff/me", response_model=StaffOut)
+def me(staff: CurrentStaff) -> StaffOut:
+    return StaffOut.of(staff)
+
+
+@router.get("/staff", response_model=list[StaffOut])
+def list_staff(session: SessionDep, staff: CurrentStaff) -> list[StaffOut]:
+    rows = session.scalars(
+        select(Staff).where(Staff.company_id == staff.company_id).order_by(Staff.username)
+    )
+    return [StaffOut.of(s) for s in rows]
+
+
+@router.post("/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED)
+def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) -> StaffOut:
+    require(staff, Permission.MANAGE)
+    created = org.create_staff(
+        session,
+        _company(session, staff),
+        username=body.username,
+        name=body.name,
+        department=body.department,
+        role=body.role,
+        project_ids=body.project_ids,
+        email=body.email,
+        phone=body.phone,
+    )
+    session.commit()
+    return StaffOut.of(created)
+
+
+@router.post(
+    "/staff/{staff_id}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED
+)
+def issue_token(staff_id: int, session: SessionDep, staff: CurrentStaff, now: NowDep) -> TokenOut:
+    """A new API token for a staff member (managers and admins; anyone for themselves)."""
+    target = session.get(Staff, staff_id)
+    if target is None or target.company_id != staff.company_id:
+        raise NotFound(f"staff {staff_id} not found")
+    if target.id != staff.id:
+        require(staff, Permission.MANAGE)
+    token = org.issue_token(session, target, now, name="api")
+    session.commit()
+    return TokenOut(token=token)

@@ -1,0 +1,425 @@
+"""Request and response bodies. Ids are 64-bit: they travel as strings in JSON so that
+JavaScript clients do not lose digits; numbers are accepted on input too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Project, Staff, Visit
+from complaintdesk.domain.lifecycle import Status, allowed_actions, status_name
+from complaintdesk.domain.taxonomy import (
+    Category,
+    Channel,
+    Department,
+    Nature,
+    Role,
+    StaffDepartment,
+    Urgency,
+    display_name,
+)
+from complaintdesk.services.notify import reference
+from complaintdesk.services.resolve import Outcome
+
+Id = Annotated[int, PlainSerializer(str, return_type=str), Field(ge=1, le=2**63 - 1)]
+
+
+class Labels(BaseModel):
+    nature: Nature | None = None
+    category: Category | None = None
+    urgency: Urgency | None = None
+    department: Department | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v.value for k, v in self if v is not None}
+
+
+class ComplaintCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: Id
+    text: str = Field(description="The owner's own words / 业主原话")
+    channel: Channel = Channel.API
+    owner_id: Id | None = None
+    unit_id: Id | None = None
+    caller_name: str | None = Field(None, max_length=200)
+    caller_phone: str | None = Field(None, max_length=40)
+    summary: str | None = Field(None, description="Main points as recorded by the receiver")
+    location: str | None = None
+    occurred_at: AwareDatetime | None = None
+    labels: Labels | None = Field(None, description="Labels set by staff; the rest are suggested")
+
+
+class DispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    department: Department
+    assignee_id: Id | None = None
+    also: list[Department] = Field(default_factory=list, description="Other departments involved")
+    note: str | None = Field(None, max_length=2000)
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Outcome
+    resolution: str
+    owner_explanation: str | None = None
+    effective: bool | None = None
+
+
+class VisitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    satisfaction: int = Field(ge=1, le=5, description="1 very unsatisfied … 5 very satisfied")
+    comment: str | None = None
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cause: str | None = None
+    lesson: str | None = None
+    corrective_action: str | None = None
+    preventive_action: str | None = None
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str
+    next_follow_up_at: AwareDatetime | None = None
+
+
+class StaffBrief(BaseModel):
+    id: Id
+    name: str
+    department: str
+    role: str
+
+    @classmethod
+    def of(cls, s: Staff) -> StaffBrief:
+        return cls(id=s.id, name=s.name, department=s.department, role=s.role)
+
+
+class LabelsOut(BaseModel):
+    nature: str
+    category: str
+    urgency: str
+    department: str
+    target: str
+    names: dict[str, dict[str, str]]
+    source: str
+    confidence: dict[str, Any] | None
+    model_version: str | None
+    needs_review: bool
+
+
+class ComplaintOut(BaseModel):
+    id: Id
+    reference: str
+    project_id: Id
+    unit_id: Id | None
+    owner_id: Id | None
+    caller_name: str | None
+    channel: str
+    text: str
+    summary: str | None
+    location: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    first_receiver: StaffBrief | None
+    status: str
+    status_name: dict[str, str]
+    labels: LabelsOut
+    departments: list[dict[str, Any]]
+    assignee_id: Id | None
+    respond_by: datetime | None
+    resolve_by: datetime | None
+    visit_by: datetime | None
+    responded_at: datetime | None
+    resolved_at: datetime | None
+    visited_at: datetime | None
+    closed_at: datetime | None
+    escalation_level: int
+    response_breached: bool
+    resolution_breached: bool
+    next_follow_up_at: datetime | None
+    repeat_of_id: Id | None
+    risk_flags: list[str]
+    upgraded: bool
+    reopen_count: int
+    resolution: dict[str, Any] | None
+    satisfaction: int | None
+    summary_of_handling: dict[str, str | None] | None
+    allowed_actions: list[str]
+    version: int
+
+    @classmethod
+    def of(cls, c: Complaint, receiver: Staff | None) -> ComplaintOut:
+        category = Category(c.category)
+        codes = {
+            "nature": Nature(c.nature),
+            "category": category,
+            "urgency": Urgency(c.urgency),
+            "department": Department(c.department),
+        }
+        status = Status(c.status)
+        return cls(
+            id=c.id,
+            reference=reference(c),
+            project_id=c.project_id,
+            unit_id=c.unit_id,
+            owner_id=c.owner_id,
+            caller_name=c.caller_name,
+            channel=c.channel,
+            text=c.text,
+            summary=c.summary,
+            location=c.location,
+            occurred_at=c.occurred_at,
+            received_at=c.received_at,
+            first_receiver=StaffBrief.of(receiver) if receiver is not None else None,
+            status=c.status,
+            status_name={"zh": status_name(status, "zh"), "en": status_name(status, "en")},
+            labels=LabelsOut(
+                nature=c.nature,
+                category=c.category,
+                urgency=c.urgency,
+                department=c.department,
+                target=category.target.value,
+                names={
+                    k: {"zh": display_name(v, "zh"), "en": display_name(v, "en")}
+                    for k, v in codes.items()
+                },
+                source=c.label_source,
+                confidence=c.label_confidence,
+                model_version=c.model_version,
+                needs_review=c.needs_review,
+            ),
+            departments=[{"department": d.department, "lead": d.lead} for d in c.departments],
+            assignee_id=c.assignee_id,
+            respond_by=c.respond_by,
+            resolve_by=c.resolve_by,
+            visit_by=c.visit_by,
+            responded_at=c.responded_at,
+            resolved_at=c.resolved_at,
+            visited_at=c.visited_at,
+            closed_at=c.closed_at,
+            escalation_level=c.escalation_level,
+            response_breached=c.response_breached,
+            resolution_breached=c.resolution_breached,
+            next_follow_up_at=c.next_follow_up_at,
+            repeat_of_id=c.repeat_of_id,
+            risk_flags=list(c.risk_flags or []),
+            upgraded=c.upgraded,
+            reopen_count=c.reopen_count,
+            resolution=None
+            if c.resolution_outcome is None
+            else {
+                "outcome": c.resolution_outcome,
+                "text": c.resolution,
+                "owner_explanation": c.owner_explanation,
+                "effective": c.effective,
+            },
+            satisfaction=c.satisfaction,
+            summary_of_handling=None
+            if c.closed_at is None
+            else {
+                "cause": c.summary_cause,
+                "lesson": c.summary_lesson,
+                "corrective_action": c.corrective_action,
+                "preventive_action": c.preventive_action,
+            },
+            allowed_actions=[a.value for a in allowed_actions(status)],
+            version=c.version,
+        )
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintOut]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    id: Id
+    at: datetime
+    actor: StaffBrief | None
+    kind: str
+    field: str | None
+    old: str | None
+    new: str | None
+    data: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, e: Event, actor: Staff | None) -> EventOut:
+        return cls(
+            id=e.id,
+            at=e.at,
+            actor=StaffBrief.of(actor) if actor else None,
+            kind=e.kind,
+            field=e.field,
+            old=e.old,
+            new=e.new,
+            data=e.data,
+        )
+
+
+class FollowUpOut(BaseModel):
+    id: Id
+    at: datetime
+    staff_id: Id
+    note: str
+    next_follow_up_at: datetime | None
+
+    @classmethod
+    def of(cls, f: FollowUp) -> FollowUpOut:
+        return cls(
+            id=f.id,
+            at=f.at,
+            staff_id=f.staff_id,
+            note=f.note,
+            next_follow_up_at=f.next_follow_up_at,
+        )
+
+
+class VisitOut(BaseModel):
+    id: Id
+    at: datetime
+    staff_id: Id
+    satisfaction: int
+    satisfied: bool
+    comment: str | None
+
+    @classmethod
+    def of(cls, v: Visit) -> VisitOut:
+        return cls(
+            id=v.id,
+            at=v.at,
+            staff_id=v.staff_id,
+            satisfaction=v.satisfaction,
+            satisfied=v.satisfied,
+            comment=v.comment,
+        )
+
+
+class MessageOut(BaseModel):
+    id: Id
+    kind: str
+    channel: str
+    recipient: str
+    language: str
+    subject: str
+    body: str
+    status: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, m: Outbox) -> MessageOut:
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            channel=m.channel,
+            recipient=m.recipient,
+            language=m.language,
+            subject=m.subject,
+            body=m.body,
+            status=m.status,
+            attempts=m.attempts,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+        )
+
+
+class OwnerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=200)
+    language: str = Field("zh", pattern="^(zh|en)$")
+    contact_channel: str = Field("sms", pattern="^(sms|wechat|email)$")
+    unit_ids: list[Id] = Field(default_factory=list)
+
+
+class OwnerOut(BaseModel):
+    id: Id
+    name: str
+    phone: str | None
+    email: str | None
+    language: str
+    contact_channel: str
+    unit_ids: list[Id]
+
+    @classmethod
+    def of(cls, o: Owner) -> OwnerOut:
+        return cls(
+            id=o.id,
+            name=o.name,
+            phone=o.phone,
+            email=o.email,
+            language=o.language,
+            contact_channel=o.contact_channel,
+            unit_ids=[u.id for u in o.units],
+        )
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+    city: str | None = None
+    sla_overrides: dict[str, dict[str, float]] | None = Field(
+        None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}'
+    )
+
+
+class ProjectOut(BaseModel):
+    id: Id
+    code: str
+    name: str
+    city: str | None
+    sla_overrides: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, p: Project) -> ProjectOut:
+        return cls(id=p.id, code=p.code, name=p.name, city=p.city, sla_overrides=p.sla_overrides)
+
+
+class StaffCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    department: StaffDepartment
+    role: Role
+    project_ids: list[Id] = Field(default_factory=list)
+    email: str | None = None
+    phone: str | None = None
+
+
+class StaffOut(BaseModel):
+    id: Id
+    username: str
+    name: str
+    department: str
+    role: str
+    project_ids: list[Id]
+    active: bool
+
+    @classmethod
+    def of(cls, s: Staff) -> StaffOut:
+        return cls(
+            id=s.id,
+            username=s.username,
+            name=s.name,
+            department=s.department,
+            role=s.role,
+            project_ids=sorted(s.project_ids),
+            active=s.active,
+        )
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored")

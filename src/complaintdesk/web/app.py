@@ -1,0 +1,47 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk import __version__
+from complaintdesk.classify.base import Classifier, default_classifier
+from complaintdesk.web import errors
+from complaintdesk.web.api import complaints, organisation
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    session_factory: sessionmaker[Session],
+    *,
+    classifier: Classifier | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> FastAPI:
+    app = FastAPI(
+        title="ComplaintDesk",
+        version=__version__,
+        description="Owner complaints for property management: intake with first-receiver "
+        "responsibility (首问负责制), classification, dispatch, deadlines and escalation, "
+        "return visits and closing summaries.",
+        docs_url="/docs",
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.session_factory = session_factory
+    app.state.classifier = classifier or default_classifier()
+    app.state.clock = clock
+    errors.install(app)
+    app.include_router(complaints.router, prefix="/api/v1")
+    app.include_router(organisation.router, prefix="/api/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

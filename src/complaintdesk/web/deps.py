@@ -1,0 +1,84 @@
+"""Request dependencies: the session, the clock, the caller, the complaint in the path.
+
+Whether a complaint is the caller's to know of (404) is decided here, once; whether
+they may act on it (403) by the service they call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.base import Classifier
+from complaintdesk.db.models import Complaint, Owner, Staff
+from complaintdesk.domain.errors import NotFound
+from complaintdesk.services import org
+from complaintdesk.services.common import get_complaint
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request. Handlers commit once when the work is done; anything
+    not committed is rolled back when the session closes."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        yield session
+
+
+def get_now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def get_classifier(request: Request) -> Classifier:
+    classifier: Classifier = request.app.state.classifier
+    return classifier
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+NowDep = Annotated[datetime, Depends(get_now)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+
+_bearer = HTTPBearer(auto_error=False, description="A staff member's API token")
+
+
+def get_current_staff(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Staff:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401,
+            "a bearer token is required / 需要 API 令牌",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    staff = org.authenticate(session, credentials.credentials)
+    if staff is None:
+        raise HTTPException(
+            401, "the token is not valid / 令牌无效", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(get_current_staff)]
+
+
+def load_complaint(complaint_id: int, session: SessionDep, staff: CurrentStaff) -> Complaint:
+    return get_complaint(session, staff, complaint_id)
+
+
+ComplaintDep = Annotated[Complaint, Depends(load_complaint)]
+
+
+def load_owner(owner_id: int, session: SessionDep, staff: CurrentStaff) -> Owner:
+    owner = session.get(Owner, owner_id)
+    if owner is None or owner.company_id != staff.company_id:
+        raise NotFound(f"owner {owner_id} not found")
+    return owner
+
+
+OwnerDep = Annotated[Owner, Depends(load_owner)]
