@@ -96,7 +96,7 @@ def register(
         labels["urgency"] = "critical"  # every emergency is critical
 
     complaint = Complaint(
-        id=new_id(),
+        id=new_id(now),  # the id says when the complaint arrived
         company_id=actor.company_id,
         project_id=project.id,
         unit_id=unit_id,

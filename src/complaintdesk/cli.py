@@ -1,0 +1,222 @@
+"""The command line: ``complaintdesk --help``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from complaintdesk.runtime import Periodic, Runtime, utcnow
+from complaintdesk.settings import get_settings
+
+app = typer.Typer(
+    help="ComplaintDesk: owner complaints, from intake to closing summary.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+TOKENS_FILE = Path("var") / "demo-tokens.txt"
+
+
+def _runtime() -> Runtime:
+    return Runtime.from_settings(get_settings())
+
+
+def _parse_now(now: str | None) -> datetime:
+    if now is None:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(now)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 time: {now!r}", param_hint="--now") from exc
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(
+            "give a time zone, e.g. 2026-11-23T09:00+08:00", param_hint="--now"
+        )
+    return parsed
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version (Alembic)."""
+    from complaintdesk.db.migrate import upgrade
+
+    runtime = _runtime()
+    upgrade(runtime.engine)
+    typer.echo(
+        f"database at {runtime.engine.url.render_as_string(hide_password=True)} is up to date"
+    )
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers_off: Annotated[
+        bool, typer.Option("--no-workers", help="Do not run the sweeper and delivery")
+    ] = False,
+) -> None:
+    """Serve the API (and /docs) with the sweeper and the delivery worker beside it."""
+    import uvicorn
+
+    from complaintdesk.services.escalation import sweep
+    from complaintdesk.web.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    runtime = _runtime()
+    settings = runtime.settings
+    jobs = (
+        []
+        if workers_off
+        else [
+            Periodic(
+                "sweeper", settings.sweep_interval_seconds, lambda: sweep(runtime.factory, utcnow())
+            ),
+            Periodic("delivery", settings.deliver_interval_seconds, lambda: _deliver_once(runtime)),
+        ]
+    )
+    for job in jobs:
+        job.start()
+    try:
+        uvicorn.run(create_app(runtime.factory), host=host, port=port)
+    finally:
+        for job in jobs:
+            job.stop()
+
+
+@app.command("sweep")
+def sweep_command(
+    now: Annotated[
+        str | None, typer.Option(help="Sweep as of this ISO time (default: now)")
+    ] = None,
+) -> None:
+    """Mark deadline breaches and escalate them (safe to run from several places at once)."""
+    from complaintdesk.services.escalation import sweep
+
+    report = sweep(_runtime().factory, _parse_now(now))
+    typer.echo(
+        json.dumps(
+            {
+                "checked": report.checked,
+                "escalations": report.escalations,
+                "upgraded": report.upgraded,
+            }
+        )
+    )
+
+
+def _deliver_once(runtime: Runtime) -> object:
+    from complaintdesk.services.delivery import channels_from_settings, deliver
+
+    return deliver(
+        runtime.factory,
+        channels_from_settings(runtime.settings),
+        utcnow(),
+        max_attempts=runtime.settings.delivery_max_attempts,
+    )
+
+
+@app.command("deliver")
+def deliver_command() -> None:
+    """Send the messages waiting in the outbox once (``serve`` does this continuously)."""
+    typer.echo(str(_deliver_once(_runtime())))
+
+
+@app.command()
+def demo(
+    complaints: Annotated[int, typer.Option(help="How many complaints to make")] = 3000,
+    seed: int = 7,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if demo data is there")
+    ] = False,
+) -> None:
+    """Load a demo company: projects, buildings, staff of every role, owners and
+    complaints in both languages over six months, in every state."""
+    from complaintdesk.db.migrate import upgrade
+    from complaintdesk.demo import load_demo
+
+    runtime = _runtime()
+    upgrade(runtime.engine)
+    result = load_demo(
+        runtime.factory, complaints=complaints, seed=seed, now=utcnow(), if_empty=if_empty
+    )
+    typer.echo(result)
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(help="CSV or JSON Lines file", exists=True, dir_okay=False)
+    ],
+    as_user: Annotated[str, typer.Option("--as", help="Username of the receiving staff")],
+    project: Annotated[str | None, typer.Option(help="Project code for rows without one")] = None,
+    company: Annotated[
+        str | None,
+        typer.Option(help="Company code (if the user name is not unique across companies)"),
+    ] = None,
+) -> None:
+    """Import complaints: loads the good rows, reports each rejected row with its line
+    number and reason. Exit code 1 if any row was rejected."""
+    from complaintdesk.services.importer import import_file
+
+    report = import_file(
+        _runtime().factory,
+        file,
+        username=as_user,
+        project_code=project,
+        company_code=company,
+        now=utcnow(),
+    )
+    for rejected in report.rejected:
+        typer.echo(f"line {rejected.line}: {rejected.reason}", err=True)
+    typer.echo(json.dumps({"imported": report.imported, "rejected": len(report.rejected)}))
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@token_app.command("create")
+def token_create(
+    username: str,
+    company: Annotated[str | None, typer.Option(help="Company code")] = None,
+) -> None:
+    """Issue a bearer token for a staff member (printed once)."""
+    from sqlalchemy import select
+
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.db.models import Company, Staff
+    from complaintdesk.services import org
+
+    with unit_of_work(_runtime().factory) as session:
+        query = select(Staff).where(Staff.username == username)
+        if company is not None:
+            query = query.join(Company, Company.id == Staff.company_id).where(
+                Company.code == company
+            )
+        staff = session.scalars(query).all()
+        if len(staff) != 1:
+            typer.echo(f"{len(staff)} staff named {username!r}: give --company", err=True)
+            raise typer.Exit(2)
+        typer.echo(org.issue_token(session, staff[0], utcnow(), name="cli"))
+
+
+try:  # the classifier's commands, when its package provides them
+    from complaintdesk.classify.cli import classify_command, model_app
+
+    app.command("classify")(classify_command)
+    app.add_typer(model_app, name="model")
+except ImportError as exc:  # pragma: no cover - only while the classifier is being built
+    print(f"classifier commands unavailable: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,335 @@
+"""Demo data: a company with three projects, staff of every role, owners, and
+complaints in both languages spread over six months and in every state.
+
+Everything is made through the same service functions the API uses, each step at
+its own moment in the past, so the demo's history, deadlines, escalations and
+messages are what real use would have left.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.base import Prediction, default_classifier
+from complaintdesk.classify.generate import iter_generate
+from complaintdesk.db.engine import unit_of_work
+from complaintdesk.db.models import Company, Owner, Project, Staff, Unit
+from complaintdesk.domain.errors import DomainError
+from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
+from complaintdesk.services import closing, dispatch, follow_up, intake, org, resolve, visits
+from complaintdesk.services.escalation import sweep
+
+DEMO_CODE = "demo"
+_PROJECTS = [
+    ("CH", "翠湖花园 Emerald Lake", "深圳"),
+    ("BJ", "滨江苑 Riverside", "杭州"),
+    ("YG", "阳光城 Sunshine City", "成都"),
+]
+_ZH_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_ZH_GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+]
+_EN_FIRST = ["Alice", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack"]
+_EN_LAST = ["Smith", "Brown", "Wilson", "Taylor", "Lee", "Martin", "Clark", "Walker"]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    created: bool
+    complaints: int
+    tokens: dict[str, str]
+
+    def __str__(self) -> str:
+        if not self.created:
+            return "demo data already loaded (tokens were printed when it was made)"
+        lines = [
+            f"demo company '{DEMO_CODE}' loaded with {self.complaints} complaints.",
+            "API tokens (shown once; use as 'Authorization: Bearer <token>'):",
+        ]
+        lines += [f"  {user:<22} {token}" for user, token in sorted(self.tokens.items())]
+        return "\n".join(lines)
+
+
+def load_demo(
+    factory: sessionmaker[Session],
+    *,
+    complaints: int,
+    seed: int,
+    now: datetime,
+    if_empty: bool = False,
+) -> DemoResult:
+    with unit_of_work(factory) as session:
+        existing = session.scalar(select(Company).where(Company.code == DEMO_CODE))
+        if existing is not None:
+            if if_empty:
+                return DemoResult(False, 0, {})
+            raise DomainError(f"company {DEMO_CODE!r} exists; the demo loads into an empty one")
+        rng = random.Random(seed)
+        company = org.create_company(session, code=DEMO_CODE, name="朝阳物业 Sunrise Property")
+        projects, staff, owners, tokens = _organisation(session, company, rng, now)
+    start = now - timedelta(days=180)
+    made = 0
+    records = list(iter_generate(complaints, seed))
+    predictions = default_classifier().predict([r["text"] for r in records])
+    moments = sorted(
+        start + timedelta(seconds=rng.uniform(0, 180 * 86400)) for _ in range(complaints)
+    )
+    batch = 200
+    for i in range(0, complaints, batch):
+        with unit_of_work(factory) as session:
+            for record, prediction, at in zip(
+                records[i : i + batch],
+                predictions[i : i + batch],
+                moments[i : i + batch],
+                strict=True,
+            ):
+                project = rng.choice(projects)
+                _one_complaint(
+                    session,
+                    rng,
+                    project,
+                    staff[project.id],
+                    owners[project.id],
+                    record["text"],
+                    prediction,
+                    at,
+                    now,
+                )
+                made += 1
+    sweep(factory, now)
+    return DemoResult(True, made, tokens)
+
+
+def _organisation(
+    session: Session, company: Company, rng: random.Random, now: datetime
+) -> tuple[
+    list[Project], dict[int, list[Staff]], dict[int, list[tuple[Owner, Unit]]], dict[str, str]
+]:
+    projects, staff_by_project, owners_by_project, tokens = [], {}, {}, {}
+    admin = org.create_staff(
+        session,
+        company,
+        username="admin",
+        name="系统管理员 Admin",
+        department=StaffDepartment.MANAGEMENT,
+        role=Role.ADMIN,
+    )
+    tokens["admin"] = org.issue_token(session, admin, now, name="demo")
+    for code, name, city in _PROJECTS:
+        project = org.create_project(session, company, code=code, name=name, city=city)
+        projects.append(project)
+        units = []
+        for b in range(1, 5):
+            building = org.add_building(session, project, f"{b}号楼")
+            for floor in range(1, 7):
+                for door in (1, 2):
+                    units.append(org.add_unit(session, building, f"{b}-{floor:02d}0{door}"))
+        people = []
+        roster = [
+            ("agent", StaffDepartment.CUSTOMER_SERVICE, Role.AGENT),
+            ("cs-sup", StaffDepartment.CUSTOMER_SERVICE, Role.SUPERVISOR),
+            ("eng", StaffDepartment.ENGINEERING, Role.STAFF),
+            ("eng-sup", StaffDepartment.ENGINEERING, Role.SUPERVISOR),
+            ("guard", StaffDepartment.SECURITY, Role.STAFF),
+            ("sec-sup", StaffDepartment.SECURITY, Role.SUPERVISOR),
+            ("cleaner", StaffDepartment.CLEANING, Role.STAFF),
+            ("clean-sup", StaffDepartment.CLEANING, Role.SUPERVISOR),
+            ("gardener", StaffDepartment.LANDSCAPING, Role.STAFF),
+            ("land-sup", StaffDepartment.LANDSCAPING, Role.SUPERVISOR),
+            ("cashier", StaffDepartment.FINANCE, Role.STAFF),
+            ("fin-sup", StaffDepartment.FINANCE, Role.SUPERVISOR),
+            ("manager", StaffDepartment.MANAGEMENT, Role.MANAGER),
+        ]
+        for username, department, role in roster:
+            person = org.create_staff(
+                session,
+                company,
+                username=f"{code.lower()}-{username}",
+                name=f"{rng.choice(_ZH_SURNAMES)}{rng.choice(_ZH_GIVEN)}",
+                department=department,
+                role=role,
+                project_ids=[project.id],
+                email=f"{code.lower()}-{username}@sunrise.example",
+            )
+            people.append(person)
+            if username in ("agent", "eng", "guard", "manager"):
+                tokens[person.username] = org.issue_token(session, person, now, name="demo")
+        staff_by_project[project.id] = people
+        owners = []
+        for n in range(400):
+            unit = units[n % len(units)]
+            english = rng.random() < 0.25
+            owner_name = (
+                f"{rng.choice(_EN_FIRST)} {rng.choice(_EN_LAST)}"
+                if english
+                else f"{rng.choice(_ZH_SURNAMES)}{rng.choice(_ZH_GIVEN)}"
+            )
+            owner = org.create_owner(
+                session,
+                company,
+                name=owner_name,
+                phone=f"139{rng.randrange(10**8):08d}",
+                email=f"owner{n}.{code.lower()}@example.com",
+                language="en" if english else "zh",
+                contact_channel=rng.choice(["sms", "wechat", "email"]),
+                unit_ids=[unit.id],
+            )
+            owners.append((owner, unit))
+        owners_by_project[project.id] = owners
+    return projects, staff_by_project, owners_by_project, tokens
+
+
+def _one_complaint(
+    session: Session,
+    rng: random.Random,
+    project: Project,
+    staff: list[Staff],
+    owners: list[tuple[Owner, Unit]],
+    text: str,
+    prediction: Prediction,
+    at: datetime,
+    now: datetime,
+) -> None:
+    owner, unit = rng.choice(owners)
+    receiver = rng.choice(staff)  # anyone receives complaints: first-question responsibility
+    channel = rng.choice(list(Channel))
+    complaint = intake.register(
+        session,
+        receiver,
+        intake.NewComplaint(
+            project_id=project.id,
+            text=text,
+            channel=channel,
+            owner_id=owner.id,
+            unit_id=unit.id,
+            location=unit.name,
+        ),
+        default_classifier(),
+        at,
+        prediction=prediction,
+    )
+    age = now - at
+    # Older complaints are further along; a few stay stuck so queues and escalations show.
+    progress = min(1.0, age / timedelta(days=20)) * rng.uniform(0.6, 1.15)
+    if rng.random() < 0.03:
+        closing.withdraw(
+            session,
+            receiver,
+            complaint,
+            at + timedelta(hours=2),
+            reason="业主表示问题已自行解决 / owner solved it",
+        )
+        return
+    by_role = {(s.department, s.role): s for s in staff}
+    agent = by_role[(StaffDepartment.CUSTOMER_SERVICE.value, Role.AGENT.value)]
+    department = Department(complaint.department)
+    worker = (
+        by_role.get((department.value, Role.STAFF.value))
+        or by_role[(department.value, Role.SUPERVISOR.value)]
+    )
+    t = at + timedelta(minutes=rng.uniform(3, 240))
+    if progress < 0.15 or t > now:
+        return
+    try:
+        dispatch.dispatch(
+            session, agent, complaint, t, department=department, assignee_id=worker.id
+        )
+        t += timedelta(minutes=rng.uniform(10, 600))
+        if progress < 0.3 or t > now:
+            return
+        dispatch.start(session, worker, complaint, t)
+        if rng.random() < 0.4:
+            t += timedelta(hours=rng.uniform(1, 12))
+            follow_up.add_follow_up(
+                session,
+                worker,
+                complaint,
+                t,
+                note=rng.choice(
+                    ["已联系业主确认情况", "配件已订,等待到货", "Spoke to the owner, parts ordered"]
+                ),
+                next_follow_up_at=t + timedelta(days=1),
+            )
+        t += timedelta(hours=rng.expovariate(1 / 30))
+        if progress < 0.5 or t > now:
+            return
+        outcome = (
+            resolve.Outcome.ANSWERED
+            if complaint.nature == "consulting"
+            else (resolve.Outcome.FIXED)
+        )
+        resolve.resolve(
+            session,
+            worker,
+            complaint,
+            t,
+            outcome=outcome,
+            resolution=rng.choice(
+                ["已维修完毕", "已安排专人处理并复查", "Repaired and checked", "已答复业主"]
+            ),
+        )
+        t += timedelta(hours=rng.uniform(2, 60))
+        if progress < 0.7 or t > now:
+            return
+        score = rng.choices([5, 4, 3, 2, 1], [45, 30, 12, 9, 4])[0]
+        visits.record_visit(
+            session,
+            agent,
+            complaint,
+            t,
+            satisfaction=score,
+            comment=None if score >= 3 else "还是没解决 / still not right",
+        )
+        if score < 3:
+            t += timedelta(hours=rng.uniform(4, 48))
+            if t > now:
+                return
+            resolve.resolve(
+                session,
+                worker,
+                complaint,
+                t,
+                outcome=resolve.Outcome.FIXED,
+                resolution="返工处理 / redone",
+            )
+            t += timedelta(hours=rng.uniform(2, 24))
+            if t > now:
+                return
+            visits.record_visit(session, agent, complaint, t, satisfaction=4)
+        t += timedelta(hours=rng.uniform(1, 24))
+        if progress < 0.8 or t > now:
+            return
+        closing.close(
+            session,
+            agent,
+            complaint,
+            t,
+            closing.Summary(
+                cause="设备老化 / ageing equipment",
+                lesson="巡检频次不足 / inspections too rare",
+                corrective_action="已维修更换 / repaired",
+                preventive_action="纳入月度巡检 / monthly check",
+            ),
+        )
+    except DomainError:
+        # A state the random walk cannot take; the complaint stays where it is.
+        return
