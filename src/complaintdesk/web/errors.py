@@ -20,6 +20,7 @@ from complaintdesk.domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+_UNREADABLE_BODY = "There was an error parsing the body"
 
 _STATUS: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -98,5 +99,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+            # FastAPI's word for a body it could not decode (bad UTF-8, say): that is
+            # invalid input in the body, so it gets the same 422 shape as the rest.
+            return problem(
+                422,
+                "the request body could not be read: send UTF-8 JSON "
+                "/ 请求内容无法解析,请使用 UTF-8 编码的 JSON",
+                code="invalid_input",
+                errors=[{"field": "body", "message": "not UTF-8 JSON"}],
+            )
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, str(exc.detail), headers=headers)

@@ -79,11 +79,14 @@ def create_complaint(
         occurred_at=body.occurred_at,
         labels=(body.labels or Labels()).given(),
     )
+    earlier = intake.replay(session, staff, idempotency_key, new) if idempotency_key else None
+    if earlier is not None:
+        response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
+        response.headers["Location"] = f"/api/v1/complaints/{earlier.id}"
+        return out(session, earlier)
     complaint = intake.register(
         session, staff, new, classifier, now, idempotency_key=idempotency_key
     )
-    if complaint.received_at != now:
-        response.status_code = status.HTTP_200_OK  # a replay of an earlier create
     session.commit()
     response.headers["Location"] = f"/api/v1/complaints/{complaint.id}"
     return out(session, complaint)

@@ -1,0 +1,130 @@
+"""Who may see what (404) and who may do what (403), for every resource."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Org
+from tests.web.conftest import Api
+
+
+def _complaint(api: Api, acme: Org) -> str:
+    r = api.as_(acme.guard).post(
+        "/api/v1/complaints",
+        json={"project_id": acme.project.id, "owner_id": acme.owner.id, "text": "电梯坏了"},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def test_no_token_or_a_bad_one_is_401(api: Api) -> None:
+    r = api.client.get("/api/v1/complaints")
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    r = api.client.get("/api/v1/complaints", headers={"Authorization": "Bearer cdk_nope"})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/complaints/{id}",
+        "/api/v1/complaints/{id}/events",
+        "/api/v1/complaints/{id}/messages",
+        "/api/v1/complaints/{id}/follow-ups",
+        "/api/v1/complaints/{id}/visits",
+    ],
+)
+def test_another_company_or_project_gets_404_on_reads(api: Api, acme: Org, path: str) -> None:
+    cid = _complaint(api, acme)
+    for stranger in (acme.outsider, acme.cleaner_other_project):
+        r = api.as_(stranger).get(path.format(id=cid))
+        assert r.status_code == 404, (stranger.username, r.text)
+    assert api.as_(acme.agent).get(path.format(id=cid)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "action, body",
+    [
+        ("dispatch", {"department": "engineering"}),
+        ("start", None),
+        ("resolve", {"outcome": "fixed", "resolution": "x"}),
+        ("visits", {"satisfaction": 5}),
+        ("close", {}),
+        ("withdraw", {"reason": "x"}),
+        ("labels", {"urgency": "high"}),
+        ("follow-ups", {"note": "x"}),
+    ],
+)
+def test_another_company_gets_404_on_actions(
+    api: Api, acme: Org, action: str, body: object
+) -> None:
+    cid = _complaint(api, acme)
+    r = api.as_(acme.outsider).post(f"/api/v1/complaints/{cid}/{action}", json=body)
+    assert r.status_code == 404
+    r = api.as_(acme.cleaner_other_project).post(f"/api/v1/complaints/{cid}/{action}", json=body)
+    assert r.status_code == 404
+
+
+def test_lists_show_only_what_the_caller_may_see(api: Api, acme: Org) -> None:
+    cid = _complaint(api, acme)
+    assert [c["id"] for c in api.as_(acme.agent).get("/api/v1/complaints").json()["items"]] == [cid]
+    assert api.as_(acme.outsider).get("/api/v1/complaints").json()["items"] == []
+    assert api.as_(acme.cleaner_other_project).get("/api/v1/complaints").json()["items"] == []
+    assert api.as_(acme.admin).get("/api/v1/complaints").json()["items"][0]["id"] == cid
+
+
+def test_staff_may_see_but_not_do_what_is_not_theirs(api: Api, acme: Org) -> None:
+    cid = _complaint(api, acme)
+    agent = api.as_(acme.agent)
+    assert (
+        agent.post(
+            f"/api/v1/complaints/{cid}/dispatch", json={"department": "engineering"}
+        ).status_code
+        == 200
+    )
+    # The guard received it but is not in engineering: he may not resolve it.
+    r = api.as_(acme.guard).post(
+        f"/api/v1/complaints/{cid}/resolve", json={"outcome": "fixed", "resolution": "x"}
+    )
+    assert r.status_code == 403
+    assert r.json()["title"] == "Not allowed"
+    # An engineer may not dispatch (he is neither coordinator nor first receiver).
+    r = api.as_(acme.engineer).post(
+        f"/api/v1/complaints/{cid}/dispatch", json={"department": "security"}
+    )
+    assert r.status_code == 403
+
+
+def test_only_managers_and_admins_manage_the_organisation(api: Api, acme: Org) -> None:
+    body = {"code": "P9", "name": "新项目"}
+    assert api.as_(acme.agent).post("/api/v1/projects", json=body).status_code == 403
+    assert api.as_(acme.manager).post("/api/v1/projects", json=body).status_code == 201
+    staff = {
+        "username": "new.one",
+        "name": "新员工",
+        "department": "cleaning",
+        "role": "staff",
+        "project_ids": [str(acme.project.id)],
+    }
+    assert api.as_(acme.guard).post("/api/v1/staff", json=staff).status_code == 403
+    r = api.as_(acme.admin).post("/api/v1/staff", json=staff)
+    assert r.status_code == 201 and r.json()["project_ids"] == [str(acme.project.id)]
+    new_id = r.json()["id"]
+    assert api.as_(acme.guard).post(f"/api/v1/staff/{new_id}/tokens").status_code == 403
+    token = api.as_(acme.admin).post(f"/api/v1/staff/{new_id}/tokens").json()["token"]
+    me = api.client.get("/api/v1/staff/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "new.one"
+
+
+def test_owners_and_projects_of_another_company_are_404(api: Api, acme: Org) -> None:
+    assert api.as_(acme.outsider).get(f"/api/v1/owners/{acme.owner.id}").status_code == 404
+    assert api.as_(acme.agent).get(f"/api/v1/owners/{acme.owner.id}").status_code == 200
+    assert api.as_(acme.outsider).get(f"/api/v1/projects/{acme.project.id}").status_code == 404
+    r = api.as_(acme.cleaner_other_project).get(f"/api/v1/projects/{acme.project.id}")
+    assert r.status_code == 404
+    r = api.as_(acme.outsider).post(
+        "/api/v1/complaints",
+        json={"project_id": acme.project.id, "caller_name": "x", "text": "电梯坏了"},
+    )
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "project_id"
