@@ -63,9 +63,8 @@ def test_bad_complaints_are_422_naming_the_field(
 
 def test_badly_encoded_body_is_422(api: Api, acme: Org, session: Session) -> None:
     before = _count(session)
-    raw = ('{"project_id": "%s", "caller_name": "x", "text": "' % acme.project.id).encode() + (
-        b"\xff\xfe\xbd" + b'"}'
-    )
+    head = json.dumps({"project_id": str(acme.project.id), "caller_name": "x"})[:-1]
+    raw = head.encode() + b', "text": "\xff\xfe\xbd"}'
     r = api.as_(acme.agent).post(
         "/api/v1/complaints", content=raw, headers={"Content-Type": "application/json"}
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.db.models import Complaint, Event, Staff
 from complaintdesk.domain import rules, sla
 from complaintdesk.domain.lifecycle import OPEN_STATES
 from complaintdesk.domain.messages import MessageKind
@@ -81,15 +81,20 @@ def _claim_due(session: Session, now: datetime, batch: int) -> list[Complaint]:
 def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: SweepReport) -> None:
     levels = {clock: getattr(complaint, column) for clock, column in _LEVEL_COLUMN.items()}
     due = sla.escalations_due(clocks(complaint), levels, now)
+    first_event = None
     for clock, level in due:
         setattr(complaint, _LEVEL_COLUMN[clock], int(level))
         if clock is sla.Clock.RESPONSE:
             complaint.response_breached = True
         elif clock is sla.Clock.RESOLUTION:
             complaint.resolution_breached = True
-        _escalate(session, complaint, clock, level, now)
+        event = _escalate(session, complaint, clock, sla.Level(levels[clock]), level, now)
+        first_event = first_event or event
         report.escalations += 1
         report.escalated_ids.append(complaint.id)
+    if first_event is not None and not any(levels.values()):
+        # The owner hears once that it is late, when it first becomes late.
+        tell_owner(session, complaint, MessageKind.DELAYED, first_event, now)
     if due and rules.upgrade_on_breach(Nature(complaint.nature)):
         upgrade_nature(session, complaint, None, now, reason="deadline missed")
         report.upgraded += 1
@@ -98,22 +103,29 @@ def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: Sw
 
 
 def _escalate(
-    session: Session, complaint: Complaint, clock: sla.Clock, level: sla.Level, now: datetime
-) -> None:
-    if level is sla.Level.SUPERVISOR:
-        targets = staff_in_project(
+    session: Session,
+    complaint: Complaint,
+    clock: sla.Clock,
+    old: sla.Level,
+    level: sla.Level,
+    now: datetime,
+) -> Event:
+    """Record the escalation and tell everyone on the way up: the supervisors when
+    level 1 is passed, the managers at level 2, and always the first receiver."""
+    targets: list[Staff] = []
+    if old < sla.Level.SUPERVISOR <= level:
+        targets += staff_in_project(
             session,
             complaint.company_id,
             complaint.project_id,
             role=Role.SUPERVISOR,
             department=complaint.department,
         )
-        to = "supervisor"
-    else:
-        targets = staff_in_project(
+    if level >= sla.Level.MANAGER:
+        targets += staff_in_project(
             session, complaint.company_id, complaint.project_id, role=Role.MANAGER, department=None
         )
-        to = "manager"
+    to = "manager" if level >= sla.Level.MANAGER else "supervisor"
     event = record_event(
         session,
         complaint,
@@ -121,7 +133,7 @@ def _escalate(
         "escalated",
         now,
         field=_LEVEL_COLUMN[clock],
-        old=int(level) - 1,
+        old=int(old),
         new=int(level),
         data={"clock": clock.value, "to": to, "notified": [str(s.id) for s in targets]},
     )
@@ -138,5 +150,4 @@ def _escalate(
     }
     for staff in recipients.values():
         tell_staff(session, complaint, staff, MessageKind.ESCALATED, event, now, **values)
-    if level is sla.Level.SUPERVISOR:
-        tell_owner(session, complaint, MessageKind.DELAYED, event, now)
+    return event
