@@ -136,6 +136,7 @@ def deliver_command() -> None:
 def demo(
     complaints: Annotated[int, typer.Option(help="How many complaints to make")] = 3000,
     seed: int = 7,
+    owners: Annotated[int, typer.Option(help="Owners per project")] = 400,
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Do nothing if demo data is there")
     ] = False,
@@ -148,9 +149,22 @@ def demo(
     runtime = _runtime()
     upgrade(runtime.engine)
     result = load_demo(
-        runtime.factory, complaints=complaints, seed=seed, now=utcnow(), if_empty=if_empty
+        runtime.factory,
+        complaints=complaints,
+        seed=seed,
+        now=utcnow(),
+        if_empty=if_empty,
+        owners_per_project=owners,
     )
-    typer.echo(result)
+    if result.created:
+        # Tokens are stored hashed: keep this copy so the demo can be used later.
+        TOKENS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        TOKENS_FILE.write_text(f"{result}\n", encoding="utf-8")
+        typer.echo(result)
+    elif TOKENS_FILE.exists():
+        typer.echo(TOKENS_FILE.read_text(encoding="utf-8"))
+    else:
+        typer.echo(result)
 
 
 @app.command("import")

@@ -75,6 +75,7 @@ def load_demo(
     complaints: int,
     seed: int,
     now: datetime,
+    owners_per_project: int = 400,
     if_empty: bool = False,
 ) -> DemoResult:
     with unit_of_work(factory) as session:
@@ -85,7 +86,9 @@ def load_demo(
             raise DomainError(f"company {DEMO_CODE!r} exists; the demo loads into an empty one")
         rng = random.Random(seed)
         company = org.create_company(session, code=DEMO_CODE, name="朝阳物业 Sunrise Property")
-        projects, staff, owners, tokens = _organisation(session, company, rng, now)
+        projects, staff, owners, tokens = _organisation(
+            session, company, rng, now, owners_per_project
+        )
     start = now - timedelta(days=180)
     made = 0
     records = list(iter_generate(complaints, seed))
@@ -120,7 +123,7 @@ def load_demo(
 
 
 def _organisation(
-    session: Session, company: Company, rng: random.Random, now: datetime
+    session: Session, company: Company, rng: random.Random, now: datetime, owners_per_project: int
 ) -> tuple[
     list[Project], dict[int, list[Staff]], dict[int, list[tuple[Owner, Unit]]], dict[str, str]
 ]:
@@ -175,7 +178,7 @@ def _organisation(
                 tokens[person.username] = org.issue_token(session, person, now, name="demo")
         staff_by_project[project.id] = people
         owners = []
-        for n in range(400):
+        for n in range(owners_per_project):
             unit = units[n % len(units)]
             english = rng.random() < 0.25
             owner_name = (

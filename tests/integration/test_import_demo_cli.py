@@ -1,0 +1,180 @@
+"""The importer, the demo loader and the command line, on real databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from complaintdesk.cli import app
+from complaintdesk.db.models import Complaint, Event, Outbox
+from complaintdesk.demo import load_demo
+from complaintdesk.domain.lifecycle import Status
+from complaintdesk.services.importer import import_file
+from complaintdesk.settings import get_settings
+from tests.conftest import BACKENDS, NOW, Databases, Org
+
+CSV = """text,project,channel,owner_phone,received_at,category
+楼道灯坏了麻烦修一下,P1,phone,13800000001,2026-10-30T09:00:00+08:00,
+,P1,phone,,,
+电梯又坏了,P404,phone,,,
+门禁坏了,P1,fax,,,
+The gate is broken,P1,web,,,plumbing
+停车位被占了,P1,phone,,not-a-date,
+Noise from upstairs every night,P1,email,,2099-01-01T00:00:00+00:00,
+垃圾一直没人收,P1,app,19900000000,,
+Please fix the lobby door,P1,web,,,
+"""
+
+
+def _count(session: Session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(Complaint)) or 0
+
+
+def test_csv_import_loads_good_rows_and_reports_each_bad_one(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    path = tmp_path / "complaints.csv"
+    path.write_text(CSV, encoding="utf-8")
+    before = _count(session)
+    report = import_file(
+        factory, path, username="agent", project_code=None, company_code=acme.company.code, now=NOW
+    )
+    assert report.imported == 2
+    reasons = {r.line: r.reason for r in report.rejected}
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9]
+    assert "empty" in reasons[3]
+    assert "P404" in reasons[4]
+    assert "fax" in reasons[5]
+    assert "plumbing" in reasons[6]
+    assert "not-a-date" in reasons[7]
+    assert "future" in reasons[8]
+    assert "19900000000" in reasons[9]
+    assert _count(session) == before + 2
+    first = session.scalars(select(Complaint).where(Complaint.owner_id == acme.owner.id)).one()
+    assert first.received_at.isoformat() == "2026-10-30T01:00:00+00:00"
+
+
+def test_jsonl_import_survives_unreadable_lines(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    path = tmp_path / "complaints.jsonl"
+    lines = [
+        json.dumps(
+            {"text": "电梯坏了", "project": "P1", "caller_phone": "13911112222"}, ensure_ascii=False
+        ),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"text": 123, "project": "P1"}),
+        "",
+        json.dumps({"text": "Lift broken", "urgency": "high", "caller_name": "Tom"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_file(
+        factory, path, username="agent", project_code="P1", company_code=acme.company.code, now=NOW
+    )
+    assert report.imported == 2
+    assert [r.line for r in report.rejected] == [2, 3, 4]
+    assert "JSON" in report.rejected[0].reason and "text" in report.rejected[2].reason
+
+
+def test_badly_encoded_file_is_rejected_with_its_line(
+    factory: sessionmaker[Session], acme: Org, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes("text,project\n电梯坏了,P1\n".encode() + b"\xff\xfe,P1\n")
+    report = import_file(
+        factory, path, username="agent", project_code=None, company_code=acme.company.code, now=NOW
+    )
+    assert report.imported == 0
+    assert report.rejected[0].line == 3 and "UTF-8" in report.rejected[0].reason
+
+
+def test_demo_makes_every_state_through_the_services(
+    factory: sessionmaker[Session], session: Session
+) -> None:
+    result = load_demo(factory, complaints=150, seed=3, now=NOW, owners_per_project=8)
+    assert result.created and result.complaints == 150
+    assert "ch-agent" in result.tokens and result.tokens["admin"].startswith("cdk_")
+    session.expire_all()
+    statuses = set(session.scalars(select(Complaint.status).distinct()))
+    assert {Status.RECEIVED, Status.DISPATCHED, Status.RESOLVED, Status.CLOSED} <= {
+        Status(s) for s in statuses
+    }
+    # Every complaint has its history and the owner heard of its receipt.
+    no_events = (
+        session.scalar(
+            select(func.count())
+            .select_from(Complaint)
+            .where(~Complaint.id.in_(select(Event.complaint_id)))
+        )
+        or 0
+    )
+    assert no_events == 0
+    received = (
+        session.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "received"))
+        or 0
+    )
+    assert received == 150
+    texts = session.scalars(select(Complaint.text)).all()
+    assert any(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts)
+    assert any(t.isascii() for t in texts)
+    again = load_demo(factory, complaints=10, seed=3, now=NOW, if_empty=True)
+    assert not again.created
+
+
+@pytest.fixture(params=BACKENDS)
+def cli_db(
+    request: pytest.FixtureRequest,
+    databases: Databases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """A database of its own for the command line, named by DATABASE_URL; the working
+    folder is a temporary one (the demo writes var/demo-tokens.txt there)."""
+    engine = databases.new(request.param)
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_cli_upgrade_demo_sweep_token(cli_db: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["demo", "--complaints", "40", "--owners", "5"])
+    assert result.exit_code == 0, result.output
+    assert "40 complaints" in result.output
+    assert (cli_db / "var" / "demo-tokens.txt").read_text(encoding="utf-8").count("cdk_") >= 5
+    result = runner.invoke(app, ["sweep", "--now", "2030-01-01T00:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["escalations"] > 0
+    result = runner.invoke(app, ["sweep", "--now", "yesterday"])
+    assert result.exit_code != 0 and "ISO" in result.output
+    result = runner.invoke(app, ["token", "create", "ch-agent"])
+    assert result.exit_code == 0 and result.output.startswith("cdk_")
+    result = runner.invoke(app, ["token", "create", "nobody"])
+    assert result.exit_code == 2
+
+
+def test_cli_import_exits_1_and_lists_rejected_lines(cli_db: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--complaints", "5", "--owners", "2"]).exit_code == 0
+    path = tmp_path / "in.csv"
+    path.write_text("text,project\n电梯坏了,CH\n,CH\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(path), "--as", "ch-agent"])
+    assert result.exit_code == 1
+    assert "line 3:" in result.output
+    assert json.loads(result.output.strip().splitlines()[-1]) == {"imported": 1, "rejected": 1}
