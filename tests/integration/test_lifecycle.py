@@ -276,3 +276,22 @@ def test_follow_up_sets_next_date_and_counts_as_response(session: Session, acme:
     assert c.next_follow_up_at == later and c.responded_at is not None
     with pytest.raises(InvalidInput):
         follow_up.add_follow_up(session, acme.guard, c, NOW, note="   ")
+
+
+def test_corrections_become_training_examples(session: Session, acme: Org) -> None:
+    from complaintdesk.services.corrections import corrected_examples
+
+    c = _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
+    _register(session, acme, text="物业费可以按月交吗")  # not corrected: not an example
+    labels.correct_labels(session, acme.agent, c, {"urgency": "high"}, NOW)
+    labels.correct_labels(session, acme.agent, c, {"urgency": "low", "department": "security"}, NOW)
+    examples = corrected_examples(session)
+    assert examples == [
+        {
+            "text": "楼道灯不亮了,麻烦安排师傅换个灯泡",
+            "nature": c.nature,
+            "category": c.category,
+            "urgency": "low",
+            "department": "security",
+        }
+    ]
