@@ -30,9 +30,8 @@ def corrected_examples(session: Session, *, limit: int | None = None) -> list[di
     ids = list(session.scalars(corrected_ids))
     if not ids:
         return []
-    texts = dict(
-        session.execute(select(Complaint.id, Complaint.text).where(Complaint.id.in_(ids))).tuples()
-    )
+    rows = session.execute(select(Complaint.id, Complaint.text).where(Complaint.id.in_(ids)))
+    texts = {complaint_id: text for complaint_id, text in rows}
     labels: dict[int, dict[str, str]] = {}
     received = session.execute(
         select(Event.complaint_id, Event.data).where(
