@@ -158,3 +158,12 @@ def test_a_complaint_walks_the_whole_process(
         "closed",
     ]
     assert all(m["recipient"] == acme.owner.phone for m in messages)
+
+
+def test_docs_and_openapi_are_served_without_a_cdn(api: Api) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert "/static/swagger/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    assert api.client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+    spec = api.client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/complaints/{complaint_id}/dispatch" in spec["paths"]

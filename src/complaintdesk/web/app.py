@@ -6,6 +6,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk import __version__
@@ -30,7 +34,7 @@ def create_app(
         description="Owner complaints for property management: intake with first-receiver "
         "responsibility (首问负责制), classification, dispatch, deadlines and escalation, "
         "return visits and closing summaries.",
-        docs_url="/docs",
+        docs_url=None,  # served below from local files: the docs work without a CDN
         openapi_url="/api/v1/openapi.json",
     )
     app.state.session_factory = session_factory
@@ -39,6 +43,18 @@ def create_app(
     errors.install(app)
     app.include_router(complaints.router, prefix="/api/v1")
     app.include_router(organisation.router, prefix="/api/v1")
+
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="ComplaintDesk API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
