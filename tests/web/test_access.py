@@ -128,3 +128,11 @@ def test_owners_and_projects_of_another_company_are_404(api: Api, acme: Org) -> 
         json={"project_id": acme.project.id, "caller_name": "x", "text": "电梯坏了"},
     )
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "project_id"
+
+
+def test_taxonomy_lists_codes_in_both_languages(api: Api, acme: Org) -> None:
+    t = api.as_(acme.guard).get("/api/v1/taxonomy").json()
+    assert {"code": "emergency", "zh": "突发事件", "en": "Emergency"} in t["category"]
+    assert [d["code"] for d in t["department"]] == [
+        "engineering", "security", "cleaning", "landscaping", "customer_service", "finance"]
+    assert {"code": "closed", "zh": "已结案", "en": "closed"} in t["status"]

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 from sqlalchemy.orm import Session, sessionmaker
+from swagger_ui_bundle import swagger_ui_path
 
 from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier

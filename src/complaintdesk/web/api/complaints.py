@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Staff
@@ -84,10 +85,19 @@ def create_complaint(
         response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
         response.headers["Location"] = f"/api/v1/complaints/{earlier.id}"
         return out(session, earlier)
-    complaint = intake.register(
-        session, staff, new, classifier, now, idempotency_key=idempotency_key
-    )
-    session.commit()
+    try:
+        complaint = intake.register(
+            session, staff, new, classifier, now, idempotency_key=idempotency_key
+        )
+        session.commit()
+    except IntegrityError:
+        # Two requests with one key at the same moment: the other one made it.
+        session.rollback()
+        earlier = intake.replay(session, staff, idempotency_key, new) if idempotency_key else None
+        if earlier is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        complaint = earlier
     response.headers["Location"] = f"/api/v1/complaints/{complaint.id}"
     return out(session, complaint)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -9,9 +10,12 @@ from sqlalchemy import select
 
 from complaintdesk.db.models import Company, Owner, Project, Staff
 from complaintdesk.domain.errors import NotFound
+from complaintdesk.domain.lifecycle import Status, status_name
 from complaintdesk.domain.permissions import Permission
+from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
 from complaintdesk.services import org, queries
 from complaintdesk.services.common import get_project, require, visible_project_ids
+from complaintdesk.services.resolve import Outcome
 from complaintdesk.web.api.complaints import outs
 from complaintdesk.web.api.schemas import (
     ComplaintOut,
@@ -32,6 +36,29 @@ def _company(session: SessionDep, staff: Staff) -> Company:
     company = session.get(Company, staff.company_id)
     assert company is not None
     return company
+
+
+@router.get("/taxonomy")
+def taxonomy() -> dict[str, list[dict[str, str]]]:
+    """Every code of the taxonomy with its Chinese and English name (for pickers)."""
+    enums: dict[str, type[StrEnum]] = {
+        **LABELS,
+        "status": Status,
+        "channel": Channel,
+        "role": Role,
+        "staff_department": StaffDepartment,
+        "outcome": Outcome,
+    }
+    return {
+        name: [
+            {"code": code.value, "zh": _name(code, "zh"), "en": _name(code, "en")} for code in enum
+        ]
+        for name, enum in enums.items()
+    }
+
+
+def _name(code: StrEnum, lang: str) -> str:
+    return status_name(code, lang) if isinstance(code, Status) else display_name(code, lang)
 
 
 @router.post("/owners", response_model=OwnerOut, status_code=status.HTTP_201_CREATED)
