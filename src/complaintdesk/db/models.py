@@ -138,7 +138,7 @@ class Owner(Base):
     language: Mapped[str] = mapped_column(String(5), default="zh")
     contact_channel: Mapped[str] = mapped_column(String(20), default="sms")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    units: Mapped[list[Unit]] = relationship(secondary="owner_units", lazy="selectin")
+    units: Mapped[list[Unit]] = relationship(secondary="owner_units")
 
 
 class OwnerUnit(Base):
