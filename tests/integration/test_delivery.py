@@ -393,6 +393,7 @@ def test_email_goes_through_a_real_smtp_server_with_chinese_intact(
     assert chinese.get_content().rstrip("\n") == CHINESE_BODY
     assert chinese["Message-ID"] == message_id("k:chinese", "acme.example.test")
     assert chinese["From"].addresses[0].display_name == "物业客服"
+    assert chinese["Content-Language"] == "zh" and chinese["Auto-Submitted"] == "auto-generated"
 
 
 def test_smtp_message_id_is_stable_across_resends() -> None:

@@ -144,10 +144,10 @@ class SmtpChannel:
         email["Subject"] = message.subject
         email["Date"] = formatdate(usegmt=True)
         email["Message-ID"] = message_id(message.dedupe_key, self.domain)
-        email["Content-Language"] = message.language
         email["Auto-Submitted"] = "auto-generated"
-        # Non-ASCII text goes as quoted-printable or base64, so it needs no 8BITMIME.
+        # Non-ASCII text goes as base64, so it needs no 8BITMIME.
         email.set_content(message.body, charset="utf-8", cte=_text_cte(message.body))
+        email["Content-Language"] = message.language  # after set_content, which drops it
         return email
 
     def send(self, message: OutgoingMessage) -> None:
