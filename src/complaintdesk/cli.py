@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from complaintdesk.runtime import Periodic, Runtime, utcnow
 from complaintdesk.settings import get_settings
+
+if TYPE_CHECKING:
+    from complaintdesk.services.delivery import DeliveryReport
 
 app = typer.Typer(
     help="ComplaintDesk: owner complaints, from intake to closing summary.",
@@ -82,7 +86,7 @@ def serve(
             Periodic(
                 "sweeper", settings.sweep_interval_seconds, lambda: sweep(runtime.factory, utcnow())
             ),
-            Periodic("delivery", settings.deliver_interval_seconds, lambda: _deliver_once(runtime)),
+            Periodic("delivery", settings.deliver_interval_seconds, _deliverer(runtime)),
         ]
     )
     for job in jobs:
@@ -115,21 +119,32 @@ def sweep_command(
     )
 
 
-def _deliver_once(runtime: Runtime) -> object:
+def _deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
+    """One delivery pass over the outbox, with the channels built once."""
     from complaintdesk.services.delivery import channels_from_settings, deliver
 
-    return deliver(
-        runtime.factory,
-        channels_from_settings(runtime.settings),
-        utcnow(),
-        max_attempts=runtime.settings.delivery_max_attempts,
-    )
+    channels = channels_from_settings(runtime.settings)
+
+    def once() -> DeliveryReport:
+        return deliver(
+            runtime.factory, channels, utcnow(), max_attempts=runtime.settings.delivery_max_attempts
+        )
+
+    return once
 
 
 @app.command("deliver")
 def deliver_command() -> None:
-    """Send the messages waiting in the outbox once (``serve`` does this continuously)."""
-    typer.echo(str(_deliver_once(_runtime())))
+    """Send every message due in the outbox now (``serve`` does this continuously)."""
+    once = _deliverer(_runtime())
+    totals = {"sent": 0, "retried": 0, "failed": 0}
+    while True:
+        report = once()
+        for name in totals:
+            totals[name] += getattr(report, name)
+        if report.claimed == 0:
+            break
+    typer.echo(json.dumps(totals))
 
 
 @app.command()

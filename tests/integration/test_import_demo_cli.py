@@ -161,6 +161,11 @@ def test_cli_upgrade_demo_sweep_token(cli_db: Path) -> None:
     result = runner.invoke(app, ["sweep", "--now", "2030-01-01T00:00:00+00:00"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["escalations"] > 0
+    result = runner.invoke(app, ["deliver"])
+    assert result.exit_code == 0, result.output
+    delivered = json.loads(result.output)
+    assert delivered["sent"] > 100 and delivered["failed"] == 0  # every batch, not just one
+    assert json.loads(runner.invoke(app, ["deliver"]).output)["sent"] == 0
     result = runner.invoke(app, ["sweep", "--now", "yesterday"])
     assert result.exit_code != 0 and "ISO" in result.output
     result = runner.invoke(app, ["token", "create", "ch-agent"])

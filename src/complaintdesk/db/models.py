@@ -362,10 +362,10 @@ class Outbox(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index(
-            "ix_outbox_pending",
+            "ix_outbox_due",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
         ),
         Index("ix_outbox_complaint", "complaint_id", "id"),
     )

@@ -415,11 +415,11 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_complaint", ["complaint_id", "id"], unique=False)
         batch_op.create_index(
-            "ix_outbox_pending",
+            "ix_outbox_due",
             ["next_attempt_at"],
             unique=False,
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
         )
 
     op.create_table(
@@ -451,9 +451,9 @@ def downgrade() -> None:
     op.drop_table("visits")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_outbox_pending",
-            postgresql_where=sa.text("status = 'pending'"),
-            sqlite_where=sa.text("status = 'pending'"),
+            "ix_outbox_due",
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
         )
         batch_op.drop_index("ix_outbox_complaint")
 
