@@ -55,8 +55,17 @@ class Classifier(Protocol):
 
 @functools.cache
 def default_classifier() -> Classifier:
-    """The classifier the product uses: the packaged trained model when there is one,
-    else the keyword rules, so that intake always works."""
+    """The classifier the product uses: the packaged trained model (under the emergency
+    rule layer) when there is one, else the keyword rules, so that intake always works."""
+    from complaintdesk.classify.rules import RuledClassifier
+
+    try:
+        from complaintdesk.classify.model import PACKAGED_MODEL, ModelClassifier, load
+
+        if PACKAGED_MODEL.exists():
+            return RuledClassifier(ModelClassifier(load(PACKAGED_MODEL)))
+    except (ImportError, OSError, ValueError, KeyError):  # a broken file must not stop intake
+        pass
     from complaintdesk.classify.keyword import KeywordClassifier
 
-    return KeywordClassifier()
+    return RuledClassifier(KeywordClassifier())

@@ -1,0 +1,198 @@
+"""Text -> sparse feature rows, vectorised over a whole batch with numpy.
+
+Three kinds of features share one hashed space of ``N_FEATURES`` columns:
+
+* character n-grams (1 to 4) of the normalised text: they work for Chinese without
+  any word list and make English robust to typos;
+* Latin words and word bigrams (English, pinyin, codes such as ``5b``);
+* Chinese words of a *lexicon* built with jieba at training time: every training text is
+  segmented by jieba, and the words it finds (2-4 characters) are stored in the model.
+  At prediction time every occurrence of a lexicon word is a feature. This is jieba's
+  vocabulary with all-matches lookup instead of a best-path segmentation per text,
+  which keeps jieba (pure Python, ~15k short texts/s) off the hot path.
+
+Everything is computed on arrays of code points for the whole batch at once (no Python
+loop per n-gram), which is what makes 20,000+ complaints per second on one core
+possible. Hashing is our own (multiply-xorshift on uint64), so features do not depend on
+``PYTHONHASHSEED`` and a model is reproducible byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+N_FEATURES = 1 << 18
+MAX_CHARS = 2000
+"""Texts are cut to their first MAX_CHARS characters (the main problem comes first)."""
+
+CHAR_ORDERS = (1, 2, 3, 4)
+LEXICON_ORDERS = (2, 3, 4)
+
+U64 = npt.NDArray[np.uint64]
+
+_SEP = 0  # code point placed between texts of a batch
+_MULT = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+    dtype=np.uint64,
+)
+_SALT_CHAR = np.uint64(0x1000000000000001)
+_SALT_LEX = np.uint64(0x2000000000000003)
+_SALT_WORD = np.uint64(0x3000000000000005)
+_SALT_BIGRAM = np.uint64(0x4000000000000007)
+_WORD_BASE = np.uint64(1099511628211)
+_WORD_POWERS = np.cumprod(np.full(64, _WORD_BASE, dtype=np.uint64)) // _WORD_BASE
+
+# Punctuation other than ? and ! (which say something: a question, anger) becomes a space.
+_PUNCT = "\"#$%&'()*+,-./:;<=>@[\\]^_`{|}~。,、;:“”‘’《》「」『』【】()…—~·"
+_TRANSLATE = {ord(ch): " " for ch in _PUNCT}
+_SPACES = re.compile(r"\s+")
+_CJK = re.compile(r"^[\u4e00-\u9fff]+$")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width -> half-width), lower case, punctuation folded, cut to MAX_CHARS."""
+    text = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2]).lower()
+    text = _SPACES.sub(" ", text.translate(_TRANSLATE)).strip()
+    return text[:MAX_CHARS]
+
+
+def _mix(h: U64) -> U64:
+    """A 64-bit finaliser (splitmix64) so that nearby inputs land far apart."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint64(30))
+        h = h * np.uint64(0xBF58476D1CE4E5B9)
+        h = h ^ (h >> np.uint64(27))
+        h = h * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+    return h
+
+
+def _codepoints(texts: Sequence[str]) -> tuple[U64, npt.NDArray[np.int64]]:
+    """Code points of all texts joined by a separator, and the text index of each
+    position (-1 on separators)."""
+    joined = "\x00".join(texts) + "\x00"
+    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    is_sep = cps == _SEP
+    doc = np.cumsum(is_sep) - is_sep.astype(np.int64)
+    doc = np.where(is_sep, -1, doc).astype(np.int64)
+    return cps, doc
+
+
+def ngram_hashes(cps: U64, doc: npt.NDArray[np.int64], n: int) -> tuple[U64, npt.NDArray[np.int64]]:
+    """Raw 64-bit hashes of the valid n-grams (inside one text) and their text index."""
+    m = len(cps) - n + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h + cps[k : k + m] * _MULT[k]
+    h = _mix(h + np.uint64(n))
+    valid = (doc[:m] >= 0) & (doc[:m] == doc[n - 1 : n - 1 + m])
+    return h[valid], doc[:m][valid]
+
+
+def _latin_words(cps: U64, doc: npt.NDArray[np.int64]) -> tuple[U64, npt.NDArray[np.int64]]:
+    """Hashes of runs of [a-z0-9] and their text index."""
+    c = cps
+    is_w = ((c >= 97) & (c <= 122)) | ((c >= 48) & (c <= 57))
+    idx = np.flatnonzero(is_w)
+    if len(idx) == 0:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    starts_mask = np.empty(len(idx), dtype=bool)
+    starts_mask[0] = True
+    starts_mask[1:] = np.diff(idx) != 1
+    starts = np.flatnonzero(starts_mask)
+    run_id = np.cumsum(starts_mask) - 1
+    local = np.arange(len(idx)) - starts[run_id]
+    with np.errstate(over="ignore"):
+        terms = c[idx] * _WORD_POWERS[np.minimum(local, 63)]
+    h = _mix(np.add.reduceat(terms, starts))
+    return h, doc[idx[starts]]
+
+
+class Featuriser:
+    """Turns texts into L2-normalised rows of hashed features.
+
+    ``lexicon`` holds the raw hashes of jieba words (see :func:`build_lexicon`).
+    """
+
+    def __init__(self, lexicon: U64 | None = None, n_features: int = N_FEATURES) -> None:
+        self.lexicon = np.sort(lexicon) if lexicon is not None else np.zeros(0, np.uint64)
+        self.n_features = n_features
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        norm = [normalise(t) for t in texts]
+        n_docs = len(norm)
+        cps, doc = _codepoints(norm)
+        cols: list[U64] = []
+        rows: list[npt.NDArray[np.int64]] = []
+        for n in CHAR_ORDERS:
+            h, d = ngram_hashes(cps, doc, n)
+            cols.append(_mix(h ^ _SALT_CHAR))
+            rows.append(d)
+            if n in LEXICON_ORDERS and len(self.lexicon):
+                pos = np.searchsorted(self.lexicon, h)
+                pos = np.minimum(pos, len(self.lexicon) - 1)
+                found = self.lexicon[pos] == h
+                cols.append(_mix(h[found] ^ _SALT_LEX))
+                rows.append(d[found])
+        wh, wd = _latin_words(cps, doc)
+        cols.append(_mix(wh ^ _SALT_WORD))
+        rows.append(wd)
+        if len(wh) > 1:
+            same = wd[1:] == wd[:-1]
+            with np.errstate(over="ignore"):
+                bi = wh[:-1][same] * _MULT[0] + wh[1:][same]
+            cols.append(_mix(bi ^ _SALT_BIGRAM))
+            rows.append(wd[1:][same])
+        col = (np.concatenate(cols) % np.uint64(self.n_features)).astype(np.int64)
+        row = np.concatenate(rows)
+        data = np.ones(len(col), dtype=np.float32)
+        x = sp.csr_matrix((data, (row, col)), shape=(n_docs, self.n_features), dtype=np.float32)
+        x.sum_duplicates()
+        np.log1p(x.data, out=x.data)
+        sq = np.asarray(x.multiply(x).sum(axis=1)).ravel()
+        scale = 1.0 / np.sqrt(np.maximum(sq, 1e-12))
+        x = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ x)
+        return x
+
+
+def _quiet_jieba() -> None:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+
+
+def build_lexicon(texts: Iterable[str], min_count: int = 2) -> tuple[list[str], U64]:
+    """Chinese words (2-4 CJK characters) that jieba finds in ``texts`` at least
+    ``min_count`` times, sorted, with their raw n-gram hashes."""
+    _quiet_jieba()
+    import jieba
+
+    counts: Counter[str] = Counter()
+    for text in texts:
+        for word in jieba.cut(normalise(text), HMM=False):
+            if 2 <= len(word) <= 4 and _CJK.match(word):
+                counts[word] += 1
+    words = sorted(w for w, c in counts.items() if c >= min_count)
+    return words, lexicon_hashes(words)
+
+
+def lexicon_hashes(words: Sequence[str]) -> U64:
+    """The raw hash each word has as a character n-gram (see :func:`ngram_hashes`)."""
+    out = np.zeros(len(words), dtype=np.uint64)
+    for i, w in enumerate(words):
+        cps, doc = _codepoints([w])
+        h, _ = ngram_hashes(cps, doc, len(w))
+        out[i] = h[0]
+    return np.unique(out)

@@ -1,0 +1,302 @@
+"""The trained classifier: one multinomial logistic regression per label over hashed
+features, with a temperature per label fitted so that confidences are calibrated.
+
+The model file is a compressed ``.npz`` of plain arrays plus a JSON header (no pickle):
+it loads without a network and without executing code. Training is deterministic: the
+same corpus, corrections and seed give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from complaintdesk.classify import features as ft
+from complaintdesk.classify.base import Prediction
+from complaintdesk.domain.taxonomy import LABELS, Category, Department, Nature, Urgency
+
+CODE_VERSION = "hashlr-1"
+"""Bump when features or training change meaning: it is part of every model version."""
+
+LABEL_NAMES = ("nature", "category", "urgency", "department")
+PACKAGED_MODEL = Path(__file__).parent / "model" / "complaintdesk-classifier.npz"
+DEFAULT_CORPUS_SIZE = 40_000
+DEFAULT_SEED = 20261123
+BATCH = 4096
+C_REGULARISATION = 8.0
+
+Record = dict[str, str]
+
+
+@dataclass
+class TrainedModel:
+    """Weights, temperatures and vocabulary of a trained model."""
+
+    version: str
+    classes: dict[str, list[str]]
+    rows: npt.NDArray[np.uint32]  # feature columns with a non-zero weight
+    weights: npt.NDArray[np.float16]  # (len(rows), total classes)
+    bias: npt.NDArray[np.float32]
+    temperature: dict[str, float]
+    lexicon: npt.NDArray[np.uint64]
+    meta: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self._featuriser = ft.Featuriser(self.lexicon)
+        total = sum(len(c) for c in self.classes.values())
+        dense = np.zeros((ft.N_FEATURES, total), dtype=np.float32)
+        dense[self.rows.astype(np.int64)] = self.weights.astype(np.float32)
+        self._dense = dense
+        self._slices: dict[str, slice] = {}
+        start = 0
+        for name in LABEL_NAMES:
+            k = len(self.classes[name])
+            self._slices[name] = slice(start, start + k)
+            start += k
+
+    def probabilities(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """Calibrated class probabilities per label, rows in the order of ``texts``."""
+        x = self._featuriser.transform(texts)
+        scores = np.asarray(x @ self._dense) + self.bias
+        out: dict[str, npt.NDArray[np.float32]] = {}
+        for name in LABEL_NAMES:
+            z = scores[:, self._slices[name]] / self.temperature[name]
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            out[name] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
+
+
+class ModelClassifier:
+    """The :class:`~complaintdesk.classify.base.Classifier` over a :class:`TrainedModel`
+    (no rules; see :mod:`complaintdesk.classify.rules` for the emergency layer)."""
+
+    def __init__(self, model: TrainedModel) -> None:
+        self.model = model
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        preds: list[Prediction] = []
+        for start in range(0, len(texts), BATCH):
+            batch = texts[start : start + BATCH]
+            probs = self.model.probabilities(batch)
+            idx = {n: probs[n].argmax(axis=1) for n in LABEL_NAMES}
+            cls = self.model.classes
+            for i in range(len(batch)):
+                preds.append(
+                    Prediction(
+                        nature=Nature(cls["nature"][idx["nature"][i]]),
+                        category=Category(cls["category"][idx["category"][i]]),
+                        urgency=Urgency(cls["urgency"][idx["urgency"][i]]),
+                        department=Department(cls["department"][idx["department"][i]]),
+                        confidence={
+                            n: round(float(probs[n][i, idx[n][i]]), 4) for n in LABEL_NAMES
+                        },
+                        model_version=self.model.version,
+                    )
+                )
+        return preds
+
+    def distributions(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """Full probability rows per label (for the rule layer), batched."""
+        parts: dict[str, list[npt.NDArray[np.float32]]] = {n: [] for n in LABEL_NAMES}
+        for start in range(0, len(texts), BATCH):
+            probs = self.model.probabilities(texts[start : start + BATCH])
+            for n in LABEL_NAMES:
+                parts[n].append(probs[n])
+        return {
+            n: (
+                np.concatenate(parts[n])
+                if parts[n]
+                else np.zeros((0, len(self.model.classes[n])), np.float32)
+            )
+            for n in LABEL_NAMES
+        }
+
+
+# --- training ---------------------------------------------------------------------------
+
+
+def _validate(rec: dict[str, Any]) -> Record | None:
+    if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or not rec["text"]:
+        return None
+    out: Record = {"text": rec["text"]}
+    for name, enum in LABELS.items():
+        value = rec.get(name)
+        if value not in {e.value for e in enum}:
+            return None
+        out[name] = str(value)
+    return out
+
+
+def load_labelled(path: Path) -> tuple[list[Record], int]:
+    """Labelled records of a JSON Lines file, and how many lines were skipped."""
+    good: list[Record] = []
+    bad = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = _validate(json.loads(line))
+        except json.JSONDecodeError:
+            rec = None
+        if rec is None:
+            bad += 1
+        else:
+            good.append(rec)
+    return good, bad
+
+
+def _fit_temperature(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int64]
+) -> float:
+    """The temperature minimising negative log-likelihood on held-out generated data."""
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)):
+        z = scores / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = float(-logp[np.arange(len(y)), y].mean())
+        if nll < best_nll - 1e-12:
+            best_t, best_nll = float(t), nll
+    return round(best_t, 4)
+
+
+def train(
+    corpus: Sequence[Record],
+    corrections: Sequence[Record] = (),
+    seed: int = DEFAULT_SEED,
+    calibration: Sequence[Record] = (),
+    correction_weight: int = 3,
+) -> TrainedModel:
+    """Fit the model. Corrections by staff count ``correction_weight`` times each."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    records = list(corpus) + [r for r in corrections for _ in range(correction_weight)]
+    texts = [r["text"] for r in records]
+    words, lexicon = ft.build_lexicon(texts)
+    featuriser = ft.Featuriser(lexicon)
+    with threadpool_limits(1):
+        x = featuriser.transform(texts)
+        x_cal = featuriser.transform([r["text"] for r in calibration]) if calibration else None
+        classes: dict[str, list[str]] = {}
+        coefs: list[npt.NDArray[np.float64]] = []
+        biases: list[npt.NDArray[np.float64]] = []
+        temps: dict[str, float] = {}
+        for name in LABEL_NAMES:
+            labels = [r[name] for r in records]
+            names = [e.value for e in LABELS[name]]
+            present = [c for c in names if c in set(labels)]
+            y = np.array([present.index(v) for v in labels], dtype=np.int64)
+            clf = LogisticRegression(C=C_REGULARISATION, max_iter=300, tol=1e-4, random_state=seed)
+            clf.fit(x, y)
+            coef = np.asarray(clf.coef_, dtype=np.float64)
+            bias = np.asarray(clf.intercept_, dtype=np.float64)
+            if len(present) == 2:  # binary LR keeps one row; make it two-class softmax
+                coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+                bias = np.array([-bias[0] / 2, bias[0] / 2])
+            classes[name] = present
+            coefs.append(coef.T)
+            biases.append(bias)
+            if x_cal is not None:
+                cal = [r for r in calibration if r[name] in present]
+                keep = [i for i, r in enumerate(calibration) if r[name] in present]
+                yc = np.array([present.index(r[name]) for r in cal], dtype=np.int64)
+                scores = np.asarray(x_cal[keep] @ coef.T) + bias
+                temps[name] = _fit_temperature(scores, yc)
+            else:
+                temps[name] = 1.0
+    w = np.hstack(coefs).astype(np.float16)
+    rows = np.flatnonzero(np.abs(w).max(axis=1) > 0).astype(np.uint32)
+    digest = hashlib.sha256()
+    digest.update(CODE_VERSION.encode())
+    digest.update(str(seed).encode())
+    for r in records:
+        digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    for r in calibration:
+        digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    version = f"{CODE_VERSION}-{digest.hexdigest()[:12]}"
+    meta = {
+        "version": version,
+        "code_version": CODE_VERSION,
+        "seed": seed,
+        "n_training": len(records),
+        "n_corrections": len(corrections),
+        "n_calibration": len(calibration),
+        "n_features": ft.N_FEATURES,
+        "lexicon_words": len(words),
+    }
+    return TrainedModel(
+        version=version,
+        classes=classes,
+        rows=rows,
+        weights=w[rows],
+        bias=np.concatenate(biases).astype(np.float32),
+        temperature=temps,
+        lexicon=lexicon,
+        meta=meta,
+    )
+
+
+def train_default(
+    corrections: Sequence[Record] = (),
+    seed: int = DEFAULT_SEED,
+    size: int = DEFAULT_CORPUS_SIZE,
+) -> TrainedModel:
+    """The packaged recipe: a generated corpus, a calibration set from another seed."""
+    from complaintdesk.classify.generate import generate
+
+    corpus = generate(size, seed)
+    calibration = generate(max(size // 8, 200), seed + 1)
+    return train(corpus, corrections, seed=seed, calibration=calibration)
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+def save(model: TrainedModel, path: Path) -> None:
+    """Write the model as a deterministic compressed npz (no pickled objects)."""
+    header = {
+        "version": model.version,
+        "classes": model.classes,
+        "temperature": model.temperature,
+        "meta": model.meta,
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        header=np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
+        rows=model.rows,
+        weights=model.weights,
+        bias=model.bias,
+        lexicon=model.lexicon,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+
+
+def load(path: Path) -> TrainedModel:
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(bytes(z["header"]).decode())
+        return TrainedModel(
+            version=header["version"],
+            classes=header["classes"],
+            rows=z["rows"],
+            weights=z["weights"],
+            bias=z["bias"],
+            temperature={k: float(v) for k, v in header["temperature"].items()},
+            lexicon=z["lexicon"],
+            meta=header["meta"],
+        )
