@@ -235,7 +235,8 @@ def token_create(
         if len(staff) != 1:
             typer.echo(f"{len(staff)} staff named {username!r}: give --company", err=True)
             raise typer.Exit(2)
-        typer.echo(org.issue_token(session, staff[0], utcnow(), name="cli"))
+        token = org.issue_token(session, staff[0], utcnow(), name="cli")
+    typer.echo(token)  # only once it is committed
 
 
 try:  # the classifier's commands, when its package provides them

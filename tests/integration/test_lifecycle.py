@@ -295,3 +295,87 @@ def test_corrections_become_training_examples(session: Session, acme: Org) -> No
             "department": "security",
         }
     ]
+
+
+def test_a_late_return_visit_escalates_but_neither_upgrades_nor_says_delayed(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    c = _register(session, acme, text="请问物业费可以按月交吗")
+    assert c.nature == "consulting"
+    dispatch.dispatch(
+        session, acme.agent, c, NOW + timedelta(minutes=5), department=Department.FINANCE
+    )
+    resolve.resolve(
+        session,
+        acme.eng_supervisor,
+        c,
+        NOW + timedelta(minutes=30),
+        outcome=resolve.Outcome.ANSWERED,
+        resolution="可以按月交",
+    )
+    session.commit()
+    assert c.visit_by is not None
+    report = sweep(factory, c.visit_by + timedelta(minutes=1))
+    session.expire_all()
+    c = session.get(Complaint, c.id)
+    assert c is not None
+    assert report.escalations == 1 and c.visit_level == 1
+    assert c.nature == "consulting" and not c.upgraded
+    kinds = session.scalars(select(Outbox.kind).where(Outbox.complaint_id == c.id)).all()
+    assert "delayed" not in kinds and "escalated" in kinds
+
+
+def test_dispatching_elsewhere_corrects_the_department_label(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    assert c.department == "engineering"
+    dispatch.dispatch(session, acme.agent, c, NOW, department=Department.SECURITY)
+    corrections = session.scalars(
+        select(LabelCorrection).where(LabelCorrection.complaint_id == c.id)
+    ).all()
+    assert [(x.label, x.old, x.new) for x in corrections] == [
+        ("department", "engineering", "security")
+    ]
+    assert c.department == "security" and c.label_source == "staff"
+
+
+def test_correcting_to_emergency_makes_it_critical(session: Session, acme: Org) -> None:
+    c = _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
+    assert c.urgency == "normal"
+    labels.correct_labels(session, acme.agent, c, {"category": "emergency"}, NOW)
+    assert c.urgency == "critical"
+    assert c.respond_by == NOW + timedelta(minutes=15)
+
+
+def test_repeats_are_looked_for_within_the_project(session: Session, acme: Org) -> None:
+    _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
+    acme.agent.projects.append(acme.other_project)
+    session.flush()
+    other = intake.register(
+        session,
+        acme.agent,
+        intake.NewComplaint(
+            project_id=acme.other_project.id,
+            text="楼道灯不亮了",
+            channel=Channel.PHONE,
+            owner_id=acme.owner.id,
+        ),
+        CLASSIFIER,
+        NOW + timedelta(days=1),
+    )
+    assert other.repeat_of_id is None
+
+
+def test_history_before_2020_is_refused(session: Session, acme: Org) -> None:
+    from datetime import UTC, datetime
+
+    with pytest.raises(InvalidInput) as err:
+        intake.register(
+            session,
+            acme.guard,
+            intake.NewComplaint(
+                project_id=acme.project.id, text="电梯坏了", channel=Channel.PHONE, caller_name="x"
+            ),
+            CLASSIFIER,
+            datetime(2019, 6, 1, tzinfo=UTC),
+        )
+    assert err.value.field == "received_at"

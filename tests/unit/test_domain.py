@@ -11,7 +11,13 @@ from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import InvalidInput, TransitionNotAllowed
 from complaintdesk.domain.lifecycle import Action, Status, allowed_actions, next_status
 from complaintdesk.domain.messages import MessageKind, render
-from complaintdesk.domain.permissions import ActorView, ComplaintView, Permission, can
+from complaintdesk.domain.permissions import (
+    ActorView,
+    ComplaintView,
+    Permission,
+    can,
+    can_manage_staff,
+)
 from complaintdesk.domain.taxonomy import (
     Category,
     Nature,
@@ -77,6 +83,9 @@ class TestSla:
     @pytest.mark.parametrize(
         "overrides",
         [
+            {"high": {"response": float("inf")}},
+            {"high": {"response": float("nan")}},
+            {"normal": {"response": 1e12}},
             {"urgent": {"response": 5}},
             {"high": {"response": -1}},
             {"high": {"reply": 5}},
@@ -194,8 +203,11 @@ class TestRules:
         assert rules.upgrades_on_repeat(Nature.DISSATISFACTION, earlier) == (True, False)
         angry = rules.PriorComplaint(1, Category.EQUIPMENT, Nature.DISSATISFACTION, T0, True)
         assert rules.upgrades_on_repeat(Nature.HELP_SEEKING, angry) == (False, False)
-        assert rules.upgrade_on_breach(Nature.HELP_SEEKING)
-        assert not rules.upgrade_on_breach(Nature.DISSATISFACTION)
+        assert rules.upgrade_on_breach(Nature.HELP_SEEKING, sla.Clock.RESPONSE)
+        assert rules.upgrade_on_breach(Nature.CONSULTING, sla.Clock.RESOLUTION)
+        assert not rules.upgrade_on_breach(Nature.DISSATISFACTION, sla.Clock.RESPONSE)
+        # A late return visit: the owner's matter was dealt with in time.
+        assert not rules.upgrade_on_breach(Nature.HELP_SEEKING, sla.Clock.VISIT)
 
     def test_satisfaction_scale(self) -> None:
         assert rules.is_satisfied(3) and not rules.is_satisfied(2)
@@ -224,9 +236,22 @@ class TestPermissions:
         assert can(self.ENGINEER, Permission.WORK, self.COMPLAINT)
         assert not can(self.GUARD, Permission.WORK, self.COMPLAINT)
 
-    def test_only_managers_and_admins_manage(self) -> None:
+    def test_only_admins_manage_projects(self) -> None:
         assert not can(self.AGENT, Permission.MANAGE)
-        assert can(ActorView(9, Role.MANAGER, StaffDepartment.MANAGEMENT), Permission.MANAGE)
+        assert not can(ActorView(9, Role.MANAGER, StaffDepartment.MANAGEMENT), Permission.MANAGE)
+        assert can(ActorView(9, Role.ADMIN, StaffDepartment.MANAGEMENT), Permission.MANAGE)
+
+    def test_managers_manage_only_below_them_on_their_projects(self) -> None:
+        manager = ActorView(9, Role.MANAGER, StaffDepartment.MANAGEMENT)
+        mine = frozenset({1, 2})
+        assert can_manage_staff(manager, mine, Role.SUPERVISOR, frozenset({1}))
+        assert not can_manage_staff(manager, mine, Role.MANAGER, frozenset({1}))
+        assert not can_manage_staff(manager, mine, Role.ADMIN, frozenset({1}))
+        assert not can_manage_staff(manager, mine, Role.STAFF, frozenset({1, 3}))
+        assert not can_manage_staff(manager, mine, Role.STAFF, frozenset())
+        assert not can_manage_staff(self.AGENT, mine, Role.STAFF, frozenset({1}))
+        admin = ActorView(1, Role.ADMIN, StaffDepartment.MANAGEMENT)
+        assert can_manage_staff(admin, frozenset(), Role.ADMIN, frozenset())
 
 
 def test_taxonomy_names_and_targets() -> None:

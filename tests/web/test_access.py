@@ -96,25 +96,64 @@ def test_staff_may_see_but_not_do_what_is_not_theirs(api: Api, acme: Org) -> Non
     assert r.status_code == 403
 
 
-def test_only_managers_and_admins_manage_the_organisation(api: Api, acme: Org) -> None:
+def test_only_admins_make_projects(api: Api, acme: Org) -> None:
     body = {"code": "P9", "name": "新项目"}
     assert api.as_(acme.agent).post("/api/v1/projects", json=body).status_code == 403
-    assert api.as_(acme.manager).post("/api/v1/projects", json=body).status_code == 201
-    staff = {
-        "username": "new.one",
-        "name": "新员工",
-        "department": "cleaning",
-        "role": "staff",
-        "project_ids": [str(acme.project.id)],
-    }
-    assert api.as_(acme.guard).post("/api/v1/staff", json=staff).status_code == 403
-    r = api.as_(acme.admin).post("/api/v1/staff", json=staff)
-    assert r.status_code == 201 and r.json()["project_ids"] == [str(acme.project.id)]
+    assert api.as_(acme.manager).post("/api/v1/projects", json=body).status_code == 403
+    assert api.as_(acme.admin).post("/api/v1/projects", json=body).status_code == 201
+
+
+def test_managers_manage_only_the_staff_below_them_on_their_projects(api: Api, acme: Org) -> None:
+    def staff(role: str, projects: list[str]) -> dict[str, object]:
+        return {
+            "username": f"new.{role}.{len(projects)}",
+            "name": "新员工",
+            "department": "cleaning",
+            "role": role,
+            "project_ids": projects,
+        }
+
+    mine, theirs = str(acme.project.id), str(acme.other_project.id)
+    manager = api.as_(acme.manager)
+    assert api.as_(acme.guard).post("/api/v1/staff", json=staff("staff", [mine])).status_code == 403
+    # No one grants more than they have.
+    assert manager.post("/api/v1/staff", json=staff("admin", [mine])).status_code == 403
+    assert manager.post("/api/v1/staff", json=staff("manager", [mine])).status_code == 403
+    assert manager.post("/api/v1/staff", json=staff("staff", [theirs])).status_code == 403
+    assert manager.post("/api/v1/staff", json=staff("staff", [])).status_code == 403
+    r = manager.post("/api/v1/staff", json=staff("supervisor", [mine, mine]))
+    assert r.status_code == 201 and r.json()["project_ids"] == [mine]
     new_id = r.json()["id"]
+    # Tokens: for oneself, or for those one manages; never a superior's.
     assert api.as_(acme.guard).post(f"/api/v1/staff/{new_id}/tokens").status_code == 403
-    token = api.as_(acme.admin).post(f"/api/v1/staff/{new_id}/tokens").json()["token"]
+    assert manager.post(f"/api/v1/staff/{acme.admin.id}/tokens").status_code == 403
+    assert manager.post(f"/api/v1/staff/{acme.manager.id}/tokens").status_code == 201
+    token = manager.post(f"/api/v1/staff/{new_id}/tokens").json()["token"]
     me = api.client.get("/api/v1/staff/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.json()["username"] == "new.one"
+    assert me.json()["role"] == "supervisor"
+    assert api.as_(acme.admin).post("/api/v1/staff", json=staff("admin", [])).status_code == 201
+
+
+def test_staff_and_owners_of_other_projects_are_not_listed(api: Api, acme: Org) -> None:
+    names = {s["username"] for s in api.as_(acme.cleaner_other_project).get("/api/v1/staff").json()}
+    assert names == {"cleaner"}
+    assert "cleaner" not in {s["username"] for s in api.as_(acme.agent).get("/api/v1/staff").json()}
+    cleaner = api.as_(acme.cleaner_other_project)
+    assert cleaner.get(f"/api/v1/owners/{acme.owner.id}").status_code == 404
+    assert cleaner.get("/api/v1/owners", params={"phone": acme.owner.phone}).json() == []
+    found = api.as_(acme.agent).get("/api/v1/owners", params={"phone": acme.owner.phone}).json()
+    assert [o["id"] for o in found] == [str(acme.owner.id)]
+    r = cleaner.post(
+        "/api/v1/complaints",
+        json={
+            "project_id": str(acme.other_project.id),
+            "owner_id": str(acme.owner.id),
+            "text": "x",
+        },
+    )
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "owner_id"
+    r = cleaner.post("/api/v1/owners", json={"name": "x", "unit_ids": [str(acme.unit.id)]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "unit_ids"
 
 
 def test_owners_and_projects_of_another_company_are_404(api: Api, acme: Org) -> None:
@@ -134,5 +173,11 @@ def test_taxonomy_lists_codes_in_both_languages(api: Api, acme: Org) -> None:
     t = api.as_(acme.guard).get("/api/v1/taxonomy").json()
     assert {"code": "emergency", "zh": "突发事件", "en": "Emergency"} in t["category"]
     assert [d["code"] for d in t["department"]] == [
-        "engineering", "security", "cleaning", "landscaping", "customer_service", "finance"]
+        "engineering",
+        "security",
+        "cleaning",
+        "landscaping",
+        "customer_service",
+        "finance",
+    ]
     assert {"code": "closed", "zh": "已结案", "en": "closed"} in t["status"]

@@ -176,3 +176,89 @@ def test_list_filters_and_cursor(api: Api, acme: Org) -> None:
     )
     r = agent.get("/api/v1/complaints", params={"category": "nonsense"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "category"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/complaints/9223372036854775808",
+        "/api/v1/complaints/-5",
+        "/api/v1/complaints/1.5",
+        "/api/v1/complaints?cursor=999999999999999999999999999999",
+        "/api/v1/complaints?assignee_id=0",
+        "/api/v1/complaints?status=bogus",
+        "/api/v1/complaints?received_from=2024-01-01T00:00:00",
+        "/api/v1/complaints?received_to=2024-01-01",
+        "/api/v1/projects/99999999999999999999",
+        "/api/v1/owners/0",
+    ],
+)
+def test_odd_ids_times_and_codes_in_the_url_are_422(api: Api, acme: Org, path: str) -> None:
+    r = api.as_(acme.agent).get(path)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"]
+
+
+def test_odd_values_in_bodies_are_422_not_500(api: Api, acme: Org) -> None:
+    agent = api.as_(acme.agent)
+    r = _post(api, acme, caller_name="a\x00b", owner_id=None)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "caller_name"
+    cid = _post(api, acme).json()["id"]
+    r = agent.post(
+        f"/api/v1/complaints/{cid}/follow-ups",
+        json={"note": "x", "next_follow_up_at": "9999-12-31T23:59:59-05:00"},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "next_follow_up_at"
+    r = agent.post(
+        f"/api/v1/complaints/{cid}/follow-ups",
+        json={"note": "x", "next_follow_up_at": "2030-12-31T23:59:59+00:00"},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "next_follow_up_at"
+    r = _post(api, acme, occurred_at="2019-12-31T23:00:00+00:00")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "occurred_at"
+    admin = api.as_(acme.admin)
+    for minutes in ("Infinity", "NaN", "1e12", "0"):
+        raw = (
+            '{"code": "PX", "name": "x", "sla_overrides": {"high": {"response": ' + minutes + "}}}"
+        )
+        r = admin.post(
+            "/api/v1/projects", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, (minutes, r.text)
+    r = admin.post(
+        "/api/v1/staff",
+        json={
+            "username": "x",
+            "name": "x",
+            "department": "cleaning",
+            "role": "staff",
+            "email": "e" * 300,
+        },
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "email"
+
+
+def test_repeated_departments_and_projects_are_taken_once(api: Api, acme: Org) -> None:
+    cid = _post(api, acme).json()["id"]
+    r = api.as_(acme.agent).post(
+        f"/api/v1/complaints/{cid}/dispatch",
+        json={"department": "engineering", "also": ["security", "security", "engineering"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["departments"] == [
+        {"department": "engineering", "lead": True},
+        {"department": "security", "lead": False},
+    ]
+
+
+def test_risk_and_overdue_filters(api: Api, acme: Org, clock: object) -> None:
+    calm = _post(api, acme, text="楼道灯坏了麻烦修一下").json()["id"]
+    angry = _post(api, acme, text="再不修我就找媒体曝光,物业费也不交了").json()["id"]
+    agent = api.as_(acme.agent)
+    risky = agent.get("/api/v1/complaints", params={"risk": True}).json()["items"]
+    assert [c["id"] for c in risky] == [angry]
+    assert risky[0]["risk_flags"] == ["withhold_fees", "media"]
+    safe = agent.get("/api/v1/complaints", params={"risk": False}).json()["items"]
+    assert [c["id"] for c in safe] == [calm]
+    assert agent.get("/api/v1/complaints", params={"overdue": True}).json()["items"] == []
+    assert len(agent.get("/api/v1/complaints", params={"overdue": False}).json()["items"]) == 2

@@ -56,7 +56,10 @@ class IdGenerator:
 def _ms(at: datetime) -> int:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return int(at.timestamp() * 1000) - EPOCH_MS
+    ms = int(at.timestamp() * 1000) - EPOCH_MS
+    if not 0 <= ms < 1 << 41:
+        raise ValueError(f"{at.isoformat()} is outside the id range (2020 to 2089)")
+    return ms
 
 
 def id_time(id_: int) -> datetime:

@@ -260,6 +260,7 @@ class Complaint(Base):
 
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
     risk_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False)  # any risk flag: filterable
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
 
     resolution_outcome: Mapped[str | None] = mapped_column(String(30))

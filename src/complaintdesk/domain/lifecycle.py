@@ -54,6 +54,27 @@ _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
     Action.WITHDRAW: (frozenset(OPEN_STATES), Status.WITHDRAWN),
 }
 
+
+class Outcome(StrEnum):
+    """How a complaint was resolved."""
+
+    FIXED = "fixed"  # the problem was put right
+    ANSWERED = "answered"  # a question answered, a suggestion taken up
+    NOT_OUR_RESPONSIBILITY = "not_our_responsibility"  # explained, never "nothing to do with me"
+    CANNOT_FIX_NOW = "cannot_fix_now"  # explained, with what happens next
+
+    @property
+    def needs_explanation(self) -> bool:
+        """Not ours, or not now: the owner must have been told why and what next."""
+        return self in (Outcome.NOT_OUR_RESPONSIBILITY, Outcome.CANNOT_FIX_NOW)
+
+
+def is_effective(nature: str, outcome: Outcome) -> bool:
+    """An effective complaint (有效投诉) is a justified dissatisfaction complaint: by
+    default every dissatisfaction complaint, unless it turned out not to be ours."""
+    return nature == "dissatisfaction" and outcome is not Outcome.NOT_OUR_RESPONSIBILITY
+
+
 _STATUS_ZH = {
     Status.RECEIVED: "已受理",
     Status.DISPATCHED: "已派单",

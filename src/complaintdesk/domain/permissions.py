@@ -18,7 +18,7 @@ class Permission(StrEnum):
     VISIT = "visit"
     CLOSE = "close"
     WITHDRAW = "withdraw"
-    MANAGE = "manage"  # projects, staff, owners, tokens
+    MANAGE = "manage"  # projects: administrators only; staff: see can_manage_staff
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def can(actor: ActorView, permission: Permission, complaint: ComplaintView | Non
     if permission is Permission.REGISTER:
         return True  # anyone of any department receives complaints
     if permission is Permission.MANAGE:
-        return actor.role in (Role.MANAGER, Role.ADMIN)
+        return actor.role is Role.ADMIN
     if permission in (Permission.RELABEL, Permission.FOLLOW_UP):
         return True
     is_first_receiver = complaint is not None and complaint.first_receiver_id == actor.id
@@ -63,5 +63,28 @@ def can(actor: ActorView, permission: Permission, complaint: ComplaintView | Non
             complaint.assignee_id == actor.id
             or actor.department.value in complaint.departments
             or actor.role.rank >= Role.SUPERVISOR.rank
+        )
+    return False
+
+
+def can_manage_staff(
+    actor: ActorView,
+    actor_projects: frozenset[int],
+    target_role: Role,
+    target_projects: frozenset[int],
+) -> bool:
+    """Whether ``actor`` may create, or issue a token for, staff of ``target_role``
+    working on ``target_projects``.
+
+    Administrators manage everyone. A project manager manages the staff below them on
+    their own projects only, so that no one can grant themselves more than they have.
+    """
+    if actor.role is Role.ADMIN:
+        return True
+    if actor.role is Role.MANAGER:
+        return (
+            target_role.rank < Role.MANAGER.rank
+            and bool(target_projects)
+            and target_projects <= actor_projects
         )
     return False

@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.sla import Clock
 from complaintdesk.domain.taxonomy import Category, Nature
 
 MAX_TEXT_CHARS = 10_000
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+"""Nothing is dated before this: ids count milliseconds from it."""
+MAX_AHEAD = timedelta(days=366)
+"""How far ahead a date may be set (a next follow-up, say)."""
 REPEAT_WINDOW = timedelta(days=30)
 SATISFIED_MIN_SCORE = 3
 """Return-visit scores: 1 very unsatisfied … 5 very satisfied; 3 (基本满意) and up is satisfied."""
@@ -43,6 +48,38 @@ def clean_text(
             field=field,
         )
     return value
+
+
+def clean_short(value: str | None, *, field: str, max_chars: int) -> str | None:
+    """An optional one-line value (a name, a phone number): cleaned, or None if blank."""
+    if value is None:
+        return None
+    return clean_text(value, field=field, max_chars=max_chars, required=False) or None
+
+
+def check_past(value: datetime, now: datetime, *, field: str) -> datetime:
+    """A moment that has happened: not in the future, not before :data:`EARLIEST`."""
+    if value > now:
+        raise InvalidInput("is in the future / 时间不能晚于当前时间", field=field)
+    if value < EARLIEST:
+        raise InvalidInput(f"is before {EARLIEST.date()} / 时间过早", field=field)
+    return value
+
+
+def check_future(value: datetime, now: datetime, *, field: str) -> datetime:
+    """A moment to come: after now, within :data:`MAX_AHEAD`."""
+    if value <= now:
+        raise InvalidInput("must be in the future / 须晚于当前时间", field=field)
+    if value > now + MAX_AHEAD:
+        raise InvalidInput(f"is more than {MAX_AHEAD.days} days ahead / 时间过远", field=field)
+    return value
+
+
+def apply_label_rules(labels: dict[str, str], *, urgency_given: bool) -> dict[str, str]:
+    """Every emergency is critical, unless staff set the urgency themselves."""
+    if labels.get("category") == Category.EMERGENCY.value and not urgency_given:
+        return {**labels, "urgency": "critical"}
+    return labels
 
 
 def is_satisfied(score: int) -> bool:
@@ -124,6 +161,8 @@ def upgrades_on_repeat(nature: Nature, earlier: PriorComplaint | None) -> tuple[
     return (True, nature.is_communication)
 
 
-def upgrade_on_breach(nature: Nature) -> bool:
-    """A communication complaint that missed a deadline becomes a dissatisfaction one."""
-    return nature.is_communication
+def upgrade_on_breach(nature: Nature, clock: Clock) -> bool:
+    """A communication complaint that we were late to answer or to resolve becomes a
+    dissatisfaction complaint. A late return visit does not: the owner's matter was
+    dealt with in time."""
+    return nature.is_communication and clock.owner_waiting

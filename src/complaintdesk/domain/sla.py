@@ -22,6 +22,15 @@ class Clock(StrEnum):
     RESOLUTION = "resolution"
     VISIT = "visit"
 
+    @property
+    def owner_waiting(self) -> bool:
+        """Whether the owner is kept waiting while this clock runs late (the return
+        visit is ours to make after the matter was dealt with)."""
+        return self is not Clock.VISIT
+
+
+MAX_TARGET_MINUTES = 366 * 24 * 60
+
 
 class Level(IntEnum):
     NONE = 0
@@ -74,10 +83,13 @@ class SlaPolicy:
             values = {}
             for clock in Clock:
                 minutes = clocks.get(clock.value)
-                if minutes is not None and (not isinstance(minutes, int | float) or minutes <= 0):
+                if minutes is not None and (
+                    not isinstance(minutes, int | float)
+                    or not 0 < minutes <= MAX_TARGET_MINUTES  # also refuses NaN and inf
+                ):
                     raise InvalidInput(
-                        f"SLA target {urgency_code}.{clock.value} must be a "
-                        "positive number of minutes",
+                        f"SLA target {urgency_code}.{clock.value} must be a number of minutes "
+                        f"above 0 and at most {MAX_TARGET_MINUTES}",
                         field="sla_overrides",
                     )
                 values[clock.value] = (

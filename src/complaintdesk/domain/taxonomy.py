@@ -6,6 +6,7 @@ reports; they never change meaning. Display names are for people, in both langua
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -174,6 +175,28 @@ _NAMES[StaffDepartment] = {
     **_NAMES[Department],
     StaffDepartment.MANAGEMENT: ("管理处", "Management"),
 }
+
+
+def parse_labels(raw: Mapping[str, str], *, field_prefix: str = "") -> dict[str, str]:
+    """Validate ``{label: code}``; refuses unknown labels and codes, naming the field."""
+    from complaintdesk.domain.errors import InvalidInput
+
+    parsed = {}
+    for name, value in raw.items():
+        enum = LABELS.get(name)
+        if enum is None:
+            raise InvalidInput(
+                f"unknown label {name!r}; labels are {sorted(LABELS)}",
+                field=f"{field_prefix}{name}",
+            )
+        try:
+            parsed[name] = enum(value).value
+        except ValueError as exc:
+            codes = ", ".join(e.value for e in enum)
+            raise InvalidInput(
+                f"unknown {name} code {value!r}; one of: {codes}", field=f"{field_prefix}{name}"
+            ) from exc
+    return parsed
 
 
 def display_name(code: StrEnum, lang: str = "zh") -> str:

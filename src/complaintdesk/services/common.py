@@ -9,7 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import new_id
-from complaintdesk.db.models import Complaint, Event, Project, Staff, StaffProject
+from complaintdesk.db.models import (
+    Complaint,
+    Event,
+    Owner,
+    OwnerUnit,
+    Project,
+    Staff,
+    StaffProject,
+    Unit,
+)
 from complaintdesk.domain import sla
 from complaintdesk.domain.errors import Forbidden, NotFound
 from complaintdesk.domain.lifecycle import Action, Status, next_status
@@ -51,6 +60,35 @@ def get_project(session: Session, actor: Staff, project_id: int) -> Project:
     if not can_see_project(actor, project_id):
         raise NotFound(f"project {project_id} not found", field="project_id")
     return project
+
+
+def get_owner(session: Session, actor: Staff, owner_id: int) -> Owner:
+    """The owner, if the actor may know of them: an owner of the actor's company who
+    lives in, or has complained in, one of the actor's projects, or who is not yet
+    placed in any unit. Else NotFound."""
+    owner = session.get(Owner, owner_id)
+    if owner is None or owner.company_id != actor.company_id:
+        raise NotFound(f"owner {owner_id} not found", field="owner_id")
+    visible = visible_project_ids(actor)
+    if visible is None:
+        return owner
+    unit_projects = set(
+        session.scalars(
+            select(Unit.project_id)
+            .join(OwnerUnit, OwnerUnit.unit_id == Unit.id)
+            .where(OwnerUnit.owner_id == owner.id)
+        )
+    )
+    if not unit_projects or unit_projects & visible:
+        return owner
+    complained_here = session.scalar(
+        select(Complaint.id)
+        .where(Complaint.owner_id == owner.id, Complaint.project_id.in_(visible))
+        .limit(1)
+    )
+    if complained_here is None:
+        raise NotFound(f"owner {owner_id} not found", field="owner_id")
+    return owner
 
 
 def get_complaint(session: Session, actor: Staff, complaint_id: int) -> Complaint:

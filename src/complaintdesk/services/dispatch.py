@@ -19,6 +19,7 @@ from complaintdesk.services.common import (
     require,
     transition,
 )
+from complaintdesk.services.labels import correct_labels
 from complaintdesk.services.notify import tell_owner
 
 
@@ -48,7 +49,11 @@ def dispatch(
             raise InvalidInput(
                 f"staff {assignee_id} does not work on this project", field="assignee_id"
             )
-    involved = [department, *[d for d in (also or []) if d != department]]
+    # The lead first, then the others once each, in the order given.
+    involved = list(dict.fromkeys([department, *(also or [])]))
+    if complaint.department != department.value:
+        # Sending it elsewhere than the label says corrects the label: training data.
+        correct_labels(session, actor, complaint, {"department": department.value}, now)
     event = transition(session, complaint, actor, Action.DISPATCH, now)
     event.data = {
         "department": department.value,
@@ -56,8 +61,6 @@ def dispatch(
         "assignee_id": str(assignee_id) if assignee_id is not None else None,
         "note": note,
     }
-    old_department = complaint.department
-    complaint.department = department.value
     complaint.departments = [
         ComplaintDepartment(department=d.value, lead=d == department) for d in involved
     ]
@@ -73,17 +76,6 @@ def dispatch(
             new=assignee_id,
         )
         complaint.assignee_id = assignee_id
-    if old_department != department.value:
-        record_event(
-            session,
-            complaint,
-            actor,
-            "department_changed",
-            now,
-            field="department",
-            old=old_department,
-            new=department.value,
-        )
     mark_responded(complaint, now)
     session.flush()
     tell_owner(session, complaint, MessageKind.DISPATCHED, event, now)

@@ -81,7 +81,7 @@ def _claim_due(session: Session, now: datetime, batch: int) -> list[Complaint]:
 def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: SweepReport) -> None:
     levels = {clock: getattr(complaint, column) for clock, column in _LEVEL_COLUMN.items()}
     due = sla.escalations_due(clocks(complaint), levels, now)
-    first_event = None
+    told_late = any(levels[c] for c in sla.Clock if c.owner_waiting)
     for clock, level in due:
         setattr(complaint, _LEVEL_COLUMN[clock], int(level))
         if clock is sla.Clock.RESPONSE:
@@ -89,15 +89,15 @@ def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: Sw
         elif clock is sla.Clock.RESOLUTION:
             complaint.resolution_breached = True
         event = _escalate(session, complaint, clock, sla.Level(levels[clock]), level, now)
-        first_event = first_event or event
         report.escalations += 1
         report.escalated_ids.append(complaint.id)
-    if first_event is not None and not any(levels.values()):
-        # The owner hears once that it is late, when it first becomes late.
-        tell_owner(session, complaint, MessageKind.DELAYED, first_event, now)
-    if due and rules.upgrade_on_breach(Nature(complaint.nature)):
-        upgrade_nature(session, complaint, None, now, reason="deadline missed")
-        report.upgraded += 1
+        if clock.owner_waiting and not told_late:
+            # The owner hears once that it is late, when it first becomes late.
+            tell_owner(session, complaint, MessageKind.DELAYED, event, now)
+            told_late = True
+        if rules.upgrade_on_breach(Nature(complaint.nature), clock):
+            upgrade_nature(session, complaint, None, now, reason=f"{clock.value} deadline missed")
+            report.upgraded += 1
     refresh_sla_check(complaint, now)
     session.flush()
 

@@ -28,10 +28,8 @@ def add_follow_up(
     if not Status(complaint.status).is_open:
         raise InvalidInput("the complaint is closed / 投诉已结案", field="status")
     note = rules.clean_text(note, field="note")
-    if next_follow_up_at is not None and next_follow_up_at <= now:
-        raise InvalidInput(
-            "must be in the future / 下次跟进时间须晚于当前时间", field="next_follow_up_at"
-        )
+    if next_follow_up_at is not None:
+        rules.check_future(next_follow_up_at, now, field="next_follow_up_at")
     follow_up = FollowUp(
         complaint_id=complaint.id,
         staff_id=actor.id,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import default_classifier
@@ -108,6 +109,11 @@ def import_file(
                 except DomainError as exc:
                     where = f" ({exc.field})" if exc.field else ""
                     report.rejected.append(Rejected(number, f"{exc.message}{where}"))
+                except SQLAlchemyError as exc:
+                    # The database refused the row (a value it cannot store): only this
+                    # row's savepoint is rolled back, the rows before it stay.
+                    reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
+                    report.rejected.append(Rejected(number, f"the database refused it: {reason}"))
     return report
 
 

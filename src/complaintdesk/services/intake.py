@@ -16,17 +16,22 @@ from complaintdesk.db.models import (
     Complaint,
     ComplaintDepartment,
     IdempotencyKey,
-    Owner,
     Staff,
     Unit,
 )
 from complaintdesk.domain import rules
-from complaintdesk.domain.errors import Conflict, InvalidInput, NotFound
-from complaintdesk.domain.lifecycle import FINAL_STATES, Status
+from complaintdesk.domain.errors import Conflict, InvalidInput
+from complaintdesk.domain.lifecycle import FINAL_STATES, Outcome, Status, is_effective
 from complaintdesk.domain.messages import MessageKind
 from complaintdesk.domain.permissions import Permission
-from complaintdesk.domain.taxonomy import LABELS, Category, Channel, Nature
-from complaintdesk.services.common import get_project, record_event, require, set_deadlines
+from complaintdesk.domain.taxonomy import LABELS, Category, Channel, Nature, parse_labels
+from complaintdesk.services.common import (
+    get_owner,
+    get_project,
+    record_event,
+    require,
+    set_deadlines,
+)
 from complaintdesk.services.notify import tell_owner
 
 
@@ -68,6 +73,7 @@ def register(
     """
     require(actor, Permission.REGISTER)
     request_hash = _request_hash(new)
+    rules.check_past(now, now, field="received_at")  # history is dated, but not before 2020
     if idempotency_key is not None:
         earlier = replay(session, actor, idempotency_key, new)
         if earlier is not None:
@@ -79,21 +85,24 @@ def register(
         rules.clean_text(new.location or "", field="location", max_chars=300, required=False)
         or None
     )
-    owner = _owner(session, actor, new.owner_id)
+    caller_name = rules.clean_short(new.caller_name, field="caller_name", max_chars=200)
+    caller_phone = rules.clean_short(new.caller_phone, field="caller_phone", max_chars=40)
+    owner = get_owner(session, actor, new.owner_id) if new.owner_id is not None else None
     unit_id = _unit(session, project.id, new.unit_id)
-    if owner is None and not (new.caller_name or new.caller_phone):
+    if owner is None and not (caller_name or caller_phone):
         raise InvalidInput(
             "give owner_id, or the caller's name or phone / 请填写业主或来电人信息",
             field="owner_id",
         )
-    if new.occurred_at is not None and new.occurred_at > now:
-        raise InvalidInput("is in the future / 发生时间不能晚于当前时间", field="occurred_at")
-    staff_labels = _parse_labels(new.labels)
+    if new.occurred_at is not None:
+        rules.check_past(new.occurred_at, now, field="occurred_at")
+    staff_labels = parse_labels(new.labels, field_prefix="labels.")
     if prediction is None:
         prediction = classifier.predict([text])[0]
-    labels = {**prediction.labels(), **staff_labels}
-    if labels["category"] == Category.EMERGENCY.value and "urgency" not in staff_labels:
-        labels["urgency"] = "critical"  # every emergency is critical
+    labels = rules.apply_label_rules(
+        {**prediction.labels(), **staff_labels}, urgency_given="urgency" in staff_labels
+    )
+    risks = [r.value for r in rules.risk_flags(text)]
 
     complaint = Complaint(
         id=new_id(now),  # the id says when the complaint arrived
@@ -101,8 +110,8 @@ def register(
         project_id=project.id,
         unit_id=unit_id,
         owner_id=owner.id if owner is not None else None,
-        caller_name=new.caller_name,
-        caller_phone=new.caller_phone,
+        caller_name=caller_name,
+        caller_phone=caller_phone,
         channel=new.channel.value,
         text=text,
         summary=summary,
@@ -116,7 +125,8 @@ def register(
         label_confidence=dict(prediction.confidence),
         model_version=prediction.model_version,
         needs_review=prediction.needs_review and len(staff_labels) < len(LABELS),
-        risk_flags=[r.value for r in rules.risk_flags(text)],
+        risk_flags=risks,
+        at_risk=bool(risks),
         response_level=0,
         resolution_level=0,
         visit_level=0,
@@ -197,15 +207,6 @@ def replay(session: Session, actor: Staff, key: str, new: NewComplaint) -> Compl
     return session.get(Complaint, row.complaint_id)
 
 
-def _owner(session: Session, actor: Staff, owner_id: int | None) -> Owner | None:
-    if owner_id is None:
-        return None
-    owner = session.get(Owner, owner_id)
-    if owner is None or owner.company_id != actor.company_id:
-        raise NotFound(f"owner {owner_id} not found", field="owner_id")
-    return owner
-
-
 def _unit(session: Session, project_id: int, unit_id: int | None) -> int | None:
     if unit_id is None:
         return None
@@ -213,24 +214,6 @@ def _unit(session: Session, project_id: int, unit_id: int | None) -> int | None:
     if unit is None or unit.project_id != project_id:
         raise InvalidInput(f"unit {unit_id} is not in this project", field="unit_id")
     return unit.id
-
-
-def _parse_labels(raw: dict[str, str]) -> dict[str, str]:
-    parsed = {}
-    for name, value in raw.items():
-        enum = LABELS.get(name)
-        if enum is None:
-            raise InvalidInput(
-                f"unknown label {name!r}; labels are {sorted(LABELS)}", field=f"labels.{name}"
-            )
-        try:
-            parsed[name] = enum(value).value
-        except ValueError as exc:
-            codes = ", ".join(e.value for e in enum)
-            raise InvalidInput(
-                f"unknown {name} code {value!r}; one of: {codes}", field=f"labels.{name}"
-            ) from exc
-    return parsed
 
 
 def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: datetime) -> None:
@@ -241,7 +224,7 @@ def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: dat
         select(Complaint)
         .where(
             Complaint.owner_id == complaint.owner_id,
-            Complaint.company_id == complaint.company_id,
+            Complaint.project_id == complaint.project_id,
             Complaint.id != complaint.id,
             Complaint.received_at >= since,
             Complaint.category == complaint.category,
@@ -281,6 +264,9 @@ def upgrade_nature(
     old = complaint.nature
     complaint.nature = Nature.DISSATISFACTION.value
     complaint.upgraded = True
+    if complaint.resolution_outcome is not None:
+        # Mishandled after all: judged again as a dissatisfaction complaint.
+        complaint.effective = is_effective(complaint.nature, Outcome(complaint.resolution_outcome))
     record_event(
         session,
         complaint,

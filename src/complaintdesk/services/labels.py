@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, ComplaintDepartment, LabelCorrection, Staff
+from complaintdesk.domain import rules
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.permissions import Permission
-from complaintdesk.domain.taxonomy import LABELS
+from complaintdesk.domain.taxonomy import LABELS, parse_labels
 from complaintdesk.services.common import record_event, require, set_deadlines
 
 
@@ -26,18 +27,11 @@ def correct_labels(
         )
     if not changes:
         raise InvalidInput("give at least one of " + ", ".join(sorted(LABELS)), field="labels")
+    parsed = parse_labels(changes)
+    current = {name: getattr(complaint, name) for name in LABELS}
+    wanted = rules.apply_label_rules({**current, **parsed}, urgency_given="urgency" in parsed)
     corrections = []
-    for name, value in changes.items():
-        enum = LABELS.get(name)
-        if enum is None:
-            raise InvalidInput(f"unknown label {name!r}; labels are {sorted(LABELS)}", field=name)
-        try:
-            code = enum(value).value
-        except ValueError as exc:
-            codes = ", ".join(e.value for e in enum)
-            raise InvalidInput(
-                f"unknown {name} code {value!r}; one of: {codes}", field=name
-            ) from exc
+    for name, code in wanted.items():
         old = getattr(complaint, name)
         if old == code:
             continue

@@ -24,9 +24,11 @@ from complaintdesk.db.models import (
     Unit,
 )
 from complaintdesk.domain import rules
-from complaintdesk.domain.errors import Conflict, InvalidInput
+from complaintdesk.domain.errors import Conflict, Forbidden, InvalidInput
+from complaintdesk.domain.permissions import can_manage_staff
 from complaintdesk.domain.sla import SlaPolicy
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.services.common import actor_view, can_see_project
 
 TOKEN_PREFIX = "cdk_"
 
@@ -62,7 +64,7 @@ def create_project(
         company_id=company.id,
         code=code,
         name=rules.clean_text(name, field="name", max_chars=200),
-        city=city,
+        city=rules.clean_short(city, field="city", max_chars=100),
         sla_overrides=sla_overrides,
     )
     session.add(project)
@@ -94,7 +96,9 @@ def create_owner(
     language: str = "zh",
     contact_channel: str = "sms",
     unit_ids: Iterable[int] = (),
+    actor: Staff | None = None,
 ) -> Owner:
+    """A new owner; with an ``actor``, only in units of the actor's projects."""
     if language not in ("zh", "en"):
         raise InvalidInput("language is zh or en", field="language")
     if contact_channel not in ("sms", "wechat", "email"):
@@ -103,17 +107,21 @@ def create_owner(
         id=new_id(),
         company_id=company.id,
         name=rules.clean_text(name, field="name", max_chars=200),
-        phone=phone,
-        email=email,
+        phone=rules.clean_short(phone, field="phone", max_chars=40),
+        email=rules.clean_short(email, field="email", max_chars=200),
         language=language,
         contact_channel=contact_channel,
     )
     session.add(owner)
     session.flush()
-    for unit_id in unit_ids:
+    for unit_id in dict.fromkeys(unit_ids):
         unit = session.get(Unit, unit_id)
         project = session.get(Project, unit.project_id) if unit is not None else None
-        if project is None or project.company_id != company.id:
+        if (
+            project is None
+            or project.company_id != company.id
+            or (actor is not None and not can_see_project(actor, project.id))
+        ):
             raise InvalidInput(f"unit {unit_id} not found", field="unit_ids")
         session.add(OwnerUnit(owner_id=owner.id, unit_id=unit_id))
     session.flush()
@@ -145,13 +153,13 @@ def create_staff(
         name=rules.clean_text(name, field="name", max_chars=200),
         department=department.value,
         role=role.value,
-        email=email,
-        phone=phone,
+        email=rules.clean_short(email, field="email", max_chars=200),
+        phone=rules.clean_short(phone, field="phone", max_chars=40),
         active=True,
     )
     session.add(staff)
     session.flush()
-    for project_id in project_ids:
+    for project_id in dict.fromkeys(project_ids):
         project = session.get(Project, project_id)
         if project is None or project.company_id != company.id:
             raise InvalidInput(f"project {project_id} not found", field="project_ids")
@@ -159,6 +167,16 @@ def create_staff(
     session.flush()
     session.refresh(staff)
     return staff
+
+
+def require_staff_manager(actor: Staff, role: Role, project_ids: Iterable[int]) -> None:
+    """Refuse (403) unless ``actor`` may manage staff of ``role`` on ``project_ids``."""
+    if not can_manage_staff(
+        actor_view(actor), frozenset(actor.project_ids), role, frozenset(project_ids)
+    ):
+        raise Forbidden(
+            f"a {actor.role} may not manage a {role.value} of these projects / 无权管理该员工"
+        )
 
 
 def hash_token(raw: str) -> str:

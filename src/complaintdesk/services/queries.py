@@ -7,9 +7,9 @@ by deadline, an owner's history, a project's overdue list, a complaint's timelin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Staff, Visit
@@ -41,6 +41,15 @@ class ComplaintFilter:
     risk: bool | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """Open and past a deadline the owner is waiting on: not yet answered after the
+    response deadline, or not yet resolved after the resolution deadline."""
+    return Complaint.status.in_(_OPEN) & or_(
+        Complaint.responded_at.is_(None) & (Complaint.respond_by < now),
+        Complaint.resolved_at.is_(None) & (Complaint.resolve_by < now),
+    )
 
 
 def _scoped(actor: Staff) -> Select[Complaint]:
@@ -82,20 +91,14 @@ def list_complaints(
     if flt.open is not None:
         status_in = Complaint.status.in_(_OPEN)
         query = query.where(status_in if flt.open else ~status_in)
-    if flt.overdue:
-        query = query.where(
-            Complaint.status.in_(_OPEN),
-            or_(
-                (Complaint.responded_at.is_(None)) & (Complaint.respond_by < now),
-                (Complaint.resolved_at.is_(None)) & (Complaint.resolve_by < now),
-            ),
-        )
+    if flt.overdue is not None:
+        query = query.where(overdue(now) if flt.overdue else ~overdue(now))
     if flt.repeat is not None:
         query = query.where(
             Complaint.repeat_of_id.is_not(None) if flt.repeat else Complaint.repeat_of_id.is_(None)
         )
     if flt.risk is not None:
-        query = query.where(Complaint.risk_flags != [] if flt.risk else Complaint.risk_flags == [])
+        query = query.where(Complaint.at_risk.is_(flt.risk))
     if flt.received_from is not None:
         query = query.where(Complaint.received_at >= flt.received_from)
     if flt.received_to is not None:
@@ -108,22 +111,25 @@ def list_complaints(
 
 
 def my_queue(session: Session, actor: Staff, *, limit: int = 100) -> list[Complaint]:
-    """The actor's open work by deadline: assigned to them, or received by them (they
-    stay accountable until closure). Each half is one partial-index range scan."""
-    assigned = _scoped(actor).where(Complaint.assignee_id == actor.id, Complaint.status.in_(_OPEN))
-    received = _scoped(actor).where(
-        Complaint.first_receiver_id == actor.id, Complaint.status.in_(_OPEN)
-    )
-    rows = {c.id: c for c in session.scalars(assigned.order_by(Complaint.resolve_by).limit(limit))}
-    for c in session.scalars(received.order_by(Complaint.resolve_by).limit(limit)):
-        rows.setdefault(c.id, c)
-    far = datetime.max.replace(tzinfo=None)
+    """The actor's open work: assigned to them, or received by them (they stay
+    accountable until closure); what is due first (a follow-up date or the resolution
+    deadline) first. Each half is one range scan of a partial index."""
+    halves = (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id)
+    rows: dict[int, Complaint] = {}
+    for mine in halves:
+        query = _scoped(actor).where(mine, Complaint.status.in_(_OPEN))
+        for c in session.scalars(query.order_by(Complaint.resolve_by).limit(limit)):
+            rows.setdefault(c.id, c)
+        # A follow-up date can come before every deadline: fetch those too.
+        query = query.where(Complaint.next_follow_up_at.is_not(None))
+        for c in session.scalars(query.order_by(Complaint.next_follow_up_at).limit(limit)):
+            rows.setdefault(c.id, c)
 
-    def key(c: Complaint) -> datetime:
-        due = [d for d in (c.next_follow_up_at, c.resolve_by) if d is not None]
-        return min(due).replace(tzinfo=None) if due else far
+    def due(c: Complaint) -> datetime:
+        moments = [d for d in (c.next_follow_up_at, c.resolve_by) if d is not None]
+        return min(moments) if moments else datetime.max.replace(tzinfo=UTC)
 
-    return sorted(rows.values(), key=key)[:limit]
+    return sorted(rows.values(), key=due)[:limit]
 
 
 def project_overdue(
@@ -133,12 +139,7 @@ def project_overdue(
         raise NotFound(f"project {project_id} not found")
     query = (
         _scoped(actor)
-        .where(
-            Complaint.project_id == project_id,
-            Complaint.status.in_(_OPEN),
-            Complaint.resolve_by < now,
-            Complaint.resolved_at.is_(None),
-        )
+        .where(Complaint.project_id == project_id, overdue(now))
         .order_by(Complaint.resolve_by)
         .limit(limit)
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Staff
 from complaintdesk.domain import rules
 from complaintdesk.domain.errors import InvalidInput
-from complaintdesk.domain.lifecycle import Action
+from complaintdesk.domain.lifecycle import Action, Outcome, is_effective
 from complaintdesk.domain.messages import MessageKind
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.services.common import (
@@ -21,16 +20,6 @@ from complaintdesk.services.common import (
     transition,
 )
 from complaintdesk.services.notify import tell_owner
-
-
-class Outcome(StrEnum):
-    FIXED = "fixed"  # the problem was put right
-    ANSWERED = "answered"  # a question answered, a suggestion taken up
-    NOT_OUR_RESPONSIBILITY = "not_our_responsibility"  # explained, never "nothing to do with me"
-    CANNOT_FIX_NOW = "cannot_fix_now"  # explained, with what happens next
-
-
-_NEEDS_EXPLANATION = frozenset({Outcome.NOT_OUR_RESPONSIBILITY, Outcome.CANNOT_FIX_NOW})
 
 
 def resolve(
@@ -53,7 +42,7 @@ def resolve(
     explanation = (
         rules.clean_text(owner_explanation or "", field="owner_explanation", required=False) or None
     )
-    if outcome in _NEEDS_EXPLANATION and explanation is None:
+    if outcome.needs_explanation and explanation is None:
         raise InvalidInput(
             "say what the owner was told: never just 'nothing to do with us' "
             "/ 须说明向业主所作的解释,不能只说“与我们无关”",
@@ -69,9 +58,7 @@ def resolve(
     complaint.resolution = resolution
     complaint.owner_explanation = explanation
     if effective is None:
-        effective = complaint.nature == "dissatisfaction" and (
-            outcome is not Outcome.NOT_OUR_RESPONSIBILITY
-        )
+        effective = is_effective(complaint.nature, outcome)
     complaint.effective = effective
     complaint.resolved_at = now
     if complaint.resolve_by is not None and now > complaint.resolve_by:
@@ -84,3 +71,6 @@ def resolve(
     tell_owner(session, complaint, MessageKind.RESOLVED, event, now)
     session.flush()
     return complaint
+
+
+__all__ = ["Outcome", "resolve"]

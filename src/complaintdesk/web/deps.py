@@ -10,15 +10,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Classifier
 from complaintdesk.db.models import Complaint, Owner, Staff
-from complaintdesk.domain.errors import NotFound
 from complaintdesk.services import org
-from complaintdesk.services.common import get_complaint
+from complaintdesk.services.common import get_complaint, get_owner
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -67,18 +66,20 @@ def get_current_staff(
 CurrentStaff = Annotated[Staff, Depends(get_current_staff)]
 
 
-def load_complaint(complaint_id: int, session: SessionDep, staff: CurrentStaff) -> Complaint:
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="An id (a string of digits)")]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def load_complaint(complaint_id: IdPath, session: SessionDep, staff: CurrentStaff) -> Complaint:
     return get_complaint(session, staff, complaint_id)
 
 
 ComplaintDep = Annotated[Complaint, Depends(load_complaint)]
 
 
-def load_owner(owner_id: int, session: SessionDep, staff: CurrentStaff) -> Owner:
-    owner = session.get(Owner, owner_id)
-    if owner is None or owner.company_id != staff.company_id:
-        raise NotFound(f"owner {owner_id} not found")
-    return owner
+def load_owner(owner_id: IdPath, session: SessionDep, staff: CurrentStaff) -> Owner:
+    return get_owner(session, staff, owner_id)
 
 
 OwnerDep = Annotated[Owner, Depends(load_owner)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -12,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 from complaintdesk.services import closing, dispatch, follow_up, intake, labels, queries, resolve
 from complaintdesk.services import visits as visits_service
@@ -27,11 +27,20 @@ from complaintdesk.web.api.schemas import (
     Labels,
     MessageOut,
     ResolveIn,
+    UtcTime,
     VisitIn,
     VisitOut,
     WithdrawIn,
 )
-from complaintdesk.web.deps import ClassifierDep, ComplaintDep, CurrentStaff, NowDep, SessionDep
+from complaintdesk.web.deps import (
+    MAX_ID,
+    ClassifierDep,
+    ComplaintDep,
+    CurrentStaff,
+    IdQuery,
+    NowDep,
+    SessionDep,
+)
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 
@@ -107,23 +116,25 @@ def list_complaints(
     session: SessionDep,
     staff: CurrentStaff,
     now: NowDep,
-    project_id: int | None = None,
-    status_: Annotated[str | None, Query(alias="status")] = None,
+    project_id: IdQuery = None,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
     nature: Nature | None = None,
     category: Category | None = None,
     urgency: Urgency | None = None,
     department: Department | None = None,
-    assignee_id: int | None = None,
-    first_receiver_id: int | None = None,
-    owner_id: int | None = None,
+    assignee_id: IdQuery = None,
+    first_receiver_id: IdQuery = None,
+    owner_id: IdQuery = None,
     open: bool | None = None,
     overdue: bool | None = None,
     needs_review: bool | None = None,
     repeat: bool | None = None,
     risk: bool | None = None,
-    received_from: datetime | None = None,
-    received_to: datetime | None = None,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    received_from: UtcTime | None = None,
+    received_to: UtcTime | None = None,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
 ) -> ComplaintPage:
     """Complaints the caller may see, newest first, with filters and a cursor."""

@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 
-from complaintdesk.db.models import Company, Owner, Project, Staff
+from complaintdesk.db.models import Company, Owner, Project, Staff, StaffProject
 from complaintdesk.domain.errors import NotFound
-from complaintdesk.domain.lifecycle import Status, status_name
+from complaintdesk.domain.lifecycle import Outcome, Status, status_name
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
 from complaintdesk.services import org, queries
-from complaintdesk.services.common import get_project, require, visible_project_ids
-from complaintdesk.services.resolve import Outcome
+from complaintdesk.services.common import get_owner, get_project, require, visible_project_ids
 from complaintdesk.web.api.complaints import outs
 from complaintdesk.web.api.schemas import (
     ComplaintOut,
@@ -27,7 +26,7 @@ from complaintdesk.web.api.schemas import (
     StaffOut,
     TokenOut,
 )
-from complaintdesk.web.deps import CurrentStaff, NowDep, OwnerDep, SessionDep
+from complaintdesk.web.deps import MAX_ID, CurrentStaff, IdPath, NowDep, OwnerDep, SessionDep
 
 router = APIRouter(tags=["organisation"])
 
@@ -63,7 +62,8 @@ def _name(code: StrEnum, lang: str) -> str:
 
 @router.post("/owners", response_model=OwnerOut, status_code=status.HTTP_201_CREATED)
 def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) -> OwnerOut:
-    """Any staff member may register an owner while taking a complaint."""
+    """Any staff member may register an owner while taking a complaint, in units of
+    their own projects."""
     owner = org.create_owner(
         session,
         _company(session, staff),
@@ -73,6 +73,7 @@ def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) ->
         language=body.language,
         contact_channel=body.contact_channel,
         unit_ids=body.unit_ids,
+        actor=staff,
     )
     session.commit()
     return OwnerOut.of(owner)
@@ -84,21 +85,34 @@ def find_owners(
     staff: CurrentStaff,
     phone: Annotated[str, Query(min_length=3, max_length=40)],
 ) -> list[OwnerOut]:
-    """Find owners by phone number (the first thing a receiver asks)."""
+    """Find owners by phone number (the first thing a receiver asks), among those the
+    caller may know of."""
     rows = session.scalars(
-        select(Owner).where(Owner.company_id == staff.company_id, Owner.phone == phone).limit(20)
+        select(Owner.id)
+        .where(Owner.company_id == staff.company_id, Owner.phone == phone)
+        .order_by(Owner.id)
+        .limit(20)
     )
-    return [OwnerOut.of(o) for o in rows]
+    found = []
+    for owner_id in rows:
+        try:
+            found.append(get_owner(session, staff, owner_id))
+        except NotFound:
+            continue
+    return [OwnerOut.of(o) for o in found]
 
 
 @router.get("/owners/{owner_id}", response_model=OwnerOut)
-def get_owner(owner: OwnerDep) -> OwnerOut:
+def get_owner_(owner: OwnerDep) -> OwnerOut:
     return OwnerOut.of(owner)
 
 
 @router.get("/owners/{owner_id}/complaints", response_model=list[ComplaintOut])
 def owner_history(
-    owner: OwnerDep, session: SessionDep, staff: CurrentStaff, cursor: int | None = None
+    owner: OwnerDep,
+    session: SessionDep,
+    staff: CurrentStaff,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[ComplaintOut]:
     """The owner's complaints the caller may see, newest first."""
     return outs(session, queries.owner_history(session, staff, owner, cursor=cursor))
@@ -115,6 +129,7 @@ def list_projects(session: SessionDep, staff: CurrentStaff) -> list[ProjectOut]:
 
 @router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
 def create_project(body: ProjectCreate, session: SessionDep, staff: CurrentStaff) -> ProjectOut:
+    """Administrators only."""
     require(staff, Permission.MANAGE)
     project = org.create_project(
         session,
@@ -129,15 +144,16 @@ def create_project(body: ProjectCreate, session: SessionDep, staff: CurrentStaff
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut)
-def get_project_(project_id: int, session: SessionDep, staff: CurrentStaff) -> ProjectOut:
+def get_project_(project_id: IdPath, session: SessionDep, staff: CurrentStaff) -> ProjectOut:
     return ProjectOut.of(get_project(session, staff, project_id))
 
 
 @router.get("/projects/{project_id}/overdue", response_model=list[ComplaintOut])
 def project_overdue(
-    project_id: int, session: SessionDep, staff: CurrentStaff, now: NowDep
+    project_id: IdPath, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> list[ComplaintOut]:
-    """Open complaints of the project past their resolution deadline, most late first."""
+    """Open complaints of the project past a deadline the owner waits on, by resolution
+    deadline."""
     get_project(session, staff, project_id)
     return outs(session, queries.project_overdue(session, staff, project_id, now))
 
@@ -149,15 +165,19 @@ def me(staff: CurrentStaff) -> StaffOut:
 
 @router.get("/staff", response_model=list[StaffOut])
 def list_staff(session: SessionDep, staff: CurrentStaff) -> list[StaffOut]:
-    rows = session.scalars(
-        select(Staff).where(Staff.company_id == staff.company_id).order_by(Staff.username)
-    )
-    return [StaffOut.of(s) for s in rows]
+    """Colleagues on the caller's projects (administrators: everyone)."""
+    query = select(Staff).where(Staff.company_id == staff.company_id).order_by(Staff.username)
+    visible = visible_project_ids(staff)
+    if visible is not None:
+        shared = select(StaffProject.staff_id).where(StaffProject.project_id.in_(visible or [-1]))
+        query = query.where(Staff.id.in_(shared))
+    return [StaffOut.of(s) for s in session.scalars(query)]
 
 
 @router.post("/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED)
 def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) -> StaffOut:
-    require(staff, Permission.MANAGE)
+    """Administrators; project managers for the staff below them on their projects."""
+    org.require_staff_manager(staff, body.role, body.project_ids)
     created = org.create_staff(
         session,
         _company(session, staff),
@@ -176,13 +196,15 @@ def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) ->
 @router.post(
     "/staff/{staff_id}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED
 )
-def issue_token(staff_id: int, session: SessionDep, staff: CurrentStaff, now: NowDep) -> TokenOut:
-    """A new API token for a staff member (managers and admins; anyone for themselves)."""
+def issue_token(
+    staff_id: IdPath, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> TokenOut:
+    """A new API token: for oneself, or for staff one may manage."""
     target = session.get(Staff, staff_id)
     if target is None or target.company_id != staff.company_id:
         raise NotFound(f"staff {staff_id} not found")
     if target.id != staff.id:
-        require(staff, Permission.MANAGE)
+        org.require_staff_manager(staff, Role(target.role), target.project_ids)
     token = org.issue_token(session, target, now, name="api")
     session.commit()
     return TokenOut(token=token)

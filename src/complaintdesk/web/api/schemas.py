@@ -3,13 +3,13 @@ JavaScript clients do not lose digits; numbers are accepted on input too."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Project, Staff, Visit
-from complaintdesk.domain.lifecycle import Status, allowed_actions, status_name
+from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.taxonomy import (
     Category,
     Channel,
@@ -21,9 +21,19 @@ from complaintdesk.domain.taxonomy import (
     display_name,
 )
 from complaintdesk.services.notify import reference
-from complaintdesk.services.resolve import Outcome
 
 Id = Annotated[int, PlainSerializer(str, return_type=str), Field(ge=1, le=2**63 - 1)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range") from exc
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A time with its zone, as UTC; a time without a zone is refused (422)."""
 
 
 class Labels(BaseModel):
@@ -48,7 +58,7 @@ class ComplaintCreate(BaseModel):
     caller_phone: str | None = Field(None, max_length=40)
     summary: str | None = Field(None, description="Main points as recorded by the receiver")
     location: str | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcTime | None = None
     labels: Labels | None = Field(None, description="Labels set by staff; the rest are suggested")
 
 
@@ -90,7 +100,7 @@ class WithdrawIn(BaseModel):
 class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str
-    next_follow_up_at: AwareDatetime | None = None
+    next_follow_up_at: UtcTime | None = None
 
 
 class StaffBrief(BaseModel):
@@ -370,9 +380,9 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=200)
-    city: str | None = None
-    sla_overrides: dict[str, dict[str, float]] | None = Field(
-        None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}'
+    city: str | None = Field(None, max_length=100)
+    sla_overrides: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]] | None = (
+        Field(None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}')
     )
 
 
@@ -395,8 +405,8 @@ class StaffCreate(BaseModel):
     department: StaffDepartment
     role: Role
     project_ids: list[Id] = Field(default_factory=list)
-    email: str | None = None
-    phone: str | None = None
+    email: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
 
 
 class StaffOut(BaseModel):

@@ -188,6 +188,7 @@ def upgrade() -> None:
         sa.Column("next_follow_up_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("repeat_of_id", sa.BigInteger(), nullable=True),
         sa.Column("risk_flags", sa.JSON(), nullable=False),
+        sa.Column("at_risk", sa.Boolean(), nullable=False),
         sa.Column("reopen_count", sa.Integer(), nullable=False),
         sa.Column("resolution_outcome", sa.String(length=30), nullable=True),
         sa.Column("resolution", sa.Text(), nullable=True),
