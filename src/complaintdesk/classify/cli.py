@@ -62,7 +62,7 @@ def train_command(
         None, help="JSON Lines of staff corrections: text plus the four labels."
     ),
     no_db: bool = typer.Option(False, "--no-db", help="Do not read corrections from the database."),
-    size: int = typer.Option(40_000, help="Generated examples."),
+    size: int = typer.Option(50_000, help="Generated examples."),
 ) -> None:
     """Rebuild the model from the generated corpus plus staff corrections."""
     from complaintdesk.classify import model as m

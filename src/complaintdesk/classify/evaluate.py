@@ -39,7 +39,7 @@ class Report:
             "",
             f"emergency recall    {self.emergency_recall:.1%} "
             f"({self.emergency_gold - len(self.missed_emergencies)}/{self.emergency_gold})",
-            f"emergency precision {self.emergency_precision:.1%} (of {self.emergency_predicted} predicted)",
+            f"emergency precision {self.emergency_precision:.1%} (of {self.emergency_predicted} predicted)",  # noqa: E501
             f"needs review        {self.needs_review}/{self.n}",
         ]
         for text in self.missed_emergencies:

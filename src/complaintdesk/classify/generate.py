@@ -905,8 +905,8 @@ PAST_DANGER: list[tuple[Scenario, Nature]] = [
             ],
             [
                 "last week I was stuck in the lift for forty minutes before anyone came",
-                "my mother was trapped in the lift for half an hour on Monday, does anyone maintain it",
-                "someone was stuck in the lift yesterday, they got out, but nobody has checked the lift since",
+                "my mother was trapped in the lift for half an hour on Monday, does anyone maintain it",  # noqa: E501
+                "someone was stuck in the lift yesterday, they got out, but nobody has checked the lift since",  # noqa: E501
             ],
             ALWAYS,
         ),
@@ -923,7 +923,7 @@ PAST_DANGER: list[tuple[Scenario, Nature]] = [
                 "上次火灾之后楼梯间全是灰,到现在都没打扫",
             ],
             [
-                "there was a small fire in the stairwell on Sunday, it's out, but the soot is still everywhere",
+                "there was a small fire in the stairwell on Sunday, it's out, but the soot is still everywhere",  # noqa: E501
                 "since the fire last month nobody has cleaned the burnt mess in the corridor",
             ],
             ALWAYS,
@@ -941,8 +941,8 @@ PAST_DANGER: list[tuple[Scenario, Nature]] = [
                 "上周燃气泄漏的事处理完了,请问小区管道多久检查一次",
             ],
             [
-                "we had a gas smell yesterday and the gas board fixed it, how often are the pipes inspected",
-                "the gas leak last week has been sorted, is there a regular safety check for the pipes",
+                "we had a gas smell yesterday and the gas board fixed it, how often are the pipes inspected",  # noqa: E501
+                "the gas leak last week has been sorted, is there a regular safety check for the pipes",  # noqa: E501
             ],
             QUESTION,
         ),
@@ -959,7 +959,7 @@ PAST_DANGER: list[tuple[Scenario, Nature]] = [
                 "前几天车库进水,水已经退了,但一直没人说明原因",
             ],
             [
-                "the car park flooded in last week's storm, the water is gone now but has anyone checked the pumps",
+                "the car park flooded in last week's storm, the water is gone now but has anyone checked the pumps",  # noqa: E501
                 "the basement flooded a few days ago, it has drained, but nobody has explained why",
             ],
             ALWAYS,
@@ -977,8 +977,8 @@ PAST_DANGER: list[tuple[Scenario, Nature]] = [
                 "前天晚上有陌生人在楼道里闹事,保安根本没出现,现在人已经走了",
             ],
             [
-                "there was a fight outside {bld} last night and security took half an hour to show up",
-                "a drunk man was banging on doors on Saturday night and no guard came, he's gone now",
+                "there was a fight outside {bld} last night and security took half an hour to show up",  # noqa: E501
+                "a drunk man was banging on doors on Saturday night and no guard came, he's gone now",  # noqa: E501
             ],
             ALWAYS,
         ),
@@ -1548,10 +1548,7 @@ def _compose(scn: Scenario, lang: str, kind: str, rng: random.Random) -> str:
     if rng.random() < 0.2:
         bg = _fill(rng.choice(BACKGROUND_ZH if zh else BACKGROUND_EN), slots, rng)
         tail = _fill(rng.choice(TAIL_ZH if zh else TAIL_EN), slots, rng)
-        if not zh and bg.endswith("but "):
-            text = bg + text[:1].lower() + text[1:]
-        else:
-            text = bg + text
+        text = bg + (text[:1].lower() + text[1:] if not zh and bg.endswith("but ") else text)
         text = text + ("" if zh else " ") + tail
     mood = {"blame": "angry", "emerg": "urgent", "emerg_blame": "urgent"}.get(kind, "calm")
     return _roughen(text, lang, mood, rng)
@@ -1577,8 +1574,10 @@ def generate(n: int, seed: int = 0) -> list[Record]:
 
 def iter_generate(n: int, seed: int = 0) -> Iterator[Record]:
     rng = random.Random(seed)
-    regular = SCENARIOS
+    regular = SCENARIOS + [s for s in COMPOSED if s.blame != QUESTION]
     weights = [s.weight for s in regular]
+    consulting = CONSULTING + [s for s in COMPOSED if s.blame == QUESTION]
+    consulting_w = [s.weight for s in consulting]
     for _ in range(n):
         lang = "zh" if rng.random() < 0.55 else "en"
         roll = rng.random()
@@ -1588,19 +1587,19 @@ def iter_generate(n: int, seed: int = 0) -> Iterator[Record]:
                 yield _record(_compose(scn, lang, "emerg_blame", rng), N.DISSATISFACTION, scn)
             else:
                 yield _record(_compose(scn, lang, "emerg", rng), N.HELP_SEEKING, scn)
-        elif roll < 0.22:
+        elif roll < 0.25:
             scn, nature = rng.choice(PAST_DANGER)
             kind = "question" if scn.blame == QUESTION else "always"
             yield _record(_compose(scn, lang, kind, rng), nature, scn)
         elif roll < 0.35:
-            scn = rng.choices(CONSULTING, [s.weight for s in CONSULTING])[0]
+            scn = rng.choices(consulting, consulting_w)[0]
             yield _record(_compose(scn, lang, "question", rng), N.CONSULTING, scn)
         else:
             scn = rng.choices(regular, weights)[0]
             if scn.blame == ALWAYS:
                 kind = "blame" if rng.random() < 0.3 else "always"
                 yield _record(_compose(scn, lang, kind, rng), N.DISSATISFACTION, scn)
-            elif rng.random() < 0.5:
+            elif rng.random() < 0.6:
                 yield _record(_compose(scn, lang, "help", rng), N.HELP_SEEKING, scn)
             else:
                 yield _record(_compose(scn, lang, "blame", rng), N.DISSATISFACTION, scn)
@@ -1610,3 +1609,575 @@ def write_jsonl(records: list[Record], path: Path) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+# --- compositional scenarios: many objects x many ways of saying what is wrong ------------
+
+
+def _cross(subjects: list[str], predicates: list[str], sep: str = "") -> list[str]:
+    return [s + sep + p for s in subjects for p in predicates]
+
+
+_EQ_ZH = [
+    "楼道灯",
+    "路灯",
+    "单元门禁",
+    "可视对讲",
+    "车库道闸",
+    "监控",
+    "充电桩",
+    "中央空调",
+    "水泵",
+    "消防栓",
+    "应急灯",
+    "大门",
+    "门铃",
+    "楼道声控灯",
+    "车库的灯",
+    "信报箱的锁",
+    "健身器材",
+    "儿童滑梯",
+    "排风扇",
+    "自动门",
+    "快递柜",
+    "饮水机",
+    "游泳池的水泵",
+    "单元门的闭门器",
+]
+_EQ_ZH_P = [
+    "坏了",
+    "不亮了",
+    "不能用了",
+    "失灵了",
+    "出故障了",
+    "按了没反应",
+    "一直响",
+    "老是卡住",
+    "有异响",
+    "时好时坏",
+]
+_EQ_EN = [
+    "the hallway light",
+    "the street lamp",
+    "the door entry panel",
+    "the intercom",
+    "the car park barrier",
+    "the CCTV",
+    "the EV charger",
+    "the air conditioning",
+    "the water pump",
+    "the fire hydrant",
+    "the emergency light",
+    "the main gate",
+    "the doorbell",
+    "the automatic door",
+    "the parcel locker",
+    "the gym equipment",
+    "the playground slide",
+    "the extractor fan",
+    "the door closer on the entrance",
+    "the mailbox lock",
+]
+_EQ_EN_P = [
+    "is broken",
+    "isn't working",
+    "has stopped working",
+    "is faulty",
+    "keeps failing",
+    "is stuck",
+    "makes a strange noise",
+    "doesn't respond",
+    "is out of order",
+    "works only sometimes",
+]
+_BQ_ZH = [
+    "卧室墙面",
+    "客厅天花板",
+    "卫生间地面",
+    "阳台",
+    "外墙",
+    "窗框",
+    "楼梯",
+    "厨房墙角",
+    "地下室墙",
+    "飘窗",
+    "屋面",
+    "入户门框",
+]
+_BQ_ZH_P = [
+    "渗水",
+    "返潮发霉",
+    "开裂了",
+    "有裂缝",
+    "空鼓",
+    "起皮脱落",
+    "漏水",
+    "有水渍",
+    "墙皮鼓包",
+    "瓷砖松动",
+]
+_BQ_EN = [
+    "the bedroom wall",
+    "the living room ceiling",
+    "the bathroom floor",
+    "the balcony",
+    "the outside wall",
+    "the window frame",
+    "the staircase",
+    "the kitchen corner",
+    "the basement wall",
+    "the bay window",
+    "the roof",
+]
+_BQ_EN_P = [
+    "has damp coming through",
+    "is cracked",
+    "has a crack that's growing",
+    "is mouldy",
+    "has water stains",
+    "is letting water in when it rains",
+    "has loose tiles",
+    "has bubbling paint from damp",
+    "has failed waterproofing",
+    "sounds hollow",
+]
+_NB_ZH = [
+    "楼上",
+    "楼下",
+    "隔壁",
+    "对门",
+    "邻居",
+    "楼上那家",
+    "隔壁那户",
+    "1203的住户",
+    "楼上的小孩",
+    "对面那家人",
+]
+_NB_ZH_P = [
+    "半夜还在跳",
+    "天天吵到凌晨",
+    "装修电钻声从早到晚",
+    "养的狗一直叫",
+    "在楼道里堆杂物",
+    "把电动车停在楼道",
+    "占用公共走廊",
+    "在阳台违建",
+    "往楼下扔垃圾",
+    "唱歌声音特别大",
+    "搞聚会闹到很晚",
+    "的猫到处跑",
+    "抽烟的味道飘过来",
+    "乱停车挡了消防通道",
+    "装修不按规定时间",
+    "每天晚上在家拍球",
+    "练琴练到半夜",
+    "空调外机滴水到我家",
+    "遛狗不拴绳",
+]
+_NB_EN = [
+    "the people upstairs",
+    "the flat below",
+    "my neighbour",
+    "the family next door",
+    "the tenants in 1203",
+    "the kids upstairs",
+    "the people opposite",
+]
+_NB_EN_P = [
+    "are stomping around after midnight",
+    "are loud every single night",
+    "have been drilling all day",
+    "have a dog that never stops barking",
+    "keep junk in the corridor",
+    "park their scooter in the stairwell",
+    "have built a shed on the shared terrace",
+    "throw rubbish out of the window",
+    "play music really loud",
+    "have parties until late",
+    "block the fire lane with their car",
+    "renovate outside the permitted hours",
+    "play the drums every evening",
+    "bounce a ball on the floor at night",
+    "let their dog off the lead",
+    "have an air con unit dripping onto our balcony",
+]
+_SQ_CL_ZH = ["楼道", "电梯间", "大堂", "地下车库", "垃圾房", "楼梯", "小区路面", "单元门口"]
+_SQ_CL_ZH_P = [
+    "好久没人打扫了",
+    "脏得不行也没人清理",
+    "垃圾堆着没人收",
+    "臭烘烘的保洁不管",
+    "到处是狗屎没人清",
+    "一直没人拖地",
+]
+_SQ_CL_EN = [
+    "the hallway",
+    "the lift lobby",
+    "the entrance hall",
+    "the car park",
+    "the bin room",
+    "the stairs",
+    "the paths",
+    "the courtyard",
+]
+_SQ_CL_EN_P = [
+    "hasn't been cleaned for ages",
+    "is filthy and nobody cleans it",
+    "is full of uncollected rubbish",
+    "stinks and the cleaners ignore it",
+    "is covered in dog mess nobody clears",
+    "is never mopped",
+]
+_SQ_LA_ZH = ["草坪", "绿化带", "花坛", "树", "灌木", "小区的绿植"]
+_SQ_LA_ZH_P = ["好久没修剪了", "长得乱七八糟没人管", "都枯死了也没人换", "杂草丛生", "一直没人浇水"]
+_SQ_LA_EN = [
+    "the lawn",
+    "the hedges",
+    "the flower beds",
+    "the trees",
+    "the bushes",
+    "the plants in the courtyard",
+]
+_SQ_LA_EN_P = [
+    "haven't been trimmed in months",
+    "are overgrown and neglected",
+    "are dead and nobody replaces them",
+    "are full of weeds",
+    "are never watered",
+]
+_MG_FI_ZH = [
+    "物业费",
+    "停车费",
+    "公摊水电费",
+    "装修押金",
+    "维修基金",
+    "公共收益",
+    "滞纳金",
+    "电费",
+    "垃圾清运费",
+    "门禁卡工本费",
+]
+_MG_FI_ZH_P = [
+    "算错了",
+    "多收了",
+    "乱收",
+    "涨了也不公示",
+    "一直不退",
+    "账目不公开",
+    "重复扣了两次",
+    "收得不明不白",
+]
+_MG_FI_EN = [
+    "the service charge",
+    "the parking fee",
+    "the shared utility charge",
+    "my renovation deposit",
+    "the maintenance fund",
+    "the shared income",
+    "the late fee",
+    "the bin collection fee",
+    "the access card fee",
+]
+_MG_FI_EN_P = [
+    "is wrong",
+    "was overcharged",
+    "went up without notice",
+    "has never been refunded",
+    "is not accounted for",
+    "was taken twice",
+    "makes no sense",
+]
+
+COMPOSED: list[Scenario] = [
+    _s(
+        "c_equipment",
+        C.EQUIPMENT,
+        D.ENGINEERING,
+        U.NORMAL,
+        _cross(_EQ_ZH, _EQ_ZH_P),
+        _cross(_EQ_EN, _EQ_EN_P, " "),
+        weight=3.0,
+    ),
+    _s(
+        "c_building",
+        C.BUILDING_QUALITY,
+        D.ENGINEERING,
+        U.NORMAL,
+        _cross(_BQ_ZH, _BQ_ZH_P),
+        _cross(_BQ_EN, _BQ_EN_P, " "),
+        weight=2.0,
+    ),
+    _s(
+        "c_neighbour",
+        C.NEIGHBORHOOD,
+        D.SECURITY,
+        U.NORMAL,
+        _cross(_NB_ZH, _NB_ZH_P),
+        _cross(_NB_EN, _NB_EN_P, " "),
+        weight=2.5,
+    ),
+    _s(
+        "c_cleaning",
+        C.SERVICE_QUALITY,
+        D.CLEANING,
+        U.NORMAL,
+        _cross(_SQ_CL_ZH, _SQ_CL_ZH_P),
+        _cross(_SQ_CL_EN, _SQ_CL_EN_P, " "),
+        ALWAYS,
+        1.5,
+    ),
+    _s(
+        "c_landscape",
+        C.SERVICE_QUALITY,
+        D.LANDSCAPING,
+        U.NORMAL,
+        _cross(_SQ_LA_ZH, _SQ_LA_ZH_P),
+        _cross(_SQ_LA_EN, _SQ_LA_EN_P, " "),
+        ALWAYS,
+        1.2,
+    ),
+    _s(
+        "c_fees",
+        C.MANAGEMENT,
+        D.FINANCE,
+        U.NORMAL,
+        _cross(_MG_FI_ZH, _MG_FI_ZH_P),
+        _cross(_MG_FI_EN, _MG_FI_EN_P, " "),
+        ALWAYS,
+        1.5,
+    ),
+    _s(
+        "c_attitude",
+        C.SERVICE_ATTITUDE,
+        D.CUSTOMER_SERVICE,
+        U.NORMAL,
+        _cross(
+            [
+                "保安",
+                "前台",
+                "客服",
+                "维修师傅",
+                "保洁阿姨",
+                "物业经理",
+                "管家",
+                "值班的人",
+                "门岗",
+            ],
+            [
+                "态度恶劣",
+                "对我大吼大叫",
+                "爱理不理",
+                "说话很难听",
+                "推卸责任说不归他管",
+                "直接挂我电话",
+                "跟我吵架",
+                "一脸不耐烦",
+                "骂人",
+                "阴阳怪气",
+            ],
+        ),
+        _cross(
+            [
+                "the guard",
+                "the receptionist",
+                "your customer service",
+                "the repairman",
+                "the cleaner",
+                "the estate manager",
+                "the concierge",
+                "the staff on duty",
+            ],
+            [
+                "was rude to me",
+                "shouted at me",
+                "ignored me",
+                "was really condescending",
+                "said it's not their job",
+                "hung up on me",
+                "argued with me",
+                "rolled their eyes at me",
+                "swore at me",
+                "was dismissive",
+            ],
+            " ",
+        ),
+        ALWAYS,
+        2.0,
+    ),
+    _s(
+        "c_consult_rules",
+        C.MANAGEMENT,
+        D.CUSTOMER_SERVICE,
+        U.LOW,
+        _cross(
+            [
+                "装修",
+                "养宠物",
+                "搬家",
+                "访客停车",
+                "办门禁卡",
+                "租车位",
+                "办理入住",
+                "更换物业公司",
+                "张贴广告",
+            ],
+            ["有什么规定吗", "需要办什么手续吗", "要提前登记吗", "怎么办理", "可以吗"],
+        ),
+        _cross(
+            [
+                "what are the rules for",
+                "what do I need to do for",
+                "who do I talk to about",
+                "is there a form for",
+                "are we allowed to do",
+                "where do I go for",
+            ],
+            [
+                "renovation work",
+                "keeping a pet",
+                "moving in",
+                "visitor parking",
+                "getting an access card",
+                "renting a parking space",
+                "putting up a notice",
+            ],
+            " ",
+        ),
+        QUESTION,
+        1.5,
+    ),
+    _s(
+        "c_consult_fees",
+        C.MANAGEMENT,
+        D.FINANCE,
+        U.LOW,
+        _cross(
+            ["物业费", "停车费", "水电费", "装修押金", "发票", "维修基金"],
+            ["怎么交", "什么时候交", "可以线上交吗", "能开发票吗", "多少钱", "怎么退"],
+        ),
+        _cross(
+            [
+                "how do I pay",
+                "when is the due date for",
+                "can I pay online for",
+                "can I get an invoice for",
+                "how much is",
+                "how do I get a refund of",
+            ],
+            [
+                "the service charge",
+                "the parking fee",
+                "the water bill",
+                "the renovation deposit",
+                "the maintenance fund contribution",
+            ],
+            " ",
+        ),
+        QUESTION,
+        1.5,
+    ),
+    _s(
+        "c_suggest",
+        C.EQUIPMENT,
+        D.ENGINEERING,
+        U.LOW,
+        _cross(
+            ["建议", "希望物业", "能不能", "可不可以"],
+            [
+                "加装几个座椅",
+                "多装几盏路灯",
+                "装个快递柜",
+                "加几个充电桩",
+                "装个自行车棚",
+                "在门口加个雨棚",
+                "装个无障碍坡道",
+                "多装几个监控",
+            ],
+        ),
+        _cross(
+            [
+                "could you",
+                "would it be possible to",
+                "please consider whether you could",
+                "it would be great if you could",
+            ],
+            [
+                "add some benches",
+                "put in more street lights",
+                "install parcel lockers",
+                "add EV chargers",
+                "build a bike shelter",
+                "add a canopy at the entrance",
+                "install a wheelchair ramp",
+                "add a water fountain",
+            ],
+            " ",
+        ),
+        QUESTION,
+        1.5,
+    ),
+]
+
+
+CONSULTING += [
+    _s(
+        "q_office",
+        C.MANAGEMENT,
+        D.CUSTOMER_SERVICE,
+        U.LOW,
+        [
+            "物业办公室几点上班",
+            "客服中心几点下班",
+            "周末物业有人值班吗",
+            "管家的电话是多少",
+            "物业办公室在哪里",
+            "节假日物业上班吗",
+        ],
+        [
+            "what time does the management office open",
+            "what time does the office close on Fridays",
+            "is anyone at the desk on Sundays",
+            "what is the phone number of the estate office",
+            "where is the management office",
+            "are you open on public holidays",
+        ],
+        QUESTION,
+        1.5,
+    ),
+    _s(
+        "s_greenery",
+        C.SERVICE_QUALITY,
+        D.LANDSCAPING,
+        U.LOW,
+        ["希望在空地上种些花草", "建议在儿童区种几棵遮阴的树", "能不能多种点绿植"],
+        [
+            "could you plant some shade trees by the playground",
+            "suggestion: more greenery on the empty lot",
+            "would you add some flower beds by the entrance",
+        ],
+        QUESTION,
+        1.0,
+    ),
+]
+SCENARIOS += [
+    _s(
+        "security_lapse",
+        C.SERVICE_QUALITY,
+        D.SECURITY,
+        U.NORMAL,
+        [
+            "外卖和推销的随便进出小区,门岗形同虚设",
+            "晚上巡逻的保安一个都看不到",
+            "门岗从来不登记访客",
+            "小区围墙有个缺口,谁都能钻进来",
+        ],
+        [
+            "delivery riders and salesmen wander in and out, the gate guard does nothing",
+            "there is never a guard on patrol at night",
+            "the gatehouse never checks visitors",
+            "there's a gap in the fence anyone can walk through",
+        ],
+        ALWAYS,
+        1.0,
+    ),
+]

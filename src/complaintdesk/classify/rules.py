@@ -27,7 +27,7 @@ _SAFE = re.compile(
     r"灭火器|消防栓|消防门|消防通道|消防车道|消防水带|消防应急灯|应急灯|烟感|烟雾报警器|火灾报警器|报警器|抽烟|吸烟|烟味|烟头|烟花|香烟|"
     r"油烟|火锅|上火|火车|发火|火气|着急上火|充电桩|电火花塞|"
     r"fire (extinguisher|door|lane|escape|exit|hose|alarm|safety|drill|brigade access)|"
-    r"smoke (detector|alarm)s?|smok(es|ing|er)|cigarette|fireworks?|fired|"
+    r"smoke (detector|alarm)s?|smok(es|ing|er)|(they|people|he|she|who|neighbou?rs?|below|upstairs) smoke|cigarette|fireworks?|fired|"  # noqa: E501
     r"gas (bill|meter reading|fee|charge|price)|"
     r"trapped (wind|feeling)|falling (apart|behind)|fight(ing)? (for|with the) (management|company)"
 )
@@ -36,20 +36,24 @@ _SAFE = re.compile(
 _DANGER_SECURITY = re.compile(
     r"着火|起火|失火|火灾|火苗|火势|烧起来|烧着了|冒烟|浓烟|黑烟|全是烟|烟雾|"
     r"打架|斗殴|持刀|拿着刀|拿刀|砍人|打人|行凶|撬门|撬锁|正在撬|入室|闯入|尾随|可疑人|"
-    r"晕倒|昏倒|昏过去|昏迷|晕过去|倒地|不省人事|摔倒.{0,8}起不来|流血|出血|受伤|抽搐|心脏病|没有呼吸|"
+    r"晕倒|昏倒|摔倒|跌倒|叫他没反应|叫她没反应|叫不醒|昏过去|昏迷|晕过去|倒地|不省人事|摔倒.{0,8}起不来|流血|出血|受伤|抽搐|心脏病|没有呼吸|"
     r"正在往下扔|往下扔.{0,8}(砸|差点)|砸到人|快掉下来|随时会掉|正在往下掉|坠落|倒塌|塌了|"
-    r"救命|报警了|打了?110|打了?120|打了?119|"
     r"\bfire\b|on fire|flames|burning|smoke|"
-    r"\bfight(ing)?\b|knife|stabb|attack|assault|intruder|break(ing)? in|trying to get in|following (kids|children)|"
-    r"collapsed|fainted|unconscious|not responding|not breathing|bleeding|injur|heart attack|seizure|"
+    r"\bfight(ing)?\b|knife|stabb|attack|assault|intruder|break(ing)? in|trying to get in|following (kids|children)|"  # noqa: E501
+    r"collapsed|fainted|unconscious|not responding|not breathing|bleeding|injur|heart attack|seizure|"  # noqa: E501
     r"fallen .{0,20}can'?t get up|about to fall|falling off|falling from|blow off|"
-    r"throwing .{0,30}(missed|hit|nearly)|call(ed)? (999|911|110|119|120)"
+    r"throwing .{0,30}(missed|hit|nearly)"
+)
+# A cry for help with no named danger: present danger, department left to the model.
+_DANGER_GENERIC = re.compile(
+    r"救命|报警了|打了?110|打了?120|打了?119|快来人啊|"
+    r"\bhelp ?!|\bsos\b|call(ed)? (999|911|110|119|120)|ambulance|police"
 )
 _DANGER_ENGINEERING = re.compile(
     r"燃气味|煤气味|天然气味|漏气|燃气泄漏|煤气泄漏|燃气管道.{0,6}漏|困人|被困|困在电梯|关在电梯|卡在电梯|电梯里出不来|电梯.{0,12}里面有人|"
     r"冒火花|火花|漏电|被电|触电|带电|爆管|水管爆|爆裂|水漫|淹了|车库进水|地下室进水|电梯井进水|进水了.{0,8}越来越|水越来越深|往电梯井|"
-    r"gas (smell|leak)|smell(s|ing)? (of )?gas|smell gas|hissing|trapped|stuck in (the|a) (lift|elevator)|"
-    r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it'?s live|"
+    r"gas (smell|leak)|smell(s|ing)? (of )?gas|smell gas|hissing|trapped|stuck in (the|a) (lift|elevator)|"  # noqa: E501
+    r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it'?s live|"  # noqa: E501
     r"\blive\b.{0,10}(cable|wire)|electric shock|burst|flooding|flooded|gushing|pouring into"
 )
 # The danger is over (an explicit end), or only in the past (time words, no present).
@@ -65,7 +69,7 @@ _PAST = re.compile(
     r"thursday|friday|saturday|sunday)( night)?|since the|earlier this"
 )
 _PRESENT = re.compile(
-    r"正在|还在|现在还|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"
+    r"正在|还在|现在还|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"  # noqa: E501
     r"leaking|pouring|sparking)|at the moment|is happening|hurry|come quickly|send someone now|now!"
 )
 
@@ -85,6 +89,8 @@ def assess(text: str) -> Danger:
     sec = _DANGER_SECURITY.search(t)
     eng = _DANGER_ENGINEERING.search(t)
     if not sec and not eng:
+        if _DANGER_GENERIC.search(t) and not _OVER.search(t):
+            return Danger(True, None, False)
         return Danger(False, None, False)
     over = bool(_OVER.search(t)) or (bool(_PAST.search(t)) and not _PRESENT.search(t))
     if sec and eng:
@@ -100,9 +106,7 @@ def assess(text: str) -> Danger:
 def apply(pred: Prediction, danger: Danger) -> Prediction:
     """The taxonomy's emergency rules over one model prediction."""
     emergency = (
-        danger.present
-        or pred.category is Category.EMERGENCY
-        or pred.urgency is Urgency.CRITICAL
+        danger.present or pred.category is Category.EMERGENCY or pred.urgency is Urgency.CRITICAL
     )
     if not emergency:
         return pred
@@ -112,6 +116,8 @@ def apply(pred: Prediction, danger: Danger) -> Prediction:
         department = danger.department
     elif department not in (Department.ENGINEERING, Department.SECURITY):
         department = danger.department or Department.SECURITY
+    if danger.present and danger.department is None:  # a bare cry for help
+        conf["department"] = min(conf.get("department", 0.0), 0.5)
     if danger.present:
         for name in ("category", "urgency", "department"):
             conf[name] = max(conf.get(name, 0.0), RULE_CONFIDENCE)

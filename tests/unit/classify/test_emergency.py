@@ -1,0 +1,113 @@
+"""Never miss an emergency: the rule layer catches what the model might not."""
+
+from __future__ import annotations
+
+import pytest
+
+from complaintdesk.classify.base import Classifier, Prediction
+from complaintdesk.classify.rules import RuledClassifier, assess
+from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
+
+EMERGENCIES = [
+    "着火了",
+    "楼道里全是浓烟",
+    "厨房有很重的煤气味",
+    "天然气漏气了",
+    "我被困在电梯里了",
+    "电梯卡住了里面有人",
+    "电线在冒火花",
+    "插座漏电,孩子被电了一下",
+    "水管爆了水往外喷",
+    "地下车库进水了,水越来越深",
+    "有人拿刀在楼下砍人",
+    "有小偷正在撬门",
+    "老人晕倒了",
+    "孩子摔下来流血了",
+    "外墙瓷砖正在往下掉",
+    "救命!",
+    "有人昏迷不醒",
+    "fire in the car park",
+    "there is smoke in the corridor",
+    "I smell gas",
+    "we're trapped in the lift",
+    "the socket is sparking",
+    "a pipe burst and it's flooding the hall",
+    "a man with a knife is at the gate",
+    "someone collapsed by the pool",
+    "my neighbour is unconscious",
+    "a child is bleeding badly",
+    "a piece of the balcony is about to fall",
+    "an intruder is in the stairwell",
+    "help! call 999",
+]
+
+
+class Quiet:
+    """A model that never sees an emergency: only the rules can catch one."""
+
+    version = "quiet"
+
+    def predict(self, texts: list[str]) -> list[Prediction]:  # type: ignore[override]
+        return [
+            Prediction(
+                Nature.CONSULTING,
+                Category.MANAGEMENT,
+                Urgency.LOW,
+                Department.FINANCE,
+                {"nature": 0.99, "category": 0.99, "urgency": 0.99, "department": 0.99},
+            )
+            for _ in texts
+        ]
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_the_rules_alone_catch_every_emergency_phrasing(text: str) -> None:
+    pred = RuledClassifier(Quiet()).predict([text])[0]
+    assert pred.category is Category.EMERGENCY
+    assert pred.urgency is Urgency.CRITICAL
+    assert pred.department in (Department.ENGINEERING, Department.SECURITY)
+    assert pred.nature is Nature.HELP_SEEKING
+
+
+def test_the_packaged_model_with_rules_catches_every_emergency(classifier: Classifier) -> None:
+    preds = classifier.predict(EMERGENCIES)
+    missed = [
+        t for t, p in zip(EMERGENCIES, preds, strict=True) if p.category is not Category.EMERGENCY
+    ]
+    assert missed == []
+    assert all(p.urgency is Urgency.CRITICAL for p in preds)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼道的灭火器过期了",
+        "楼下邻居老在阳台抽烟",
+        "烟感报警器一直滴滴响",
+        "消防通道被车堵了",
+        "the fire extinguisher on floor 2 is empty",
+        "the smoke alarm keeps beeping",
+        "昨晚着火了,已经扑灭了",
+        "the power was off last night",
+        "上周我被困在电梯里半小时",
+    ],
+)
+def test_harmless_mentions_and_dangers_that_are_over_do_not_fire_the_rules(text: str) -> None:
+    assert not assess(text).present
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("燃气泄漏了", Department.ENGINEERING),
+        ("被困电梯", Department.ENGINEERING),
+        ("有人打架", Department.SECURITY),
+        ("smoke everywhere", Department.SECURITY),
+        ("someone fainted", Department.SECURITY),
+        ("live wire on the path", Department.ENGINEERING),
+    ],
+)
+def test_technical_emergencies_go_to_engineering_others_to_security(
+    text: str, department: Department
+) -> None:
+    assert assess(text).department is department
