@@ -73,6 +73,19 @@ _PRESENT = re.compile(
     r"leaking|pouring|sparking)|at the moment|is happening|hurry|come quickly|send someone now|now!"
 )
 
+_ANY_DANGER = re.compile(
+    "|".join(f"(?:{p.pattern})" for p in (_DANGER_SECURITY, _DANGER_ENGINEERING, _DANGER_GENERIC))
+)
+
+# The taxonomy's "high": basic living disrupted or damage spreading, now.
+_HIGH = re.compile(
+    r"停水|没水|没有水|停电|没电|电梯.{0,6}(坏|停|不动|不能用|故障|停运)|正在漏|往下滴|一直在滴|在漏水|漏到我家|"
+    r"反水|冒污水|下水.{0,4}堵|被盗|被撬|"
+    r"no (running )?water|water (is |has been )?(off|cut)|no power|power cut|no electricity|"
+    r"(lift|elevator)s? (is |are )?(down|broken|out of (order|service)|not working|stopped)|"
+    r"leaking into|dripping from|through (the|our) ceiling|sewage|backing up|broken into|burgl|break-in"  # noqa: E501
+)
+
 
 @dataclass(frozen=True)
 class Danger:
@@ -85,9 +98,15 @@ class Danger:
 
 def assess(text: str) -> Danger:
     """Whether ``text`` reports a danger happening now, and who acts first on it."""
-    t = _SAFE.sub(" ", normalise(text))
+    t = normalise(text)
+    if not _ANY_DANGER.search(t):  # one scan settles most texts
+        return Danger(False, None, False)
     sec = _DANGER_SECURITY.search(t)
     eng = _DANGER_ENGINEERING.search(t)
+    if sec or eng:  # mask harmless compounds only when a danger word was seen (speed)
+        t = _SAFE.sub(" ", t)
+        sec = _DANGER_SECURITY.search(t)
+        eng = _DANGER_ENGINEERING.search(t)
     if not sec and not eng:
         if _DANGER_GENERIC.search(t) and not _OVER.search(t):
             return Danger(True, None, False)
@@ -103,12 +122,24 @@ def assess(text: str) -> Danger:
     return Danger(not over, department, over)
 
 
-def apply(pred: Prediction, danger: Danger) -> Prediction:
-    """The taxonomy's emergency rules over one model prediction."""
+def is_high_now(text: str) -> bool:
+    """Whether ``text`` names one of the taxonomy's "high" situations as happening now."""
+    t = normalise(text)
+    if not _HIGH.search(t):
+        return False
+    return not (_OVER.search(t) or (_PAST.search(t) and not _PRESENT.search(t)))
+
+
+def apply(pred: Prediction, danger: Danger, high: bool = False) -> Prediction:
+    """The taxonomy's emergency rules (and its list of "high" situations) over one
+    model prediction."""
     emergency = (
         danger.present or pred.category is Category.EMERGENCY or pred.urgency is Urgency.CRITICAL
     )
     if not emergency:
+        if high and pred.urgency is Urgency.NORMAL and pred.nature is not Nature.CONSULTING:
+            conf = {**pred.confidence, "urgency": max(pred.confidence.get("urgency", 0.0), 0.8)}
+            return replace(pred, urgency=Urgency.HIGH, confidence=conf)
         return pred
     conf = dict(pred.confidence)
     department = pred.department
@@ -150,6 +181,6 @@ class RuledClassifier:
         preds = self.inner.predict(texts)
         version = self.version
         return [
-            replace(apply(p, assess(t)), model_version=version)
+            replace(apply(p, assess(t), is_high_now(t)), model_version=version)
             for p, t in zip(preds, texts, strict=True)
         ]

@@ -111,3 +111,17 @@ def test_technical_emergencies_go_to_engineering_others_to_security(
     text: str, department: Department
 ) -> None:
     assert assess(text).department is department
+
+
+@pytest.mark.parametrize(
+    ("now", "over"),
+    [
+        ("整栋楼现在都没水,做不了饭", "昨天停了半天水,为什么不提前通知"),
+        ("The lifts in tower 3 are out of service", "The lifts were out of service last week"),
+    ],
+)
+def test_basic_living_disrupted_now_is_high_and_not_once_it_is_over(
+    classifier: Classifier, now: str, over: str
+) -> None:
+    assert classifier.predict([now])[0].urgency is Urgency.HIGH
+    assert classifier.predict([over])[0].urgency is not Urgency.HIGH

@@ -1,0 +1,70 @@
+"""Batch classification speed on one core and memory of the loaded model.
+
+    .venv/bin/python bench/bench_classify.py [--n 200000] [--batch 4096]
+
+Prints complaints per second for the model path (features + model, and with the
+emergency rule layer) and peak resident memory. Results belong in docs/classifier.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # one core, set before numpy is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=4096)
+    args = parser.parse_args()
+
+    base = rss_mb()
+    from complaintdesk.classify import model as m
+    from complaintdesk.classify.rules import RuledClassifier
+
+    imported = rss_mb()
+    model = m.load(m.PACKAGED_MODEL)
+    loaded = rss_mb()
+    holdout = Path(m.__file__).parent / "data" / "eval_holdout.jsonl"
+    texts = [json.loads(line)["text"] for line in holdout.read_text(encoding="utf-8").splitlines()]
+    corpus = (texts * (args.n // len(texts) + 1))[: args.n]
+    mean_chars = sum(map(len, corpus)) / len(corpus)
+
+    plain = m.ModelClassifier(model)
+    ruled = RuledClassifier(plain)
+    print(f"model {model.version}, file {m.PACKAGED_MODEL.stat().st_size / 1e6:.1f} MB")
+    print(f"{args.n} complaints (hand-written holdout texts repeated), mean {mean_chars:.0f} chars")
+
+    t = time.perf_counter()
+    for i in range(0, len(corpus), args.batch):
+        model.probabilities(corpus[i : i + args.batch])
+    dt = time.perf_counter() - t
+    print(f"model path (features + probabilities): {args.n / dt:,.0f} complaints/s")
+
+    for name, clf in (("predictions (Prediction objects)", plain), ("with rule layer", ruled)):
+        t = time.perf_counter()
+        for i in range(0, len(corpus), args.batch):
+            clf.predict(corpus[i : i + args.batch])
+        dt = time.perf_counter() - t
+        print(f"{name}: {args.n / dt:,.0f} complaints/s")
+
+    print(
+        f"peak RSS: {rss_mb():.0f} MB (interpreter {base:.0f} MB, after imports {imported:.0f} MB,"
+        f" model loaded {loaded:.0f} MB: model adds {loaded - imported:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
