@@ -63,6 +63,11 @@ _OVER = re.compile(
     r"\bit'?s out\b|is out now|(has|have) been (sorted|fixed|repaired)|fixed it|is gone|gone now|"
     r"has drained|drained|got out|were rescued|was rescued|back on now|all clear|no longer"
 )
+# A danger named as a risk ("存在火灾隐患", "a fire hazard") is not one happening now.
+_RISK = re.compile(
+    r"隐患|万一|一旦|如果|假如|风险|可能会|容易引发|"
+    r"hazard|\brisk\b|if there (is|was|were) a|in case of|could (cause|start)|waiting to happen"
+)
 _PAST = re.compile(
     r"昨晚|昨天|前天|上周|上星期|上个月|上次|之前|去年|那天|前几天|"
     r"last (night|week|month|year|time)|yesterday|the other day|ago|on (monday|tuesday|wednesday|"
@@ -111,7 +116,9 @@ def assess(text: str) -> Danger:
         if _DANGER_GENERIC.search(t) and not _OVER.search(t):
             return Danger(True, None, False)
         return Danger(False, None, False)
-    over = bool(_OVER.search(t)) or (bool(_PAST.search(t)) and not _PRESENT.search(t))
+    over = bool(_OVER.search(t)) or (
+        bool(_PAST.search(t) or _RISK.search(t)) and not _PRESENT.search(t)
+    )
     if sec and eng:
         department = Department.SECURITY if sec.start() <= eng.start() else Department.ENGINEERING
         # Fire and smoke are security's even when a cable or gas is also named.
@@ -175,7 +182,7 @@ class RuledClassifier:
 
     @property
     def version(self) -> str:
-        return f"{self.inner.version}+rules-1"
+        return f"{self.inner.version}+rules-2"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         preds = self.inner.predict(texts)

@@ -88,6 +88,8 @@ def test_the_packaged_model_with_rules_catches_every_emergency(classifier: Class
         "the fire extinguisher on floor 2 is empty",
         "the smoke alarm keeps beeping",
         "昨晚着火了,已经扑灭了",
+        "楼道堆满纸箱,存在火灾隐患",
+        "the e-bikes charging in the hall are a fire hazard",
         "the power was off last night",
         "上周我被困在电梯里半小时",
     ],
