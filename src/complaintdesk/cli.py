@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from complaintdesk.classify.cli import classify_command, model_app
 from complaintdesk.runtime import Periodic, Runtime, utcnow
 from complaintdesk.settings import get_settings
 
@@ -239,13 +239,9 @@ def token_create(
     typer.echo(token)  # only once it is committed
 
 
-try:  # the classifier's commands, when its package provides them
-    from complaintdesk.classify.cli import classify_command, model_app
-
-    app.command("classify")(classify_command)
-    app.add_typer(model_app, name="model")
-except ImportError as exc:  # pragma: no cover - only while the classifier is being built
-    print(f"classifier commands unavailable: {exc}", file=sys.stderr)
+# The classifier's commands (its package owns them).
+app.command("classify")(classify_command)
+app.add_typer(model_app, name="model")
 
 
 if __name__ == "__main__":
