@@ -61,7 +61,6 @@ def close(
         setattr(complaint, name, value)
     complaint.closed_at = now
     refresh_sla_check(complaint, now)
-    session.flush()
     tell_owner(session, complaint, MessageKind.CLOSED, event, now)
     session.flush()
     return complaint
@@ -77,7 +76,6 @@ def withdraw(
     event.data = {"reason": reason}
     complaint.closed_at = now
     refresh_sla_check(complaint, now)
-    session.flush()
     tell_owner(session, complaint, MessageKind.WITHDRAWN, event, now)
     session.flush()
     return complaint

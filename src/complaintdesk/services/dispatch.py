@@ -77,7 +77,6 @@ def dispatch(
         )
         complaint.assignee_id = assignee_id
     mark_responded(complaint, now)
-    session.flush()
     tell_owner(session, complaint, MessageKind.DISPATCHED, event, now)
     session.flush()
     return complaint

@@ -137,7 +137,6 @@ def _escalate(
         new=int(level),
         data={"clock": clock.value, "to": to, "notified": [str(s.id) for s in targets]},
     )
-    session.flush()
     receiver = session.get(Staff, complaint.first_receiver_id)
     recipients = {s.id: s for s in targets}
     if receiver is not None:

@@ -167,7 +167,6 @@ def register(
         )
     if owner is not None:
         _check_repeat(session, complaint, actor, now)
-    session.flush()
     tell_owner(session, complaint, MessageKind.RECEIVED, event, now)
     if idempotency_key is not None:
         session.add(

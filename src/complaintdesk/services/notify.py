@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Staff
-from complaintdesk.domain.messages import MessageKind, render
+from complaintdesk.domain.messages import MessageKind, Rendered, render
 from complaintdesk.domain.taxonomy import Department, display_name
 
 
@@ -67,23 +67,18 @@ def tell_owner(
         "resolution": complaint.resolution or "",
         **values,
     }
-    rendered = render(kind, language, fill)
-    message = Outbox(
-        company_id=complaint.company_id,
-        complaint_id=complaint.id,
-        owner_id=complaint.owner_id,
-        kind=kind.value,
-        channel=channel,
-        recipient=recipient,
-        language=language,
-        subject=rendered.subject,
-        body=rendered.body,
+    return _queue(
+        session,
+        complaint,
+        kind,
+        channel,
+        recipient,
+        language,
+        render(kind, language, fill),
         dedupe_key=f"owner:{cause.id}",
-        created_at=now,
-        next_attempt_at=now,
+        now=now,
+        owner_id=complaint.owner_id,
     )
-    session.add(message)
-    return message
 
 
 def tell_staff(
@@ -99,17 +94,46 @@ def tell_staff(
     language = "zh"
     channel, recipient = ("email", staff.email) if staff.email else ("log", staff.username)
     rendered = render(kind, language, {"ref": reference(complaint), **values})
+    return _queue(
+        session,
+        complaint,
+        kind,
+        channel,
+        recipient,
+        language,
+        rendered,
+        dedupe_key=f"staff:{staff.id}:{cause.id}",
+        now=now,
+        staff_id=staff.id,
+    )
+
+
+def _queue(
+    session: Session,
+    complaint: Complaint,
+    kind: MessageKind,
+    channel: str,
+    recipient: str,
+    language: str,
+    rendered: Rendered,
+    *,
+    dedupe_key: str,
+    now: datetime,
+    owner_id: int | None = None,
+    staff_id: int | None = None,
+) -> Outbox:
     message = Outbox(
         company_id=complaint.company_id,
         complaint_id=complaint.id,
-        staff_id=staff.id,
+        owner_id=owner_id,
+        staff_id=staff_id,
         kind=kind.value,
         channel=channel,
         recipient=recipient,
         language=language,
         subject=rendered.subject,
         body=rendered.body,
-        dedupe_key=f"staff:{staff.id}:{cause.id}",
+        dedupe_key=dedupe_key,
         created_at=now,
         next_attempt_at=now,
     )

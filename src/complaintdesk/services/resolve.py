@@ -67,7 +67,6 @@ def resolve(
     complaint.visit_level = 0
     mark_responded(complaint, now)
     refresh_sla_check(complaint, now)
-    session.flush()
     tell_owner(session, complaint, MessageKind.RESOLVED, event, now)
     session.flush()
     return complaint

@@ -55,7 +55,6 @@ def record_visit(
         complaint.resolve_by = now + targets_for(session, complaint).resolution
         kind = MessageKind.REOPENED
     refresh_sla_check(complaint, now)
-    session.flush()
     tell_owner(session, complaint, kind, event, now)
     session.flush()
     return visit
