@@ -262,3 +262,17 @@ def test_risk_and_overdue_filters(api: Api, acme: Org, clock: object) -> None:
     assert [c["id"] for c in safe] == [calm]
     assert agent.get("/api/v1/complaints", params={"overdue": True}).json()["items"] == []
     assert len(agent.get("/api/v1/complaints", params={"overdue": False}).json()["items"]) == 2
+
+
+def test_a_caller_without_an_owner_record_is_told_too(api: Api, acme: Org) -> None:
+    r = api.as_(acme.guard).post(
+        "/api/v1/complaints",
+        json={
+            "project_id": str(acme.project.id),
+            "caller_name": "路人",
+            "caller_phone": "13700001111",
+            "text": "小区门口的路灯坏了",
+        },
+    )
+    messages = api.as_(acme.agent).get(f"/api/v1/complaints/{r.json()['id']}/messages").json()
+    assert [(m["kind"], m["recipient"]) for m in messages] == [("received", "13700001111")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from complaintdesk.domain.lifecycle import OPEN_STATES
 from complaintdesk.services.common import can_see_project, visible_project_ids
 
 MAX_PAGE = 200
+_Row = TypeVar("_Row", Event, FollowUp, Visit, Outbox)
 _OPEN = [s.value for s in OPEN_STATES]
 
 
@@ -155,31 +157,24 @@ def owner_history(
     return list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit)))
 
 
+def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:
+    """Rows about one complaint in the order they were made (ids are time-ordered)."""
+    query = select(model).where(model.complaint_id == complaint.id).order_by(model.id)
+    return list(session.scalars(query))
+
+
 def timeline(session: Session, complaint: Complaint) -> list[Event]:
-    return list(
-        session.scalars(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id))
-    )
+    return _history(session, Event, complaint)
 
 
 def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:
-    return list(
-        session.scalars(
-            select(FollowUp).where(FollowUp.complaint_id == complaint.id).order_by(FollowUp.id)
-        )
-    )
+    return _history(session, FollowUp, complaint)
 
 
 def visits(session: Session, complaint: Complaint) -> list[Visit]:
-    return list(
-        session.scalars(select(Visit).where(Visit.complaint_id == complaint.id).order_by(Visit.id))
-    )
+    return _history(session, Visit, complaint)
 
 
 def owner_messages(session: Session, complaint: Complaint) -> list[Outbox]:
-    return list(
-        session.scalars(
-            select(Outbox)
-            .where(Outbox.complaint_id == complaint.id, Outbox.owner_id.is_not(None))
-            .order_by(Outbox.id)
-        )
-    )
+    """What the complainant (an owner or an unidentified caller) was told."""
+    return [m for m in _history(session, Outbox, complaint) if m.staff_id is None]
