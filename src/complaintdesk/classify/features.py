@@ -130,7 +130,11 @@ class Featuriser:
         self.n_features = n_features
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        norm = [normalise(t) for t in texts]
+        return self.transform_normalised([normalise(t) for t in texts])
+
+    def transform_normalised(self, norm: Sequence[str]) -> sp.csr_matrix:
+        """:meth:`transform` of texts already passed through :func:`normalise` (the rule
+        layer normalises each text once, for itself and for the model)."""
         n_docs = len(norm)
         cps, doc = _codepoints(norm)
         cols: list[U64] = []

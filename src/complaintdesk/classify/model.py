@@ -64,7 +64,11 @@ class TrainedModel:
 
     def probabilities(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
         """Calibrated class probabilities per label, rows in the order of ``texts``."""
-        x = self._featuriser.transform(texts)
+        return self.probabilities_normalised([ft.normalise(t) for t in texts])
+
+    def probabilities_normalised(self, norm: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """:meth:`probabilities` of texts already passed through :func:`features.normalise`."""
+        x = self._featuriser.transform_normalised(norm)
         scores = np.asarray(x @ self._dense) + self.bias
         out: dict[str, npt.NDArray[np.float32]] = {}
         for name in LABEL_NAMES:
@@ -90,20 +94,49 @@ class ModelClassifier:
         preds: list[Prediction] = []
         for start in range(0, len(texts), BATCH):
             batch = texts[start : start + BATCH]
-            probs = self.model.probabilities(batch)
+            preds.extend(self.predict_normalised([ft.normalise(t) for t in batch]))
+        return preds
+
+    def predict_normalised(self, norm: Sequence[str]) -> list[Prediction]:
+        """:meth:`predict` on texts already passed through :func:`features.normalise`."""
+        cls = self.model.classes
+        natures = [Nature(c) for c in cls["nature"]]
+        categories = [Category(c) for c in cls["category"]]
+        urgencies = [Urgency(c) for c in cls["urgency"]]
+        departments = [Department(c) for c in cls["department"]]
+        version = self.model.version
+        preds: list[Prediction] = []
+        append = preds.append
+        for start in range(0, len(norm), BATCH):
+            probs = self.model.probabilities_normalised(norm[start : start + BATCH])
             idx = {n: probs[n].argmax(axis=1) for n in LABEL_NAMES}
-            cls = self.model.classes
-            for i in range(len(batch)):
-                preds.append(
+            rows = np.arange(len(idx["nature"]))
+            # The probability of each chosen class, as Python floats (exactly the float32).
+            top = {n: probs[n][rows, idx[n]].tolist() for n in LABEL_NAMES}
+            for a, b, c, d, pa, pb, pc, pd in zip(
+                idx["nature"].tolist(),
+                idx["category"].tolist(),
+                idx["urgency"].tolist(),
+                idx["department"].tolist(),
+                top["nature"],
+                top["category"],
+                top["urgency"],
+                top["department"],
+                strict=True,
+            ):
+                append(
                     Prediction(
-                        nature=Nature(cls["nature"][idx["nature"][i]]),
-                        category=Category(cls["category"][idx["category"][i]]),
-                        urgency=Urgency(cls["urgency"][idx["urgency"][i]]),
-                        department=Department(cls["department"][idx["department"][i]]),
+                        nature=natures[a],
+                        category=categories[b],
+                        urgency=urgencies[c],
+                        department=departments[d],
                         confidence={
-                            n: round(float(probs[n][i, idx[n][i]]), 4) for n in LABEL_NAMES
+                            "nature": round(pa, 4),
+                            "category": round(pb, 4),
+                            "urgency": round(pc, 4),
+                            "department": round(pd, 4),
                         },
-                        model_version=self.model.version,
+                        model_version=version,
                     )
                 )
         return preds

@@ -20,7 +20,7 @@ import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from complaintdesk.classify.base import Classifier, Prediction
 from complaintdesk.classify.features import normalise
@@ -333,6 +333,18 @@ def apply(pred: Prediction, danger: Danger, high: bool = False) -> Prediction:
     )
 
 
+_CHUNK = 4096
+"""Texts normalised at a time (bounds the memory of a very long batch)."""
+
+
+@runtime_checkable
+class TakesNormalised(Protocol):
+    """A classifier that can take texts already through :func:`features.normalise`
+    (:class:`~complaintdesk.classify.model.ModelClassifier`)."""
+
+    def predict_normalised(self, norm: Sequence[str]) -> list[Prediction]: ...
+
+
 class RuledClassifier:
     """A classifier with the emergency rule layer on top."""
 
@@ -344,13 +356,25 @@ class RuledClassifier:
         return f"{self.inner.version}+rules-2"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        preds = self.inner.predict(texts)
+        out: list[Prediction] = []
+        for start in range(0, len(texts), _CHUNK):
+            out.extend(self._predict(texts[start : start + _CHUNK]))
+        return out
+
+    def _predict(self, texts: Sequence[str]) -> list[Prediction]:
+        norm = [normalise(t) for t in texts]
+        inner = self.inner
+        # The model normalises exactly as the rules do: do it once for both.
+        preds = (
+            inner.predict_normalised(norm)
+            if isinstance(inner, TakesNormalised)
+            else inner.predict(texts)
+        )
         version = self.version
         trigger = _TRIGGER
         out: list[Prediction] = []
         append = out.append
-        for p, text in zip(preds, texts, strict=True):
-            t = normalise(text)
+        for p, t in zip(preds, norm, strict=True):
             if trigger is None or trigger.search(t) is not None:
                 p = apply(p, _assess(t), _high_now(t))
             elif p.category is Category.EMERGENCY or p.urgency is Urgency.CRITICAL:
