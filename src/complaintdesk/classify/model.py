@@ -97,14 +97,17 @@ class ModelClassifier:
             preds.extend(self.predict_normalised([ft.normalise(t) for t in batch]))
         return preds
 
-    def predict_normalised(self, norm: Sequence[str]) -> list[Prediction]:
-        """:meth:`predict` on texts already passed through :func:`features.normalise`."""
+    def predict_normalised(
+        self, norm: Sequence[str], model_version: str | None = None
+    ) -> list[Prediction]:
+        """:meth:`predict` on texts already passed through :func:`features.normalise`,
+        recording ``model_version`` (the rule layer's) instead of the model's if given."""
         cls = self.model.classes
         natures = [Nature(c) for c in cls["nature"]]
         categories = [Category(c) for c in cls["category"]]
         urgencies = [Urgency(c) for c in cls["urgency"]]
         departments = [Department(c) for c in cls["department"]]
-        version = self.model.version
+        version = self.model.version if model_version is None else model_version
         preds: list[Prediction] = []
         append = preds.append
         for start in range(0, len(norm), BATCH):

@@ -221,10 +221,10 @@ class _Rule:
             return None
         return self.pattern.search(text)
 
-    def sub(self, repl: str, text: str) -> str:
+    def subn(self, repl: str, text: str) -> tuple[str, int]:
         if self.pre is not None and self.pre.search(text) is None:
-            return text
-        return self.pattern.sub(repl, text)
+            return text, 0
+        return self.pattern.subn(repl, text)
 
 
 _R_SAFE = _Rule(_SAFE)
@@ -264,9 +264,10 @@ def _assess(t: str) -> Danger:
     sec = _R_SECURITY.search(t)
     eng = _R_ENGINEERING.search(t)
     if sec or eng:  # mask harmless compounds only when a danger word was seen (speed)
-        t = _R_SAFE.sub(" ", t)
-        sec = _R_SECURITY.search(t)
-        eng = _R_ENGINEERING.search(t)
+        t, masked = _R_SAFE.subn(" ", t)
+        if masked:  # else the text is unchanged, and so are the matches
+            sec = _R_SECURITY.search(t)
+            eng = _R_ENGINEERING.search(t)
     if not sec and not eng:
         if _R_GENERIC.search(t) and not _R_OVER.search(t):
             return Danger(True, None, False)
@@ -342,7 +343,9 @@ class TakesNormalised(Protocol):
     """A classifier that can take texts already through :func:`features.normalise`
     (:class:`~complaintdesk.classify.model.ModelClassifier`)."""
 
-    def predict_normalised(self, norm: Sequence[str]) -> list[Prediction]: ...
+    def predict_normalised(
+        self, norm: Sequence[str], model_version: str | None = None
+    ) -> list[Prediction]: ...
 
 
 class RuledClassifier:
@@ -364,21 +367,21 @@ class RuledClassifier:
     def _predict(self, texts: Sequence[str]) -> list[Prediction]:
         norm = [normalise(t) for t in texts]
         inner = self.inner
-        # The model normalises exactly as the rules do: do it once for both.
-        preds = (
-            inner.predict_normalised(norm)
-            if isinstance(inner, TakesNormalised)
-            else inner.predict(texts)
-        )
         version = self.version
+        if isinstance(inner, TakesNormalised):
+            # The model normalises exactly as the rules do: do it once for both, and
+            # let it record our version (one Prediction per text, not two).
+            preds = inner.predict_normalised(norm, version)
+        else:
+            preds = [replace(p, model_version=version) for p in inner.predict(texts)]
         trigger = _TRIGGER
         out: list[Prediction] = []
         append = out.append
         for p, t in zip(preds, norm, strict=True):
             if trigger is None or trigger.search(t) is not None:
-                p = apply(p, _assess(t), _high_now(t))
+                append(apply(p, _assess(t), _high_now(t)))
             elif p.category is Category.EMERGENCY or p.urgency is Urgency.CRITICAL:
-                p = apply(p, NO_DANGER)
-            # else: no danger, not "high", and the model did not say emergency: unchanged
-            append(Prediction(p.nature, p.category, p.urgency, p.department, p.confidence, version))
+                append(apply(p, NO_DANGER))
+            else:  # no danger, not "high", and the model did not say emergency: unchanged
+                append(p)
         return out
