@@ -13,7 +13,7 @@ so a breach is escalated by exactly one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -43,7 +43,6 @@ class SweepReport:
     checked: int = 0
     escalations: int = 0
     upgraded: int = 0
-    escalated_ids: list[int] = field(default_factory=list)
 
 
 def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200) -> SweepReport:
@@ -90,7 +89,6 @@ def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: Sw
             complaint.resolution_breached = True
         event = _escalate(session, complaint, clock, sla.Level(levels[clock]), level, now)
         report.escalations += 1
-        report.escalated_ids.append(complaint.id)
         if clock.owner_waiting and not told_late:
             # The owner hears once that it is late, when it first becomes late.
             tell_owner(session, complaint, MessageKind.DELAYED, event, now)

@@ -71,13 +71,30 @@ def register(
     With an ``idempotency_key`` already used by this actor for the same request, the
     complaint made then is returned and nothing new is made.
     """
+    complaint, _ = register_once(
+        session, actor, new, classifier, now, prediction=prediction, idempotency_key=idempotency_key
+    )
+    return complaint
+
+
+def register_once(
+    session: Session,
+    actor: Staff,
+    new: NewComplaint,
+    classifier: Classifier,
+    now: datetime,
+    *,
+    prediction: Prediction | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Complaint, bool]:
+    """:func:`register`, also saying whether the complaint was made now (True) or by
+    an earlier request with the same ``idempotency_key`` (False)."""
     require(actor, Permission.REGISTER)
-    request_hash = _request_hash(new)
     rules.check_past(now, now, field="received_at")  # history is dated, but not before 2020
     if idempotency_key is not None:
         earlier = replay(session, actor, idempotency_key, new)
         if earlier is not None:
-            return earlier
+            return earlier, False
     project = get_project(session, actor, new.project_id)
     text = rules.clean_text(new.text, field="text")
     summary = rules.clean_text(new.summary or "", field="summary", required=False) or None
@@ -173,13 +190,13 @@ def register(
             IdempotencyKey(
                 staff_id=actor.id,
                 key=idempotency_key,
-                request_hash=request_hash,
+                request_hash=_request_hash(new),
                 complaint_id=complaint.id,
                 created_at=now,
             )
         )
     session.flush()
-    return complaint
+    return complaint, True
 
 
 def _request_hash(new: NewComplaint) -> str:

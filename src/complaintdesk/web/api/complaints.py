@@ -89,16 +89,13 @@ def create_complaint(
         occurred_at=body.occurred_at,
         labels=(body.labels or Labels()).given(),
     )
-    earlier = intake.replay(session, staff, idempotency_key, new) if idempotency_key else None
-    if earlier is not None:
-        response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
-        response.headers["Location"] = f"/api/v1/complaints/{earlier.id}"
-        return out(session, earlier)
     try:
-        complaint = intake.register(
+        complaint, created = intake.register_once(
             session, staff, new, classifier, now, idempotency_key=idempotency_key
         )
         session.commit()
+        if not created:
+            response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
     except IntegrityError:
         # Two requests with one key at the same moment: the other one made it.
         session.rollback()
