@@ -24,11 +24,16 @@ from complaintdesk.db.models import (
     Unit,
 )
 from complaintdesk.domain import rules
-from complaintdesk.domain.errors import Conflict, Forbidden, InvalidInput
+from complaintdesk.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from complaintdesk.domain.permissions import can_manage_staff
 from complaintdesk.domain.sla import SlaPolicy
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services.common import actor_view, can_see_project
+from complaintdesk.services.common import (
+    actor_view,
+    can_see_project,
+    get_owner,
+    visible_project_ids,
+)
 
 TOKEN_PREFIX = "cdk_"
 
@@ -206,3 +211,56 @@ def authenticate(session: Session, raw: str) -> Staff | None:
         return None
     staff = session.get(Staff, token.staff_id)
     return staff if staff is not None and staff.active else None
+
+
+def company_of(session: Session, actor: Staff) -> Company:
+    company = session.get(Company, actor.company_id)
+    assert company is not None  # a staff row always has its company (foreign key)
+    return company
+
+
+def find_owners_by_phone(session: Session, actor: Staff, phone: str) -> list[Owner]:
+    """Owners of the caller's company with this phone number whom the caller may know
+    of (the first thing a receiver asks), at most 20."""
+    rows = session.scalars(
+        select(Owner.id)
+        .where(Owner.company_id == actor.company_id, Owner.phone == phone)
+        .order_by(Owner.id)
+        .limit(20)
+    )
+    found = []
+    for owner_id in rows:
+        try:
+            found.append(get_owner(session, actor, owner_id))
+        except NotFound:
+            continue
+    return found
+
+
+def list_projects(session: Session, actor: Staff) -> list[Project]:
+    """The projects of the caller's company that the caller works on (admins: all)."""
+    query = select(Project).where(Project.company_id == actor.company_id).order_by(Project.code)
+    visible = visible_project_ids(actor)
+    if visible is not None:
+        query = query.where(Project.id.in_(visible or [-1]))
+    return list(session.scalars(query))
+
+
+def list_staff(session: Session, actor: Staff) -> list[Staff]:
+    """Colleagues on the caller's projects (administrators: everyone of the company)."""
+    query = select(Staff).where(Staff.company_id == actor.company_id).order_by(Staff.username)
+    visible = visible_project_ids(actor)
+    if visible is not None:
+        shared = select(StaffProject.staff_id).where(StaffProject.project_id.in_(visible or [-1]))
+        query = query.where(Staff.id.in_(shared))
+    return list(session.scalars(query))
+
+
+def issue_token_for(session: Session, actor: Staff, target_id: int, now: datetime) -> str:
+    """A new API token for ``target_id``: oneself, or staff the actor may manage."""
+    target = session.get(Staff, target_id)
+    if target is None or target.company_id != actor.company_id:
+        raise NotFound(f"staff {target_id} not found")
+    if target.id != actor.id:
+        require_staff_manager(actor, Role(target.role), target.project_ids)
+    return issue_token(session, target, now, name="api")

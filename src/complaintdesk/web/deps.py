@@ -21,11 +21,17 @@ from complaintdesk.services.common import get_complaint, get_owner
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request. Handlers commit once when the work is done; anything
-    not committed is rolled back when the session closes."""
+    """One transaction per request, committed here at the edge once the handler has
+    returned, and before the response is sent (``scope="function"``): a client is never
+    told of work that was not committed. A handler that raises is rolled back."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
-        yield session
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 def get_now(request: Request) -> datetime:
@@ -38,7 +44,7 @@ def get_classifier(request: Request) -> Classifier:
     return classifier
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 

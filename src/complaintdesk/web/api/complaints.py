@@ -93,7 +93,7 @@ def create_complaint(
         complaint, created = intake.register_once(
             session, staff, new, classifier, now, idempotency_key=idempotency_key
         )
-        session.commit()
+        session.flush()  # a racing twin's key conflicts here, inside the try
         if not created:
             response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
     except IntegrityError:
@@ -192,7 +192,6 @@ def correct_labels(
 ) -> ComplaintOut:
     """Correct the suggested labels; each correction is kept as training data."""
     labels.correct_labels(session, staff, complaint, body.given(), now)
-    session.commit()
     return out(session, complaint)
 
 
@@ -210,7 +209,6 @@ def dispatch_complaint(
         also=body.also,
         note=body.note,
     )
-    session.commit()
     return out(session, complaint)
 
 
@@ -219,7 +217,6 @@ def start_work(
     complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> ComplaintOut:
     dispatch.start(session, staff, complaint, now)
-    session.commit()
     return out(session, complaint)
 
 
@@ -237,7 +234,6 @@ def resolve_complaint(
         owner_explanation=body.owner_explanation,
         effective=body.effective,
     )
-    session.commit()
     return out(session, complaint)
 
 
@@ -251,7 +247,6 @@ def return_visit(
     visits_service.record_visit(
         session, staff, complaint, now, satisfaction=body.satisfaction, comment=body.comment
     )
-    session.commit()
     return out(session, complaint)
 
 
@@ -271,7 +266,6 @@ def close_complaint(
         preventive_action=body.preventive_action,
     )
     closing.close(session, staff, complaint, now, summary)
-    session.commit()
     return out(session, complaint)
 
 
@@ -280,7 +274,6 @@ def withdraw_complaint(
     body: WithdrawIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> ComplaintOut:
     closing.withdraw(session, staff, complaint, now, reason=body.reason)
-    session.commit()
     return out(session, complaint)
 
 
@@ -293,7 +286,6 @@ def add_follow_up(
     note = follow_up.add_follow_up(
         session, staff, complaint, now, note=body.note, next_follow_up_at=body.next_follow_up_at
     )
-    session.commit()
     return FollowUpOut.of(note)
 
 

@@ -6,15 +6,12 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy import select
 
-from complaintdesk.db.models import Company, Owner, Project, Staff, StaffProject
-from complaintdesk.domain.errors import NotFound
 from complaintdesk.domain.lifecycle import Outcome, Status, status_name
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
 from complaintdesk.services import org, queries
-from complaintdesk.services.common import get_owner, get_project, require, visible_project_ids
+from complaintdesk.services.common import get_project, require
 from complaintdesk.web.api.complaints import outs
 from complaintdesk.web.api.schemas import (
     ComplaintOut,
@@ -29,12 +26,6 @@ from complaintdesk.web.api.schemas import (
 from complaintdesk.web.deps import MAX_ID, CurrentStaff, IdPath, NowDep, OwnerDep, SessionDep
 
 router = APIRouter(tags=["organisation"])
-
-
-def _company(session: SessionDep, staff: Staff) -> Company:
-    company = session.get(Company, staff.company_id)
-    assert company is not None
-    return company
 
 
 @router.get("/taxonomy")
@@ -66,7 +57,7 @@ def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) ->
     their own projects."""
     owner = org.create_owner(
         session,
-        _company(session, staff),
+        org.company_of(session, staff),
         name=body.name,
         phone=body.phone,
         email=body.email,
@@ -75,7 +66,6 @@ def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) ->
         unit_ids=body.unit_ids,
         actor=staff,
     )
-    session.commit()
     return OwnerOut.of(owner)
 
 
@@ -87,19 +77,7 @@ def find_owners(
 ) -> list[OwnerOut]:
     """Find owners by phone number (the first thing a receiver asks), among those the
     caller may know of."""
-    rows = session.scalars(
-        select(Owner.id)
-        .where(Owner.company_id == staff.company_id, Owner.phone == phone)
-        .order_by(Owner.id)
-        .limit(20)
-    )
-    found = []
-    for owner_id in rows:
-        try:
-            found.append(get_owner(session, staff, owner_id))
-        except NotFound:
-            continue
-    return [OwnerOut.of(o) for o in found]
+    return [OwnerOut.of(o) for o in org.find_owners_by_phone(session, staff, phone)]
 
 
 @router.get("/owners/{owner_id}", response_model=OwnerOut)
@@ -120,11 +98,7 @@ def owner_history(
 
 @router.get("/projects", response_model=list[ProjectOut])
 def list_projects(session: SessionDep, staff: CurrentStaff) -> list[ProjectOut]:
-    query = select(Project).where(Project.company_id == staff.company_id).order_by(Project.code)
-    visible = visible_project_ids(staff)
-    if visible is not None:
-        query = query.where(Project.id.in_(visible or [-1]))
-    return [ProjectOut.of(p) for p in session.scalars(query)]
+    return [ProjectOut.of(p) for p in org.list_projects(session, staff)]
 
 
 @router.post("/projects", response_model=ProjectOut, status_code=status.HTTP_201_CREATED)
@@ -133,13 +107,12 @@ def create_project(body: ProjectCreate, session: SessionDep, staff: CurrentStaff
     require(staff, Permission.MANAGE)
     project = org.create_project(
         session,
-        _company(session, staff),
+        org.company_of(session, staff),
         code=body.code,
         name=body.name,
         city=body.city,
         sla_overrides=body.sla_overrides,
     )
-    session.commit()
     return ProjectOut.of(project)
 
 
@@ -166,12 +139,7 @@ def me(staff: CurrentStaff) -> StaffOut:
 @router.get("/staff", response_model=list[StaffOut])
 def list_staff(session: SessionDep, staff: CurrentStaff) -> list[StaffOut]:
     """Colleagues on the caller's projects (administrators: everyone)."""
-    query = select(Staff).where(Staff.company_id == staff.company_id).order_by(Staff.username)
-    visible = visible_project_ids(staff)
-    if visible is not None:
-        shared = select(StaffProject.staff_id).where(StaffProject.project_id.in_(visible or [-1]))
-        query = query.where(Staff.id.in_(shared))
-    return [StaffOut.of(s) for s in session.scalars(query)]
+    return [StaffOut.of(s) for s in org.list_staff(session, staff)]
 
 
 @router.post("/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED)
@@ -180,7 +148,7 @@ def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) ->
     org.require_staff_manager(staff, body.role, body.project_ids)
     created = org.create_staff(
         session,
-        _company(session, staff),
+        org.company_of(session, staff),
         username=body.username,
         name=body.name,
         department=body.department,
@@ -189,7 +157,6 @@ def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) ->
         email=body.email,
         phone=body.phone,
     )
-    session.commit()
     return StaffOut.of(created)
 
 
@@ -200,11 +167,4 @@ def issue_token(
     staff_id: IdPath, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> TokenOut:
     """A new API token: for oneself, or for staff one may manage."""
-    target = session.get(Staff, staff_id)
-    if target is None or target.company_id != staff.company_id:
-        raise NotFound(f"staff {staff_id} not found")
-    if target.id != staff.id:
-        org.require_staff_manager(staff, Role(target.role), target.project_ids)
-    token = org.issue_token(session, target, now, name="api")
-    session.commit()
-    return TokenOut(token=token)
+    return TokenOut(token=org.issue_token_for(session, staff, staff_id, now))
