@@ -14,7 +14,7 @@ setup:
 run: setup
 	$(BIN)/complaintdesk db upgrade
 	$(BIN)/complaintdesk demo --if-empty
-	$(BIN)/complaintdesk serve --host 127.0.0.1 --port 8000
+	COMPLAINTDESK_NODE_ID=$${COMPLAINTDESK_NODE_ID:-0} $(BIN)/complaintdesk serve --host 127.0.0.1 --port 8000
 
 lint: setup
 	$(BIN)/ruff check src tests bench

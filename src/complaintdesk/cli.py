@@ -70,12 +70,21 @@ def serve(
         bool, typer.Option("--no-workers", help="Do not run the sweeper and delivery")
     ] = False,
 ) -> None:
-    """Serve the API (and /docs) with the sweeper and the delivery worker beside it."""
+    """Serve the API (and /docs) with the sweeper and the delivery worker beside it.
+
+    Needs ``COMPLAINTDESK_NODE_ID``: two servers that made ids with the same node
+    number could make the same id."""
     import uvicorn
 
+    from complaintdesk.db import ids
     from complaintdesk.services.escalation import sweep
     from complaintdesk.web.app import create_app
 
+    try:
+        ids.configure(ids.require_configured_node())
+    except ids.NodeNotConfigured as exc:
+        typer.echo(f"refusing to serve: {exc}", err=True)
+        raise typer.Exit(2) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     runtime = _runtime()
     settings = runtime.settings

@@ -4,6 +4,23 @@ An id is ``milliseconds since 2020-01-01 (41 bits) | node (10 bits) | sequence (
 it says when a row was made, keeps B-tree inserts at the right edge, and lets large
 tables be partitioned by id range (one range per month). 41 bits of milliseconds last
 until 2089.
+
+Node numbers keep processes apart, so that two processes never make the same id:
+
+- **Serving processes** use nodes 0–511 (:data:`LIVE_NODES`). Each needs its own:
+  ``COMPLAINTDESK_NODE_ID`` is required under ``serve`` (refused at start when unset,
+  see :func:`require_configured_node`), and a server with several worker processes
+  gives worker ``i`` the node ``base + i`` (:func:`worker_nodes`). One-shot commands
+  and tests that set nothing draw a random live node.
+- **Bulk loaders** (``import``, ``generate``) own nodes 512–1023 (:data:`BULK_BIT` set).
+  For them node and sequence together are one 21-bit sequence per millisecond
+  (:func:`bulk_id`): 2,097,152 rows may share one instant. A loader takes the next
+  free numbers of each millisecond from the database itself (the largest bulk id
+  already stored for that millisecond), under a lock, so two loaders, or one loading
+  the same period twice, never clash.
+
+Within one process a sequence runs per millisecond, for ids stamped with the present
+and with another moment alike; 4,096 ids in one millisecond borrow the next one.
 """
 
 from __future__ import annotations
@@ -12,45 +29,80 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-_NODE_BITS = 10
-_SEQ_BITS = 12
-_SEQ_MASK = (1 << _SEQ_BITS) - 1
+NODE_BITS = 10
+SEQ_BITS = 12
+LOW_BITS = NODE_BITS + SEQ_BITS
+_SEQ_MASK = (1 << SEQ_BITS) - 1
+LIVE_NODES = 512
+"""Nodes 0 … 511 are for serving processes; 512 … 1023 for bulk loaders."""
+BULK_BIT = 1 << (LOW_BITS - 1)
+"""Set in every id a bulk loader makes (its node is 512 or above)."""
+BULK_SEQ_LIMIT = 1 << (LOW_BITS - 1)
+"""How many bulk ids one millisecond holds (node and sequence as one number)."""
+_REMEMBERED_MS = 1 << 16
+"""How many recently used milliseconds a process keeps a sequence for."""
+
+
+class NodeNotConfigured(RuntimeError):
+    """A serving process was started without its own node number."""
+
+
+def _check_live(node: int) -> int:
+    if not 0 <= node < LIVE_NODES:
+        raise ValueError(
+            f"node {node} is outside 0..{LIVE_NODES - 1} (nodes {LIVE_NODES}..1023 are "
+            "reserved for bulk loaders)"
+        )
+    return node
 
 
 class IdGenerator:
-    """Makes unique, increasing ids in one process; ``node`` separates processes."""
+    """Makes unique ids in one process; ``node`` separates processes."""
 
     def __init__(self, node: int | None = None) -> None:
         if node is None:
-            node = int(os.environ.get("COMPLAINTDESK_NODE_ID", random.randrange(1 << _NODE_BITS)))
-        self._node = node & ((1 << _NODE_BITS) - 1)
+            configured = os.environ.get("COMPLAINTDESK_NODE_ID")
+            node = int(configured) if configured else random.randrange(LIVE_NODES)
+        self._node = _check_live(node)
         self._lock = threading.Lock()
         self._last_ms = -1
-        self._seq = 0
-        self._stamped = 0
+        # The last sequence number used in each recently used millisecond: present
+        # and stamped ids share it, so they cannot meet.
+        self._seq: OrderedDict[int, int] = OrderedDict()
+
+    @property
+    def node(self) -> int:
+        return self._node
 
     def next_id(self, at: datetime | None = None) -> int:
-        """A new id; ``at`` stamps it with another moment (imports of history)."""
+        """A new id; ``at`` stamps it with another moment (the time a complaint was
+        received). Without ``at`` ids only grow."""
         with self._lock:
-            if at is not None:
-                # History: the counter keeps ids of one millisecond apart.
-                self._stamped = (self._stamped + 1) & _SEQ_MASK
-                return self._compose(_ms(at), self._stamped)
-            ms = max(int(time.time() * 1000) - EPOCH_MS, self._last_ms)
-            if ms == self._last_ms:
-                self._seq = (self._seq + 1) & _SEQ_MASK
-                if self._seq == 0:
-                    ms += 1  # 4096 ids in one millisecond: borrow the next one
-            else:
-                self._seq = 0
-            self._last_ms = ms
-            return self._compose(ms, self._seq)
+            start = _now_ms(self._last_ms) if at is None else _ms(at)
+            ms, seq = self._take(start)
+            if at is None:
+                self._last_ms = ms
+            return (ms << LOW_BITS) | (self._node << SEQ_BITS) | seq
 
-    def _compose(self, ms: int, seq: int) -> int:
-        return (ms << (_NODE_BITS + _SEQ_BITS)) | (self._node << _SEQ_BITS) | seq
+    def _take(self, ms: int) -> tuple[int, int]:
+        while True:
+            seq = self._seq.get(ms, -1) + 1
+            if seq <= _SEQ_MASK:
+                break
+            ms += 1  # 4,096 ids in this millisecond: borrow the next one
+        self._seq[ms] = seq
+        self._seq.move_to_end(ms)
+        if len(self._seq) > _REMEMBERED_MS:
+            self._seq.popitem(last=False)
+        return ms, seq
+
+
+def _now_ms(last: int) -> int:
+    return max(int(time.time() * 1000) - EPOCH_MS, last)
 
 
 def _ms(at: datetime) -> int:
@@ -62,15 +114,31 @@ def _ms(at: datetime) -> int:
     return ms
 
 
+def ms_of(at: datetime) -> int:
+    """The millisecond number an id made at ``at`` carries."""
+    return _ms(at)
+
+
+def bulk_id(ms: int, seq: int) -> int:
+    """The bulk loaders' id number ``seq`` (0 … 2,097,151) of millisecond ``ms``."""
+    if not 0 <= seq < BULK_SEQ_LIMIT:
+        raise ValueError(f"bulk sequence {seq} is outside 0..{BULK_SEQ_LIMIT - 1}")
+    return (ms << LOW_BITS) | BULK_BIT | seq
+
+
 def id_time(id_: int) -> datetime:
     """The moment an id was made."""
-    ms = (id_ >> (_NODE_BITS + _SEQ_BITS)) + EPOCH_MS
+    ms = (id_ >> LOW_BITS) + EPOCH_MS
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def id_node(id_: int) -> int:
+    return (id_ >> SEQ_BITS) & ((1 << NODE_BITS) - 1)
 
 
 def id_floor(at: datetime) -> int:
     """The smallest id that could have been made at ``at`` (for range scans by time)."""
-    return _ms(at) << (_NODE_BITS + _SEQ_BITS)
+    return _ms(at) << LOW_BITS
 
 
 _generator = IdGenerator()
@@ -78,3 +146,46 @@ _generator = IdGenerator()
 
 def new_id(at: datetime | None = None) -> int:
     return _generator.next_id(at)
+
+
+def configure(node: int) -> None:
+    """Make this process's ids with ``node`` (a serving process's own number)."""
+    global _generator
+    _generator = IdGenerator(_check_live(node))
+
+
+def current_node() -> int:
+    return _generator.node
+
+
+def worker_nodes(base: int, workers: int) -> list[int]:
+    """The nodes of a server's ``workers`` processes: ``base``, ``base + 1``, …; all
+    must be live nodes. Give each server of a cluster a base that leaves room for
+    its workers (server 1: 0, server 2: 16, …)."""
+    if workers < 1:
+        raise ValueError("at least one worker")
+    nodes = list(range(base, base + workers))
+    for node in nodes:
+        _check_live(node)
+    return nodes
+
+
+def require_configured_node(environ: dict[str, str] | None = None) -> int:
+    """The node number set in ``COMPLAINTDESK_NODE_ID``; refuses when it is unset or
+    out of range, since two serving processes that drew the same random node would
+    make the same ids."""
+    env = os.environ if environ is None else environ
+    raw = env.get("COMPLAINTDESK_NODE_ID", "").strip()
+    if not raw:
+        raise NodeNotConfigured(
+            "set COMPLAINTDESK_NODE_ID to this server's node number (0-"
+            f"{LIVE_NODES - 1}, different on every server; workers take base, base+1, ...)"
+        )
+    try:
+        node = int(raw)
+    except ValueError as exc:
+        raise NodeNotConfigured(f"COMPLAINTDESK_NODE_ID={raw!r} is not a number") from exc
+    try:
+        return _check_live(node)
+    except ValueError as exc:
+        raise NodeNotConfigured(f"COMPLAINTDESK_NODE_ID: {exc}") from exc
