@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     delivery_max_attempts: int = 8
+    # Where owners open the links in their messages (no trailing slash).
+    public_url: str = "http://127.0.0.1:8000"
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -161,6 +162,8 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
+    # The language messages to them (escalations) are written in.
+    language: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     projects: Mapped[list[Project]] = relationship(secondary="staff_projects", lazy="selectin")
@@ -342,13 +345,16 @@ class FollowUp(Base):
 
 
 class Visit(Base):
-    """A return visit (回访): did the work hold, is the owner satisfied (1–5)."""
+    """A return visit (回访): did the work hold, is the owner satisfied (1–5). Made by
+    staff on the phone (``staff_id``) or by the owner rating it in the portal
+    (``owner_id``, no staff)."""
 
     __tablename__ = "visits"
     __table_args__ = (Index("ix_visits_complaint", "complaint_id", "id"),)
     id: Mapped[int] = _id()
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
     at: Mapped[datetime]
     satisfaction: Mapped[int] = mapped_column(SmallInteger)
     satisfied: Mapped[bool] = mapped_column(Boolean)
@@ -401,4 +407,49 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    created_at: Mapped[datetime]
+
+
+class OwnerLink(Base):
+    """A link to one complaint's owner page that works without an account: it ends
+    every message to the owner. Only the token's SHA-256 is kept; revoking a
+    complaint's links (staff, or the owner) stops every one of them."""
+
+    __tablename__ = "owner_links"
+    __table_args__ = (Index("ix_owner_links_complaint", "complaint_id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class OwnerCode(Base):
+    """A one-time sign-in code sent to a phone number for the owner portal: only its
+    hash is kept, it expires, and wrong guesses are counted against it."""
+
+    __tablename__ = "owner_codes"
+    __table_args__ = (Index("ix_owner_codes_phone", "phone", "id"),)
+    id: Mapped[int] = _id()
+    phone: Mapped[str] = mapped_column(String(40))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None]
+
+
+class ComplaintPhoto(Base):
+    """A photo an owner attached to their complaint, kept in the database: it is
+    committed or rolled back with the complaint, reaches every server of a cluster and
+    every backup, and is read through the same access check as the complaint."""
+
+    __tablename__ = "complaint_photos"
+    __table_args__ = (Index("ix_complaint_photos_complaint", "complaint_id"),)
+    id: Mapped[int] = _id()
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -149,6 +150,18 @@ def transition(
     return record_event(
         session, complaint, actor, action.value, at, field="status", old=old.value, new=new.value
     )
+
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def project_zone(project: Project | None) -> ZoneInfo:
+    """The time zone a project's people read times in (default Asia/Shanghai)."""
+    name = getattr(project, "timezone", None) or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def policy_for(project: Project) -> sla.SlaPolicy:

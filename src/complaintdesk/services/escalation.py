@@ -35,7 +35,6 @@ _LEVEL_COLUMN = {
     sla.Clock.RESOLUTION: "resolution_level",
     sla.Clock.VISIT: "visit_level",
 }
-_CLOCK_ZH = {sla.Clock.RESPONSE: "首次响应", sla.Clock.RESOLUTION: "处理", sla.Clock.VISIT: "回访"}
 
 
 @dataclass
@@ -139,8 +138,9 @@ def _escalate(
     recipients = {s.id: s for s in targets}
     if receiver is not None:
         recipients[receiver.id] = receiver
+    # Codes: the message puts them into each recipient's language.
     values = {
-        "clock": _CLOCK_ZH[clock],
+        "clock": clock.value,
         "level": str(int(level)),
         "to": to,
         "receiver": receiver.name if receiver is not None else "-",

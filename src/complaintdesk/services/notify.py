@@ -7,13 +7,22 @@ change that was rolled back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Staff
-from complaintdesk.domain.messages import MessageKind, Rendered, render
-from complaintdesk.domain.taxonomy import Department, display_name
+from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Project, Staff
+from complaintdesk.domain.lifecycle import Outcome
+from complaintdesk.domain.messages import (
+    MessageKind,
+    Rendered,
+    clause,
+    language_of_text,
+    render,
+)
+from complaintdesk.domain.taxonomy import Department, Nature, display_name
+from complaintdesk.services import owner_links
+from complaintdesk.services.common import project_zone
 
 
 def reference(complaint: Complaint) -> str:
@@ -21,8 +30,9 @@ def reference(complaint: Complaint) -> str:
     return f"TS{complaint.id}"
 
 
-def _when(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "-"
+def _when(at: datetime | None, zone: tzinfo) -> str:
+    """A time as the owner reads it: in the project's own time zone."""
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at is not None else "-"
 
 
 def _owner_address(owner: Owner | None, complaint: Complaint) -> tuple[str, str, str] | None:
@@ -38,7 +48,8 @@ def _owner_address(owner: Owner | None, complaint: Complaint) -> tuple[str, str,
             return ("email", owner.email, owner.language)
         return None
     if complaint.caller_phone:
-        return ("sms", complaint.caller_phone, "zh")
+        # No record of them: write in the language they wrote (or spoke) in.
+        return ("sms", complaint.caller_phone, language_of_text(complaint.text))
     return None
 
 
@@ -57,16 +68,23 @@ def tell_owner(
         return None
     channel, recipient, language = address
     receiver = session.get(Staff, complaint.first_receiver_id)
+    zone = project_zone(session.get(Project, complaint.project_id))
+    outcome = Outcome(complaint.resolution_outcome) if complaint.resolution_outcome else None
     fill = {
         "ref": reference(complaint),
         "name": owner.name if owner is not None else (complaint.caller_name or ""),
         "receiver": receiver.name if receiver is not None else "",
-        "respond_by": _when(complaint.respond_by),
-        "resolve_by": _when(complaint.resolve_by),
+        "respond_by": _when(complaint.respond_by, zone),
+        "resolve_by": _when(complaint.resolve_by, zone),
         "department": display_name(Department(complaint.department), language),
-        "resolution": complaint.resolution or "",
+        "resolution": clause(complaint.owner_explanation or complaint.resolution),
+        "explanation": clause(complaint.owner_explanation or complaint.resolution),
         **values,
     }
+    link = owner_links.url(owner_links.issue(session, complaint, now))
+    rendered = render(
+        kind, language, fill, nature=Nature(complaint.nature), outcome=outcome, link=link
+    )
     return _queue(
         session,
         complaint,
@@ -74,7 +92,7 @@ def tell_owner(
         channel,
         recipient,
         language,
-        render(kind, language, fill),
+        rendered,
         dedupe_key=f"owner:{cause.id}",
         now=now,
         owner_id=complaint.owner_id,
@@ -90,8 +108,9 @@ def tell_staff(
     now: datetime,
     **values: str,
 ) -> Outbox:
-    """Queue a message to a staff member about ``cause`` (one per person per event)."""
-    language = "zh"
+    """Queue a message to a staff member about ``cause`` (one per person per event), in
+    their language; ``values`` carry codes (clock, level) that ``render`` words."""
+    language = staff.language if staff.language in ("zh", "en") else "zh"
     channel, recipient = ("email", staff.email) if staff.email else ("log", staff.username)
     rendered = render(kind, language, {"ref": reference(complaint), **values})
     return _queue(

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Project, Staff, Visit
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
+from complaintdesk.domain.messages import mask_links
 from complaintdesk.domain.taxonomy import (
     Category,
     Channel,
@@ -297,7 +298,7 @@ class FollowUpOut(BaseModel):
 class VisitOut(BaseModel):
     id: Id
     at: datetime
-    staff_id: Id
+    staff_id: Id | None
     satisfaction: int
     satisfied: bool
     comment: str | None
@@ -336,7 +337,7 @@ class MessageOut(BaseModel):
             recipient=m.recipient,
             language=m.language,
             subject=m.subject,
-            body=m.body,
+            body=mask_links(m.body),  # the owner's link token is theirs, not staff's
             status=m.status,
             attempts=m.attempts,
             created_at=m.created_at,
