@@ -7,11 +7,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from complaintdesk.classify.base import Classifier, Prediction
-from complaintdesk.db.ids import new_id
+from complaintdesk.db.ids import id_floor, new_id
 from complaintdesk.db.models import (
     Complaint,
     ComplaintDepartment,
@@ -182,7 +182,7 @@ def register_once(
             field="risk_flags",
             new=",".join(complaint.risk_flags),
         )
-    if owner is not None:
+    if owner is not None or unit_id is not None or caller_phone:
         _check_repeat(session, complaint, actor, now)
     tell_owner(session, complaint, MessageKind.RECEIVED, event, now)
     if idempotency_key is not None:
@@ -233,17 +233,27 @@ def _unit(session: Session, project_id: int, unit_id: int | None) -> int | None:
 
 
 def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: datetime) -> None:
-    """Flag a repeat (same owner, same category, within 30 days) and upgrade what the
-    repeat shows was mishandled."""
+    """Flag a repeat (the same owner, unit or phone back on the same matter within 30
+    days: :func:`rules.find_repeat` decides) and upgrade what the repeat shows was
+    mishandled."""
     since = now - rules.REPEAT_WINDOW
+    same_caller = [
+        column == value
+        for column, value in (
+            (Complaint.owner_id, complaint.owner_id),
+            (Complaint.unit_id, complaint.unit_id),
+            (Complaint.caller_phone, complaint.caller_phone),
+        )
+        if value is not None
+    ]
     rows = session.scalars(
         select(Complaint)
         .where(
-            Complaint.owner_id == complaint.owner_id,
             Complaint.project_id == complaint.project_id,
+            Complaint.id >= id_floor(max(since, rules.EARLIEST)),  # ids are time-ordered
             Complaint.id != complaint.id,
             Complaint.received_at >= since,
-            Complaint.category == complaint.category,
+            or_(*same_caller),
         )
         .order_by(Complaint.id.desc())
         .limit(20)
@@ -255,10 +265,18 @@ def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: dat
             Nature(c.nature),
             c.received_at,
             Status(c.status) not in FINAL_STATES,
+            c.text,
+            c.location,
         )
         for c in rows
     ]
-    earlier = rules.find_repeat(prior, category=Category(complaint.category), received_at=now)
+    earlier = rules.find_repeat(
+        prior,
+        category=Category(complaint.category),
+        received_at=now,
+        text=complaint.text,
+        location=complaint.location,
+    )
     if earlier is None:
         return
     complaint.repeat_of_id = earlier.id
