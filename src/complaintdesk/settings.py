@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = 8
     # Where owners open the links in their messages (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 1_048_576
+    """Largest request body (JSON, forms): a complaint of 10,000 characters in four
+    fields, each escaped to six bytes a character, fits with room to spare."""
+    max_upload_bytes: int = 8_388_608
+    """Largest body on the upload paths below (an owner's photos)."""
+    upload_path_prefixes: tuple[str, ...] = ("/portal/",)
 
 
 @functools.cache

@@ -21,7 +21,28 @@ REPEAT_WINDOW = timedelta(days=30)
 SATISFIED_MIN_SCORE = 3
 """Return-visit scores: 1 very unsatisfied … 5 very satisfied; 3 (基本满意) and up is satisfied."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+"""C0 controls but tab and line breaks, DEL and the C1 controls: NUL, which PostgreSQL
+refuses, and the escape codes (ESC, CSI) that would drive a terminal reading a log."""
+LINE_BREAKS = r"\t\n\r\u2028\u2029"
+"""Allowed in text, not in one-line values (names, phone numbers, codes)."""
+TEXT_PATTERN = rf"^[^{CONTROL_CHARS}]*[^\s{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+"""The shape of free text, for the API schema: no control character, not blank."""
+FREE_PATTERN = rf"^[^{CONTROL_CHARS}]*$"
+"""Optional free text (blank is taken as none): no control character."""
+LINE_PATTERN = rf"^[^{CONTROL_CHARS}{LINE_BREAKS}]*$"
+"""The shape of a one-line value, for the API schema."""
+NAME_PATTERN = (
+    rf"^[^{CONTROL_CHARS}{LINE_BREAKS}]*[^\s{CONTROL_CHARS}][^{CONTROL_CHARS}{LINE_BREAKS}]*$"
+)
+"""The shape of a one-line value that must be given (a name)."""
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$"
+"""Codes and user names: letters, digits and ``_ . @ -``; they appear in URLs and logs."""
+MAX_CODE_CHARS = 40
+
+_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+_LINE_BREAK = re.compile(f"[{LINE_BREAKS}]")
+_CODE = re.compile(CODE_PATTERN)
 
 
 def clean_text(
@@ -50,11 +71,30 @@ def clean_text(
     return value
 
 
+def clean_line(value: str, *, field: str, max_chars: int, required: bool = True) -> str:
+    """A one-line value (a name, a phone number): :func:`clean_text` without line breaks."""
+    if _LINE_BREAK.search(value):
+        raise InvalidInput("must be on one line / 不能换行", field=field)
+    return clean_text(value, field=field, max_chars=max_chars, required=required)
+
+
 def clean_short(value: str | None, *, field: str, max_chars: int) -> str | None:
     """An optional one-line value (a name, a phone number): cleaned, or None if blank."""
     if value is None:
         return None
-    return clean_text(value, field=field, max_chars=max_chars, required=False) or None
+    return clean_line(value, field=field, max_chars=max_chars, required=False) or None
+
+
+def clean_code(value: str, *, field: str, max_chars: int = MAX_CODE_CHARS) -> str:
+    """A code or user name (project ``CH``, staff ``ch-agent``): refused unless it is
+    1 to ``max_chars`` of letters, digits and ``_ . @ -``."""
+    if not 1 <= len(value) <= max_chars or not _CODE.fullmatch(value):
+        raise InvalidInput(
+            f"must be 1 to {max_chars} letters, digits or _ . @ - "
+            f"/ 只能包含字母、数字和 _ . @ -,最多 {max_chars} 个",
+            field=field,
+        )
+    return value
 
 
 def check_past(value: datetime, now: datetime, *, field: str) -> datetime:

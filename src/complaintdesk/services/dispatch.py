@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, ComplaintDepartment, Staff
+from complaintdesk.domain import rules
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Action
 from complaintdesk.domain.messages import MessageKind
@@ -37,6 +38,7 @@ def dispatch(
     """Send the complaint to a lead ``department`` (and optionally a person), with any
     other departments ``also`` involved. The first receiver never changes."""
     require(actor, Permission.DISPATCH, complaint)
+    note = rules.clean_text(note or "", field="note", max_chars=2000, required=False) or None
     assignee = None
     if assignee_id is not None:
         assignee = session.get(Staff, assignee_id)

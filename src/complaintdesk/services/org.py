@@ -39,10 +39,11 @@ TOKEN_PREFIX = "cdk_"
 
 
 def create_company(session: Session, *, code: str, name: str) -> Company:
+    code = rules.clean_code(code, field="code")
     if session.scalar(select(Company).where(Company.code == code)) is not None:
         raise Conflict(f"company {code!r} exists", field="code")
     company = Company(
-        id=new_id(), code=code, name=rules.clean_text(name, field="name", max_chars=200)
+        id=new_id(), code=code, name=rules.clean_line(name, field="name", max_chars=200)
     )
     session.add(company)
     session.flush()
@@ -59,6 +60,7 @@ def create_project(
     sla_overrides: dict[str, Any] | None = None,
 ) -> Project:
     SlaPolicy.with_overrides(sla_overrides)  # refuse bad overrides now, not at intake
+    code = rules.clean_code(code, field="code")
     exists = session.scalar(
         select(Project).where(Project.company_id == company.id, Project.code == code)
     )
@@ -68,7 +70,7 @@ def create_project(
         id=new_id(),
         company_id=company.id,
         code=code,
-        name=rules.clean_text(name, field="name", max_chars=200),
+        name=rules.clean_line(name, field="name", max_chars=200),
         city=rules.clean_short(city, field="city", max_chars=100),
         sla_overrides=sla_overrides,
     )
@@ -78,6 +80,7 @@ def create_project(
 
 
 def add_building(session: Session, project: Project, name: str) -> Building:
+    name = rules.clean_line(name, field="name", max_chars=100)
     building = Building(id=new_id(), project_id=project.id, name=name)
     session.add(building)
     session.flush()
@@ -85,6 +88,7 @@ def add_building(session: Session, project: Project, name: str) -> Building:
 
 
 def add_unit(session: Session, building: Building, name: str) -> Unit:
+    name = rules.clean_line(name, field="name", max_chars=100)
     unit = Unit(id=new_id(), building_id=building.id, project_id=building.project_id, name=name)
     session.add(unit)
     session.flush()
@@ -111,7 +115,7 @@ def create_owner(
     owner = Owner(
         id=new_id(),
         company_id=company.id,
-        name=rules.clean_text(name, field="name", max_chars=200),
+        name=rules.clean_line(name, field="name", max_chars=200),
         phone=rules.clean_short(phone, field="phone", max_chars=40),
         email=rules.clean_short(email, field="email", max_chars=200),
         language=language,
@@ -146,6 +150,7 @@ def create_staff(
     email: str | None = None,
     phone: str | None = None,
 ) -> Staff:
+    username = rules.clean_code(username, field="username", max_chars=80)
     exists = session.scalar(
         select(Staff).where(Staff.company_id == company.id, Staff.username == username)
     )
@@ -155,7 +160,7 @@ def create_staff(
         id=new_id(),
         company_id=company.id,
         username=username,
-        name=rules.clean_text(name, field="name", max_chars=200),
+        name=rules.clean_line(name, field="name", max_chars=200),
         department=department.value,
         role=role.value,
         email=rules.clean_short(email, field="email", max_chars=200),
@@ -222,6 +227,7 @@ def company_of(session: Session, actor: Staff) -> Company:
 def find_owners_by_phone(session: Session, actor: Staff, phone: str) -> list[Owner]:
     """Owners of the caller's company with this phone number whom the caller may know
     of (the first thing a receiver asks), at most 20."""
+    phone = rules.clean_line(phone, field="phone", max_chars=40)
     rows = session.scalars(
         select(Owner.id)
         .where(Owner.company_id == actor.company_id, Owner.phone == phone)

@@ -14,8 +14,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier
+from complaintdesk.settings import get_settings
 from complaintdesk.web import errors
 from complaintdesk.web.api import complaints, organisation
+from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
 
 
 def _utcnow() -> datetime:
@@ -41,6 +43,15 @@ def create_app(
     app.state.classifier = classifier or default_classifier()
     app.state.clock = clock
     errors.install(app)
+    settings = get_settings()
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limits=BodyLimits(
+            default=settings.max_body_bytes,
+            uploads=settings.max_upload_bytes,
+            upload_prefixes=settings.upload_path_prefixes,
+        ),
+    )
     app.include_router(complaints.router, prefix="/api/v1")
     app.include_router(organisation.router, prefix="/api/v1")
 

@@ -36,8 +36,56 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Request body too large",
     422: "Invalid input",
+    429: "Too many requests",
 }
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error (RFC 9457): what went wrong and, for bad input, which fields.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_WHEN = {
+    401: "No bearer token, or not a valid one (expired, revoked, its holder deactivated)",
+    403: "The caller may see this but not take this action",
+    404: "It does not exist, or is not the caller's to know of",
+    409: "Not allowed in the current state, or changed by someone else",
+    413: "The request body is over the limit; refused before it is read",
+    422: "Bad input; `errors` names each field at fault",
+    429: "Too many requests; `Retry-After` says when to try again",
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": when,
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status, when in _WHEN.items()
+}
+RESPONSES[429]["headers"] = {
+    "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+}
+"""The error answers every API route may give, declared once on the routers."""
 
 
 def problem(
@@ -67,6 +115,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
@@ -111,3 +161,18 @@ def install(app: FastAPI) -> None:
             )
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Put the Problem schema that :data:`RESPONSES` refers to in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = PROBLEM_SCHEMA
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

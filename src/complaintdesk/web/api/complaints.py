@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 from complaintdesk.services import closing, dispatch, follow_up, intake, labels, queries, resolve
@@ -41,8 +42,9 @@ from complaintdesk.web.deps import (
     NowDep,
     SessionDep,
 )
+from complaintdesk.web.errors import RESPONSES
 
-router = APIRouter(prefix="/complaints", tags=["complaints"])
+router = APIRouter(prefix="/complaints", tags=["complaints"], responses=RESPONSES)
 
 
 def _staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
@@ -69,7 +71,10 @@ def create_complaint(
     now: NowDep,
     classifier: ClassifierDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=rules.LINE_PATTERN),
+    ] = None,
 ) -> ComplaintOut:
     """Register a complaint; the caller becomes its first receiver (首问负责制).
 

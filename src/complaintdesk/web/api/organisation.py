@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome, Status, status_name
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
@@ -24,8 +25,9 @@ from complaintdesk.web.api.schemas import (
     TokenOut,
 )
 from complaintdesk.web.deps import MAX_ID, CurrentStaff, IdPath, NowDep, OwnerDep, SessionDep
+from complaintdesk.web.errors import RESPONSES
 
-router = APIRouter(tags=["organisation"])
+router = APIRouter(tags=["organisation"], responses=RESPONSES)
 
 
 @router.get("/taxonomy")
@@ -73,7 +75,7 @@ def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) ->
 def find_owners(
     session: SessionDep,
     staff: CurrentStaff,
-    phone: Annotated[str, Query(min_length=3, max_length=40)],
+    phone: Annotated[str, Query(min_length=3, max_length=40, pattern=rules.LINE_PATTERN)],
 ) -> list[OwnerOut]:
     """Find owners by phone number (the first thing a receiver asks), among those the
     caller may know of."""

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Project, Staff, Visit
+from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.messages import mask_links
 from complaintdesk.domain.taxonomy import (
@@ -36,6 +37,26 @@ def _to_utc(value: datetime) -> datetime:
 UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A time with its zone, as UTC; a time without a zone is refused (422)."""
 
+# The shapes the services' cleaning rules (domain/rules.py) accept, stated in the schema
+# so that a client knows them; the services still apply the rules themselves.
+Text = Annotated[
+    str, Field(min_length=1, max_length=rules.MAX_TEXT_CHARS, pattern=rules.TEXT_PATTERN)
+]
+"""Free text that must be given: not blank, no control characters."""
+OptionalText = Annotated[str, Field(max_length=rules.MAX_TEXT_CHARS, pattern=rules.FREE_PATTERN)]
+"""Free text that may be left blank."""
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=rules.NAME_PATTERN)]
+"""A name that must be given: one line, not blank."""
+Line40 = Annotated[str, Field(max_length=40, pattern=rules.LINE_PATTERN)]
+Line100 = Annotated[str, Field(max_length=100, pattern=rules.LINE_PATTERN)]
+Line200 = Annotated[str, Field(max_length=200, pattern=rules.LINE_PATTERN)]
+"""One-line values (names, phone numbers, e-mail addresses) of at most N characters."""
+Code = Annotated[
+    str, Field(min_length=1, max_length=rules.MAX_CODE_CHARS, pattern=rules.CODE_PATTERN)
+]
+Username = Annotated[str, Field(min_length=1, max_length=80, pattern=rules.CODE_PATTERN)]
+"""Codes and user names: letters, digits and ``_ . @ -``."""
+
 
 class Labels(BaseModel):
     nature: Nature | None = None
@@ -51,14 +72,16 @@ class ComplaintCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: Id
-    text: str = Field(description="The owner's own words / 业主原话")
+    text: Text = Field(description="The owner's own words / 业主原话")
     channel: Channel = Channel.API
     owner_id: Id | None = None
     unit_id: Id | None = None
-    caller_name: str | None = Field(None, max_length=200)
-    caller_phone: str | None = Field(None, max_length=40)
-    summary: str | None = Field(None, description="Main points as recorded by the receiver")
-    location: str | None = None
+    caller_name: Line200 | None = None
+    caller_phone: Line40 | None = None
+    summary: OptionalText | None = Field(
+        None, description="Main points as recorded by the receiver"
+    )
+    location: Annotated[str, Field(max_length=300, pattern=rules.FREE_PATTERN)] | None = None
     occurred_at: UtcTime | None = None
     labels: Labels | None = Field(None, description="Labels set by staff; the rest are suggested")
 
@@ -68,39 +91,39 @@ class DispatchIn(BaseModel):
     department: Department
     assignee_id: Id | None = None
     also: list[Department] = Field(default_factory=list, description="Other departments involved")
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, Field(max_length=2000, pattern=rules.FREE_PATTERN)] | None = None
 
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Outcome
-    resolution: str
-    owner_explanation: str | None = None
+    resolution: Text
+    owner_explanation: OptionalText | None = None
     effective: bool | None = None
 
 
 class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     satisfaction: int = Field(ge=1, le=5, description="1 very unsatisfied … 5 very satisfied")
-    comment: str | None = None
+    comment: OptionalText | None = None
 
 
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cause: str | None = None
-    lesson: str | None = None
-    corrective_action: str | None = None
-    preventive_action: str | None = None
+    cause: OptionalText | None = None
+    lesson: OptionalText | None = None
+    corrective_action: OptionalText | None = None
+    preventive_action: OptionalText | None = None
 
 
 class WithdrawIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str
+    reason: Text
 
 
 class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str
+    note: Text
     next_follow_up_at: UtcTime | None = None
 
 
@@ -347,9 +370,9 @@ class MessageOut(BaseModel):
 
 class OwnerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(None, max_length=40)
-    email: str | None = Field(None, max_length=200)
+    name: Name
+    phone: Line40 | None = None
+    email: Line200 | None = None
     language: str = Field("zh", pattern="^(zh|en)$")
     contact_channel: str = Field("sms", pattern="^(sms|wechat|email)$")
     unit_ids: list[Id] = Field(default_factory=list)
@@ -379,9 +402,9 @@ class OwnerOut(BaseModel):
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=40)
-    name: str = Field(min_length=1, max_length=200)
-    city: str | None = Field(None, max_length=100)
+    code: Code
+    name: Name
+    city: Line100 | None = None
     sla_overrides: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]] | None = (
         Field(None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}')
     )
@@ -401,13 +424,13 @@ class ProjectOut(BaseModel):
 
 class StaffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
-    name: str = Field(min_length=1, max_length=200)
+    username: Username
+    name: Name
     department: StaffDepartment
     role: Role
     project_ids: list[Id] = Field(default_factory=list)
-    email: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40)
+    email: Line200 | None = None
+    phone: Line40 | None = None
 
 
 class StaffOut(BaseModel):
