@@ -31,6 +31,7 @@ def _register(
     acme: Org,
     at: datetime,
     labels: dict[str, str],
+    text: str,
     *,
     channel: Channel = Channel.PHONE,
     unit: bool = True,
@@ -42,7 +43,7 @@ def _register(
         actor or acme.guard,
         intake.NewComplaint(
             project_id=project_id or acme.project.id,
-            text="电梯坏了",
+            text=text,
             channel=channel,
             owner_id=acme.owner.id,
             unit_id=acme.unit.id if unit else None,
@@ -64,7 +65,9 @@ class Made:
 
 def _make(session: Session, acme: Org) -> Made:
     # Fixed in time and visited satisfied: responded, resolved, on time, effective.
-    fixed = _register(session, acme, DAY1, _labels("dissatisfaction", "equipment"))
+    fixed = _register(
+        session, acme, DAY1, _labels("dissatisfaction", "equipment"), "8号楼电梯坏了,停在三楼"
+    )
     dispatch.dispatch(
         session,
         acme.agent,
@@ -88,6 +91,7 @@ def _make(session: Session, acme: Org) -> Made:
         acme,
         DAY1 + timedelta(minutes=30),
         _labels("consulting", "management", "customer_service"),
+        "请问物业费每年什么时候交?",
         channel=Channel.WEB,
         unit=False,
     )
@@ -109,26 +113,43 @@ def _make(session: Session, acme: Org) -> Made:
     visits.record_visit(session, acme.agent, reopened, DAY1 + timedelta(hours=2), satisfaction=2)
     # Received at 01:00 local on the next day (still the 31st in UTC); answered late.
     late_at = DAY1 + timedelta(hours=8)
-    late = _register(session, acme, late_at, _labels("help_seeking", "building_quality"))
+    late = _register(
+        session, acme, late_at, _labels("help_seeking", "building_quality"), "卫生间天花板渗水"
+    )
     dispatch.dispatch(
         session, acme.agent, late, late_at + timedelta(days=2), department=Department.ENGINEERING
     )
     # Withdrawn the day after.
     withdrawn = _register(
-        session, acme, DAY1 + timedelta(days=2, hours=-1), _labels("consulting", "neighborhood")
+        session,
+        acme,
+        DAY1 + timedelta(days=2, hours=-1),
+        _labels("consulting", "neighborhood"),
+        "楼上邻居晚上装修,可以管吗",
     )
     closing.withdraw(session, acme.agent, withdrawn, DAY1 + timedelta(days=2), reason="已自行解决")
     # The same owner on the same matter again: a repeat.
     repeat = _register(
-        session, acme, DAY1 + timedelta(days=2), _labels("dissatisfaction", "equipment")
+        session,
+        acme,
+        DAY1 + timedelta(days=2),
+        _labels("dissatisfaction", "equipment"),
+        "8号楼电梯又坏了,还是停在三楼",
     )
     # Outside the window, and in another project: never counted below.
-    _register(session, acme, DAY1 - timedelta(days=40), _labels("dissatisfaction", "equipment"))
+    _register(
+        session,
+        acme,
+        DAY1 - timedelta(days=40),
+        _labels("dissatisfaction", "equipment"),
+        "车库入口道闸坏了",
+    )
     _register(
         session,
         acme,
         DAY1,
         _labels("dissatisfaction", "service_quality"),
+        "快递被保安弄丢了",
         project_id=acme.other_project.id,
         unit=False,
         actor=acme.admin,
@@ -144,6 +165,8 @@ def _filters(**kw: object) -> reports.Filters:
 def test_the_numbers_of_a_project(session: Session, acme: Org) -> None:
     made = _make(session, acme)
     assert made.repeat.repeat_of_id == made.fixed.id
+    others = (made.fixed, made.reopened, made.late, made.withdrawn)
+    assert all(c.repeat_of_id is None for c in others)
     assert made.late.response_breached
     r = reports.report(session, acme.manager, _filters(project_id=acme.project.id))
     assert r.zone == "Asia/Shanghai" and r.granularity == "day"
