@@ -194,7 +194,8 @@ def demo(
 @app.command("import")
 def import_command(
     file: Annotated[
-        Path, typer.Argument(help="CSV or JSON Lines file", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(help="CSV, JSON Lines or Parquet file", exists=True, dir_okay=False),
     ],
     as_user: Annotated[str, typer.Option("--as", help="Username of the receiving staff")],
     project: Annotated[str | None, typer.Option(help="Project code for rows without one")] = None,
@@ -202,10 +203,38 @@ def import_command(
         str | None,
         typer.Option(help="Company code (if the user name is not unique across companies)"),
     ] = None,
+    deadlines: Annotated[
+        str,
+        typer.Option(
+            help="Open rows' SLA clocks start 'now' or at their own 'received' time "
+            "(late rows are then recorded as late, not escalated all at once)"
+        ),
+    ] = "now",
+    batch: Annotated[int, typer.Option(help="Rows per committed batch")] = 5000,
 ) -> None:
-    """Import complaints: loads the good rows, reports each rejected row with its line
-    number and reason. Exit code 1 if any row was rejected."""
-    from complaintdesk.services.importer import import_file
+    """Import complaints in bulk: loads the good rows, reports each rejected row with
+    its line number and reason (exit code 1 if any). Closed history loads as closed,
+    without messages. Run it again after an interruption: it resumes after the last
+    committed line and never loads a row twice."""
+    import sys
+
+    from complaintdesk.services.importer import Deadlines, Progress, import_file
+
+    try:
+        mode = Deadlines(deadlines)
+    except ValueError as exc:
+        raise typer.BadParameter("'now' or 'received'", param_hint="--deadlines") from exc
+    show = sys.stderr.isatty()
+
+    def progress(p: Progress) -> None:
+        if show:
+            left = p.seconds_left
+            eta = f"{left:,.0f} s left" if left is not None else ""
+            typer.echo(
+                f"\r{p.rows:,} rows  {p.rate:,.0f} rows/s  {p.fraction:.0%}  {eta}   ",
+                err=True,
+                nl=False,
+            )
 
     report = import_file(
         _runtime().factory,
@@ -214,7 +243,18 @@ def import_command(
         project_code=project,
         company_code=company,
         now=utcnow(),
+        deadlines=mode,
+        batch=batch,
+        progress=progress,
     )
+    if show:
+        typer.echo("", err=True)
+    if report.already_done:
+        typer.echo(
+            f"{file.name} was imported already (run {report.run_id}); nothing to do", err=True
+        )
+    elif report.resumed_after:
+        typer.echo(f"resumed after line {report.resumed_after}", err=True)
     for rejected in report.rejected:
         typer.echo(f"line {rejected.line}: {rejected.reason}", err=True)
     typer.echo(json.dumps({"imported": report.imported, "rejected": len(report.rejected)}))

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -64,9 +65,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# JSONB on PostgreSQL: stored parsed and compact (no whitespace, keys once), and
+# indexable; plain JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: Json, list[str]: Json}
 
 
 def _id() -> Mapped[int]:
@@ -239,7 +245,7 @@ class Complaint(Base):
     urgency: Mapped[str] = mapped_column(String(10))
     department: Mapped[str] = mapped_column(String(30))
     label_source: Mapped[str] = mapped_column(String(10), default="auto")
-    label_confidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    label_confidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
     model_version: Mapped[str | None] = mapped_column(String(80))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     upgraded: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -262,7 +268,7 @@ class Complaint(Base):
     next_follow_up_at: Mapped[datetime | None]
 
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
-    risk_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    risk_flags: Mapped[list[str]] = mapped_column(Json, default=list)
     at_risk: Mapped[bool] = mapped_column(Boolean, default=False)  # any risk flag: filterable
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -312,7 +318,7 @@ class Event(Base):
     field: Mapped[str | None] = mapped_column(String(40))
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class LabelCorrection(Base):
@@ -453,3 +459,31 @@ class ComplaintPhoto(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class ImportRun(Base):
+    """One bulk import of one file (by its SHA-256) into one company: how far it got,
+    so that an interrupted import resumes after its last committed line."""
+
+    __tablename__ = "import_runs"
+    __table_args__ = (UniqueConstraint("company_id", "file_hash"),)
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    file_name: Mapped[str] = mapped_column(String(300))
+    file_hash: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    last_line: Mapped[int] = mapped_column(BigInteger)
+    imported: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+
+
+class ImportRejection(Base):
+    """A row an import refused: its line and why (kept so a resumed run still has
+    the whole list)."""
+
+    __tablename__ = "import_rejections"
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id"), primary_key=True)
+    line: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)

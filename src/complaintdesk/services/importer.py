@@ -1,31 +1,55 @@
-"""Importing complaints from CSV or JSON Lines, through the same intake as the API.
+"""Importing complaints in bulk from CSV, JSON Lines or Parquet.
 
-Good rows are loaded; each bad row is reported with its line number and the reason,
-and loses nothing that was already accepted.
+The file is streamed in batches (constant memory whatever its size). Each batch is
+checked row by row with the same domain rules as intake (text hygiene, taxonomy
+codes, dates, SLA policy); rows that come without labels are classified together;
+the good rows are written by the set-based bulk path (:mod:`services.bulk`). Every
+rejected row is reported with its line number (row number for Parquet) and reason,
+and the rest load.
+
+**Resumable.** A run is recorded in ``import_runs`` under the file's SHA-256; each
+batch commits atomically with the run's last line. Running the same import again
+after an interruption starts after that line, so nothing loads twice; running it
+after it finished loads nothing.
+
+**History is history.** A row whose status is final (``closed``, ``withdrawn``)
+loads as closed: no owner message, no deadlines, nothing for the sweeper. An open
+row gets deadlines either from the import (``deadlines="now"``: the clocks start
+now) or from its own received time (``deadlines="received"``); in that case the
+escalation levels it has already reached are recorded as reached, so the next sweep
+does not escalate a whole history at once. Bulk import sends no messages: the owners
+were told by the system the rows come from.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from complaintdesk.classify.base import default_classifier
+from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.models import Company, Owner, Project, Staff
+from complaintdesk.db.ids import new_id
+from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff
+from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import DomainError, InvalidInput
-from complaintdesk.domain.taxonomy import LABELS, Channel
-from complaintdesk.services import intake
+from complaintdesk.domain.lifecycle import FINAL_STATES, Status
+from complaintdesk.domain.taxonomy import LABELS, Channel, Urgency, parse_labels
+from complaintdesk.services import bulk
+from complaintdesk.services.common import policy_for
 
-BATCH = 500
+BATCH = 5000
 COLUMNS = (
     "text",
     "project",
@@ -36,8 +60,19 @@ COLUMNS = (
     "location",
     "summary",
     "received_at",
+    "status",
+    "closed_at",
     *LABELS,
 )
+_IMPORTABLE = (Status.RECEIVED, *sorted(FINAL_STATES))
+_CHANNELS = frozenset(c.value for c in Channel)
+
+
+class Deadlines(StrEnum):
+    """Where an open imported complaint's SLA clocks start."""
+
+    NOW = "now"  # at the import: its people have the full time from now
+    RECEIVED = "received"  # at its own received time: late rows are recorded as late
 
 
 @dataclass(frozen=True)
@@ -48,73 +83,277 @@ class Rejected:
 
 @dataclass
 class ImportReport:
+    run_id: int = 0
     imported: int = 0
+    closed: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    resumed_after: int = 0  # the last line an earlier run had committed
+    already_done: bool = False
+    seconds: float = 0.0
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, row) pairs; a row that cannot be read is its error message."""
-    raw = path.read_bytes()
+@dataclass(frozen=True)
+class Progress:
+    """How far an import is: for a progress line on a terminal."""
+
+    rows: int
+    imported: int
+    rejected: int
+    seconds: float
+    fraction: float  # of the file read, 0 … 1
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.fraction <= 0 or self.seconds <= 0:
+            return None
+        return self.seconds * (1 - self.fraction) / self.fraction
+
+
+# --- reading, one row at a time -------------------------------------------------------
+
+
+class _Counting(io.RawIOBase):
+    """A binary file that counts the bytes read through it (for progress)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        return n
+
+
+Row = tuple[int, dict[str, Any] | str]
+"""(line number, the row's fields), or (line number, why it cannot be read)."""
+
+
+class Source:
+    """The rows of one file, streamed; ``fraction`` says how much has been read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = max(path.stat().st_size, 1)
+        self._counter: _Counting | None = None
+        self._parquet_rows = 0
+        self._parquet_total = 1
+
+    @property
+    def fraction(self) -> float:
+        if self._counter is not None:
+            return min(self._counter.count / self.size, 1.0)
+        return min(self._parquet_rows / self._parquet_total, 1.0)
+
+    def rows(self) -> Iterator[Row]:
+        suffix = self.path.suffix.lower()
+        if suffix == ".parquet":
+            yield from self._parquet()
+            return
+        with self.path.open("rb") as raw:
+            self._counter = _Counting(raw)
+            buffered = io.BufferedReader(self._counter, buffer_size=1 << 20)
+            # Bad bytes become lone surrogates, which the text rules refuse with the
+            # row's line number (instead of one error for the whole file).
+            stream = io.TextIOWrapper(
+                buffered, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
+            if suffix in (".jsonl", ".ndjson", ".json"):
+                yield from _jsonl(stream)
+            else:
+                yield from _csv(stream)
+
+    def _parquet(self) -> Iterator[Row]:
+        import pyarrow.parquet as pq
+
+        file = pq.ParquetFile(self.path)
+        self._parquet_total = max(file.metadata.num_rows, 1)
+        number = 0
+        for batch in file.iter_batches(batch_size=BATCH):
+            for row in batch.to_pylist():
+                number += 1
+                self._parquet_rows = number
+                yield number, {k: _parquet_value(v) for k, v in row.items()}
+
+
+def _parquet_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()  # checked like text: a zone is required
+    return value
+
+
+def _jsonl(stream: io.TextIOWrapper) -> Iterator[Row]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON: {exc.msg}"
+            continue
+        yield number, row if isinstance(row, dict) else "a line must be a JSON object"
+
+
+def _csv(stream: io.TextIOWrapper) -> Iterator[Row]:
+    reader = csv.DictReader(stream)
     try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        yield (raw[: exc.start].count(b"\n") + 1, f"not valid UTF-8 at byte {exc.start}")
+        names = reader.fieldnames
+    except csv.Error as exc:
+        yield 1, f"cannot read the header: {exc}"
         return
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield (number, f"not valid JSON: {exc.msg}")
-                continue
-            yield (number, row if isinstance(row, dict) else "a line must be a JSON object")
+    if "text" not in (names or []):
+        yield 1, f"the header has no column 'text'; columns: {', '.join(COLUMNS)}"
         return
-    reader = csv.DictReader(content.splitlines(keepends=True))
-    missing = {"text"} - set(reader.fieldnames or [])
-    if missing:
-        yield (1, f"the header has no column {sorted(missing)}; columns: {', '.join(COLUMNS)}")
-        return
-    for row in reader:
-        yield (reader.line_num, dict(row))
+    first = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield first, f"not valid CSV: {exc}"
+            first = reader.line_num + 1
+            continue
+        yield first, row  # a quoted field may span lines: the row's first line
+        first = reader.line_num + 1
 
 
-def import_file(
-    factory: sessionmaker[Session],
-    path: Path,
-    *,
-    username: str,
-    project_code: str | None,
-    company_code: str | None,
-    now: datetime,
-) -> ImportReport:
-    report = ImportReport()
-    rows = list(_rows(path))
-    with unit_of_work(factory) as session:
-        receiver = _receiver(session, username, company_code)
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
-        with unit_of_work(factory) as session:
-            receiver = session.merge(receiver)
-            for number, row in chunk:
-                if isinstance(row, str):
-                    report.rejected.append(Rejected(number, row))
-                    continue
-                try:
-                    with session.begin_nested():
-                        new, received_at = _new_complaint(session, receiver, row, project_code, now)
-                        intake.register(session, receiver, new, default_classifier(), received_at)
-                    report.imported += 1
-                except DomainError as exc:
-                    where = f" ({exc.field})" if exc.field else ""
-                    report.rejected.append(Rejected(number, f"{exc.message}{where}"))
-                except SQLAlchemyError as exc:
-                    # The database refused the row (a value it cannot store): only this
-                    # row's savepoint is rolled back, the rows before it stay.
-                    reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).splitlines()[0]
-                    report.rejected.append(Rejected(number, f"the database refused it: {reason}"))
-    return report
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- checking one row -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ProjectInfo:
+    id: int
+    policy: sla.SlaPolicy
+
+
+@dataclass
+class _Good:
+    line: int
+    text: str
+    project: _ProjectInfo
+    channel: str
+    owner_phone: str | None
+    caller_name: str | None
+    caller_phone: str | None
+    location: str | None
+    summary: str | None
+    received_at: datetime
+    status: Status
+    closed_at: datetime | None
+    labels: dict[str, str]
+
+
+def _text(row: dict[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text, not {type(value).__name__}", field=name)
+    return value
+
+
+def _time(row: dict[str, Any], name: str, now: datetime) -> datetime | None:
+    stamp = _text(row, name)
+    if stamp is None:
+        return None
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError as exc:
+        raise InvalidInput(f"not an ISO 8601 time: {stamp!r}", field=name) from exc
+    if at.tzinfo is None:
+        raise InvalidInput("give a time zone, e.g. 2026-01-05T09:30+08:00", field=name)
+    return rules.check_past(at, now, field=name)
+
+
+class _Checker:
+    def __init__(
+        self, projects: dict[str, _ProjectInfo], default_project: str | None, now: datetime
+    ) -> None:
+        self.projects = projects
+        self.default_project = default_project
+        self.now = now
+
+    def check(self, line: int, row: dict[str, Any]) -> _Good:
+        raw_text = _text(row, "text")
+        if raw_text is None:
+            raise InvalidInput("the text is empty", field="text")
+        text_ = rules.clean_text(raw_text, field="text")
+        code = _text(row, "project") or self.default_project
+        if code is None:
+            raise InvalidInput("no project: give a project column or --project", field="project")
+        project = self.projects.get(code)
+        if project is None:
+            raise InvalidInput(f"unknown project {code!r}", field="project")
+        channel = _text(row, "channel") or Channel.OTHER.value
+        if channel not in _CHANNELS:
+            raise InvalidInput(
+                f"unknown channel {channel!r}; one of: " + ", ".join(c.value for c in Channel),
+                field="channel",
+            )
+        received_at = _time(row, "received_at", self.now) or self.now
+        status_code = _text(row, "status") or Status.RECEIVED.value
+        if status_code not in _IMPORTABLE:
+            raise InvalidInput(
+                f"status {status_code!r} cannot be imported; one of: "
+                + ", ".join(s.value for s in _IMPORTABLE),
+                field="status",
+            )
+        status = Status(status_code)
+        closed_at = _time(row, "closed_at", self.now)
+        if status.is_open and closed_at is not None:
+            raise InvalidInput("closed_at is given but the status is open", field="closed_at")
+        if not status.is_open:
+            closed_at = closed_at or received_at
+            if closed_at < received_at:
+                raise InvalidInput("is before received_at", field="closed_at")
+        labels = parse_labels({n: v for n in LABELS if (v := _text(row, n))})
+        caller_name = rules.clean_short(
+            _text(row, "caller_name"), field="caller_name", max_chars=200
+        )
+        caller_phone = rules.clean_short(
+            _text(row, "caller_phone"), field="caller_phone", max_chars=40
+        )
+        owner_phone = rules.clean_short(
+            _text(row, "owner_phone"), field="owner_phone", max_chars=40
+        )
+        if owner_phone is None and caller_name is None and caller_phone is None:
+            caller_name = "(imported)"
+        return _Good(
+            line=line,
+            text=text_,
+            project=project,
+            channel=channel,
+            owner_phone=owner_phone,
+            caller_name=caller_name,
+            caller_phone=caller_phone,
+            location=rules.clean_short(_text(row, "location"), field="location", max_chars=300),
+            summary=rules.clean_short(_text(row, "summary"), field="summary", max_chars=10_000),
+            received_at=received_at,
+            status=status,
+            closed_at=closed_at,
+            labels=labels,
+        )
+
+
+# --- the run --------------------------------------------------------------------------
 
 
 def _receiver(session: Session, username: str, company_code: str | None) -> Staff:
@@ -131,69 +370,272 @@ def _receiver(session: Session, username: str, company_code: str | None) -> Staf
     return found[0]
 
 
-def _text(row: dict[str, Any], name: str) -> str | None:
-    value = row.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be text, not {type(value).__name__}", field=name)
-    return value
-
-
-def _new_complaint(
-    session: Session, receiver: Staff, row: dict[str, Any], project_code: str | None, now: datetime
-) -> tuple[intake.NewComplaint, datetime]:
-    text = _text(row, "text")
-    if text is None:
-        raise InvalidInput("the text is empty", field="text")
-    code = _text(row, "project") or project_code
-    if code is None:
-        raise InvalidInput("no project: give a project column or --project", field="project")
-    project = session.scalar(
-        select(Project).where(Project.company_id == receiver.company_id, Project.code == code)
-    )
-    if project is None:
-        raise InvalidInput(f"unknown project {code!r}", field="project")
-    channel_code = _text(row, "channel") or Channel.OTHER.value
-    try:
-        channel = Channel(channel_code)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"unknown channel {channel_code!r}; one of: " + ", ".join(c.value for c in Channel),
-            field="channel",
-        ) from exc
-    owner_id = None
-    if phone := _text(row, "owner_phone"):
-        owner = session.scalar(
-            select(Owner)
-            .where(Owner.company_id == receiver.company_id, Owner.phone == phone)
-            .limit(1)
+def import_file(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    username: str,
+    project_code: str | None,
+    company_code: str | None,
+    now: datetime,
+    deadlines: Deadlines = Deadlines.NOW,
+    classifier: Classifier | None = None,
+    batch: int = BATCH,
+    progress: Callable[[Progress], None] | None = None,
+    after_batch: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Load ``path``; see the module's docstring. ``after_batch`` is called with the
+    last committed line after each batch (a test interrupts a run there)."""
+    started = time.monotonic()
+    digest = file_hash(path)
+    with unit_of_work(factory) as session:
+        receiver = _receiver(session, username, company_code)
+        receiver_id, company_id = receiver.id, receiver.company_id
+        projects = {
+            p.code: _ProjectInfo(p.id, policy_for(p))
+            for p in session.scalars(select(Project).where(Project.company_id == company_id))
+        }
+        run = session.scalar(
+            select(ImportRun).where(
+                ImportRun.company_id == company_id, ImportRun.file_hash == digest
+            )
         )
-        if owner is None:
-            raise InvalidInput(f"no owner with phone {phone}", field="owner_phone")
-        owner_id = owner.id
-    received_at = now
-    if stamp := _text(row, "received_at"):
+        if run is None:
+            run = ImportRun(
+                id=new_id(),
+                company_id=company_id,
+                file_name=path.name[:300],
+                file_hash=digest,
+                started_at=now,
+                updated_at=now,
+                last_line=0,
+                imported=0,
+                rejected=0,
+            )
+            session.add(run)
+            session.flush()
+        report = ImportReport(run_id=run.id, resumed_after=run.last_line)
+        if run.finished_at is not None:
+            report.already_done = True
+            return report
+        run_id, done_line = run.id, run.last_line
+    checker = _Checker(projects, project_code, now)
+    source = Source(path)
+    pending: list[Row] = []
+    seen = 0
+
+    def flush() -> None:
+        nonlocal pending
+        if not pending:
+            return
+        _load_batch(
+            factory,
+            pending,
+            checker=checker,
+            classifier=classifier,
+            receiver_id=receiver_id,
+            company_id=company_id,
+            run_id=run_id,
+            now=now,
+            deadlines=deadlines,
+            report=report,
+        )
+        last = pending[-1][0]
+        pending = []
+        if progress is not None:
+            progress(
+                Progress(
+                    seen,
+                    report.imported,
+                    len(report.rejected),
+                    time.monotonic() - started,
+                    source.fraction,
+                )
+            )
+        if after_batch is not None:
+            after_batch(last)
+
+    for number, row in source.rows():
+        if number <= done_line:
+            continue
+        seen += 1
+        pending.append((number, row))
+        if len(pending) >= batch:
+            flush()
+    flush()
+    with unit_of_work(factory) as session:
+        session.execute(
+            text("UPDATE import_runs SET finished_at = :now, updated_at = :now WHERE id = :id"),
+            {"now": now, "id": run_id},
+        )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _load_batch(
+    factory: sessionmaker[Session],
+    rows: list[Row],
+    *,
+    checker: _Checker,
+    classifier: Classifier | None,
+    receiver_id: int,
+    company_id: int,
+    run_id: int,
+    now: datetime,
+    deadlines: Deadlines,
+    report: ImportReport,
+) -> None:
+    rejected: list[Rejected] = []
+    good: list[_Good] = []
+    for number, row in rows:
+        if isinstance(row, str):
+            rejected.append(Rejected(number, row))
+            continue
         try:
-            received_at = datetime.fromisoformat(stamp)
-        except ValueError as exc:
-            raise InvalidInput(f"not an ISO 8601 time: {stamp!r}", field="received_at") from exc
-        if received_at.tzinfo is None:
-            raise InvalidInput("give a time zone, e.g. 2026-01-05T09:30+08:00", field="received_at")
-        if received_at > now:
-            raise InvalidInput("is in the future", field="received_at")
-    labels = {name: value for name in LABELS if (value := _text(row, name))}
-    caller_name = _text(row, "caller_name")
-    if owner_id is None and caller_name is None and _text(row, "caller_phone") is None:
-        caller_name = "(imported)"
-    return intake.NewComplaint(
-        project_id=project.id,
-        text=text,
-        channel=channel,
+            good.append(checker.check(number, row))
+        except DomainError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            rejected.append(Rejected(number, f"{exc.message}{where}"))
+    unlabelled = [g for g in good if len(g.labels) < len(LABELS)]
+    # Loaded only when a row needs it: pre-labelled files never pay for the model.
+    model = classifier or (default_classifier() if unlabelled else None)
+    predictions = model.predict([g.text for g in unlabelled]) if model and unlabelled else []
+    by_line = {g.line: p for g, p in zip(unlabelled, predictions, strict=True)}
+    with unit_of_work(factory) as session:
+        owners = _owners(session, company_id, {g.owner_phone for g in good if g.owner_phone})
+        stage: list[list[Any]] = []
+        for g in good:
+            owner_id = None
+            if g.owner_phone is not None:
+                owner_id = owners.get(g.owner_phone)
+                if owner_id is None:
+                    rejected.append(
+                        Rejected(g.line, f"no owner with phone {g.owner_phone} (owner_phone)")
+                    )
+                    continue
+            stage.append(
+                _stage_row(g, by_line.get(g.line), owner_id, receiver_id, company_id, run_id, now,
+                           deadlines)
+            )  # fmt: skip
+        bulk.lock(session)
+        bulk.assign_ids(session, stage)
+        bulk.write_batch(session, stage)
+        if rejected:
+            session.execute(
+                text("INSERT INTO import_rejections (run_id, line, reason) VALUES (:r, :l, :why)"),
+                [{"r": run_id, "l": r.line, "why": r.reason[:1000]} for r in rejected],
+            )
+        session.execute(
+            text(
+                "UPDATE import_runs SET last_line = :last, imported = imported + :n, "
+                "rejected = rejected + :bad, updated_at = :now WHERE id = :id"
+            ),
+            {"last": rows[-1][0], "n": len(stage), "bad": len(rejected), "now": now, "id": run_id},
+        )
+    rejected.sort(key=lambda r: r.line)
+    report.rejected += rejected
+    report.imported += len(stage)
+    report.closed += sum(1 for row in stage if row[bulk.col("closed_at")] is not None)
+
+
+def _owners(session: Session, company_id: int, phones: set[str]) -> dict[str, int]:
+    """Owner ids by phone (the earliest owner when several share a phone)."""
+    found: dict[str, int] = {}
+    if not phones:
+        return found
+    rows = session.execute(
+        select(Owner.phone, Owner.id)
+        .where(Owner.company_id == company_id, Owner.phone.in_(sorted(phones)))
+        .order_by(Owner.id.desc())
+    )
+    for phone, id_ in rows:
+        if phone is not None:
+            found[phone] = id_
+    return found
+
+
+def _stage_row(
+    g: _Good,
+    prediction: Any,
+    owner_id: int | None,
+    receiver_id: int,
+    company_id: int,
+    run_id: int,
+    now: datetime,
+    deadlines: Deadlines,
+) -> list[Any]:
+    if prediction is not None:
+        labels = rules.apply_label_rules(
+            {**prediction.labels(), **g.labels}, urgency_given="urgency" in g.labels
+        )
+        confidence = bulk.dumps(prediction.confidence)
+        model_version = prediction.model_version
+        needs_review = prediction.needs_review
+        source = "auto"
+    else:
+        labels = g.labels
+        confidence, model_version, needs_review, source = None, None, False, "import"
+    risks = [r.value for r in rules.risk_flags(g.text)]
+    row = bulk.new_row(
+        company_id=company_id,
+        project_id=g.project.id,
         owner_id=owner_id,
-        caller_name=caller_name,
-        caller_phone=_text(row, "caller_phone"),
-        location=_text(row, "location"),
-        summary=_text(row, "summary"),
-        labels=labels,
-    ), received_at
+        caller_name=g.caller_name,
+        caller_phone=g.caller_phone,
+        channel=g.channel,
+        text=g.text,
+        summary=g.summary,
+        location=g.location,
+        received_at=g.received_at,
+        first_receiver_id=receiver_id,
+        status=g.status.value,
+        label_source=source,
+        label_confidence=confidence,
+        model_version=model_version,
+        needs_review=needs_review,
+        upgraded=False,
+        clock_started_at=g.received_at,
+        response_level=0,
+        resolution_level=0,
+        visit_level=0,
+        response_breached=False,
+        resolution_breached=False,
+        risk_flags=bulk.dumps(risks),
+        at_risk=bool(risks),
+        reopen_count=0,
+        version=1,
+        updated_at=g.closed_at or g.received_at,
+        ev_received=True,
+        received_data=bulk.dumps({"import": str(run_id), "line": g.line}),
+        **labels,
+    )
+    if not g.status.is_open:
+        row[bulk.col("closed_at")] = g.closed_at
+        row[bulk.col("ev_closed")] = True
+        return row
+    # An open row: its clocks run from now, or from its own time with the levels it
+    # has already reached recorded as reached (the sweeper raises only what is new).
+    targets = g.project.policy.for_urgency(Urgency(labels["urgency"]))
+    start = now if deadlines is Deadlines.NOW else g.received_at
+    respond_by, resolve_by = start + targets.response, start + targets.resolution
+    clocks = sla.running_clocks(
+        received_at=start,
+        respond_by=respond_by,
+        responded_at=None,
+        clock_started_at=start,
+        resolve_by=resolve_by,
+        resolved_at=None,
+        visit_by=None,
+        visited=False,
+        is_open=True,
+    )
+    levels = {c.clock: int(c.level_at(now)) for c in clocks}
+    row[bulk.col("respond_by")] = respond_by
+    row[bulk.col("resolve_by")] = resolve_by
+    row[bulk.col("clock_started_at")] = start
+    row[bulk.col("response_level")] = levels.get(sla.Clock.RESPONSE, 0)
+    row[bulk.col("resolution_level")] = levels.get(sla.Clock.RESOLUTION, 0)
+    row[bulk.col("response_breached")] = levels.get(sla.Clock.RESPONSE, 0) > 0
+    row[bulk.col("resolution_breached")] = levels.get(sla.Clock.RESOLUTION, 0) > 0
+    row[bulk.col("sla_check_at")] = sla.next_check(clocks, now)
+    return row

@@ -1,0 +1,421 @@
+"""The bulk write path: many complaints with their history in one set-based step.
+
+The per-request path (``intake`` and the other services) makes one complaint at a
+time with an ORM object per row. Bulk loaders (``import``, ``generate``) instead hand
+a batch of *stage rows* to :func:`write_batch`: one wide row per complaint that also
+carries the moments of its lifecycle (dispatched, started, resolved, visited,
+closed), a follow-up and a return visit. The batch is loaded into a temporary staging
+table (``COPY`` on PostgreSQL, ``executemany`` on SQLite) and written from there with
+one ``INSERT … SELECT`` per table: complaints, their lead department, the events of
+their lifecycle, follow-ups, visits and outbox rows.
+
+Ids come from the bulk loaders' node range (:func:`complaintdesk.db.ids.bulk_id`):
+for each millisecond of the batch the next free numbers are read from the table
+itself, under a lock that one loader holds at a time, so loading the same period
+twice, or from two processes, never makes the same id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.ids import BULK_BIT, BULK_SEQ_LIMIT, LOW_BITS, bulk_id, ms_of
+
+_LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
+
+# Columns of a stage row, in order. ``None`` for what a row does not have.
+COMPLAINT_COLUMNS = (
+    "id",
+    "company_id",
+    "project_id",
+    "unit_id",
+    "owner_id",
+    "caller_name",
+    "caller_phone",
+    "channel",
+    "text",
+    "summary",
+    "location",
+    "occurred_at",
+    "received_at",
+    "first_receiver_id",
+    "status",
+    "nature",
+    "category",
+    "urgency",
+    "department",
+    "label_source",
+    "label_confidence",
+    "model_version",
+    "needs_review",
+    "upgraded",
+    "assignee_id",
+    "respond_by",
+    "resolve_by",
+    "visit_by",
+    "clock_started_at",
+    "responded_at",
+    "resolved_at",
+    "visited_at",
+    "closed_at",
+    "response_level",
+    "resolution_level",
+    "visit_level",
+    "response_breached",
+    "resolution_breached",
+    "sla_check_at",
+    "repeat_of_id",
+    "risk_flags",
+    "at_risk",
+    "reopen_count",
+    "resolution_outcome",
+    "resolution",
+    "effective",
+    "satisfaction",
+    "summary_cause",
+    "corrective_action",
+    "preventive_action",
+    "version",
+    "updated_at",
+)
+_JSON_COLUMNS = frozenset({"label_confidence", "risk_flags"})
+LIFECYCLE_COLUMNS = (
+    "ev_received",  # event ids; the event happened at the matching moment
+    "received_data",
+    "ev_dispatched",
+    "dispatched_at",
+    "ev_started",
+    "started_at",
+    "ev_resolved",
+    "ev_visited",
+    "ev_closed",
+    "fu_id",
+    "fu_at",
+    "fu_note",
+    "visit_id",
+    "visit_comment",
+    "msg_kind",  # a message to the owner, sent or still to send (id: the received event's)
+    "msg_channel",
+    "msg_recipient",
+    "msg_language",
+    "msg_subject",
+    "msg_body",
+    "msg_status",
+    "msg_sent_at",
+)
+STAGE_COLUMNS = COMPLAINT_COLUMNS + LIFECYCLE_COLUMNS
+_INDEX = {name: i for i, name in enumerate(STAGE_COLUMNS)}
+_TIMES = frozenset(
+    {
+        "occurred_at",
+        "received_at",
+        "respond_by",
+        "resolve_by",
+        "visit_by",
+        "clock_started_at",
+        "responded_at",
+        "resolved_at",
+        "visited_at",
+        "closed_at",
+        "sla_check_at",
+        "updated_at",
+        "dispatched_at",
+        "started_at",
+        "fu_at",
+        "msg_sent_at",
+    }
+)
+_BIGINTS = frozenset(
+    {
+        "id",
+        "company_id",
+        "project_id",
+        "unit_id",
+        "owner_id",
+        "first_receiver_id",
+        "assignee_id",
+        "repeat_of_id",
+        "ev_received",
+        "ev_dispatched",
+        "ev_started",
+        "ev_resolved",
+        "ev_visited",
+        "ev_closed",
+        "fu_id",
+        "visit_id",
+    }
+)
+_BOOLS = frozenset(
+    {"needs_review", "upgraded", "response_breached", "resolution_breached", "at_risk", "effective"}
+)
+_SMALLINTS = frozenset(
+    {"response_level", "resolution_level", "visit_level", "reopen_count", "satisfaction", "version"}
+)
+
+
+def _pg_type(name: str) -> str:
+    if name in _TIMES:
+        return "timestamptz"
+    if name in _BIGINTS:
+        return "bigint"
+    if name in _BOOLS:
+        return "boolean"
+    if name in _SMALLINTS:
+        return "integer"
+    return "text"
+
+
+def new_row(**values: Any) -> list[Any]:
+    """A stage row with ``values`` set and everything else empty."""
+    row: list[Any] = [None] * len(STAGE_COLUMNS)
+    for name, value in values.items():
+        row[_INDEX[name]] = value
+    return row
+
+
+def col(name: str) -> int:
+    """The position of column ``name`` in a stage row."""
+    return _INDEX[name]
+
+
+@dataclass
+class BatchWritten:
+    complaints: int
+    events: int
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _stage_ddl(dialect: str) -> str:
+    if dialect == "postgresql":
+        cols = ", ".join(f"{c} {_pg_type(c)}" for c in STAGE_COLUMNS)
+    else:
+        cols = ", ".join(STAGE_COLUMNS)
+    return f"CREATE TEMPORARY TABLE IF NOT EXISTS bulk_stage ({cols})"
+
+
+class IdAllocator:
+    """Bulk ids for one table: the next free numbers of each millisecond."""
+
+    def __init__(self, session: Session, table: str) -> None:
+        self.session = session
+        self.table = table
+
+    def allocate(self, moments: Sequence[datetime]) -> list[int]:
+        """One id per moment, in order; moments may repeat."""
+        if not moments:
+            return []
+        ms_list = [ms_of(m) for m in moments]
+        wanted = Counter(ms_list)
+        base = self._bases(sorted(wanted))
+        for ms, count in wanted.items():
+            if base[ms] + count > BULK_SEQ_LIMIT:
+                raise ValueError(f"more than {BULK_SEQ_LIMIT} rows in one millisecond")
+        ids = []
+        for ms in ms_list:
+            seq = base[ms]
+            base[ms] = seq + 1
+            ids.append(bulk_id(ms, seq))
+        return ids
+
+    def _bases(self, ms_sorted: list[int]) -> dict[int, int]:
+        """The first free bulk sequence number of each millisecond."""
+        lo = ms_sorted[0] << LOW_BITS
+        hi = ((ms_sorted[-1] + 1) << LOW_BITS) - 1
+        # Loading into a period with nothing in it (the usual case) costs one probe.
+        anything = self.session.execute(
+            text(f"SELECT id FROM {self.table} WHERE id BETWEEN :lo AND :hi LIMIT 1"),
+            {"lo": lo, "hi": hi},
+        ).first()
+        if anything is None:
+            return dict.fromkeys(ms_sorted, 0)
+        top = (1 << LOW_BITS) - 1
+        bases: dict[int, int] = {}
+        if _dialect(self.session) == "postgresql":
+            rows = self.session.execute(
+                text(
+                    f"SELECT m, (SELECT max(id) FROM {self.table} WHERE id "
+                    f"BETWEEN (m << {LOW_BITS}) | {BULK_BIT} AND (m << {LOW_BITS}) | {top})"
+                    " FROM unnest(CAST(:ms AS bigint[])) AS m"
+                ),
+                {"ms": ms_sorted},
+            )
+            found: dict[int, int | None] = {m: top_id for m, top_id in rows}
+        else:
+            found = {}
+            query = text(f"SELECT max(id) FROM {self.table} WHERE id BETWEEN :lo AND :hi")
+            for ms in ms_sorted:
+                found[ms] = self.session.execute(
+                    query, {"lo": (ms << LOW_BITS) | BULK_BIT, "hi": (ms << LOW_BITS) | top}
+                ).scalar()
+        for ms in ms_sorted:
+            last = found.get(ms)
+            bases[ms] = 0 if last is None else (last & (BULK_SEQ_LIMIT - 1)) + 1
+        return bases
+
+
+def lock(session: Session) -> None:
+    """One bulk loader writes at a time (SQLite's IMMEDIATE transactions already
+    serialise writers)."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
+def _sqlite_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TIMES:
+        # The format SQLAlchemy's SQLite DateTime reads back.
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if name in _BOOLS:
+        return 1 if value else 0
+    return value
+
+
+def _stage(session: Session, rows: Iterable[list[Any]]) -> None:
+    dialect = _dialect(session)
+    session.execute(text(_stage_ddl(dialect)))
+    if dialect == "postgresql":
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY bulk_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn = session.connection().connection.driver_connection
+    assert conn is not None
+    marks = ", ".join("?" for _ in STAGE_COLUMNS)
+    conn.executemany(
+        f"INSERT INTO bulk_stage ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})",
+        (
+            [_sqlite_value(name, value) for name, value in zip(STAGE_COLUMNS, row, strict=True)]
+            for row in rows
+        ),
+    )
+
+
+def _json(dialect: str, expr: str) -> str:
+    return f"CAST({expr} AS jsonb)" if dialect == "postgresql" else expr
+
+
+def _statements(dialect: str) -> list[str]:
+    def src(c: str) -> str:
+        return _json(dialect, c) if c in _JSON_COLUMNS else c
+
+    complaints = (
+        f"INSERT INTO complaints ({', '.join(COMPLAINT_COLUMNS)}) "
+        f"SELECT {', '.join(src(c) for c in COMPLAINT_COLUMNS)} FROM bulk_stage"
+    )
+    departments = (
+        "INSERT INTO complaint_departments (complaint_id, department, lead) "
+        "SELECT id, department, TRUE FROM bulk_stage"
+    )
+    # The lifecycle as events: (event id, moment, actor, kind, old status, new status).
+    steps = [
+        ("ev_received", "received_at", "first_receiver_id", "'received'", "NULL", "'received'"),
+        ("ev_dispatched", "dispatched_at", "first_receiver_id", "'dispatch'", "'received'",
+         "'dispatched'"),
+        ("ev_started", "started_at", "assignee_id", "'start'", "'dispatched'", "'in_progress'"),
+        ("ev_resolved", "resolved_at", "assignee_id", "'resolve'", "'in_progress'", "'resolved'"),
+        ("ev_visited", "visited_at", "first_receiver_id", "'visit_satisfied'", "'resolved'",
+         "'visited'"),
+        ("ev_closed", "closed_at", "first_receiver_id",
+         "CASE status WHEN 'withdrawn' THEN 'withdraw' ELSE 'close' END",
+         "CASE WHEN visited_at IS NULL THEN NULL ELSE 'visited' END", "status"),
+    ]  # fmt: skip
+    data = _json(dialect, "received_data")
+    events = "INSERT INTO events (id, complaint_id, at, actor_id, kind, field, old, new, data) " + (
+        " UNION ALL ".join(
+            f"SELECT {ev}, id, {at}, {actor}, {kind}, 'status', {old}, {new}, "
+            f"{data if ev == 'ev_received' else 'NULL'} FROM bulk_stage WHERE {ev} IS NOT NULL"
+            for ev, at, actor, kind, old, new in steps
+        )
+    )
+    follow_ups = (
+        "INSERT INTO follow_ups (id, complaint_id, staff_id, at, note) "
+        "SELECT fu_id, id, COALESCE(assignee_id, first_receiver_id), fu_at, fu_note "
+        "FROM bulk_stage WHERE fu_id IS NOT NULL"
+    )
+    visits = (
+        "INSERT INTO visits (id, complaint_id, staff_id, at, satisfaction, satisfied, comment) "
+        "SELECT visit_id, id, first_receiver_id, visited_at, satisfaction, satisfaction >= 3, "
+        "visit_comment FROM bulk_stage WHERE visit_id IS NOT NULL"
+    )
+    outbox = (
+        "INSERT INTO outbox (id, company_id, complaint_id, owner_id, kind, channel, recipient, "
+        "language, subject, body, dedupe_key, status, attempts, created_at, next_attempt_at, "
+        "sent_at) SELECT ev_received, company_id, id, owner_id, msg_kind, msg_channel, "
+        "msg_recipient, msg_language, msg_subject, msg_body, 'owner:' || ev_received, "
+        "msg_status, CASE WHEN msg_sent_at IS NULL THEN 0 ELSE 1 END, received_at, received_at, "
+        "msg_sent_at FROM bulk_stage WHERE msg_body IS NOT NULL"
+    )
+    return [complaints, departments, events, follow_ups, visits, outbox]
+
+
+def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
+    """Write the stage rows (ids already set) and everything they carry; in the
+    caller's transaction, which also holds :func:`lock`."""
+    if not rows:
+        return BatchWritten(0, 0)
+    dialect = _dialect(session)
+    _stage(session, rows)
+    results = [session.execute(text(sql)) for sql in _statements(dialect)]
+    session.execute(text("DELETE FROM bulk_stage"))
+    events = results[2]
+    return BatchWritten(len(rows), int(getattr(events, "rowcount", 0) or 0))
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as stored."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def assign_ids(session: Session, rows: list[list[Any]]) -> None:
+    """Give every complaint and every lifecycle step of ``rows`` its bulk id (the
+    stage rows carry their moments; a step without a moment gets no id)."""
+    complaints = IdAllocator(session, "complaints").allocate(
+        [r[_INDEX["received_at"]] for r in rows]
+    )
+    for row, id_ in zip(rows, complaints, strict=True):
+        row[_INDEX["id"]] = id_
+    event_steps = [
+        ("ev_received", "received_at"),
+        ("ev_dispatched", "dispatched_at"),
+        ("ev_started", "started_at"),
+        ("ev_resolved", "resolved_at"),
+        ("ev_visited", "visited_at"),
+        ("ev_closed", "closed_at"),
+    ]
+    _assign_steps(session, "events", rows, event_steps)
+    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")])
+    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")])
+
+
+def _assign_steps(
+    session: Session, table: str, rows: list[list[Any]], steps: list[tuple[str, str]]
+) -> None:
+    """Ids for the steps that are wanted: a row asks for one by holding ``True`` in
+    the step's id column."""
+    wanted: list[tuple[list[Any], int]] = []
+    moments: list[datetime] = []
+    for row in rows:
+        for id_col, at_col in steps:
+            i = _INDEX[id_col]
+            if row[i] is True:
+                wanted.append((row, i))
+                moments.append(row[_INDEX[at_col]])
+    for (row, i), id_ in zip(wanted, IdAllocator(session, table).allocate(moments), strict=True):
+        row[i] = id_

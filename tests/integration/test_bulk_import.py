@@ -1,0 +1,236 @@
+"""Bulk import on real databases: streaming, resuming, history as history, ids."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.db.engine import make_sessionmaker, unit_of_work
+from complaintdesk.db.ids import id_node, id_time
+from complaintdesk.db.models import Complaint, Event, ImportRejection, ImportRun, Outbox
+from complaintdesk.domain.lifecycle import Status
+from complaintdesk.services.escalation import sweep
+from complaintdesk.services.importer import Deadlines, import_file
+from tests.conftest import NOW, Org, build_org
+
+LABELS = {
+    "nature": "help_seeking",
+    "category": "equipment",
+    "urgency": "normal",
+    "department": "engineering",
+}
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def _count(session: Session, model: type[object], *where: object) -> int:
+    session.expire_all()
+    query = select(func.count()).select_from(model)
+    for clause in where:
+        query = query.where(clause)  # type: ignore[arg-type]
+    return session.scalar(query) or 0
+
+
+def test_more_than_4096_rows_stamped_with_one_instant_load_without_a_clash(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    rows = [
+        {"text": f"楼道灯坏了 {n}", "project": "P1", "received_at": instant.isoformat(), **LABELS}
+        for n in range(5000)
+    ]
+    first = import_file(
+        factory, _jsonl(tmp_path / "a.jsonl", rows), username="agent", project_code=None,
+        company_code=acme.company.code, now=NOW, batch=3000,
+    )  # fmt: skip
+    # A second file of the same instant, loaded later, takes the numbers after them.
+    second = import_file(
+        factory, _jsonl(tmp_path / "b.jsonl", rows[:100]), username="agent", project_code=None,
+        company_code=acme.company.code, now=NOW,
+    )  # fmt: skip
+    assert (first.imported, second.imported) == (5000, 100)
+    ids = list(session.scalars(select(Complaint.id).where(Complaint.project_id == acme.project.id)))
+    assert len(ids) == len(set(ids)) == 5100
+    assert {id_time(i) for i in ids} == {instant}
+    assert min(id_node(i) for i in ids) >= 512  # the bulk loaders' nodes
+
+
+def test_closed_history_loads_closed_without_messages_or_escalations(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    long_ago = NOW - timedelta(days=400)
+    rows = [
+        {
+            "text": f"电梯坏了 {n}",
+            "project": "P1",
+            "owner_phone": acme.owner.phone,
+            "received_at": (long_ago + timedelta(hours=n)).isoformat(),
+            "status": "closed" if n % 4 else "withdrawn",
+            "closed_at": (long_ago + timedelta(hours=n, days=2)).isoformat(),
+            **LABELS,
+        }
+        for n in range(40)
+    ]
+    # Open rows dated long ago with clocks from their own dates: late, but not a storm.
+    rows += [
+        {"text": f"水压低 {n}", "project": "P1", "received_at": long_ago.isoformat(), **LABELS}
+        for n in range(10)
+    ]
+    outbox_before = _count(session, Outbox)
+    report = import_file(
+        factory, _jsonl(tmp_path / "history.jsonl", rows), username="agent", project_code=None,
+        company_code=acme.company.code, now=NOW, deadlines=Deadlines.RECEIVED,
+    )  # fmt: skip
+    assert (report.imported, report.closed, report.rejected) == (50, 40, [])
+    closed = session.scalars(
+        select(Complaint).where(Complaint.owner_id == acme.owner.id, Complaint.text.like("电梯%"))
+    ).all()
+    assert len(closed) == 40
+    assert all(c.status in (Status.CLOSED, Status.WITHDRAWN) for c in closed)
+    assert all(c.sla_check_at is None and c.respond_by is None for c in closed)
+    assert all(c.closed_at == c.received_at + timedelta(days=2) for c in closed)
+    kinds = set(
+        session.scalars(select(Event.kind).where(Event.complaint_id.in_([c.id for c in closed])))
+    )
+    assert kinds == {"received", "close", "withdraw"}
+    late = session.scalars(select(Complaint).where(Complaint.text.like("水压低%"))).all()
+    assert all(c.resolution_breached and c.resolution_level == 2 for c in late)
+    assert _count(session, Outbox) == outbox_before  # nobody was told anything
+    events_before = _count(session, Event)
+    result = sweep(factory, NOW)
+    assert result.escalations == 0 and result.upgraded == 0
+    assert _count(session, Outbox) == outbox_before
+    assert _count(session, Event) == events_before
+
+
+def test_open_rows_get_deadlines_from_now_by_default(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    old = (NOW - timedelta(days=30)).isoformat()
+    import_file(
+        factory, _jsonl(tmp_path / "open.jsonl", [{"text": "门禁坏了", "received_at": old}]),
+        username="agent", project_code="P1", company_code=acme.company.code, now=NOW,
+    )  # fmt: skip
+    complaint = session.scalars(select(Complaint).where(Complaint.text == "门禁坏了")).one()
+    assert complaint.status == Status.RECEIVED
+    assert complaint.received_at == NOW - timedelta(days=30)
+    assert complaint.respond_by is not None and complaint.respond_by > NOW
+    assert complaint.sla_check_at == complaint.respond_by
+    assert complaint.label_source == "auto" and complaint.model_version  # classified
+    assert sweep(factory, NOW).escalations == 0
+
+
+def test_parquet_and_csv_load_the_same_way(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    session.commit()
+    table = pa.table(
+        {
+            "text": ["Lift stuck again", "", "路灯不亮"],
+            "project": ["P1", "P1", "P404"],
+            "received_at": ["2026-01-05T09:30:00+08:00", None, None],
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    report = import_file(
+        factory, tmp_path / "in.parquet", username="agent", project_code=None,
+        company_code=acme.company.code, now=NOW,
+    )  # fmt: skip
+    assert report.imported == 1
+    assert [(r.line, "P404" in r.reason) for r in report.rejected] == [(2, False), (3, True)]
+    # A quoted CSV field over two lines: the next row's line number is still right.
+    (tmp_path / "in.csv").write_text(
+        'text,project\n"first line\nsecond line",P1\n,P1\n', encoding="utf-8"
+    )
+    report = import_file(
+        factory, tmp_path / "in.csv", username="agent", project_code=None,
+        company_code=acme.company.code, now=NOW,
+    )  # fmt: skip
+    assert report.imported == 1 and [r.line for r in report.rejected] == [4]
+
+
+def test_import_streams_a_file_larger_than_its_memory_budget(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    session.commit()
+    filler = "电梯又坏了,已经三天没人来修,老人上下楼非常不方便。" * 40
+    path = _jsonl(
+        tmp_path / "big.jsonl",
+        ({"text": f"{n} {filler}", "project": "P1", **LABELS} for n in range(3000)),  # type: ignore[arg-type]
+    )
+    size = path.stat().st_size
+    budget = size // 4
+    assert size > 6_000_000
+    tracemalloc.start()
+    try:
+        report = import_file(
+            factory, path, username="agent", project_code=None, company_code=acme.company.code,
+            now=NOW, batch=100,
+        )  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.imported == 3000
+    assert peak < budget, f"peak {peak:,} bytes for a {size:,}-byte file"
+
+
+def test_an_interrupted_import_resumes_without_loading_anything_twice(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        company = acme.company.code
+    rows: list[dict[str, object]] = [
+        {"text": f"垃圾没人收 {n}", "project": "P1", **LABELS} for n in range(20)
+    ]
+    rows[7] = {"text": "", "project": "P1"}  # line 8 is refused, in whichever run reads it
+    path = _jsonl(tmp_path / "resume.jsonl", rows)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(last_line: int) -> None:
+        if last_line >= 10:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        import_file(
+            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+            batch=5, after_batch=stop_after_two,
+        )  # fmt: skip
+    with factory() as session:
+        assert _count(session, Complaint) == 9  # two batches of five, one refused
+    second = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=5,
+    )  # fmt: skip
+    assert second.resumed_after == 10 and second.imported == 10 and second.rejected == []
+    third = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW
+    )
+    assert third.already_done and third.imported == 0
+    with factory() as session:
+        texts = list(session.scalars(select(Complaint.text)))
+        assert len(texts) == len(set(texts)) == 19
+        run = session.scalars(select(ImportRun)).one()
+        assert (run.last_line, run.imported, run.rejected) == (20, 19, 1)
+        assert run.finished_at is not None
+        assert [r.line for r in session.scalars(select(ImportRejection))] == [8]
