@@ -1,19 +1,22 @@
-"""Several sweepers at once escalate each breach exactly once (real commits)."""
+"""Real commits from several threads at once: sweepers escalate each breach exactly
+once; creates by one owner are all saved and linked."""
 
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
-from complaintdesk.db.models import Complaint, Event, Outbox
+from complaintdesk.db.models import Complaint, Event, Outbox, Staff
 from complaintdesk.domain.taxonomy import Channel
 from complaintdesk.services import intake
 from complaintdesk.services.escalation import SweepReport, sweep
-from tests.conftest import NOW, build_org
+from tests.conftest import NOW, Org, build_org
 
 
 def test_concurrent_sweepers_escalate_each_breach_once(fresh_engine: Engine) -> None:
@@ -67,3 +70,87 @@ def test_concurrent_sweepers_escalate_each_breach_once(fresh_engine: Engine) -> 
     assert sum(r.escalations for r in reports) == 80
     # The owner heard once that it is late.
     assert len(delayed_ids) == 40 and len(set(delayed_ids)) == 40
+
+
+def _owner_complains(factory: sessionmaker[Session], acme: Org, n: int, at: datetime) -> Complaint:
+    with unit_of_work(factory) as session:
+        return intake.register(
+            session,
+            session.get_one(Staff, acme.guard.id),
+            intake.NewComplaint(
+                project_id=acme.project.id,
+                text=f"楼道灯坏了,第{n}次说了",
+                channel=Channel.PHONE,
+                owner_id=acme.owner.id,
+                labels={"nature": "help_seeking", "category": "equipment"},
+            ),
+            KeywordClassifier(),
+            at,
+        )
+
+
+def _all_at_once(threads: int, job: Callable[[int], object]) -> list[BaseException]:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            job(n)
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+    return errors
+
+
+def test_concurrent_creates_by_one_owner_are_all_saved_and_linked(fresh_engine: Engine) -> None:
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+    earlier = _owner_complains(factory, acme, 0, NOW)
+    assert earlier.nature == "help_seeking"
+
+    errors = _all_at_once(8, lambda n: _owner_complains(factory, acme, n + 1, NOW))
+
+    assert not errors, errors  # nobody was refused (no 409, no lost complaint)
+    with factory() as session:
+        rows = session.execute(
+            select(Complaint.id, Complaint.repeat_of_id, Complaint.nature).where(
+                Complaint.owner_id == acme.owner.id
+            )
+        ).all()
+        upgrades = list(session.scalars(select(Event.complaint_id).where(Event.kind == "upgraded")))
+    ids = {r.id for r in rows}
+    assert len(rows) == 9
+    new = [r for r in rows if r.id != earlier.id]
+    # Every new complaint is linked to one of the owner's complaints.
+    assert all(r.repeat_of_id in ids for r in new), rows
+    # The earlier, communication complaint was upgraded once, not once per repeat.
+    assert upgrades.count(earlier.id) == 1
+    assert all(upgrades.count(i) <= 1 for i in ids)
+    natures = {r.id: r.nature for r in rows}
+    assert natures[earlier.id] == "dissatisfaction"
+
+
+def test_an_owners_first_two_messages_at_one_moment_are_linked(fresh_engine: Engine) -> None:
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+
+    errors = _all_at_once(6, lambda n: _owner_complains(factory, acme, n, NOW))
+
+    assert not errors, errors
+    with factory() as session:
+        rows = session.execute(
+            select(Complaint.id, Complaint.repeat_of_id).where(Complaint.owner_id == acme.owner.id)
+        ).all()
+    # Creates for one owner take turns: each one but the first sees an earlier one.
+    assert len(rows) == 6
+    linked = [r.repeat_of_id for r in rows if r.repeat_of_id is not None]
+    assert len(linked) == 5
+    assert set(linked) <= {r.id for r in rows}

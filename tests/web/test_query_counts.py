@@ -61,3 +61,49 @@ def test_list_queue_and_history_do_not_grow_with_the_page(
     many = {p: _cost(api, acme, engine, p) for p in paths}
     assert many == few, (few, many)
     assert all(n <= 10 for n in many.values()), many
+
+
+CREATE_STATEMENTS = {"sqlite": 9, "postgresql": 10}
+"""A create by an owner's repeat that upgrades the earlier complaint, the costliest
+kind: the caller and their projects (1), the owner and where they live (1), on
+PostgreSQL the owner's turn (1), the repeat lookup (1), the earlier complaint's
+upgrade (1), then one INSERT per table: complaint, departments, events, outbox, and
+the owner's link to their page that the message carries."""
+
+
+def _create_cost(api: Api, acme: Org, engine: Engine, body: dict[str, object]) -> list[str]:
+    with count_queries(engine) as statements:
+        r = api.as_(acme.guard).post("/api/v1/complaints", json=body)
+        assert r.status_code == 201, r.text
+    return statements
+
+
+def test_create_costs_a_fixed_number_of_statements(api: Api, acme: Org, engine: Engine) -> None:
+    body: dict[str, object] = {
+        "project_id": str(acme.project.id),
+        "owner_id": str(acme.owner.id),
+        "labels": {"nature": "help_seeking", "category": "equipment"},
+    }
+    first = _create_cost(api, acme, engine, {**body, "text": "楼道灯坏了"})
+    repeat = _create_cost(api, acme, engine, {**body, "text": "楼道灯还是坏的"})
+    # A longer history for the same owner, on other matters.
+    for i in range(20):
+        other = {**body, "labels": {"category": "management"}, "text": f"停车收费不合理 {i}"}
+        _create_cost(api, acme, engine, other)
+    # Repeats a dissatisfaction complaint (the upgraded one): nothing to upgrade.
+    _create_cost(api, acme, engine, {**body, "text": "楼道灯又坏了"})
+    later = _create_cost(api, acme, engine, {**body, "text": "楼道灯第四次坏了"})
+    for statements in (repeat, later):
+        # The earlier complaint is upgraded by one UPDATE; the new row is written once.
+        assert sum(s.startswith("UPDATE complaints") for s in statements) == 1, statements
+        assert sum(s.startswith("INSERT INTO complaints") for s in statements) == 1
+    assert len(repeat) == len(later) == CREATE_STATEMENTS[engine.dialect.name], repeat
+    assert len(first) <= len(repeat)
+    caller_only = _create_cost(
+        api,
+        acme,
+        engine,
+        {"project_id": str(acme.project.id), "caller_phone": "13900000000", "text": "电梯坏了"},
+    )
+    # No owner to read and nothing to upgrade: two statements fewer.
+    assert len(caller_only) == CREATE_STATEMENTS[engine.dialect.name] - 2, caller_only

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import new_id
@@ -66,21 +66,30 @@ def get_project(session: Session, actor: Staff, project_id: int) -> Project:
 def get_owner(session: Session, actor: Staff, owner_id: int) -> Owner:
     """The owner, if the actor may know of them: an owner of the actor's company who
     lives in, or has complained in, one of the actor's projects, or who is not yet
-    placed in any unit. Else NotFound."""
-    owner = session.get(Owner, owner_id)
-    if owner is None or owner.company_id != actor.company_id:
-        raise NotFound(f"owner {owner_id} not found", field="owner_id")
+    placed in any unit. Else NotFound.
+
+    The owner and where they live are read in one query (it is on every create)."""
     visible = visible_project_ids(actor)
     if visible is None:
-        return owner
-    unit_projects = set(
-        session.scalars(
-            select(Unit.project_id)
-            .join(OwnerUnit, OwnerUnit.unit_id == Unit.id)
-            .where(OwnerUnit.owner_id == owner.id)
-        )
-    )
-    if not unit_projects or unit_projects & visible:
+        owner = session.get(Owner, owner_id)
+        placed = lives_here = True
+    else:
+        units = select(OwnerUnit.unit_id).where(OwnerUnit.owner_id == Owner.id)
+        row = session.execute(
+            select(
+                Owner,
+                exists(units),
+                exists(
+                    units.join(Unit, Unit.id == OwnerUnit.unit_id).where(
+                        Unit.project_id.in_(visible)
+                    )
+                ),
+            ).where(Owner.id == owner_id)
+        ).first()
+        owner, placed, lives_here = row if row is not None else (None, False, False)
+    if owner is None or owner.company_id != actor.company_id:
+        raise NotFound(f"owner {owner_id} not found", field="owner_id")
+    if not placed or lives_here or visible is None:
         return owner
     complained_here = session.scalar(
         select(Complaint.id)
@@ -114,7 +123,7 @@ def require(actor: Staff, permission: Permission, complaint: Complaint | None = 
 
 def record_event(
     session: Session,
-    complaint: Complaint,
+    complaint: Complaint | int,
     actor: Staff | None,
     kind: str,
     at: datetime,
@@ -124,10 +133,11 @@ def record_event(
     new: Any = None,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """Append one line to the complaint's history."""
+    """Append one line to the history of ``complaint`` (the row, or its id when the
+    row is not loaded)."""
     event = Event(
         id=new_id(),
-        complaint_id=complaint.id,
+        complaint_id=complaint if isinstance(complaint, int) else complaint.id,
         at=at,
         actor_id=actor.id if actor is not None else None,
         kind=kind,

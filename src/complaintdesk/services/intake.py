@@ -6,8 +6,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import CursorResult, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from complaintdesk.classify.base import Classifier, Prediction
@@ -16,6 +17,7 @@ from complaintdesk.db.models import (
     Complaint,
     ComplaintDepartment,
     IdempotencyKey,
+    Owner,
     Staff,
     Unit,
 )
@@ -120,6 +122,15 @@ def register_once(
         {**prediction.labels(), **staff_labels}, urgency_given="urgency" in staff_labels
     )
     risks = [r.value for r in rules.risk_flags(text)]
+    # Repeat and upgrade are decided before the INSERT, so the new row is written
+    # once, already linked and with its final nature (no insert-then-update).
+    repeat = (
+        _repeat_of(session, project.id, owner, unit_id, caller_phone, text, location, labels, now)
+        if owner is not None or unit_id is not None or caller_phone
+        else None
+    )
+    if repeat is not None and repeat.upgrade_new:
+        labels["nature"] = Nature.DISSATISFACTION.value
 
     complaint = Complaint(
         id=new_id(now),  # the id says when the complaint arrived
@@ -150,7 +161,8 @@ def register_once(
         response_breached=False,
         resolution_breached=False,
         reopen_count=0,
-        upgraded=False,
+        upgraded=repeat is not None and repeat.upgrade_new,
+        repeat_of_id=repeat.earlier.id if repeat is not None else None,
         **labels,
     )
     complaint.departments = [ComplaintDepartment(department=labels["department"], lead=True)]
@@ -182,8 +194,8 @@ def register_once(
             field="risk_flags",
             new=",".join(complaint.risk_flags),
         )
-    if owner is not None or unit_id is not None or caller_phone:
-        _check_repeat(session, complaint, actor, now)
+    if repeat is not None:
+        _record_repeat(session, complaint, actor, repeat, now)
     tell_owner(session, complaint, MessageKind.RECEIVED, event, now)
     if idempotency_key is not None:
         session.add(
@@ -232,26 +244,72 @@ def _unit(session: Session, project_id: int, unit_id: int | None) -> int | None:
     return unit.id
 
 
-def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: datetime) -> None:
-    """Flag a repeat (the same owner, unit or phone back on the same matter within 30
-    days: :func:`rules.find_repeat` decides) and upgrade what the repeat shows was
-    mishandled."""
+@dataclass(frozen=True)
+class _Repeat:
+    earlier: rules.PriorComplaint
+    classified_as: Nature  # the new complaint's nature before any upgrade
+    upgrade_new: bool
+    earlier_upgraded: bool  # this request upgraded the earlier complaint
+
+
+def _repeat_of(
+    session: Session,
+    project_id: int,
+    owner: Owner | None,
+    unit_id: int | None,
+    caller_phone: str | None,
+    text: str,
+    location: str | None,
+    labels: dict[str, str],
+    now: datetime,
+) -> _Repeat | None:
+    """Whether the new complaint comes back to an earlier one of the same owner, unit
+    or phone (:func:`rules.find_repeat` decides; :func:`rules.upgrades_on_repeat` says
+    what it upgrades), and upgrade the earlier one now if the rule says so.
+
+    Never refuses the new complaint. On PostgreSQL, creates by one caller take turns
+    (a transaction-scoped advisory lock on the owner, else the phone, else the unit),
+    so two messages sent at the same moment see each other and the second is linked
+    to the first. The earlier complaint is upgraded by one conditional UPDATE, not
+    through its version: it changes only a communication complaint, and PostgreSQL
+    re-reads the row after any concurrent writer commits, so of several repeats
+    arriving at once exactly one upgrades it and the others find nothing left to do;
+    none of them fails.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # SQLite needs no lock: its IMMEDIATE transactions already take turns. One
+        # lock per transaction, so two creates can never wait on each other's.
+        caller = (
+            f"owner:{owner.id}"
+            if owner is not None
+            else f"phone:{caller_phone}"
+            if caller_phone
+            else f"unit:{unit_id}"
+        )
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(caller, _LOCKS))))
     since = now - rules.REPEAT_WINDOW
     same_caller = [
         column == value
         for column, value in (
-            (Complaint.owner_id, complaint.owner_id),
-            (Complaint.unit_id, complaint.unit_id),
-            (Complaint.caller_phone, complaint.caller_phone),
+            (Complaint.owner_id, owner.id if owner is not None else None),
+            (Complaint.unit_id, unit_id),
+            (Complaint.caller_phone, caller_phone),
         )
         if value is not None
     ]
-    rows = session.scalars(
-        select(Complaint)
+    rows = session.execute(
+        select(
+            Complaint.id,
+            Complaint.category,
+            Complaint.nature,
+            Complaint.received_at,
+            Complaint.status,
+            Complaint.text,
+            Complaint.location,
+        )
         .where(
-            Complaint.project_id == complaint.project_id,
+            Complaint.project_id == project_id,
             Complaint.id >= id_floor(max(since, rules.EARLIEST)),  # ids are time-ordered
-            Complaint.id != complaint.id,
             Complaint.received_at >= since,
             or_(*same_caller),
         )
@@ -260,35 +318,94 @@ def _check_repeat(session: Session, complaint: Complaint, actor: Staff, now: dat
     ).all()
     prior = [
         rules.PriorComplaint(
-            c.id,
-            Category(c.category),
-            Nature(c.nature),
-            c.received_at,
-            Status(c.status) not in FINAL_STATES,
-            c.text,
-            c.location,
+            r.id,
+            Category(r.category),
+            Nature(r.nature),
+            r.received_at,
+            Status(r.status) not in FINAL_STATES,
+            r.text,
+            r.location,
         )
-        for c in rows
+        for r in rows
     ]
     earlier = rules.find_repeat(
-        prior,
-        category=Category(complaint.category),
-        received_at=now,
-        text=complaint.text,
-        location=complaint.location,
+        prior, category=Category(labels["category"]), received_at=now, text=text, location=location
     )
     if earlier is None:
-        return
-    complaint.repeat_of_id = earlier.id
+        return None
+    upgrade_earlier, upgrade_new = rules.upgrades_on_repeat(Nature(labels["nature"]), earlier)
+    upgraded = upgrade_earlier and _upgrade_communication(session, earlier.id, now)
+    return _Repeat(earlier, Nature(labels["nature"]), upgrade_new, upgraded)
+
+
+_LOCKS = 0x6364_696E_7461_6B65  # "cdintake": the seed of intake's advisory lock keys
+_EFFECTIVE_OUTCOMES = [o.value for o in Outcome if is_effective(Nature.DISSATISFACTION.value, o)]
+
+
+def _upgrade_communication(session: Session, complaint_id: int, now: datetime) -> bool:
+    """Upgrade the complaint to dissatisfaction if it is still a communication
+    complaint; True if this call did it. One statement: no read-modify-write."""
+    result = session.execute(
+        update(Complaint)
+        .where(
+            Complaint.id == complaint_id,
+            Complaint.nature.in_([n.value for n in Nature if n.is_communication]),
+        )
+        .values(
+            nature=Nature.DISSATISFACTION.value,
+            upgraded=True,
+            # Judged again as a dissatisfaction complaint if it was already resolved.
+            effective=case(
+                (Complaint.resolution_outcome.is_(None), Complaint.effective),
+                else_=Complaint.resolution_outcome.in_(_EFFECTIVE_OUTCOMES),
+            ),
+            version=Complaint.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    loaded = session.identity_map.get(session.identity_key(Complaint, complaint_id))
+    if loaded is not None:
+        session.expire(loaded)  # its nature and version changed underneath it
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def _record_repeat(
+    session: Session, complaint: Complaint, actor: Staff, repeat: _Repeat, now: datetime
+) -> None:
+    earlier = repeat.earlier
     record_event(
         session, complaint, actor, "repeat_flagged", now, field="repeat_of_id", new=str(earlier.id)
     )
-    upgrade_earlier, upgrade_new = rules.upgrades_on_repeat(Nature(complaint.nature), earlier)
-    if upgrade_earlier:
-        earlier_row = next(c for c in rows if c.id == earlier.id)
-        upgrade_nature(session, earlier_row, actor, now, reason=f"owner came back: {complaint.id}")
-    if upgrade_new:
-        upgrade_nature(session, complaint, actor, now, reason=f"repeat of {earlier.id}")
+    if repeat.earlier_upgraded:
+        _upgraded_event(
+            session, earlier.id, actor, now, earlier.nature, f"owner came back: {complaint.id}"
+        )
+    if repeat.upgrade_new:
+        _upgraded_event(
+            session, complaint.id, actor, now, repeat.classified_as, f"repeat of {earlier.id}"
+        )
+
+
+def _upgraded_event(
+    session: Session,
+    complaint: Complaint | int,
+    actor: Staff | None,
+    now: datetime,
+    old: str,
+    reason: str,
+) -> None:
+    record_event(
+        session,
+        complaint,
+        actor,
+        "upgraded",
+        now,
+        field="nature",
+        old=old,
+        new=Nature.DISSATISFACTION.value,
+        data={"reason": reason},
+    )
 
 
 def upgrade_nature(
@@ -301,14 +418,4 @@ def upgrade_nature(
     if complaint.resolution_outcome is not None:
         # Mishandled after all: judged again as a dissatisfaction complaint.
         complaint.effective = is_effective(complaint.nature, Outcome(complaint.resolution_outcome))
-    record_event(
-        session,
-        complaint,
-        actor,
-        "upgraded",
-        now,
-        field="nature",
-        old=old,
-        new=complaint.nature,
-        data={"reason": reason},
-    )
+    _upgraded_event(session, complaint, actor, now, old, reason)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.db.models import (
@@ -206,16 +206,26 @@ def issue_token(session: Session, staff: Staff, now: datetime, *, name: str = ""
 
 
 def authenticate(session: Session, raw: str) -> Staff | None:
-    """The active staff member a bearer token belongs to, or None."""
-    token = session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None)
+    """The active staff member a bearer token belongs to, or None.
+
+    One query on the token's unique index brings the staff member and their projects
+    with it: every request pays for it, and the projects are what scope checks read
+    (``get_project`` then finds them in the session, with no query of its own).
+    """
+    return (
+        session.scalars(
+            select(Staff)
+            .join(ApiToken, ApiToken.staff_id == Staff.id)
+            .where(
+                ApiToken.token_hash == hash_token(raw),
+                ApiToken.revoked_at.is_(None),
+                Staff.active.is_(True),
+            )
+            .options(joinedload(Staff.projects))
         )
+        .unique()
+        .first()
     )
-    if token is None:
-        return None
-    staff = session.get(Staff, token.staff_id)
-    return staff if staff is not None and staff.active else None
 
 
 def company_of(session: Session, actor: Staff) -> Company:
