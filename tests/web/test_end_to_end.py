@@ -60,7 +60,7 @@ def test_a_complaint_walks_the_whole_process(
         json={"note": "门机板损坏,已订配件", "next_follow_up_at": next_date.isoformat()},
     )
     assert r.status_code == 201, r.text
-    queue = engineer.get("/api/v1/complaints/queue").json()
+    queue = engineer.get("/api/v1/complaints/queue").json()["items"]
     assert [q["id"] for q in queue] == [cid]
     assert queue[0]["next_follow_up_at"] == next_date.isoformat().replace("+00:00", "Z")
     r = engineer.post(f"/api/v1/complaints/{cid}/start")

@@ -7,10 +7,10 @@ by deadline, an owner's history, a project's overdue list, a complaint's timelin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Staff, Visit
@@ -112,26 +112,79 @@ def list_complaints(
     return rows[:limit], next_cursor
 
 
-def my_queue(session: Session, actor: Staff, *, limit: int = 100) -> list[Complaint]:
-    """The actor's open work: assigned to them, or received by them (they stay
-    accountable until closure); what is due first (a follow-up date or the resolution
-    deadline) first. Each half is one range scan of a partial index."""
-    halves = (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id)
+QUEUE_PAGE = 100
+_NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _due(c: Complaint) -> datetime:
+    """When a queued complaint is next due: a follow-up date or the resolution deadline."""
+    moments = [d for d in (c.next_follow_up_at, c.resolve_by) if d is not None]
+    return min(moments) if moments else _NO_DEADLINE
+
+
+def queue_cursor(c: Complaint) -> str:
+    """The opaque position after ``c`` in a queue: its due moment and id."""
+    return f"{(_due(c) - _EPOCH) // _MICRO}.{c.id}"
+
+
+def _parse_queue_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        micros, id_ = (int(part) for part in cursor.split("."))
+        return _EPOCH + micros * _MICRO, id_
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(
+            "cursor is the next_cursor of the previous page / 游标无效", field="cursor"
+        ) from exc
+
+
+def queue_page(
+    session: Session, actor: Staff, *, limit: int = QUEUE_PAGE, cursor: str | None = None
+) -> tuple[list[Complaint], str | None]:
+    """A page of the actor's open work (assigned to them, or received by them: they
+    stay accountable until closure), what is due first (a follow-up date or the
+    resolution deadline) first, and the cursor of the next page.
+
+    Four range scans of the partial open-work indexes, each at most ``limit + 1`` rows
+    long: (assignee | first receiver) x (deadline | follow-up date). A row after the
+    cursor is after it by both of its dates, so each scan starts past the cursor, and
+    the first ``limit`` of the merged scans are the first ``limit`` of the queue.
+    Company and project visibility are checked on those rows only (``+ 0`` keeps the
+    planner from intersecting them with the project's whole history). An open
+    complaint always has a resolution deadline, so every one of them is reached.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
+    after = _parse_queue_cursor(cursor) if cursor is not None else None
+    visible = visible_project_ids(actor)
+    seen = [(Complaint.company_id + 0) == actor.company_id, Complaint.status.in_(_OPEN)]
+    if visible is not None:
+        seen.append((Complaint.project_id + 0).in_(visible or [-1]))
     rows: dict[int, Complaint] = {}
-    for mine in halves:
-        query = _scoped(actor).where(mine, Complaint.status.in_(_OPEN))
-        for c in session.scalars(query.order_by(Complaint.resolve_by).limit(limit)):
-            rows.setdefault(c.id, c)
-        # A follow-up date can come before every deadline: fetch those too.
-        query = query.where(Complaint.next_follow_up_at.is_not(None))
-        for c in session.scalars(query.order_by(Complaint.next_follow_up_at).limit(limit)):
-            rows.setdefault(c.id, c)
+    for mine in (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id):
+        for by, other in (
+            (Complaint.resolve_by, Complaint.next_follow_up_at),
+            (Complaint.next_follow_up_at, Complaint.resolve_by),
+        ):
+            query = select(Complaint).where(mine, *seen, by.is_not(None))
+            if after is not None:
+                position = tuple_(literal(after[0], by.type), literal(after[1], BigInteger()))
+                query = query.where(
+                    tuple_(by, Complaint.id) > position,
+                    other.is_(None) | (tuple_(other, Complaint.id) > position),
+                )
+            query = query.order_by(by, Complaint.id).limit(limit + 1)
+            for c in session.scalars(query):
+                rows.setdefault(c.id, c)
+    ordered = sorted(rows.values(), key=lambda c: (_due(c), c.id))
+    next_cursor = queue_cursor(ordered[limit - 1]) if len(ordered) > limit else None
+    return ordered[:limit], next_cursor
 
-    def due(c: Complaint) -> datetime:
-        moments = [d for d in (c.next_follow_up_at, c.resolve_by) if d is not None]
-        return min(moments) if moments else datetime.max.replace(tzinfo=UTC)
 
-    return sorted(rows.values(), key=due)[:limit]
+def my_queue(session: Session, actor: Staff, *, limit: int = QUEUE_PAGE) -> list[Complaint]:
+    """The first page of the actor's open work (see :func:`queue_page`)."""
+    return queue_page(session, actor, limit=limit)[0]
 
 
 def project_overdue(

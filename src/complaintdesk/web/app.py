@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,6 +18,7 @@ from complaintdesk.settings import get_settings
 from complaintdesk.web import errors
 from complaintdesk.web.api import complaints, organisation
 from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
+from complaintdesk.web.strict_query import reject_unknown_query
 
 
 def _utcnow() -> datetime:
@@ -38,6 +39,8 @@ def create_app(
         "return visits and closing summaries.",
         docs_url=None,  # served below from local files: the docs work without a CDN
         openapi_url="/api/v1/openapi.json",
+        # Every route refuses query parameters it does not declare (422 naming them).
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.session_factory = session_factory
     app.state.classifier = classifier or default_classifier()

@@ -167,10 +167,19 @@ def list_complaints(
     )
 
 
-@router.get("/queue", response_model=list[ComplaintOut])
-def my_queue(session: SessionDep, staff: CurrentStaff) -> list[ComplaintOut]:
-    """The caller's open work by deadline: assigned to them or received by them."""
-    return outs(session, queries.my_queue(session, staff))
+@router.get("/queue", response_model=ComplaintPage)
+def my_queue(
+    session: SessionDep,
+    staff: CurrentStaff,
+    cursor: Annotated[
+        str | None, Query(max_length=60, description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = queries.QUEUE_PAGE,
+) -> ComplaintPage:
+    """The caller's open work, what is due first (a follow-up date or the resolution
+    deadline) first: assigned to them or received by them; pages by cursor."""
+    rows, next_cursor = queries.queue_page(session, staff, limit=limit, cursor=cursor)
+    return ComplaintPage(items=outs(session, rows), next_cursor=next_cursor)
 
 
 @router.get("/{complaint_id}", response_model=ComplaintOut)
