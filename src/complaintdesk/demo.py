@@ -12,24 +12,28 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Prediction, default_classifier
 from complaintdesk.classify.generate import iter_generate
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.models import Company, Owner, Project, Staff, Unit
+from complaintdesk.db.models import Company, Outbox, Owner, Project, Staff, Unit
 from complaintdesk.domain.errors import DomainError
 from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
 from complaintdesk.services import closing, dispatch, follow_up, intake, org, resolve, visits
 from complaintdesk.services.escalation import sweep
 
 DEMO_CODE = "demo"
+SECOND_CODE = "harbour"
+DEMO_OWNER_PHONE = "13800000000"
+"""The demo owner who signs in to the portal (the code appears in the server's log)."""
 _PROJECTS = [
     ("CH", "翠湖花园 Emerald Lake", "深圳"),
     ("BJ", "滨江苑 Riverside", "杭州"),
     ("YG", "阳光城 Sunshine City", "成都"),
 ]
+_SECOND_PROJECTS = [("HB", "海景湾 Harbour View", "厦门")]
 _ZH_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _ZH_GIVEN = [
     "伟",
@@ -57,6 +61,7 @@ class DemoResult:
     created: bool
     complaints: int
     tokens: dict[str, str]
+    second_company_complaints: int = 0
 
     def __str__(self) -> str:
         if not self.created:
@@ -66,6 +71,11 @@ class DemoResult:
             "API tokens (shown once; use as 'Authorization: Bearer <token>'):",
         ]
         lines += [f"  {user:<22} {token}" for user, token in sorted(self.tokens.items())]
+        lines += [
+            f"second company '{SECOND_CODE}' with {self.second_company_complaints} complaints.",
+            f"owner portal: sign in with the phone {DEMO_OWNER_PHONE}; the one-time code is in "
+            "the server's log (log channel).",
+        ]
         return "\n".join(lines)
 
 
@@ -89,6 +99,40 @@ def load_demo(
         projects, staff, owners, tokens = _organisation(
             session, company, rng, now, owners_per_project
         )
+    made = _complaints(factory, rng, projects, staff, owners, complaints, seed, now)
+    with unit_of_work(factory) as session:
+        company2 = org.create_company(session, code=SECOND_CODE, name="港湾物业 Harbour Property")
+        projects2, staff2, owners2, tokens2 = _organisation(
+            session,
+            company2,
+            rng,
+            now,
+            max(2, owners_per_project // 10),
+            project_list=_SECOND_PROJECTS,
+            admin="harbour-admin",
+        )
+        tokens.update(tokens2)
+    made2 = _complaints(
+        factory, rng, projects2, staff2, owners2, max(1, complaints // 20), seed + 1, now
+    )
+    sweep(factory, now)
+    with unit_of_work(factory) as session:
+        _history_delivered(session, [company.id, company2.id], now)
+    return DemoResult(True, made, tokens, made2)
+
+
+def _complaints(
+    factory: sessionmaker[Session],
+    rng: random.Random,
+    projects: list[Project],
+    staff: dict[int, list[Staff]],
+    owners: dict[int, list[tuple[Owner, Unit]]],
+    complaints: int,
+    seed: int,
+    now: datetime,
+) -> int:
+    """``complaints`` complaints over the last six months, each walked through the
+    services as far as its age allows."""
     start = now - timedelta(days=180)
     made = 0
     records = list(iter_generate(complaints, seed))
@@ -116,28 +160,47 @@ def load_demo(
                     prediction,
                     at,
                     now,
+                    # Every hundredth is the portal owner's, so they have a history.
+                    owner_unit=owners[projects[0].id][0] if made % 100 == 50 else None,
                 )
                 made += 1
-    sweep(factory, now)
-    return DemoResult(True, made, tokens)
+    return made
+
+
+def _history_delivered(session: Session, company_ids: list[int], now: datetime) -> None:
+    """What the demo made is history: its messages count as delivered, so a new
+    complaint's message is not queued behind thousands of old ones and a configured
+    SMTP server or gateway is never sent the made-up past."""
+    session.execute(
+        update(Outbox)
+        .where(Outbox.company_id.in_(company_ids), Outbox.status.in_(["pending", "sending"]))
+        .values(status="sent", sent_at=Outbox.created_at, next_attempt_at=now)
+    )
 
 
 def _organisation(
-    session: Session, company: Company, rng: random.Random, now: datetime, owners_per_project: int
+    session: Session,
+    company: Company,
+    rng: random.Random,
+    now: datetime,
+    owners_per_project: int,
+    *,
+    project_list: list[tuple[str, str, str]] = _PROJECTS,
+    admin: str = "admin",
 ) -> tuple[
     list[Project], dict[int, list[Staff]], dict[int, list[tuple[Owner, Unit]]], dict[str, str]
 ]:
     projects, staff_by_project, owners_by_project, tokens = [], {}, {}, {}
-    admin = org.create_staff(
+    administrator = org.create_staff(
         session,
         company,
-        username="admin",
-        name="系统管理员 Admin",
+        username=admin,
+        name="系统管理员",
         department=StaffDepartment.MANAGEMENT,
         role=Role.ADMIN,
     )
-    tokens["admin"] = org.issue_token(session, admin, now, name="demo")
-    for code, name, city in _PROJECTS:
+    tokens[admin] = org.issue_token(session, administrator, now, name="demo")
+    for code, name, city in project_list:
         project = org.create_project(session, company, code=code, name=name, city=city)
         projects.append(project)
         units = []
@@ -186,14 +249,19 @@ def _organisation(
                 if english
                 else f"{rng.choice(_ZH_SURNAMES)}{rng.choice(_ZH_GIVEN)}"
             )
+            phone = f"139{rng.randrange(10**8):08d}"
+            channel = rng.choice(["sms", "wechat", "email"])
+            # The first company's first owner is the one who signs in to the portal.
+            if admin == "admin" and len(projects) == 1 and n == 0:
+                owner_name, phone, english, channel = "王女士", DEMO_OWNER_PHONE, False, "sms"
             owner = org.create_owner(
                 session,
                 company,
                 name=owner_name,
-                phone=f"139{rng.randrange(10**8):08d}",
+                phone=phone,
                 email=f"owner{n}.{code.lower()}@example.com",
                 language="en" if english else "zh",
-                contact_channel=rng.choice(["sms", "wechat", "email"]),
+                contact_channel=channel,
                 unit_ids=[unit.id],
             )
             owners.append((owner, unit))
@@ -211,8 +279,12 @@ def _one_complaint(
     prediction: Prediction,
     at: datetime,
     now: datetime,
+    *,
+    owner_unit: tuple[Owner, Unit] | None = None,
 ) -> None:
     owner, unit = rng.choice(owners)
+    if owner_unit is not None and unit.project_id == owner_unit[1].project_id:
+        owner, unit = owner_unit
     receiver = rng.choice(staff)  # anyone receives complaints: first-question responsibility
     channel = rng.choice(list(Channel))
     complaint = intake.register(

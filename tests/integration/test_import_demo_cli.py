@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from complaintdesk.cli import app
-from complaintdesk.db.models import Complaint, Event, Outbox
-from complaintdesk.demo import load_demo
+from complaintdesk.db.engine import make_engine
+from complaintdesk.db.models import Company, Complaint, Event, Outbox, Owner
+from complaintdesk.demo import DEMO_CODE, DEMO_OWNER_PHONE, SECOND_CODE, load_demo
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.services.importer import import_file
 from complaintdesk.settings import get_settings
@@ -119,11 +120,32 @@ def test_demo_makes_every_state_through_the_services(
         or 0
     )
     assert no_events == 0
+    demo = session.scalar(select(Company).where(Company.code == DEMO_CODE))
+    second = session.scalar(select(Company).where(Company.code == SECOND_CODE))
+    assert demo is not None and second is not None
     received = (
-        session.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "received"))
+        session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.kind == "received", Outbox.company_id == demo.id)
+        )
         or 0
     )
     assert received == 150
+    assert result.second_company_complaints > 0
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Complaint).where(Complaint.company_id == second.id)
+        )
+        == result.second_company_complaints
+    )
+    # History is delivered: nothing old waits in front of a new message.
+    statuses = set(session.scalars(select(Outbox.status).distinct()))
+    assert statuses == {"sent"}
+    (portal_owner,) = session.scalars(select(Owner).where(Owner.phone == DEMO_OWNER_PHONE))
+    assert session.scalar(
+        select(func.count()).select_from(Complaint).where(Complaint.owner_id == portal_owner.id)
+    )
     texts = session.scalars(select(Complaint.text)).all()
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts)
     assert any(t.isascii() for t in texts)
@@ -161,6 +183,16 @@ def test_cli_upgrade_demo_sweep_token(cli_db: Path) -> None:
     result = runner.invoke(app, ["sweep", "--now", "2030-01-01T00:00:00+00:00"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["escalations"] > 0
+    result = runner.invoke(app, ["deliver"])
+    assert result.exit_code == 0, result.output
+    # The demo's history counts as delivered: nothing old is sent (nor mailed).
+    assert json.loads(result.output)["sent"] == 0
+    engine = make_engine(get_settings().database_url)
+    with engine.begin() as connection:  # put the history back in the queue
+        connection.execute(
+            update(Outbox).values(status="pending", next_attempt_at=Outbox.created_at)
+        )
+    engine.dispose()
     result = runner.invoke(app, ["deliver"])
     assert result.exit_code == 0, result.output
     delivered = json.loads(result.output)
