@@ -1,0 +1,419 @@
+"""Synthetic complaint history at speed, through the bulk write path.
+
+``generate(factory, rows=N)`` makes a company with projects, buildings, units, owners
+and staff, then ``N`` complaints spread over the last ``years`` with their whole
+lifecycles (events, follow-ups, return visits with satisfaction, closing summaries),
+written in batches by :mod:`services.bulk` (COPY on PostgreSQL). It is what a
+benchmark or a capacity test fills its database with:
+
+- both languages, texts from the classifier's generator (``classify/generate.py``),
+  with their labels;
+- categories by season and hour: equipment (heating, air conditioning) in winter and
+  high summer, building leaks in the rainy season, more complaints in the evening;
+- repeats (the same owner back on the same matter within days) and incidents (many
+  owners of one building within a few hours about one event);
+- most history closed (a few withdrawn), recent complaints at every stage, and a share
+  of older ones still open and overdue;
+- owner messages older than the outbox's retention are gone, their delivery kept in
+  the event that caused them, as :func:`services.retention.purge_outbox` leaves them.
+
+Deterministic for a seed and ``now``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.generate import iter_generate
+from complaintdesk.db.engine import unit_of_work
+from complaintdesk.db.ids import new_id
+from complaintdesk.db.models import Building, Owner, OwnerUnit, Unit
+from complaintdesk.domain import sla
+from complaintdesk.domain.lifecycle import Outcome, Status, is_effective
+from complaintdesk.domain.taxonomy import Category, Role, StaffDepartment, Urgency
+from complaintdesk.services import bulk, org
+
+BUILDINGS_PER_PROJECT = 30
+UNITS_PER_BUILDING = 100
+ROWS_PER_PROJECT = 100_000
+TEXT_POOL = 20_000
+REPEAT_SHARE = 0.06
+INCIDENT_SHARE = 0.004
+RETENTION = timedelta(days=30)
+
+# Relative weight of each category by month (1 … 12): heating and cooling break in
+# winter and high summer, leaks come with the rains, neighbours are loud in summer.
+_SEASON: dict[Category, list[float]] = {
+    Category.EQUIPMENT: [1.6, 1.5, 1.1, 0.9, 0.9, 1.1, 1.5, 1.6, 1.1, 0.9, 1.1, 1.5],
+    Category.BUILDING_QUALITY: [0.7, 0.7, 0.9, 1.1, 1.4, 1.8, 1.8, 1.5, 1.1, 0.9, 0.7, 0.7],
+    Category.NEIGHBORHOOD: [0.8, 1.0, 0.9, 1.0, 1.1, 1.2, 1.4, 1.4, 1.1, 1.0, 0.9, 0.8],
+    Category.MANAGEMENT: [1.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.4],
+}
+# More complaints in the evening, few at night.
+_HOURS = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 1.4, 1.5, 1.4, 1.2,
+          1.0, 1.0, 1.1, 1.1, 1.2, 1.4, 1.8, 2.2, 2.3, 1.9, 1.2, 0.5]  # fmt: skip
+_SATISFACTION = [1, 2, 3, 4, 5]
+_SATISFACTION_W = [0.03, 0.06, 0.2, 0.4, 0.31]
+_NOTES = {
+    "zh": [
+        "已联系业主,约定明天上门",
+        "已派维修工到场查看",
+        "配件已订,预计两天到货",
+        "已电话回复业主",
+    ],
+    "en": ["Called the owner, visit booked", "Technician on site", "Part ordered", "Owner updated"],
+}
+_RESOLUTIONS = {
+    "zh": ["已更换损坏部件并测试正常", "已清理完毕", "已向业主说明情况", "已协调相关部门处理"],
+    "en": [
+        "Replaced the faulty part, tested",
+        "Cleaned up",
+        "Explained to the owner",
+        "Sorted out",
+    ],
+}
+_CAUSES = {
+    "zh": ("设备老化未及时巡检", "增加巡检频次,建立更换台账"),
+    "en": ("Ageing equipment missed in inspections", "More frequent inspections, a parts log"),
+}
+
+
+@dataclass
+class GenerateReport:
+    complaints: int = 0
+    events: int = 0
+    projects: int = 0
+    owners: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.complaints / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class _Project:
+    id: int
+    policy: sla.SlaPolicy
+    staff: dict[str, int]  # role/department key -> staff id
+    owners: list[int]  # owner ids by unit, building after building
+    phones: list[str]
+
+
+def _texts(rng: random.Random, seed: int) -> dict[Category, list[dict[str, str]]]:
+    pools: dict[Category, list[dict[str, str]]] = {c: [] for c in Category}
+    for record in iter_generate(TEXT_POOL, seed=seed):
+        pools[Category(record["category"])].append(record)
+    return {c: p for c, p in pools.items() if p}
+
+
+def _organisation(
+    session: Session, rng: random.Random, code: str, projects: int
+) -> tuple[int, list[_Project]]:
+    company = org.create_company(session, code=code, name=f"{code} 物业集团")
+    made: list[_Project] = []
+    for p in range(projects):
+        project = org.create_project(session, company, code=f"P{p + 1:04d}", name=f"第{p + 1}小区")
+        staff: dict[str, int] = {}
+        for key, dept, role in (
+            ("agent", StaffDepartment.CUSTOMER_SERVICE, Role.AGENT),
+            ("engineering", StaffDepartment.ENGINEERING, Role.STAFF),
+            ("security", StaffDepartment.SECURITY, Role.STAFF),
+            ("cleaning", StaffDepartment.CLEANING, Role.STAFF),
+            ("supervisor", StaffDepartment.ENGINEERING, Role.SUPERVISOR),
+            ("manager", StaffDepartment.MANAGEMENT, Role.MANAGER),
+        ):
+            staff[key] = org.create_staff(
+                session, company, username=f"p{p + 1}-{key}", name=f"P{p + 1} {key}",
+                department=dept, role=role, project_ids=[project.id],
+            ).id  # fmt: skip
+        buildings, units, owners, links = [], [], [], []
+        owner_ids: list[int] = []
+        phones: list[str] = []
+        for b in range(BUILDINGS_PER_PROJECT):
+            building_id = new_id()
+            buildings.append({"id": building_id, "project_id": project.id, "name": f"{b + 1}号楼"})
+            for u in range(UNITS_PER_BUILDING):
+                unit_id, owner_id = new_id(), new_id()
+                name = f"{b + 1}-{u + 1:04d}"
+                units.append(
+                    {"id": unit_id, "building_id": building_id, "project_id": project.id,
+                     "name": name}
+                )  # fmt: skip
+                english = rng.random() < 0.3
+                owners.append({
+                    "id": owner_id, "company_id": company.id,
+                    "name": f"Owner {b + 1}-{u + 1}" if english else f"业主{b + 1}-{u + 1}",
+                    "phone": f"1{p:04d}{b:02d}{u:04d}"[:11].ljust(11, "0"),
+                    "email": None, "language": "en" if english else "zh",
+                    "contact_channel": "sms" if rng.random() < 0.7 else "wechat",
+                    "created_at": datetime(2020, 1, 1).astimezone(),
+                })  # fmt: skip
+                links.append({"owner_id": owner_id, "unit_id": unit_id})
+                phones.append(str(owners[-1]["phone"]))
+                owner_ids.append(owner_id)
+        session.execute(insert(Building), buildings)
+        session.execute(insert(Unit), units)
+        session.execute(insert(Owner), owners)
+        session.execute(insert(OwnerUnit), links)
+        made.append(_Project(project.id, sla.DEFAULT_POLICY, staff, owner_ids, phones))
+    return company.id, made
+
+
+class _Maker:
+    """Makes the stage rows of one complaint (and of the repeats and incidents it
+    sets off)."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        company_id: int,
+        projects: list[_Project],
+        texts: dict[Category, list[dict[str, str]]],
+        now: datetime,
+        start: datetime,
+    ) -> None:
+        self.rng = rng
+        self.company_id = company_id
+        self.projects = projects
+        self.texts = texts
+        self.now = now
+        self.start = start
+        self.span = (now - start).total_seconds()
+        self.categories = list(texts)
+        self.base_w = [float(len(texts[c])) for c in self.categories]
+
+    def moment(self) -> datetime:
+        rng = self.rng
+        day = self.start + timedelta(days=int(rng.random() * self.span // 86400))
+        hour = rng.choices(range(24), _HOURS)[0]
+        at = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60),
+                         microsecond=rng.randrange(1000) * 1000)  # fmt: skip
+        return min(at, self.now - timedelta(minutes=1))
+
+    def category(self, at: datetime) -> Category:
+        weights = [
+            w * _SEASON.get(c, [1.0] * 12)[at.month - 1]
+            for c, w in zip(self.categories, self.base_w, strict=True)
+        ]
+        return self.rng.choices(self.categories, weights)[0]
+
+    def batch(self, count: int) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        repeats: list[tuple[int, int]] = []  # (row, the row it repeats)
+        while len(rows) < count:
+            project = self.rng.choice(self.projects)
+            at = self.moment()
+            category = self.category(at)
+            owner_i = self.rng.randrange(len(project.owners))
+            rows.append(self.one(project, owner_i, at, category))
+            roll = self.rng.random()
+            if roll < REPEAT_SHARE:
+                again = at + timedelta(hours=self.rng.uniform(6, 24 * 20))
+                if again < self.now:
+                    repeats.append((len(rows), len(rows) - 1))
+                    rows.append(
+                        self.one(project, owner_i, again, category, nature="dissatisfaction")
+                    )
+            elif roll < REPEAT_SHARE + INCIDENT_SHARE:
+                # An incident: owners of one building, within three hours, one event.
+                first = owner_i - owner_i % UNITS_PER_BUILDING
+                for _ in range(self.rng.randint(5, 30)):
+                    when = at + timedelta(minutes=self.rng.uniform(1, 180))
+                    if when < self.now:
+                        unit = first + self.rng.randrange(UNITS_PER_BUILDING)
+                        rows.append(self.one(project, unit, when, category))
+        rows = rows[:count]
+        self._repeats = [(r, e) for r, e in repeats if r < count]
+        return rows
+
+    def link_repeats(self, rows: list[list[Any]]) -> None:
+        """After ids are given: each repeat points at the complaint it repeats."""
+        for row_i, earlier_i in self._repeats:
+            rows[row_i][bulk.col("repeat_of_id")] = rows[earlier_i][bulk.col("id")]
+
+    def one(
+        self,
+        project: _Project,
+        owner_i: int,
+        at: datetime,
+        category: Category,
+        nature: str | None = None,
+    ) -> list[Any]:
+        rng = self.rng
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # what an id can say
+        record = rng.choice(self.texts[category])
+        lang = "en" if record["text"][:1].isascii() else "zh"
+        urgency = Urgency(record["urgency"])
+        nature = nature or record["nature"]
+        targets = project.policy.for_urgency(urgency)
+        department = record["department"]
+        assignee = project.staff.get(department, project.staff["engineering"])
+        receiver = project.staff["agent"]
+        row = bulk.new_row(
+            company_id=self.company_id, project_id=project.id, owner_id=project.owners[owner_i],
+            channel=rng.choice(("phone", "phone", "wechat", "app", "walk_in", "web")),
+            text=record["text"], received_at=at, first_receiver_id=receiver,
+            nature=nature, category=category.value, urgency=urgency.value, department=department,
+            label_source="auto", model_version="generated", needs_review=False,
+            upgraded=False, clock_started_at=at, respond_by=at + targets.response,
+            resolve_by=at + targets.resolution, response_level=0, resolution_level=0,
+            visit_level=0, response_breached=False, resolution_breached=False,
+            risk_flags="[]", at_risk=False, reopen_count=0, version=1, ev_received=True,
+        )  # fmt: skip
+        age = self.now - at
+        # How far along its life it got: old complaints are mostly closed, a few
+        # still open (overdue); recent ones at every stage.
+        roll = rng.random()
+        if age > timedelta(days=30):
+            stage = 6 if roll < 0.95 else (7 if roll < 0.975 else rng.randrange(0, 5))
+        else:
+            stage = min(int(age / timedelta(days=5) * rng.random() * 7), 6)
+        t = at
+        steps: list[tuple[str, str, timedelta, timedelta]] = [
+            ("dispatched_at", "ev_dispatched", timedelta(minutes=5), timedelta(hours=4)),
+            ("started_at", "ev_started", timedelta(minutes=10), timedelta(hours=24)),
+            ("resolved_at", "ev_resolved", timedelta(hours=1), timedelta(days=4)),
+            ("visited_at", "ev_visited", timedelta(hours=2), timedelta(days=3)),
+            ("closed_at", "ev_closed", timedelta(minutes=10), timedelta(days=1)),
+        ]
+        status = Status.RECEIVED
+        statuses = [Status.DISPATCHED, Status.IN_PROGRESS, Status.RESOLVED, Status.VISITED,
+                    Status.CLOSED]  # fmt: skip
+        reached = min(stage, 5) if stage != 7 else 0
+        for i in range(reached):
+            column, event, low, high = steps[i]
+            t = t + timedelta(seconds=rng.uniform(low.total_seconds(), high.total_seconds()))
+            if t >= self.now:
+                break
+            row[bulk.col(column)] = t
+            row[bulk.col(event)] = True
+            status = statuses[i]
+        if stage == 7 and at + timedelta(hours=2) < self.now:  # withdrawn by the owner
+            status = Status.WITHDRAWN
+            t = at + timedelta(hours=rng.uniform(0.5, 2))
+            row[bulk.col("closed_at")] = t
+            row[bulk.col("ev_closed")] = True
+        row[bulk.col("status")] = status.value
+        dispatched = row[bulk.col("dispatched_at")]
+        if dispatched is not None:
+            row[bulk.col("assignee_id")] = assignee
+            row[bulk.col("responded_at")] = dispatched
+            row[bulk.col("response_breached")] = dispatched > row[bulk.col("respond_by")]
+            row[bulk.col("response_level")] = int(row[bulk.col("response_breached")])
+        started = row[bulk.col("started_at")]
+        if started is not None and rng.random() < 0.6:
+            row[bulk.col("fu_id")] = True
+            row[bulk.col("fu_at")] = started + timedelta(minutes=rng.uniform(5, 120))
+            row[bulk.col("fu_note")] = rng.choice(_NOTES[lang])
+            if row[bulk.col("fu_at")] >= self.now:
+                row[bulk.col("fu_id")] = None
+                row[bulk.col("fu_at")] = row[bulk.col("fu_note")] = None
+        resolved = row[bulk.col("resolved_at")]
+        if resolved is not None:
+            outcome = Outcome.ANSWERED if nature == "consulting" else Outcome.FIXED
+            row[bulk.col("resolution_outcome")] = outcome.value
+            row[bulk.col("resolution")] = rng.choice(_RESOLUTIONS[lang])
+            row[bulk.col("effective")] = is_effective(nature, outcome)
+            row[bulk.col("resolution_breached")] = resolved > row[bulk.col("resolve_by")]
+            row[bulk.col("resolution_level")] = int(row[bulk.col("resolution_breached")])
+            row[bulk.col("visit_by")] = resolved + targets.visit
+        visited = row[bulk.col("visited_at")]
+        if visited is not None:
+            score = rng.choices(_SATISFACTION, _SATISFACTION_W)[0]
+            row[bulk.col("satisfaction")] = score
+            row[bulk.col("visit_id")] = True
+            if score < 3:
+                row[bulk.col("reopen_count")] = 1  # reopened once, then put right
+        if status is Status.CLOSED and row[bulk.col("effective")]:
+            cause, action = _CAUSES[lang]
+            row[bulk.col("summary_cause")] = cause
+            row[bulk.col("corrective_action")] = action
+        if status.is_open:
+            clocks = sla.running_clocks(
+                received_at=at, respond_by=row[bulk.col("respond_by")], responded_at=dispatched,
+                clock_started_at=at, resolve_by=row[bulk.col("resolve_by")], resolved_at=resolved,
+                visit_by=row[bulk.col("visit_by")], visited=visited is not None, is_open=True,
+            )  # fmt: skip
+            # Overdue work was escalated in its time: its levels are recorded as reached.
+            for clock in clocks:
+                level = int(clock.level_at(self.now))
+                name = {"response": "response_level", "resolution": "resolution_level",
+                        "visit": "visit_level"}[clock.clock.value]  # fmt: skip
+                row[bulk.col(name)] = max(row[bulk.col(name)], level)
+                if level and clock.clock is sla.Clock.RESOLUTION:
+                    row[bulk.col("resolution_breached")] = True
+                if level and clock.clock is sla.Clock.RESPONSE:
+                    row[bulk.col("response_breached")] = True
+            row[bulk.col("sla_check_at")] = sla.next_check(clocks, self.now)
+        else:
+            row[bulk.col("sla_check_at")] = None
+        row[bulk.col("updated_at")] = t
+        # The owner was told of the receipt: a sent message while the outbox keeps it,
+        # after that its delivery record in the event.
+        sent = at + timedelta(seconds=rng.uniform(2, 60))
+        channel = "sms"
+        if self.now - sent < RETENTION:
+            row[bulk.col("msg_kind")] = "received"
+            row[bulk.col("msg_channel")] = channel
+            row[bulk.col("msg_recipient")] = project.phones[owner_i]
+            row[bulk.col("msg_language")] = lang
+            row[bulk.col("msg_subject")] = (
+                "您的投诉已受理" if lang == "zh" else "Complaint received"
+            )
+            row[bulk.col("msg_body")] = record["text"][:40]
+            row[bulk.col("msg_status")] = "sent"
+            row[bulk.col("msg_sent_at")] = sent
+        else:
+            row[bulk.col("received_data")] = bulk.dumps(
+                {"delivered": [{"to": "owner", "ch": channel, "at": sent.isoformat()[:19]}]}
+            )
+        return row
+
+
+def generate(
+    factory: sessionmaker[Session],
+    *,
+    rows: int,
+    now: datetime,
+    seed: int = 7,
+    years: float = 3.0,
+    company_code: str | None = None,
+    batch: int = 10_000,
+    progress: Callable[[int, float], None] | None = None,
+) -> GenerateReport:
+    """Make ``rows`` complaints of synthetic history (see the module's docstring)."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    report = GenerateReport()
+    projects_n = max(3, -(-rows // ROWS_PER_PROJECT))
+    with unit_of_work(factory) as session:
+        company_id, projects = _organisation(
+            session, rng, company_code or f"gen-{seed}-{rows}", projects_n
+        )
+    report.projects = len(projects)
+    report.owners = sum(len(p.owners) for p in projects)
+    maker = _Maker(
+        rng, company_id, projects, _texts(rng, seed), now, now - timedelta(days=365 * years)
+    )
+    while report.complaints < rows:
+        stage = maker.batch(min(batch, rows - report.complaints))
+        with unit_of_work(factory) as session:
+            bulk.lock(session)
+            bulk.assign_ids(session, stage)
+            maker.link_repeats(stage)
+            written = bulk.write_batch(session, stage)
+        report.complaints += written.complaints
+        report.events += written.events
+        if progress is not None:
+            progress(report.complaints, time.monotonic() - started)
+    report.seconds = time.monotonic() - started
+    return report
