@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from complaintdesk.classify.cli import classify_command, model_app
-from complaintdesk.runtime import Periodic, Runtime, utcnow
+from complaintdesk.runtime import Runtime, utcnow
 from complaintdesk.settings import get_settings
 
 if TYPE_CHECKING:
-    from complaintdesk.services.delivery import DeliveryReport
+    pass
 
 app = typer.Typer(
     help="ComplaintDesk: owner complaints, from intake to closing summary.",
@@ -66,45 +65,34 @@ def db_upgrade() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes serving requests (production: cores)")
+    ] = 1,
     workers_off: Annotated[
         bool, typer.Option("--no-workers", help="Do not run the sweeper and delivery")
     ] = False,
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU)")] = False,
 ) -> None:
     """Serve the API (and /docs) with the sweeper and the delivery worker beside it.
 
-    Needs ``COMPLAINTDESK_NODE_ID``: two servers that made ids with the same node
-    number could make the same id."""
-    import uvicorn
+    Needs ``COMPLAINTDESK_NODE_ID``, the server's base node number: with ``--workers
+    N`` its processes use nodes base … base + 2N, so give each server of a cluster
+    its own range."""
+    from complaintdesk import serving
 
-    from complaintdesk.db import ids
-    from complaintdesk.services.escalation import sweep
-    from complaintdesk.web.app import create_app
-
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        ids.configure(ids.require_configured_node())
-    except ids.NodeNotConfigured as exc:
+        serving.serve(
+            get_settings(),
+            host=host,
+            port=port,
+            workers=workers,
+            background=not workers_off,
+            access_log=access_log,
+        )
+    except serving.CannotServe as exc:
         typer.echo(f"refusing to serve: {exc}", err=True)
         raise typer.Exit(2) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = _runtime()
-    settings = runtime.settings
-    jobs = (
-        []
-        if workers_off
-        else [
-            Periodic(
-                "sweeper", settings.sweep_interval_seconds, lambda: sweep(runtime.factory, utcnow())
-            ),
-            Periodic("delivery", settings.deliver_interval_seconds, _deliverer(runtime)),
-        ]
-    )
-    for job in jobs:
-        job.start()
-    try:
-        uvicorn.run(create_app(runtime.factory), host=host, port=port)
-    finally:
-        for job in jobs:
-            job.stop()
 
 
 @app.command("sweep")
@@ -128,24 +116,12 @@ def sweep_command(
     )
 
 
-def _deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
-    """One delivery pass over the outbox, with the channels built once."""
-    from complaintdesk.services.delivery import channels_from_settings, deliver
-
-    channels = channels_from_settings(runtime.settings)
-
-    def once() -> DeliveryReport:
-        return deliver(
-            runtime.factory, channels, utcnow(), max_attempts=runtime.settings.delivery_max_attempts
-        )
-
-    return once
-
-
 @app.command("deliver")
 def deliver_command() -> None:
     """Send every message due in the outbox now (``serve`` does this continuously)."""
-    once = _deliverer(_runtime())
+    from complaintdesk.serving import deliverer
+
+    once = deliverer(_runtime())
     totals = {"sent": 0, "retried": 0, "failed": 0}
     while True:
         report = once()

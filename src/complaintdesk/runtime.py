@@ -29,8 +29,16 @@ class Runtime:
     factory: sessionmaker[Session]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
-        engine = make_engine(settings.database_url)
+    def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> Runtime:
+        """The engine of one process, its connection pool sized by the settings (or
+        ``pool_size``, for a process that needs few connections)."""
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size if pool_size is None else pool_size,
+            max_overflow=settings.db_max_overflow if pool_size is None else 0,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            pool_pre_ping=settings.db_pool_pre_ping,
+        )
         return cls(settings, engine, make_sessionmaker(engine))
 
 
@@ -42,6 +50,8 @@ class Periodic:
     name: str
     interval: float
     job: Callable[[], object]
+    again: Callable[[object], bool] = lambda _result: False
+    """Whether the job's result says there is more to do now (run again at once)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -59,6 +69,8 @@ class Periodic:
             try:
                 result = self.job()
                 log.debug("%s: %s", self.name, result)
+                if self.again(result):
+                    continue
             except Exception:
                 log.exception("%s failed; retrying in %.0f s", self.name, self.interval)
             self._stop.wait(self.interval)

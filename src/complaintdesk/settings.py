@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -19,7 +20,26 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "COMPLAINTDESK_DATABASE_URL"),
     )
     sweep_interval_seconds: float = 60.0
-    deliver_interval_seconds: float = 10.0
+    deliver_interval_seconds: float = 2.0
+    """How long the delivery worker waits when the outbox has nothing due; while
+    messages are due it sends batch after batch without waiting."""
+    deliver_batch_size: int = 200
+    """Messages claimed per delivery transaction."""
+    deliver_concurrency: int = 8
+    """Messages of a batch sent at the same time (threads): webhook and SMTP sends
+    wait on the network, so several in flight keep delivery ahead of intake."""
+    db_pool_size: int = 10
+    """Connections each serving process keeps open (PostgreSQL); ``serve --workers N``
+    opens up to N × (pool size + overflow) + 4 (sweeper and delivery)."""
+    db_max_overflow: int = 5
+    """Connections a process may open beyond the pool at a peak (closed afterwards)."""
+    db_pool_timeout_seconds: float = 10.0
+    """How long a request waits for a free connection before it fails."""
+    node_lock_dir: Path = Path(tempfile.gettempdir()) / "complaintdesk-nodes"
+    """Where ``serve`` processes hold the lock on their id node numbers."""
+    db_pool_pre_ping: bool = True
+    """Check each connection as it leaves the pool (one round trip per request):
+    survives a database restart without a failed request; off saves that round trip."""
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None

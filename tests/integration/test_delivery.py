@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -285,6 +286,40 @@ def test_concurrent_deliverers_send_each_message_exactly_once(fresh_engine: Engi
     with make_sessionmaker(fresh_engine)() as session:
         rows = session.execute(select(Outbox.status, Outbox.attempts)).all()
     assert Counter(tuple(r) for r in rows) == {("sent", 1): 60}
+
+
+def test_a_batch_is_sent_concurrently_and_recorded_once(fresh_engine: Engine) -> None:
+    factory = make_sessionmaker(fresh_engine)  # real commits: the senders are threads
+    with unit_of_work(factory) as session:
+        company_id = build_org(session).company.id
+        for n in range(24):
+            _queue(session, company_id, f"k:{n}")
+        _queue(session, company_id, "k:bad", channel="fax")  # no route: a failure
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+
+    class Slow(Recorder):
+        def send(self, message: OutgoingMessage) -> None:
+            nonlocal in_flight, most
+            with lock:
+                in_flight += 1
+                most = max(most, in_flight)
+            try:
+                super().send(message)
+            finally:
+                with lock:
+                    in_flight -= 1
+
+    recorder = Slow(delay=0.02)
+    with ThreadPoolExecutor(6) as pool:
+        report = deliver(factory, _all(recorder), NOW, pool=pool)
+    assert (report.claimed, report.sent, report.retried) == (25, 24, 1)
+    assert most > 1  # several on the wire at once
+    assert Counter(m.dedupe_key for m in recorder.calls) == {f"k:{n}": 1 for n in range(24)}
+    with factory() as session:
+        assert _row(session, "k:3").status == "sent"
+        assert _row(session, "k:bad").status == "pending"
 
 
 def test_channels_follow_the_settings() -> None:

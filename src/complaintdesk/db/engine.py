@@ -21,7 +21,17 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    pool_pre_ping: bool = True,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; the pool settings apply to PostgreSQL (SQLite files
+    keep SQLAlchemy's defaults: one writer at a time whatever the pool)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -32,7 +42,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _sqlite_transactions(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(
+        url,
+        pool_pre_ping=pool_pre_ping,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        **kwargs,
+    )
 
 
 def _sqlite_transactions(engine: Engine) -> None:

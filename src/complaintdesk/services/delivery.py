@@ -8,15 +8,17 @@ A run has three steps, so that no transaction is held open across the network:
    ``attempts + 1`` and leased until ``now + lease``. On PostgreSQL the claim takes
    the rows with ``FOR UPDATE SKIP LOCKED``; SQLite's IMMEDIATE transactions
    serialise claimers outright.
-2. **Send** each claimed message through its channel, outside any transaction.
-3. **Record** each result in its own transaction: ``sent`` with ``sent_at``, or the
-   error and back to ``pending`` with exponential backoff, or ``failed`` after
-   ``max_attempts``.
+2. **Send** each claimed message through its channel, outside any transaction,
+   several at once when given a thread pool.
+3. **Record** the results in one transaction: ``sent`` with ``sent_at`` (one UPDATE
+   for the batch), or the error and back to ``pending`` with exponential backoff, or
+   ``failed`` after ``max_attempts``.
 
 Only the claimer sends, and a claim is fenced by its attempt number: a claimer
 re-checks that the row is still its own (still ``sending``, same ``attempts``) just
 before sending, and records a failure only if it is. The one way a message goes out
-twice is a crash (or a send slower than the lease) between sending and recording;
+twice is a crash (or a send slower than the lease) between sending and recording
+(a crash resends the rest of its batch);
 the resend carries the same ``Message-ID`` / ``Idempotency-Key`` (both derived from
 ``dedupe_key``) so the mail system or gateway can drop it. See docs/notifications.md.
 """
@@ -32,6 +34,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -257,38 +260,66 @@ def deliver(
     batch: int = 100,
     max_attempts: int = 8,
     lease: timedelta = DEFAULT_LEASE,
+    pool: Executor | None = None,
 ) -> DeliveryReport:
-    """Claim up to ``batch`` due messages, send them, and record each result.
+    """Claim up to ``batch`` due messages, send them, and record the results.
 
     One batch per call; call again (``report.claimed == batch``) to drain a backlog,
-    with a fresh ``now`` so that each claim's lease starts when it is made.
+    with a fresh ``now`` so that each claim's lease starts when it is made. With a
+    ``pool`` the batch's messages are sent concurrently (each still checked to be
+    ours just before it goes); without one, one after another in claim order. The
+    results are recorded together in one transaction: a crash before it resends the
+    batch, with the same ``Message-ID`` / ``Idempotency-Key``.
     """
     report = DeliveryReport()
     claims = _claim(factory, now, batch, lease)
     report.claimed = len(claims)
-    for claim in claims:
-        if not _still_ours(factory, claim):
-            continue  # our lease ran out and another worker took it over
-        message = claim.message
-        try:
-            channel = channels.get(message.channel)
-            if channel is None:
-                raise LookupError(f"no channel configured for {message.channel!r}")
-            channel.send(message)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
-            log.warning(
-                "message %s attempt %d failed: %s", message.dedupe_key, claim.attempts, error
+
+    def send(claim: _Claim) -> str | None:
+        return _send(factory, channels, claim)
+
+    errors = list(pool.map(send, claims) if pool is not None else map(send, claims))
+    sent = [c for c, e in zip(claims, errors, strict=True) if e is None]
+    failed = [(c, e) for c, e in zip(claims, errors, strict=True) if e is not None and e != _LOST]
+    with unit_of_work(factory) as session:
+        if sent:
+            # Not fenced by attempts: the message did go out, whoever holds the claim now.
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([c.message.id for c in sent]), Outbox.status != "sent")
+                .values(status="sent", sent_at=now, last_error=None)
+                .execution_options(synchronize_session=False)
             )
-            outcome = _record_failure(factory, claim, now, error, max_attempts)
+        report.sent = len(sent)
+        for claim, error in failed:
+            outcome = _record_failure(session, claim, now, error, max_attempts)
             if outcome == "failed":
                 report.failed += 1
             elif outcome == "pending":
                 report.retried += 1
-        else:
-            _record_sent(factory, claim, now)
-            report.sent += 1
     return report
+
+
+_LOST = "\0lost"  # our lease ran out and another worker took the message over
+
+
+def _send(
+    factory: sessionmaker[Session], channels: Mapping[str, Channel], claim: _Claim
+) -> str | None:
+    """Send one claimed message: None when it went out, else why not."""
+    if not _still_ours(factory, claim):
+        return _LOST
+    message = claim.message
+    try:
+        channel = channels.get(message.channel)
+        if channel is None:
+            raise LookupError(f"no channel configured for {message.channel!r}")
+        channel.send(message)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+        log.warning("message %s attempt %d failed: %s", message.dedupe_key, claim.attempts, error)
+        return error
+    return None
 
 
 def _claim(
@@ -346,19 +377,8 @@ def _still_ours(factory: sessionmaker[Session], claim: _Claim) -> bool:
         return session.scalar(select(Outbox.id).where(_ours(claim))) is not None
 
 
-def _record_sent(factory: sessionmaker[Session], claim: _Claim, now: datetime) -> None:
-    # Not fenced by attempts: the message did go out, whoever holds the claim now.
-    with unit_of_work(factory) as session:
-        session.execute(
-            update(Outbox)
-            .where(Outbox.id == claim.message.id, Outbox.status != "sent")
-            .values(status="sent", sent_at=now, last_error=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def _record_failure(
-    factory: sessionmaker[Session],
+    session: Session,
     claim: _Claim,
     now: datetime,
     error: str,
@@ -366,18 +386,17 @@ def _record_failure(
 ) -> str | None:
     """Back to pending with backoff, or failed for good; None if the claim was lost."""
     status = "failed" if claim.attempts >= max_attempts else "pending"
-    with unit_of_work(factory) as session:
-        result = cast(
-            CursorResult[Any],
-            session.execute(
-                update(Outbox)
-                .where(_ours(claim))
-                .values(
-                    status=status,
-                    last_error=error,
-                    next_attempt_at=now + backoff(claim.attempts),
-                )
-                .execution_options(synchronize_session=False)
-            ),
-        )
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Outbox)
+            .where(_ours(claim))
+            .values(
+                status=status,
+                last_error=error,
+                next_attempt_at=now + backoff(claim.attempts),
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    )
     return status if result.rowcount == 1 else None

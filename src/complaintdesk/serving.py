@@ -1,0 +1,196 @@
+"""``complaintdesk serve``: the API in one or several worker processes, with the
+sweeper and the delivery worker running once beside them.
+
+With ``--workers N`` (N > 1) the process started by ``serve`` becomes a supervisor:
+uvicorn starts N worker processes that share the listening socket, each building its
+own engine and connection pool in :func:`worker_app` (an import-string app factory,
+so nothing is shared across ``fork``/``spawn``). The supervisor serves no requests;
+it runs the sweeper and the delivery worker, so they run once per server, not once
+per worker.
+
+Every process makes ids, and two processes must never make them with the same node
+number (:mod:`complaintdesk.db.ids`). ``COMPLAINTDESK_NODE_ID`` is the server's base
+node ``b``: the supervisor takes ``b``, and each worker takes the first free node of
+``b + 1 … b + 2N`` (twice the workers, so that a rolling restart can start a new
+worker before the old one stops). A node is taken by holding an exclusive lock on a
+file named after it (``COMPLAINTDESK_NODE_LOCK_DIR``); the operating system releases
+it when the process ends, however it ends, so a restarted worker takes the node of
+the one it replaces, and a second server started with the same base on this machine
+is refused instead of making clashing ids.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from complaintdesk.db import ids
+from complaintdesk.runtime import Periodic, Runtime, utcnow
+from complaintdesk.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from complaintdesk.services.delivery import DeliveryReport
+
+log = logging.getLogger("complaintdesk.serve")
+
+WORKER_NODES_ENV = "COMPLAINTDESK_WORKER_NODES"
+"""Set by the supervisor for its workers: the nodes they may take, comma-separated."""
+
+
+def background_pool(settings: Settings) -> int:
+    """Connections the supervisor's sweeper and delivery threads use."""
+    return settings.deliver_concurrency + 2
+
+
+# Held open for the life of the process: closing it would free the node.
+_held: list[IO[str]] = []
+
+
+class CannotServe(RuntimeError):
+    """The server's node numbers are missing, out of range or in use."""
+
+
+class NodeInUse(CannotServe):
+    """Every node this process could take is held by another process."""
+
+
+def claim_node(candidates: Sequence[int], lock_dir: Path) -> int:
+    """Take the first node of ``candidates`` that no other process on this machine
+    holds, for the life of this process."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for node in candidates:
+        handle = (lock_dir / f"node-{node}.lock").open("a+", encoding="ascii")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _held.append(handle)
+        return node
+    raise NodeInUse(
+        f"nodes {', '.join(map(str, candidates))} are all in use by other processes "
+        f"(locks in {lock_dir}): give this server another COMPLAINTDESK_NODE_ID"
+    )
+
+
+def worker_candidates(base: int, workers: int) -> list[int]:
+    """The nodes a server's workers may take: ``base + 1 … base + 2 × workers``."""
+    return ids.worker_nodes(base, 2 * workers + 1)[1:]
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (``uvicorn complaintdesk.serving:worker_app
+    --factory``): its own node, engine and connection pool."""
+    from complaintdesk.web.app import create_app
+
+    settings = get_settings()
+    raw = os.environ.get(WORKER_NODES_ENV, "")
+    candidates = [int(n) for n in raw.split(",") if n.strip()]
+    if not candidates:
+        candidates = [ids.require_configured_node()]
+    node = claim_node(candidates, settings.node_lock_dir)
+    ids.configure(node)
+    runtime = Runtime.from_settings(settings)
+    log.info("worker %d serving with node %d", os.getpid(), node)
+    return create_app(runtime.factory)
+
+
+def deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
+    """One delivery batch: claimed, sent by ``deliver_concurrency`` threads, recorded;
+    the channels and the threads are made once."""
+    from complaintdesk.services.delivery import channels_from_settings, deliver
+
+    settings = runtime.settings
+    channels = channels_from_settings(settings)
+    pool = (
+        ThreadPoolExecutor(settings.deliver_concurrency, thread_name_prefix="deliver")
+        if settings.deliver_concurrency > 1
+        else None
+    )
+
+    def once() -> DeliveryReport:
+        return deliver(
+            runtime.factory,
+            channels,
+            utcnow(),
+            batch=settings.deliver_batch_size,
+            max_attempts=settings.delivery_max_attempts,
+            pool=pool,
+        )
+
+    return once
+
+
+def background_jobs(runtime: Runtime) -> list[Periodic]:
+    """The sweeper and the delivery worker, each in its own thread. Delivery sends
+    batch after batch while batches come back full, and waits only when it is idle."""
+    from complaintdesk.services.escalation import sweep
+
+    settings = runtime.settings
+    return [
+        Periodic(
+            "sweeper", settings.sweep_interval_seconds, lambda: sweep(runtime.factory, utcnow())
+        ),
+        Periodic(
+            "delivery",
+            settings.deliver_interval_seconds,
+            deliverer(runtime),
+            again=lambda report: getattr(report, "claimed", 0) >= settings.deliver_batch_size,
+        ),
+    ]
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    background: bool,
+    access_log: bool,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then stop the workers and the background jobs."""
+    import uvicorn
+
+    try:
+        base = ids.require_configured_node()
+        candidates = worker_candidates(base, workers) if workers > 1 else []
+    except (ids.NodeNotConfigured, ValueError) as exc:
+        raise CannotServe(str(exc)) from exc
+    ids.configure(claim_node([base], settings.node_lock_dir))
+    runtime = Runtime.from_settings(
+        settings, pool_size=background_pool(settings) if workers > 1 else None
+    )
+    jobs = background_jobs(runtime) if background else []
+    for job in jobs:
+        job.start()
+    try:
+        if workers == 1:
+            from complaintdesk.web.app import create_app
+
+            uvicorn.run(create_app(runtime.factory), host=host, port=port, access_log=access_log)
+        else:
+            os.environ[WORKER_NODES_ENV] = ",".join(map(str, candidates))
+            uvicorn.run(
+                "complaintdesk.serving:worker_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                access_log=access_log,
+            )
+    finally:
+        for job in jobs:
+            job.stop()
+        runtime.engine.dispose()

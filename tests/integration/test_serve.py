@@ -1,0 +1,112 @@
+"""``complaintdesk serve --workers 2`` as production runs it: a real process tree on a
+free port, real PostgreSQL, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from complaintdesk.db import ids
+from complaintdesk.db.engine import make_sessionmaker, unit_of_work
+from complaintdesk.db.models import Outbox
+from complaintdesk.services import org
+from tests.conftest import NOW, build_org
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "serve exited before it was up"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("serve did not come up")
+
+
+def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("several worker processes are for PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        token = org.issue_token(session, acme.guard, NOW)
+    port = _free_port()
+    base = 40
+    locks = tmp_path / "locks"
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_engine.url.render_as_string(hide_password=False),
+        "COMPLAINTDESK_NODE_ID": str(base),
+        "COMPLAINTDESK_NODE_LOCK_DIR": str(locks),
+        "COMPLAINTDESK_DELIVER_INTERVAL_SECONDS": "0.2",
+        "COMPLAINTDESK_DB_POOL_SIZE": "3",
+    }
+    command = [str(Path(sys.executable).parent / "complaintdesk"), "serve", "--workers", "2"]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(url, proc)
+        made = []
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            for n in range(12):
+                r = client.post(
+                    "/api/v1/complaints",
+                    json={
+                        "project_id": str(acme.project.id),
+                        "owner_id": str(acme.owner.id),
+                        "text": f"电梯坏了,第{n}次",
+                    },
+                )
+                assert r.status_code == 201, r.text
+                made.append(int(r.json()["id"]))
+        # Ids come from the workers' own nodes (base + 1 …), never the supervisor's.
+        nodes = {ids.id_node(i) for i in made}
+        assert nodes <= set(range(base + 1, base + 5)) and nodes, nodes
+        assert {p.name for p in locks.iterdir()} >= {f"node-{base}.lock"}
+        # The supervisor's delivery worker sends what the workers queued.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with factory() as session:
+                pending = session.scalars(
+                    select(Outbox.id).where(Outbox.status != "sent", Outbox.complaint_id.in_(made))
+                ).all()
+            if not pending:
+                break
+            time.sleep(0.3)
+        assert not pending
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output = proc.communicate(timeout=60)[0].decode()
+        except subprocess.TimeoutExpired:  # pragma: no cover - reported below
+            proc.kill()
+            output = proc.communicate()[0].decode()
+    assert proc.returncode == 0, output
+    assert "Finished server process" in output and output.count("Finished server process") == 2
