@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from complaintdesk.db import fts
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -20,3 +22,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name == "sqlite" and revision == "head":
+        # A batch-mode rebuild of complaints in a later migration drops the FTS
+        # triggers; put them back (a no-op when they are there).
+        with engine.begin() as connection:
+            fts.install(connection)

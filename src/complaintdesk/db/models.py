@@ -88,6 +88,11 @@ def _open_index(name: str, *columns: str) -> Index:
     return Index(name, *columns, postgresql_where=text(_OPEN), sqlite_where=text(_OPEN))
 
 
+def _flag_index(name: str, where: str) -> Index:
+    """A partial index of the rows a rare flag is set on, newest first."""
+    return Index(name, "id", postgresql_where=text(where), sqlite_where=text(where))
+
+
 class Company(Base):
     """A property-management company: the tenant. Nothing crosses between companies."""
 
@@ -222,6 +227,22 @@ class Complaint(Base):
         # A project's complaints by time (lists, reports, repeat lookups by unit).
         Index("ix_complaints_project", "project_id", "id"),
         Index("ix_complaints_company", "company_id", "id"),
+        # The list's filters, each newest first from its own index (no filter may scan
+        # history): open states (small: open work only), people, labels, and the rare
+        # flags as partial indexes that hold only the rows flagged. A time window is
+        # an id range of the primary key (ids are time-ordered).
+        _open_index("ix_complaints_open_status", "status", "id"),
+        Index("ix_complaints_assignee", "assignee_id", "id"),
+        Index("ix_complaints_receiver", "first_receiver_id", "id"),
+        Index("ix_complaints_category", "category", "id"),
+        Index("ix_complaints_urgency", "urgency", "id"),
+        Index("ix_complaints_department", "department", "id"),
+        _flag_index("ix_complaints_review", "needs_review"),
+        _flag_index("ix_complaints_repeat", "repeat_of_id IS NOT NULL"),
+        _flag_index("ix_complaints_risk", "at_risk"),
+        # Full-text search (PostgreSQL): GIN over to_tsvector('simple', search_terms),
+        # made by migration 0004 (an expression index SQLite has no equivalent of;
+        # SQLite searches the FTS5 table complaints_fts, kept by triggers).
     )
 
     id: Mapped[int] = _id()
@@ -286,6 +307,9 @@ class Complaint(Base):
     # Optimistic concurrency: two writers of one complaint cannot both win.
     __mapper_args__ = {"version_id_col": version}
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The owner's words as search terms (domain.search.search_terms), computed once
+    # when the complaint is written; indexed for full-text search.
+    search_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     departments: Mapped[list[ComplaintDepartment]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="ComplaintDepartment.department"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import BULK_BIT, BULK_SEQ_LIMIT, LOW_BITS, bulk_id, ms_of
+from complaintdesk.domain.search import search_terms
 
 _LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
 
@@ -85,6 +86,7 @@ COMPLAINT_COLUMNS = (
     "preventive_action",
     "version",
     "updated_at",
+    "search_terms",
 )
 _JSON_COLUMNS = frozenset({"label_confidence", "risk_flags"})
 LIFECYCLE_COLUMNS = (
@@ -282,6 +284,19 @@ def _sqlite_value(name: str, value: Any) -> Any:
     return value
 
 
+def _with_search_terms(rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
+    """Rows with their words' search terms (computed here, once, row by row as they
+    stream to the stage: the batch never holds them all)."""
+    terms, text_, summary = col("search_terms"), col("text"), col("summary")
+    for row in rows:
+        if row[terms] is not None:
+            yield row
+        else:
+            filled = list(row)
+            filled[terms] = search_terms(row[text_], row[summary])
+            yield filled
+
+
 def _stage(session: Session, rows: Iterable[list[Any]]) -> None:
     dialect = _dialect(session)
     session.execute(text(_stage_ddl(dialect)))
@@ -371,7 +386,7 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     if not rows:
         return BatchWritten(0, 0)
     dialect = _dialect(session)
-    _stage(session, rows)
+    _stage(session, _with_search_terms(rows))
     results = [session.execute(text(sql)) for sql in _statements(dialect)]
     session.execute(text("DELETE FROM bulk_stage"))
     events = results[2]

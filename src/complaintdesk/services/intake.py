@@ -26,6 +26,7 @@ from complaintdesk.domain.errors import Conflict, InvalidInput
 from complaintdesk.domain.lifecycle import FINAL_STATES, Outcome, Status, is_effective
 from complaintdesk.domain.messages import MessageKind
 from complaintdesk.domain.permissions import Permission
+from complaintdesk.domain.search import search_terms
 from complaintdesk.domain.taxonomy import LABELS, Category, Channel, Nature, parse_labels
 from complaintdesk.services.common import (
     get_owner,
@@ -143,6 +144,7 @@ def register_once(
         channel=new.channel.value,
         text=text,
         summary=summary,
+        search_terms=search_terms(text, summary),
         location=location,
         occurred_at=new.occurred_at,
         received_at=now,

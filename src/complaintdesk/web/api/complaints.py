@@ -12,9 +12,19 @@ from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Staff
 from complaintdesk.domain import rules
+from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
-from complaintdesk.services import closing, dispatch, follow_up, intake, labels, queries, resolve
+from complaintdesk.services import (
+    closing,
+    dispatch,
+    follow_up,
+    intake,
+    labels,
+    queries,
+    resolve,
+    search,
+)
 from complaintdesk.services import visits as visits_service
 from complaintdesk.web.api.schemas import (
     CloseIn,
@@ -135,12 +145,31 @@ def list_complaints(
     risk: bool | None = None,
     received_from: UtcTime | None = None,
     received_to: UtcTime | None = None,
-    cursor: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=search.terms.MAX_QUERY_CHARS,
+            description="Words to search the owners' words for, Chinese or English",
+        ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
+    sort: Annotated[
+        search.SearchSort | None, Query(description="With q: relevance (default) or newest")
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=40, pattern=r"^\d+(\.\d+)?$", description="next_cursor of the previous page"
+        ),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=queries.MAX_PAGE)] = None,
 ) -> ComplaintPage:
-    """Complaints the caller may see, newest first, with filters and a cursor."""
+    """Complaints the caller may see, newest first, with filters and a cursor.
+
+    With ``q``: those whose words match, ranked (``sort=relevance``) or newest first
+    (``sort=newest``), 20 a page; ``searched_from`` says how far back the search
+    looked (it widens from the last week only as far as the page needs; give
+    ``received_from`` to look further in one go)."""
     flt = queries.ComplaintFilter(
         project_id=project_id,
         status=status_,
@@ -159,12 +188,41 @@ def list_complaints(
         received_from=received_from,
         received_to=received_to,
     )
+    if q is not None:
+        found = search.search(
+            session,
+            staff,
+            q,
+            flt,
+            now,
+            sort=sort or search.SearchSort.RELEVANCE,
+            cursor=cursor,
+            limit=limit or 20,
+        )
+        return ComplaintPage(
+            items=outs(session, found.items),
+            next_cursor=found.next_cursor,
+            searched_from=found.searched_from,
+        )
+    if sort is not None:
+        raise InvalidInput("sort orders a search: give q too / 排序仅用于搜索", field="sort")
     rows, next_cursor = queries.list_complaints(
-        session, staff, flt, now, cursor=cursor, limit=limit
+        session, staff, flt, now, cursor=_list_cursor(cursor), limit=limit or 50
     )
     return ComplaintPage(
         items=outs(session, rows), next_cursor=str(next_cursor) if next_cursor else None
     )
+
+
+def _list_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    value = int(cursor) if cursor.isdigit() else 0
+    if not 1 <= value <= MAX_ID:
+        raise InvalidInput(
+            "cursor is the next_cursor of the previous page / 游标无效", field="cursor"
+        )
+    return value
 
 
 @router.get("/queue", response_model=ComplaintPage)

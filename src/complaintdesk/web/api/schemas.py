@@ -274,6 +274,9 @@ class ComplaintOut(BaseModel):
 class ComplaintPage(BaseModel):
     items: list[ComplaintOut]
     next_cursor: str | None
+    searched_from: datetime | None = Field(
+        None, description="A search: the oldest moment it looked at (null: all history)"
+    )
 
 
 class EventOut(BaseModel):
