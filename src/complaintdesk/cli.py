@@ -116,6 +116,24 @@ def sweep_command(
     )
 
 
+@app.command("purge-outbox")
+def purge_outbox_command(
+    retention_days: Annotated[
+        float | None, typer.Option(help="Keep sent messages this long (default: settings)")
+    ] = None,
+) -> None:
+    """Delete sent messages older than the retention, keeping each one's delivery
+    record in the event that caused it (``serve`` does this periodically)."""
+    from datetime import timedelta
+
+    from complaintdesk.services.retention import purge_outbox
+
+    runtime = _runtime()
+    days = runtime.settings.outbox_retention_days if retention_days is None else retention_days
+    report = purge_outbox(runtime.factory, utcnow(), retention=timedelta(days=days))
+    typer.echo(json.dumps({"purged": report.purged, "events": report.recorded}))
+
+
 @app.command("deliver")
 def deliver_command() -> None:
     """Send every message due in the outbox now (``serve`` does this continuously)."""

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -133,9 +134,11 @@ def deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
 
 
 def background_jobs(runtime: Runtime) -> list[Periodic]:
-    """The sweeper and the delivery worker, each in its own thread. Delivery sends
-    batch after batch while batches come back full, and waits only when it is idle."""
+    """The sweeper, the delivery worker and the outbox purge, each in its own thread.
+    Delivery sends batch after batch while batches come back full, and waits only
+    when it is idle."""
     from complaintdesk.services.escalation import sweep
+    from complaintdesk.services.retention import purge_outbox
 
     settings = runtime.settings
     return [
@@ -147,6 +150,13 @@ def background_jobs(runtime: Runtime) -> list[Periodic]:
             settings.deliver_interval_seconds,
             deliverer(runtime),
             again=lambda report: getattr(report, "claimed", 0) >= settings.deliver_batch_size,
+        ),
+        Periodic(
+            "purge",
+            settings.purge_interval_seconds,
+            lambda: purge_outbox(
+                runtime.factory, utcnow(), retention=timedelta(days=settings.outbox_retention_days)
+            ),
         ),
     ]
 

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     delivery_max_attempts: int = 8
+    outbox_retention_days: float = 30.0
+    purge_interval_seconds: float = 3600.0
     # Where owners open the links in their messages (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 1_048_576

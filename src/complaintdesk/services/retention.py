@@ -1,0 +1,88 @@
+"""Keeping the outbox small: delivered messages leave it after a retention period.
+
+The outbox is a queue, not an archive: a message that was sent is needed only for a
+while (to answer "did the owner get it?" on the complaint's page, to resend by hand).
+After the retention period :func:`purge_outbox` deletes it and keeps a compact
+delivery record in the event that caused it: ``data.delivered``, a list of
+``{"to": "owner" | staff id, "ch": channel, "at": when sent}``. Messages still pending,
+being sent or failed stay (they need delivery or someone's attention).
+
+``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
+``COMPLAINTDESK_OUTBOX_RETENTION_DAYS``); ``complaintdesk purge-outbox`` runs it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.db.engine import unit_of_work
+from complaintdesk.db.models import Event, Outbox
+
+DEFAULT_RETENTION = timedelta(days=30)
+
+
+@dataclass
+class PurgeReport:
+    purged: int = 0
+    recorded: int = 0  # events that got a delivery record
+
+
+def _cause(dedupe_key: str) -> int | None:
+    """The id of the event a message reports (``owner:<event>``,
+    ``staff:<staff>:<event>``)."""
+    last = dedupe_key.rpartition(":")[2]
+    return int(last) if last.isdigit() else None
+
+
+def delivery_record(message: Outbox) -> dict[str, Any]:
+    sent = message.sent_at
+    return {
+        "to": "owner" if message.staff_id is None else str(message.staff_id),
+        "ch": message.channel,
+        "at": sent.isoformat(timespec="seconds") if sent is not None else None,
+    }
+
+
+def purge_outbox(
+    factory: sessionmaker[Session],
+    now: datetime,
+    *,
+    retention: timedelta = DEFAULT_RETENTION,
+    batch: int = 2000,
+) -> PurgeReport:
+    """Delete messages sent before ``now - retention``, keeping their delivery record
+    in their events; one transaction per batch."""
+    report = PurgeReport()
+    cutoff = now - retention
+    while True:
+        with unit_of_work(factory) as session:
+            query = (
+                select(Outbox)
+                .where(Outbox.status == "sent", Outbox.sent_at < cutoff)
+                .order_by(Outbox.id)
+                .limit(batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            messages = list(session.scalars(query))
+            if not messages:
+                return report
+            by_event: dict[int, list[dict[str, Any]]] = {}
+            for message in messages:
+                cause = _cause(message.dedupe_key)
+                if cause is not None:
+                    by_event.setdefault(cause, []).append(delivery_record(message))
+            for event in session.scalars(select(Event).where(Event.id.in_(sorted(by_event)))):
+                data = dict(event.data or {})
+                data["delivered"] = [*data.get("delivered", []), *by_event[event.id]]
+                event.data = data
+                report.recorded += 1
+            session.execute(delete(Outbox).where(Outbox.id.in_([m.id for m in messages])))
+            report.purged += len(messages)
+        if len(messages) < batch:
+            return report

@@ -1,0 +1,55 @@
+"""The outbox keeps delivered messages only for a retention period."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.models import Complaint, Event, Outbox
+from complaintdesk.domain.taxonomy import Channel
+from complaintdesk.services import intake
+from complaintdesk.services.delivery import LogChannel, deliver
+from complaintdesk.services.retention import purge_outbox
+from tests.conftest import NOW, Org
+
+
+def _register(session: Session, acme: Org, text: str, days: int) -> Complaint:
+    new = intake.NewComplaint(
+        project_id=acme.project.id, text=text, channel=Channel.PHONE, owner_id=acme.owner.id
+    )
+    complaint = intake.register(
+        session, acme.agent, new, KeywordClassifier(), NOW + timedelta(days=days)
+    )
+    session.commit()
+    return complaint
+
+
+def test_delivered_messages_past_retention_are_purged_and_their_delivery_kept(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    log = LogChannel()
+    channels = {"sms": log, "email": log, "wechat": log, "log": log}
+    old = _register(session, acme, "电梯坏了", 0)
+    assert deliver(factory, channels, NOW).sent == 1
+    recent = _register(session, acme, "The lobby light is out", 20)
+    assert deliver(factory, channels, NOW + timedelta(days=20)).sent == 1
+    waiting = _register(session, acme, "门禁坏了", 40)  # not delivered yet
+
+    report = purge_outbox(factory, NOW + timedelta(days=40), retention=timedelta(days=30))
+
+    assert (report.purged, report.recorded) == (1, 1)
+    session.expire_all()
+    left = {m.complaint_id: m.status for m in session.scalars(select(Outbox))}
+    assert left == {recent.id: "sent", waiting.id: "pending"}
+    received = session.scalars(
+        select(Event).where(Event.complaint_id == old.id, Event.kind == "received")
+    ).one()
+    assert received.data is not None
+    assert received.data["delivered"] == [
+        {"to": "owner", "ch": "sms", "at": NOW.isoformat(timespec="seconds")}
+    ]
+    assert received.data["channel"] == "phone"  # what the event said stays
+    assert purge_outbox(factory, NOW + timedelta(days=40)).purged == 0
