@@ -1,4 +1,8 @@
-"""Return visits (回访): check the work held and rebuild trust; not satisfied reopens."""
+"""Return visits (回访): check the work held and rebuild trust; not satisfied reopens.
+
+Staff make them by phone (:func:`record_visit`); an owner may also rate the outcome
+in the portal or through the link in their message (:func:`record_owner_visit`).
+Both follow the same rule."""
 
 from __future__ import annotations
 
@@ -24,17 +28,48 @@ def record_visit(
     satisfaction: int,
     comment: str | None = None,
 ) -> Visit:
-    """Record the owner's satisfaction (1–5). Satisfied: ready to close. Not satisfied:
-    reopened and sent back to the department with a fresh resolution deadline."""
+    """Record the owner's satisfaction (1–5) as heard by ``actor``. Satisfied: ready to
+    close. Not satisfied: reopened and sent back to the department with a fresh
+    resolution deadline."""
     require(actor, Permission.VISIT, complaint)
+    return _record(session, complaint, now, satisfaction, comment, staff=actor)
+
+
+def record_owner_visit(
+    session: Session,
+    complaint: Complaint,
+    now: datetime,
+    *,
+    satisfaction: int,
+    comment: str | None = None,
+) -> Visit:
+    """The owner's own rating of the outcome, from the portal or their link (the
+    caller has checked the complaint is theirs); the same rule as a visit by phone."""
+    return _record(session, complaint, now, satisfaction, comment, staff=None)
+
+
+def _record(
+    session: Session,
+    complaint: Complaint,
+    now: datetime,
+    satisfaction: int,
+    comment: str | None,
+    *,
+    staff: Staff | None,
+) -> Visit:
     satisfied = rules.is_satisfied(satisfaction)
     comment = rules.clean_text(comment or "", field="comment", required=False) or None
     action = Action.VISIT_SATISFIED if satisfied else Action.VISIT_UNSATISFIED
-    event = transition(session, complaint, actor, action, now)
-    event.data = {"satisfaction": satisfaction, "comment": comment}
+    event = transition(session, complaint, staff, action, now)
+    event.data = {
+        "satisfaction": satisfaction,
+        "comment": comment,
+        "by": "staff" if staff is not None else "owner",
+    }
     visit = Visit(
         complaint_id=complaint.id,
-        staff_id=actor.id,
+        staff_id=staff.id if staff is not None else None,
+        owner_id=complaint.owner_id if staff is None else None,
         at=now,
         satisfaction=satisfaction,
         satisfied=satisfied,
