@@ -304,6 +304,70 @@ def generate_command(
     )
 
 
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="Words to find, Chinese or English")],
+    as_user: Annotated[str, typer.Option("--as", help="Search as this staff member")],
+    company: Annotated[str | None, typer.Option(help="Company code")] = None,
+    project: Annotated[str | None, typer.Option(help="Project code")] = None,
+    newest: Annotated[
+        bool, typer.Option("--newest", help="Newest first, not by relevance")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="Received at or after (ISO time)")] = None,
+    until: Annotated[str | None, typer.Option(help="Received before (ISO time)")] = None,
+    limit: int = 20,
+) -> None:
+    """Search complaints' words as a staff member sees them; one JSON line each."""
+    from sqlalchemy import select
+
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.db.models import Company, Project, Staff
+    from complaintdesk.domain.errors import DomainError
+    from complaintdesk.services import search
+    from complaintdesk.services.queries import ComplaintFilter
+
+    with unit_of_work(_runtime().factory) as session:
+        who = select(Staff).where(Staff.username == as_user)
+        if company is not None:
+            who = who.join(Company, Company.id == Staff.company_id).where(Company.code == company)
+        staff = session.scalars(who).all()
+        if len(staff) != 1:
+            typer.echo(f"{len(staff)} staff named {as_user!r}: give --company", err=True)
+            raise typer.Exit(2)
+        project_id = None
+        if project is not None:
+            project_id = session.scalar(
+                select(Project.id).where(
+                    Project.company_id == staff[0].company_id, Project.code == project
+                )
+            )
+            if project_id is None:
+                typer.echo(f"no project {project!r}", err=True)
+                raise typer.Exit(2)
+        flt = ComplaintFilter(
+            project_id=project_id,
+            received_from=_parse_now(since) if since else None,
+            received_to=_parse_now(until) if until else None,
+        )
+        sort = search.SearchSort.NEWEST if newest else search.SearchSort.RELEVANCE
+        try:
+            page = search.search(session, staff[0], query, flt, utcnow(), sort=sort, limit=limit)
+        except DomainError as exc:
+            typer.echo(exc.message, err=True)
+            raise typer.Exit(2) from exc
+        for c in page.items:
+            line = {
+                "id": str(c.id),
+                "received_at": c.received_at.isoformat(),
+                "status": c.status,
+                "category": c.category,
+                "text": c.text,
+            }
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    since_text = page.searched_from.isoformat() if page.searched_from else "all history"
+    typer.echo(f"{len(page.items)} shown; searched since {since_text}", err=True)
+
+
 @token_app.command("create")
 def token_create(
     username: str,
