@@ -205,6 +205,9 @@ def import_command(
         ),
     ] = "now",
     batch: Annotated[int, typer.Option(help="Rows per committed batch")] = 5000,
+    processes: Annotated[
+        int, typer.Option(help="Processes that check and classify batches (PostgreSQL)")
+    ] = 1,
 ) -> None:
     """Import complaints in bulk: loads the good rows, reports each rejected row with
     its line number and reason (exit code 1 if any). Closed history loads as closed,
@@ -239,6 +242,7 @@ def import_command(
         now=utcnow(),
         deadlines=mode,
         batch=batch,
+        processes=processes,
         progress=progress,
     )
     if show:
@@ -262,6 +266,7 @@ def generate_command(
     seed: int = 7,
     years: Annotated[float, typer.Option(help="How many years of history")] = 3.0,
     company: Annotated[str | None, typer.Option(help="Company code to create")] = None,
+    processes: Annotated[int, typer.Option(help="Processes making rows (PostgreSQL)")] = 1,
 ) -> None:
     """Make synthetic complaint history at speed (both languages, whole lifecycles,
     repeats, incidents, a share still open), through the bulk write path."""
@@ -286,7 +291,7 @@ def generate_command(
 
     report = generate(
         runtime.factory, rows=rows, now=utcnow(), seed=seed, years=years,
-        company_code=company, progress=progress,
+        company_code=company, processes=processes, progress=progress,
     )  # fmt: skip
     if show:
         typer.echo("", err=True)

@@ -234,3 +234,29 @@ def test_an_interrupted_import_resumes_without_loading_anything_twice(
         assert (run.last_line, run.imported, run.rejected) == (20, 19, 1)
         assert run.finished_at is not None
         assert [r.line for r in session.scalars(select(ImportRejection))] == [8]
+
+
+def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("several import processes are for PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    rows: list[dict[str, object]] = [{"text": f"路灯不亮 {n}", "project": "P1"} for n in range(40)]
+    rows[5] = {"text": "路灯不亮", "project": "P404"}
+    rows[33] = {"text": "", "project": "P1"}
+    path = _jsonl(tmp_path / "parallel.jsonl", rows)
+    report = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=4, processes=2,
+    )  # fmt: skip
+    assert report.imported == 38
+    assert [r.line for r in report.rejected] == [6, 34]
+    with factory() as session:
+        texts = list(session.scalars(select(Complaint.text)))
+        assert len(texts) == len(set(texts)) == 38
+        assert all(t.startswith("路灯不亮 ") for t in texts)
+        run = session.scalars(select(ImportRun)).one()
+        assert (run.last_line, run.imported, run.rejected) == (40, 38, 2)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.db.engine import make_sessionmaker
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, OwnerUnit, Unit, Visit
 from complaintdesk.domain.lifecycle import Status
@@ -72,3 +74,16 @@ def test_generate_makes_history_with_whole_lifecycles(
     assert all(m.status == "sent" and NOW - m.created_at < timedelta(days=31) for m in sent)
     # The generated open work was escalated in its time: no storm at the next sweep.
     assert sweep(factory, NOW).escalations == 0
+
+
+def test_generate_in_two_processes_makes_every_row_once(fresh_engine: Engine) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("several generating processes are for PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    report = generate(factory, rows=900, now=NOW, seed=5, years=1, batch=200, processes=2)
+    assert report.complaints == 900
+    with factory() as session:
+        ids = list(session.scalars(select(Complaint.id)))
+        assert len(ids) == len(set(ids)) == 900
+        events = session.scalar(select(func.count()).select_from(Event)) or 0
+        assert events == report.events > 900

@@ -271,6 +271,9 @@ def lock(session: Session) -> None:
     serialise writers)."""
     if _dialect(session) == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        # A batch lost in a crash is lost with its resume mark (same transaction):
+        # the next run loads it again, so the commit need not wait for the disk.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def _sqlite_value(name: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ Deterministic for a seed and ``now``.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ TEXT_POOL = 20_000
 REPEAT_SHARE = 0.06
 INCIDENT_SHARE = 0.004
 RETENTION = timedelta(days=30)
+C = {name: bulk.col(name) for name in bulk.STAGE_COLUMNS}
+"""Positions of the stage row's columns."""
 
 # Relative weight of each category by month (1 … 12): heating and cooling break in
 # winter and high summer, leaks come with the rains, neighbours are loud in summer.
@@ -238,7 +241,7 @@ class _Maker:
     def link_repeats(self, rows: list[list[Any]]) -> None:
         """After ids are given: each repeat points at the complaint it repeats."""
         for row_i, earlier_i in self._repeats:
-            rows[row_i][bulk.col("repeat_of_id")] = rows[earlier_i][bulk.col("id")]
+            rows[row_i][C["repeat_of_id"]] = rows[earlier_i][C["id"]]
 
     def one(
         self,
@@ -300,48 +303,48 @@ class _Maker:
         if stage == 7 and at + timedelta(hours=2) < self.now:  # withdrawn by the owner
             status = Status.WITHDRAWN
             t = at + timedelta(hours=rng.uniform(0.5, 2))
-            row[bulk.col("closed_at")] = t
-            row[bulk.col("ev_closed")] = True
-        row[bulk.col("status")] = status.value
-        dispatched = row[bulk.col("dispatched_at")]
+            row[C["closed_at"]] = t
+            row[C["ev_closed"]] = True
+        row[C["status"]] = status.value
+        dispatched = row[C["dispatched_at"]]
         if dispatched is not None:
-            row[bulk.col("assignee_id")] = assignee
-            row[bulk.col("responded_at")] = dispatched
-            row[bulk.col("response_breached")] = dispatched > row[bulk.col("respond_by")]
-            row[bulk.col("response_level")] = int(row[bulk.col("response_breached")])
-        started = row[bulk.col("started_at")]
+            row[C["assignee_id"]] = assignee
+            row[C["responded_at"]] = dispatched
+            row[C["response_breached"]] = dispatched > row[C["respond_by"]]
+            row[C["response_level"]] = int(row[C["response_breached"]])
+        started = row[C["started_at"]]
         if started is not None and rng.random() < 0.6:
-            row[bulk.col("fu_id")] = True
-            row[bulk.col("fu_at")] = started + timedelta(minutes=rng.uniform(5, 120))
-            row[bulk.col("fu_note")] = rng.choice(_NOTES[lang])
-            if row[bulk.col("fu_at")] >= self.now:
-                row[bulk.col("fu_id")] = None
-                row[bulk.col("fu_at")] = row[bulk.col("fu_note")] = None
-        resolved = row[bulk.col("resolved_at")]
+            row[C["fu_id"]] = True
+            row[C["fu_at"]] = started + timedelta(minutes=rng.uniform(5, 120))
+            row[C["fu_note"]] = rng.choice(_NOTES[lang])
+            if row[C["fu_at"]] >= self.now:
+                row[C["fu_id"]] = None
+                row[C["fu_at"]] = row[C["fu_note"]] = None
+        resolved = row[C["resolved_at"]]
         if resolved is not None:
             outcome = Outcome.ANSWERED if nature == "consulting" else Outcome.FIXED
-            row[bulk.col("resolution_outcome")] = outcome.value
-            row[bulk.col("resolution")] = rng.choice(_RESOLUTIONS[lang])
-            row[bulk.col("effective")] = is_effective(nature, outcome)
-            row[bulk.col("resolution_breached")] = resolved > row[bulk.col("resolve_by")]
-            row[bulk.col("resolution_level")] = int(row[bulk.col("resolution_breached")])
-            row[bulk.col("visit_by")] = resolved + targets.visit
-        visited = row[bulk.col("visited_at")]
+            row[C["resolution_outcome"]] = outcome.value
+            row[C["resolution"]] = rng.choice(_RESOLUTIONS[lang])
+            row[C["effective"]] = is_effective(nature, outcome)
+            row[C["resolution_breached"]] = resolved > row[C["resolve_by"]]
+            row[C["resolution_level"]] = int(row[C["resolution_breached"]])
+            row[C["visit_by"]] = resolved + targets.visit
+        visited = row[C["visited_at"]]
         if visited is not None:
             score = rng.choices(_SATISFACTION, _SATISFACTION_W)[0]
-            row[bulk.col("satisfaction")] = score
-            row[bulk.col("visit_id")] = True
+            row[C["satisfaction"]] = score
+            row[C["visit_id"]] = True
             if score < 3:
-                row[bulk.col("reopen_count")] = 1  # reopened once, then put right
-        if status is Status.CLOSED and row[bulk.col("effective")]:
+                row[C["reopen_count"]] = 1  # reopened once, then put right
+        if status is Status.CLOSED and row[C["effective"]]:
             cause, action = _CAUSES[lang]
-            row[bulk.col("summary_cause")] = cause
-            row[bulk.col("corrective_action")] = action
+            row[C["summary_cause"]] = cause
+            row[C["corrective_action"]] = action
         if status.is_open:
             clocks = sla.running_clocks(
-                received_at=at, respond_by=row[bulk.col("respond_by")], responded_at=dispatched,
-                clock_started_at=at, resolve_by=row[bulk.col("resolve_by")], resolved_at=resolved,
-                visit_by=row[bulk.col("visit_by")], visited=visited is not None, is_open=True,
+                received_at=at, respond_by=row[C["respond_by"]], responded_at=dispatched,
+                clock_started_at=at, resolve_by=row[C["resolve_by"]], resolved_at=resolved,
+                visit_by=row[C["visit_by"]], visited=visited is not None, is_open=True,
             )  # fmt: skip
             # Overdue work was escalated in its time: its levels are recorded as reached.
             for clock in clocks:
@@ -350,33 +353,80 @@ class _Maker:
                         "visit": "visit_level"}[clock.clock.value]  # fmt: skip
                 row[bulk.col(name)] = max(row[bulk.col(name)], level)
                 if level and clock.clock is sla.Clock.RESOLUTION:
-                    row[bulk.col("resolution_breached")] = True
+                    row[C["resolution_breached"]] = True
                 if level and clock.clock is sla.Clock.RESPONSE:
-                    row[bulk.col("response_breached")] = True
-            row[bulk.col("sla_check_at")] = sla.next_check(clocks, self.now)
+                    row[C["response_breached"]] = True
+            row[C["sla_check_at"]] = sla.next_check(clocks, self.now)
         else:
-            row[bulk.col("sla_check_at")] = None
-        row[bulk.col("updated_at")] = t
+            row[C["sla_check_at"]] = None
+        row[C["updated_at"]] = t
         # The owner was told of the receipt: a sent message while the outbox keeps it,
         # after that its delivery record in the event.
         sent = at + timedelta(seconds=rng.uniform(2, 60))
         channel = "sms"
         if self.now - sent < RETENTION:
-            row[bulk.col("msg_kind")] = "received"
-            row[bulk.col("msg_channel")] = channel
-            row[bulk.col("msg_recipient")] = project.phones[owner_i]
-            row[bulk.col("msg_language")] = lang
-            row[bulk.col("msg_subject")] = (
-                "您的投诉已受理" if lang == "zh" else "Complaint received"
-            )
-            row[bulk.col("msg_body")] = record["text"][:40]
-            row[bulk.col("msg_status")] = "sent"
-            row[bulk.col("msg_sent_at")] = sent
+            row[C["msg_kind"]] = "received"
+            row[C["msg_channel"]] = channel
+            row[C["msg_recipient"]] = project.phones[owner_i]
+            row[C["msg_language"]] = lang
+            row[C["msg_subject"]] = "您的投诉已受理" if lang == "zh" else "Complaint received"
+            row[C["msg_body"]] = record["text"][:40]
+            row[C["msg_status"]] = "sent"
+            row[C["msg_sent_at"]] = sent
         else:
-            row[bulk.col("received_data")] = bulk.dumps(
+            row[C["received_data"]] = bulk.dumps(
                 {"delivered": [{"to": "owner", "ch": channel, "at": sent.isoformat()[:19]}]}
             )
         return row
+
+
+def _write(
+    factory: sessionmaker[Session],
+    maker: _Maker,
+    rows: int,
+    batch: int,
+    done: Callable[[int, int], None],
+) -> None:
+    made = 0
+    while made < rows:
+        stage = maker.batch(min(batch, rows - made))
+        with unit_of_work(factory) as session:
+            bulk.lock(session)
+            bulk.assign_ids(session, stage)
+            maker.link_repeats(stage)
+            written = bulk.write_batch(session, stage)
+        made += written.complaints
+        done(written.complaints, written.events)
+
+
+def _worker(
+    url: str,
+    company_id: int,
+    projects: list[_Project],
+    seed: int,
+    rows: int,
+    now: datetime,
+    start: datetime,
+    batch: int,
+    counter: Any,
+) -> None:
+    """One process of a parallel run: makes and writes its share of the rows (the
+    bulk lock lets one process write at a time while the others make rows)."""
+    from complaintdesk.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url)
+    rng = random.Random(seed)
+    maker = _Maker(rng, company_id, projects, _texts(rng, seed), now, start)
+
+    def done(complaints: int, events: int) -> None:
+        with counter.get_lock():
+            counter[0] += complaints
+            counter[1] += events
+
+    try:
+        _write(make_sessionmaker(engine), maker, rows, batch, done)
+    finally:
+        engine.dispose()
 
 
 def generate(
@@ -388,9 +438,13 @@ def generate(
     years: float = 3.0,
     company_code: str | None = None,
     batch: int = 10_000,
+    processes: int = 1,
     progress: Callable[[int, float], None] | None = None,
 ) -> GenerateReport:
-    """Make ``rows`` complaints of synthetic history (see the module's docstring)."""
+    """Make ``rows`` complaints of synthetic history (see the module's docstring).
+
+    ``processes`` > 1 makes rows in that many processes (PostgreSQL only: each opens
+    its own connection to the database ``factory`` is bound to)."""
     started = time.monotonic()
     rng = random.Random(seed)
     report = GenerateReport()
@@ -399,21 +453,60 @@ def generate(
         company_id, projects = _organisation(
             session, rng, company_code or f"gen-{seed}-{rows}", projects_n
         )
+        bind = session.get_bind()
     report.projects = len(projects)
     report.owners = sum(len(p.owners) for p in projects)
-    maker = _Maker(
-        rng, company_id, projects, _texts(rng, seed), now, now - timedelta(days=365 * years)
-    )
-    while report.complaints < rows:
-        stage = maker.batch(min(batch, rows - report.complaints))
-        with unit_of_work(factory) as session:
-            bulk.lock(session)
-            bulk.assign_ids(session, stage)
-            maker.link_repeats(stage)
-            written = bulk.write_batch(session, stage)
-        report.complaints += written.complaints
-        report.events += written.events
-        if progress is not None:
-            progress(report.complaints, time.monotonic() - started)
+    start = now - timedelta(days=365 * years)
+    if processes > 1:
+        url = bind.engine.url.render_as_string(hide_password=False)
+        _parallel(report, url, company_id, projects, seed, rows, now, start, batch, processes,
+                  progress, started)  # fmt: skip
+    else:
+        maker = _Maker(rng, company_id, projects, _texts(rng, seed), now, start)
+
+        def done(complaints: int, events: int) -> None:
+            report.complaints += complaints
+            report.events += events
+            if progress is not None:
+                progress(report.complaints, time.monotonic() - started)
+
+        _write(factory, maker, rows, batch, done)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _parallel(
+    report: GenerateReport,
+    url: str,
+    company_id: int,
+    projects: list[_Project],
+    seed: int,
+    rows: int,
+    now: datetime,
+    start: datetime,
+    batch: int,
+    processes: int,
+    progress: Callable[[int, float], None] | None,
+    started: float,
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    counter = context.Array("q", 2)
+    shares = [rows // processes + (1 if i < rows % processes else 0) for i in range(processes)]
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(url, company_id, projects, seed * 1000 + i, share, now, start, batch, counter),
+        )
+        for i, share in enumerate(shares)
+    ]
+    for worker in workers:
+        worker.start()
+    while any(w.is_alive() for w in workers):
+        for worker in workers:
+            worker.join(timeout=0.5)
+        if progress is not None:
+            progress(counter[0], time.monotonic() - started)
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    report.complaints, report.events = counter[0], counter[1]
+    if failed:
+        raise RuntimeError(f"{len(failed)} generating process(es) failed: exit codes {failed}")

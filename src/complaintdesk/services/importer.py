@@ -381,11 +381,15 @@ def import_file(
     deadlines: Deadlines = Deadlines.NOW,
     classifier: Classifier | None = None,
     batch: int = BATCH,
+    processes: int = 1,
     progress: Callable[[Progress], None] | None = None,
     after_batch: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Load ``path``; see the module's docstring. ``after_batch`` is called with the
-    last committed line after each batch (a test interrupts a run there)."""
+    """Load ``path``; see the module's docstring. ``processes`` > 1 checks and
+    classifies batches in that many processes (PostgreSQL: each opens its own
+    connection to the database ``factory`` is bound to), committing them in file
+    order. ``after_batch`` is called with the last committed line after each batch
+    (a test interrupts a run there)."""
     started = time.monotonic()
     digest = file_hash(path)
     with unit_of_work(factory) as session:
@@ -419,90 +423,105 @@ def import_file(
             report.already_done = True
             return report
         run_id, done_line = run.id, run.last_line
-    checker = _Checker(projects, project_code, now)
+        url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    loader = _Loader(
+        _Checker(projects, project_code, now), receiver_id, company_id, run_id, now, deadlines
+    )
     source = Source(path)
-    pending: list[Row] = []
     seen = 0
 
-    def flush() -> None:
-        nonlocal pending
-        if not pending:
-            return
-        _load_batch(
-            factory,
-            pending,
-            checker=checker,
-            classifier=classifier,
-            receiver_id=receiver_id,
-            company_id=company_id,
-            run_id=run_id,
-            now=now,
-            deadlines=deadlines,
-            report=report,
-        )
-        last = pending[-1][0]
-        pending = []
-        if progress is not None:
-            progress(
-                Progress(
-                    seen,
-                    report.imported,
-                    len(report.rejected),
-                    time.monotonic() - started,
-                    source.fraction,
-                )
-            )
-        if after_batch is not None:
-            after_batch(last)
+    def batches() -> Iterator[list[Row]]:
+        nonlocal seen
+        pending: list[Row] = []
+        for number, row in source.rows():
+            if number <= done_line:
+                continue
+            seen += 1
+            pending.append((number, row))
+            if len(pending) >= batch:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
 
-    for number, row in source.rows():
-        if number <= done_line:
-            continue
-        seen += 1
-        pending.append((number, row))
-        if len(pending) >= batch:
-            flush()
-    flush()
+    def record(done: _Done) -> None:
+        report.rejected += done.rejected
+        report.imported += done.imported
+        report.closed += done.closed
+        if progress is not None:
+            elapsed = time.monotonic() - started
+            rejected = len(report.rejected)
+            progress(Progress(seen, report.imported, rejected, elapsed, source.fraction))
+        if after_batch is not None:
+            after_batch(done.last_line)
+
+    if processes > 1:
+        _parallel(url, loader, batches(), processes, record)
+    else:
+        for rows in batches():
+            record(loader.commit(factory, loader.prepare(factory, rows, classifier)))
     with unit_of_work(factory) as session:
         session.execute(
             text("UPDATE import_runs SET finished_at = :now, updated_at = :now WHERE id = :id"),
             {"now": now, "id": run_id},
         )
+    report.rejected.sort(key=lambda r: r.line)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _load_batch(
-    factory: sessionmaker[Session],
-    rows: list[Row],
-    *,
-    checker: _Checker,
-    classifier: Classifier | None,
-    receiver_id: int,
-    company_id: int,
-    run_id: int,
-    now: datetime,
-    deadlines: Deadlines,
-    report: ImportReport,
-) -> None:
-    rejected: list[Rejected] = []
-    good: list[_Good] = []
-    for number, row in rows:
-        if isinstance(row, str):
-            rejected.append(Rejected(number, row))
-            continue
-        try:
-            good.append(checker.check(number, row))
-        except DomainError as exc:
-            where = f" ({exc.field})" if exc.field else ""
-            rejected.append(Rejected(number, f"{exc.message}{where}"))
-    unlabelled = [g for g in good if len(g.labels) < len(LABELS)]
-    # Loaded only when a row needs it: pre-labelled files never pay for the model.
-    model = classifier or (default_classifier() if unlabelled else None)
-    predictions = model.predict([g.text for g in unlabelled]) if model and unlabelled else []
-    by_line = {g.line: p for g, p in zip(unlabelled, predictions, strict=True)}
-    with unit_of_work(factory) as session:
-        owners = _owners(session, company_id, {g.owner_phone for g in good if g.owner_phone})
+@dataclass
+class _Prepared:
+    stage: list[list[Any]]
+    rejected: list[Rejected]
+    last_line: int
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a committed batch did."""
+
+    imported: int
+    closed: int
+    rejected: list[Rejected]
+    last_line: int
+
+
+@dataclass(frozen=True)
+class _Loader:
+    """Checks, classifies and writes the batches of one run (picklable: the parallel
+    path hands it to its processes)."""
+
+    checker: _Checker
+    receiver_id: int
+    company_id: int
+    run_id: int
+    now: datetime
+    deadlines: Deadlines
+
+    def prepare(
+        self, factory: sessionmaker[Session], rows: list[Row], classifier: Classifier | None
+    ) -> _Prepared:
+        """Check and classify a batch; reads owners, writes nothing."""
+        rejected: list[Rejected] = []
+        good: list[_Good] = []
+        for number, row in rows:
+            if isinstance(row, str):
+                rejected.append(Rejected(number, row))
+                continue
+            try:
+                good.append(self.checker.check(number, row))
+            except DomainError as exc:
+                where = f" ({exc.field})" if exc.field else ""
+                rejected.append(Rejected(number, f"{exc.message}{where}"))
+        unlabelled = [g for g in good if len(g.labels) < len(LABELS)]
+        # Loaded only when a row needs it: pre-labelled files never pay for the model.
+        model = classifier or (default_classifier() if unlabelled else None)
+        predictions = model.predict([g.text for g in unlabelled]) if model and unlabelled else []
+        by_line = {g.line: p for g, p in zip(unlabelled, predictions, strict=True)}
+        phones = {g.owner_phone for g in good if g.owner_phone}
+        with unit_of_work(factory) as session:
+            owners = _owners(session, self.company_id, phones)
         stage: list[list[Any]] = []
         for g in good:
             owner_id = None
@@ -514,28 +533,126 @@ def _load_batch(
                     )
                     continue
             stage.append(
-                _stage_row(g, by_line.get(g.line), owner_id, receiver_id, company_id, run_id, now,
-                           deadlines)
+                _stage_row(g, by_line.get(g.line), owner_id, self.receiver_id, self.company_id,
+                           self.run_id, self.now, self.deadlines)
             )  # fmt: skip
-        bulk.lock(session)
-        bulk.assign_ids(session, stage)
-        bulk.write_batch(session, stage)
-        if rejected:
+        rejected.sort(key=lambda r: r.line)
+        return _Prepared(stage, rejected, rows[-1][0])
+
+    def commit(self, factory: sessionmaker[Session], batch: _Prepared) -> _Done:
+        """Write a prepared batch and move the run's mark past it, atomically."""
+        with unit_of_work(factory) as session:
+            bulk.lock(session)
+            bulk.assign_ids(session, batch.stage)
+            bulk.write_batch(session, batch.stage)
+            if batch.rejected:
+                session.execute(
+                    text(
+                        "INSERT INTO import_rejections (run_id, line, reason) VALUES (:r, :l, :why)"
+                    ),
+                    [
+                        {"r": self.run_id, "l": r.line, "why": r.reason[:1000]}
+                        for r in batch.rejected
+                    ],
+                )
             session.execute(
-                text("INSERT INTO import_rejections (run_id, line, reason) VALUES (:r, :l, :why)"),
-                [{"r": run_id, "l": r.line, "why": r.reason[:1000]} for r in rejected],
-            )
-        session.execute(
-            text(
-                "UPDATE import_runs SET last_line = :last, imported = imported + :n, "
-                "rejected = rejected + :bad, updated_at = :now WHERE id = :id"
-            ),
-            {"last": rows[-1][0], "n": len(stage), "bad": len(rejected), "now": now, "id": run_id},
-        )
-    rejected.sort(key=lambda r: r.line)
-    report.rejected += rejected
-    report.imported += len(stage)
-    report.closed += sum(1 for row in stage if row[bulk.col("closed_at")] is not None)
+                text(
+                    "UPDATE import_runs SET last_line = :last, imported = imported + :n, "
+                    "rejected = rejected + :bad, updated_at = :now WHERE id = :id"
+                ),
+                {"last": batch.last_line, "n": len(batch.stage), "bad": len(batch.rejected),
+                 "now": self.now, "id": self.run_id},
+            )  # fmt: skip
+        closed = sum(1 for row in batch.stage if row[bulk.col("closed_at")] is not None)
+        return _Done(len(batch.stage), closed, batch.rejected, batch.last_line)
+
+
+def _worker(url: str, loader: _Loader, tasks: Any, results: Any, turn: Any, failed: Any) -> None:
+    """One process of a parallel import: prepares the batches it takes, then commits
+    each when its turn comes (batches commit in file order, so the run's mark is
+    always a line before which everything is loaded)."""
+    from complaintdesk.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    try:
+        while (task := tasks.get()) is not None:
+            seq, rows = task
+            try:
+                prepared = loader.prepare(factory, rows, None)
+                while turn.value != seq:
+                    if failed.value:
+                        return
+                    time.sleep(0.002)
+                done = loader.commit(factory, prepared)
+            except BaseException as exc:
+                failed.value = 1
+                results.put((seq, f"{type(exc).__name__}: {exc}"))
+                raise
+            with turn.get_lock():
+                turn.value += 1
+            results.put((seq, done))
+    finally:
+        engine.dispose()
+
+
+def _parallel(
+    url: str,
+    loader: _Loader,
+    batches: Iterator[list[Row]],
+    processes: int,
+    record: Callable[[_Done], None],
+) -> None:
+    import multiprocessing
+    import queue
+
+    context = multiprocessing.get_context("spawn")
+    tasks = context.Queue(maxsize=processes * 2)  # bounded: memory stays constant
+    results = context.Queue()
+    turn, failed = context.Value("q", 0), context.Value("b", 0)
+    workers = [
+        context.Process(target=_worker, args=(url, loader, tasks, results, turn, failed))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    sent = received = 0
+
+    def collect(block: bool) -> None:
+        nonlocal received
+        while received < sent:
+            try:
+                _, done = results.get(timeout=0.5 if block else 0.0)
+            except queue.Empty:
+                if failed.value or not any(w.is_alive() for w in workers):
+                    raise RuntimeError("an import process failed") from None
+                if not block:
+                    return
+                continue
+            if isinstance(done, str):
+                raise RuntimeError(f"an import process failed: {done}")
+            received += 1
+            record(done)
+
+    try:
+        for rows in batches:
+            while True:
+                try:
+                    tasks.put((sent, rows), timeout=0.5)
+                    break
+                except queue.Full:
+                    collect(block=False)
+            sent += 1
+            collect(block=False)
+        for _ in workers:
+            tasks.put(None)
+        collect(block=True)
+    finally:
+        failed.value = failed.value or int(received < sent)
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.terminate()
 
 
 def _owners(session: Session, company_id: int, phones: set[str]) -> dict[str, int]:
