@@ -1,12 +1,18 @@
-"""Node numbers of serving processes: each process holds its own."""
+"""Serving processes: each holds its own node number; concurrent requests share
+classifier batches."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from complaintdesk import serving
+from complaintdesk.classify.base import Prediction
+from complaintdesk.classify.keyword import KeywordClassifier
 
 
 def test_a_held_node_is_skipped_and_none_free_is_refused(tmp_path: Path) -> None:
@@ -21,3 +27,57 @@ def test_workers_take_nodes_after_the_supervisors_with_room_for_a_rolling_restar
     assert serving.worker_candidates(10, 2) == [11, 12, 13, 14]
     with pytest.raises(ValueError):
         serving.worker_candidates(510, 2)  # past the serving nodes
+
+
+class _Counting:
+    """The keyword rules, slowed down, counting the batches they are given."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.inner = KeywordClassifier()
+        self.batches: list[int] = []
+        self.fail_on = fail_on
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.inner.version
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        with self._lock:
+            self.batches.append(len(texts))
+        time.sleep(0.01)
+        if self.fail_on is not None and self.fail_on in texts:
+            raise ValueError("broken text")
+        return self.inner.predict(texts)
+
+
+TEXTS = ["电梯坏了", "楼道灯不亮", "The lift is broken", "保安态度很差", "漏水了", "物业费太贵"]
+
+
+def test_requests_at_once_are_classified_in_one_batch_with_their_own_labels() -> None:
+    counting = _Counting()
+    classifier = serving.CoalescingClassifier(counting)
+    results: dict[int, list[Prediction]] = {}
+    barrier = threading.Barrier(12)
+
+    def ask(n: int) -> None:
+        barrier.wait()
+        results[n] = classifier.predict([TEXTS[n % len(TEXTS)]])
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    direct = KeywordClassifier()
+    for n, predictions in results.items():
+        assert predictions == direct.predict([TEXTS[n % len(TEXTS)]])
+    assert sum(counting.batches) == 12 and len(counting.batches) < 12  # some coalesced
+    assert classifier.version == direct.version
+
+
+def test_a_failing_batch_fails_its_requests_and_the_next_one_runs() -> None:
+    classifier = serving.CoalescingClassifier(_Counting(fail_on="坏"))
+    with pytest.raises(ValueError, match="broken"):
+        classifier.predict(["坏"])
+    assert classifier.predict(["电梯坏了"])[0].category  # not stuck behind the failure
