@@ -15,7 +15,9 @@ from complaintdesk.runtime import Runtime, utcnow
 from complaintdesk.settings import get_settings
 
 if TYPE_CHECKING:
-    pass
+    from sqlalchemy.orm import Session
+
+    from complaintdesk.db.models import Staff
 
 app = typer.Typer(
     help="ComplaintDesk: owner complaints, from intake to closing summary.",
@@ -26,6 +28,8 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
 
 
 TOKENS_FILE = Path("var") / "demo-tokens.txt"
@@ -373,30 +377,101 @@ def search_command(
     typer.echo(f"{len(page.items)} shown; searched since {since_text}", err=True)
 
 
+def _one_staff(session: Session, username: str, company: str | None) -> Staff:
+    """The staff member named ``username`` (in ``company``), or exit 2 saying why."""
+    from sqlalchemy import select
+
+    from complaintdesk.db.models import Company, Staff
+
+    query = select(Staff).where(Staff.username == username)
+    if company is not None:
+        query = query.join(Company, Company.id == Staff.company_id).where(Company.code == company)
+    staff = session.scalars(query).all()
+    if len(staff) != 1:
+        typer.echo(f"{len(staff)} staff named {username!r}: give --company", err=True)
+        raise typer.Exit(2)
+    return staff[0]
+
+
+CompanyOption = Annotated[str | None, typer.Option(help="Company code")]
+
+
 @token_app.command("create")
 def token_create(
     username: str,
-    company: Annotated[str | None, typer.Option(help="Company code")] = None,
+    company: CompanyOption = None,
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    days: Annotated[int, typer.Option(help="Days until it expires")] = 90,
 ) -> None:
-    """Issue a bearer token for a staff member (printed once)."""
+    """Issue a bearer token for a staff member (printed once), as the operator."""
+    from datetime import timedelta
+
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.services import accounts
+
+    with unit_of_work(_runtime().factory) as session:
+        staff = _one_staff(session, username, company)
+        token = accounts.issue_token(session, staff, utcnow(), name=name, ttl=timedelta(days=days))
+    typer.echo(token)  # only once it is committed
+
+
+@token_app.command("list")
+def token_list(username: str, company: CompanyOption = None) -> None:
+    """A staff member's tokens (never the tokens themselves), one JSON line each."""
     from sqlalchemy import select
 
     from complaintdesk.db.engine import unit_of_work
-    from complaintdesk.db.models import Company, Staff
-    from complaintdesk.services import org
+    from complaintdesk.db.models import ApiToken
 
     with unit_of_work(_runtime().factory) as session:
-        query = select(Staff).where(Staff.username == username)
-        if company is not None:
-            query = query.join(Company, Company.id == Staff.company_id).where(
-                Company.code == company
+        staff = _one_staff(session, username, company)
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(ApiToken.id)
+        ):
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": str(token.id),
+                        "name": token.name,
+                        "created_at": token.created_at.isoformat(),
+                        "expires_at": _iso(token.expires_at),
+                        "last_used_at": _iso(token.last_used_at),
+                        "revoked_at": _iso(token.revoked_at),
+                    }
+                )
             )
-        staff = session.scalars(query).all()
-        if len(staff) != 1:
-            typer.echo(f"{len(staff)} staff named {username!r}: give --company", err=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id (see ``token list``), as the operator."""
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.db.models import ApiToken
+    from complaintdesk.services import accounts
+
+    with unit_of_work(_runtime().factory) as session:
+        token = session.get(ApiToken, token_id)
+        if token is None:
+            typer.echo(f"no token {token_id}", err=True)
             raise typer.Exit(2)
-        token = org.issue_token(session, staff[0], utcnow(), name="cli")
-    typer.echo(token)  # only once it is committed
+        accounts.revoke_token(session, None, token, utcnow())
+    typer.echo(json.dumps({"revoked": str(token_id)}))
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(username: str, company: CompanyOption = None) -> None:
+    """Deactivate a staff member and revoke every token they hold, as the operator."""
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.services import accounts
+
+    with unit_of_work(_runtime().factory) as session:
+        staff = _one_staff(session, username, company)
+        revoked = accounts.deactivate(session, None, staff, utcnow())
+    typer.echo(json.dumps({"deactivated": username, "tokens_revoked": revoked}))
 
 
 # The classifier's commands (its package owns them).

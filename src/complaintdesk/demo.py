@@ -21,7 +21,16 @@ from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.models import Company, Outbox, Owner, Project, Staff, Unit
 from complaintdesk.domain.errors import DomainError
 from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
-from complaintdesk.services import closing, dispatch, follow_up, intake, org, resolve, visits
+from complaintdesk.services import (
+    accounts,
+    closing,
+    dispatch,
+    follow_up,
+    intake,
+    org,
+    resolve,
+    visits,
+)
 from complaintdesk.services.escalation import sweep
 
 DEMO_CODE = "demo"
@@ -199,7 +208,7 @@ def _organisation(
         department=StaffDepartment.MANAGEMENT,
         role=Role.ADMIN,
     )
-    tokens[admin] = org.issue_token(session, administrator, now, name="demo")
+    tokens[admin] = accounts.issue_token(session, administrator, now, name="demo")
     for code, name, city in project_list:
         project = org.create_project(session, company, code=code, name=name, city=city)
         projects.append(project)
@@ -238,7 +247,7 @@ def _organisation(
             )
             people.append(person)
             if username in ("agent", "eng", "guard", "manager"):
-                tokens[person.username] = org.issue_token(session, person, now, name="demo")
+                tokens[person.username] = accounts.issue_token(session, person, now, name="demo")
         staff_by_project[project.id] = people
         owners = []
         for n in range(owners_per_project):

@@ -284,7 +284,15 @@ def test_corrections_become_training_examples(session: Session, acme: Org) -> No
     c = _register(session, acme, text="楼道灯不亮了,麻烦安排师傅换个灯泡")
     _register(session, acme, text="物业费可以按月交吗")  # not corrected: not an example
     labels.correct_labels(session, acme.agent, c, {"urgency": "high"}, NOW)
-    labels.correct_labels(session, acme.agent, c, {"urgency": "low", "department": "security"}, NOW)
+    # Lowering the urgency is a supervisor's (here the manager's) call, with a reason.
+    labels.correct_labels(
+        session,
+        acme.manager,
+        c,
+        {"urgency": "low", "department": "security"},
+        NOW,
+        reason="只是灯泡",
+    )
     examples = corrected_examples(session)
     assert examples == [
         {

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db.models import Staff
-from complaintdesk.services import org
+from complaintdesk.services import accounts
 from complaintdesk.web.app import create_app
 from tests.conftest import NOW, Org
 
@@ -56,6 +56,9 @@ class _As:
     def post(self, url: str, json: Any = None, **kw: Any) -> httpx.Response:
         return self.client.post(url, json=json, headers=self._h(kw.pop("headers", None)), **kw)
 
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.client.delete(url, headers=self._h(kw.pop("headers", None)), **kw)
+
 
 @pytest.fixture
 def clock() -> Clock:
@@ -76,7 +79,7 @@ def api(factory: sessionmaker[Session], session: Session, acme: Org, clock: Cloc
         "outsider",
     ):
         staff: Staff = getattr(acme, name)
-        tokens[staff.id] = org.issue_token(session, staff, NOW)
+        tokens[staff.id] = accounts.issue_token(session, staff, NOW)
     session.commit()
     app = create_app(factory, classifier=KeywordClassifier(), clock=clock)
     with TestClient(app) as client:

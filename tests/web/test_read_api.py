@@ -62,6 +62,7 @@ def test_every_route_of_the_api_refuses_an_unknown_parameter(api: Api, acme: Org
         "owner_id": str(acme.owner.id),
         "project_id": str(acme.project.id),
         "staff_id": str(acme.agent.id),
+        "token_id": "1",
     }
     admin = api.as_(acme.admin)
     paths = api.client.get("/api/v1/openapi.json").json()["paths"]

@@ -191,7 +191,10 @@ class StaffProject(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of one staff member; only its SHA-256 is kept."""
+    """A bearer token of one staff member, issued by themselves (``issued_by_id``; None
+    when an operator issued it at the command line); only its SHA-256 is kept. It stops
+    working when it expires, is revoked, or its holder is deactivated.
+    ``last_used_at`` is kept to the minute, so that using a token rarely writes."""
 
     __tablename__ = "api_tokens"
     id: Mapped[int] = _id()
@@ -200,6 +203,10 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    last_used_at: Mapped[datetime | None]
 
 
 class Complaint(Base):
@@ -511,3 +518,26 @@ class ImportRejection(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id"), primary_key=True)
     line: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One line of the audit trail: a read of an owner's personal data by staff, a
+    sign-in, a token issued or revoked, a deactivation, an urgency lowered. Append-only:
+    a trigger refuses UPDATE and DELETE on every backend (migration 0005). No foreign
+    keys: the trail outlives what it mentions. ``actor_id`` None is an operator at the
+    command line."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_company", "company_id", "id"),
+        Index("ix_audit_log_company_kind", "company_id", "kind", "id"),
+    )
+    id: Mapped[int] = _id()
+    company_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject_type: Mapped[str | None] = mapped_column(String(20))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -19,6 +19,8 @@ class Permission(StrEnum):
     CLOSE = "close"
     WITHDRAW = "withdraw"
     MANAGE = "manage"  # projects: administrators only; staff: see can_manage_staff
+    LOWER_URGENCY = "lower_urgency"  # a correction that moves the deadlines out
+    AUDIT = "audit"  # search the audit trail: administrators only
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,10 @@ def can(actor: ActorView, permission: Permission, complaint: ComplaintView | Non
     """
     if permission is Permission.REGISTER:
         return True  # anyone of any department receives complaints
-    if permission is Permission.MANAGE:
+    if permission in (Permission.MANAGE, Permission.AUDIT):
         return actor.role is Role.ADMIN
+    if permission is Permission.LOWER_URGENCY:
+        return _may_lower_urgency(actor, complaint)
     if permission in (Permission.RELABEL, Permission.FOLLOW_UP):
         return True
     is_first_receiver = complaint is not None and complaint.first_receiver_id == actor.id
@@ -67,14 +71,28 @@ def can(actor: ActorView, permission: Permission, complaint: ComplaintView | Non
     return False
 
 
+def _may_lower_urgency(actor: ActorView, complaint: ComplaintView | None) -> bool:
+    """Lowering an urgency (an emergency's 4 hours becoming 7 days) is a supervisor's
+    call: customer service's supervisors, who coordinate every complaint, or those of a
+    department that owns this one; managers and administrators above them."""
+    if actor.role.rank >= Role.MANAGER.rank:
+        return True
+    if actor.role is not Role.SUPERVISOR or complaint is None:
+        return False
+    return (
+        actor.department is StaffDepartment.CUSTOMER_SERVICE
+        or actor.department.value in complaint.departments
+    )
+
+
 def can_manage_staff(
     actor: ActorView,
     actor_projects: frozenset[int],
     target_role: Role,
     target_projects: frozenset[int],
 ) -> bool:
-    """Whether ``actor`` may create, or issue a token for, staff of ``target_role``
-    working on ``target_projects``.
+    """Whether ``actor`` may create, or deactivate, staff of ``target_role`` working on
+    ``target_projects``.
 
     Administrators manage everyone. A project manager manages the staff below them on
     their own projects only, so that no one can grant themselves more than they have.

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.sla import Clock
-from complaintdesk.domain.taxonomy import Category, Nature
+from complaintdesk.domain.taxonomy import Category, Nature, Urgency
 
 MAX_TEXT_CHARS = 10_000
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
@@ -113,6 +113,16 @@ def check_future(value: datetime, now: datetime, *, field: str) -> datetime:
     if value > now + MAX_AHEAD:
         raise InvalidInput(f"is more than {MAX_AHEAD.days} days ahead / 时间过远", field=field)
     return value
+
+
+def lowers_urgency(old: dict[str, str], new: dict[str, str]) -> bool:
+    """Whether a change of labels makes a complaint less urgent: a lower urgency, or
+    out of the emergency category. Its deadlines move out, so it needs more authority
+    (see ``permissions.Permission.LOWER_URGENCY``) and a reason on record."""
+    order = list(Urgency)  # most urgent first
+    if order.index(Urgency(new["urgency"])) > order.index(Urgency(old["urgency"])):
+        return True
+    return old["category"] == Category.EMERGENCY.value != new["category"]
 
 
 def apply_label_rules(labels: dict[str, str], *, urgency_given: bool) -> dict[str, str]:

@@ -8,18 +8,31 @@ from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, ComplaintDepartment, LabelCorrection, Staff
 from complaintdesk.domain import rules
+from complaintdesk.domain.audit import AuditKind, Subject
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, parse_labels
+from complaintdesk.services import audit
 from complaintdesk.services.common import record_event, require, set_deadlines
 
 
 def correct_labels(
-    session: Session, actor: Staff, complaint: Complaint, changes: dict[str, str], now: datetime
+    session: Session,
+    actor: Staff,
+    complaint: Complaint,
+    changes: dict[str, str],
+    now: datetime,
+    *,
+    reason: str | None = None,
 ) -> list[LabelCorrection]:
     """Set the given labels; deadlines follow a new urgency, the lead department a new
-    department. Unchanged values are ignored; an empty change is refused."""
+    department. Unchanged values are ignored; an empty change is refused.
+
+    A change that makes the complaint less urgent (a lower urgency, or out of
+    emergency) moves its deadlines out: it needs a supervisor's authority
+    (:data:`Permission.LOWER_URGENCY`) and a ``reason``, kept in the history and the
+    audit trail."""
     require(actor, Permission.RELABEL, complaint)
     if not Status(complaint.status).is_open:
         raise InvalidInput(
@@ -30,6 +43,10 @@ def correct_labels(
     parsed = parse_labels(changes)
     current = {name: getattr(complaint, name) for name in LABELS}
     wanted = rules.apply_label_rules({**current, **parsed}, urgency_given="urgency" in parsed)
+    lowered = rules.lowers_urgency(current, wanted)
+    if lowered:
+        require(actor, Permission.LOWER_URGENCY, complaint)
+        reason = rules.clean_text(reason or "", field="reason", max_chars=1000)
     corrections = []
     for name, code in wanted.items():
         old = getattr(complaint, name)
@@ -48,10 +65,33 @@ def correct_labels(
         session.add(correction)
         corrections.append(correction)
         record_event(
-            session, complaint, actor, "label_corrected", now, field=name, old=old, new=code
+            session,
+            complaint,
+            actor,
+            "label_corrected",
+            now,
+            field=name,
+            old=old,
+            new=code,
+            data={"reason": reason} if lowered else None,
         )
         if name == "department":
             _set_lead(complaint, code)
+    if lowered:
+        audit.record(
+            session,
+            company_id=complaint.company_id,
+            actor=actor,
+            kind=AuditKind.URGENCY_LOWERED,
+            at=now,
+            subject=Subject.COMPLAINT,
+            subject_id=complaint.id,
+            data={
+                "old": {k: current[k] for k in ("category", "urgency")},
+                "new": {k: wanted[k] for k in ("category", "urgency")},
+                "reason": reason,
+            },
+        )
     if corrections:
         complaint.label_source = "staff"
         complaint.needs_review = False

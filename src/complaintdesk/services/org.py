@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.db.models import (
-    ApiToken,
     Building,
     Company,
     Owner,
@@ -34,8 +30,6 @@ from complaintdesk.services.common import (
     get_owner,
     visible_project_ids,
 )
-
-TOKEN_PREFIX = "cdk_"
 
 
 def create_company(session: Session, *, code: str, name: str) -> Company:
@@ -189,45 +183,6 @@ def require_staff_manager(actor: Staff, role: Role, project_ids: Iterable[int]) 
         )
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-def issue_token(session: Session, staff: Staff, now: datetime, *, name: str = "") -> str:
-    """A new bearer token for ``staff``; only its hash is stored, so it is shown once."""
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            id=new_id(), staff_id=staff.id, token_hash=hash_token(raw), name=name, created_at=now
-        )
-    )
-    session.flush()
-    return raw
-
-
-def authenticate(session: Session, raw: str) -> Staff | None:
-    """The active staff member a bearer token belongs to, or None.
-
-    One query on the token's unique index brings the staff member and their projects
-    with it: every request pays for it, and the projects are what scope checks read
-    (``get_project`` then finds them in the session, with no query of its own).
-    """
-    return (
-        session.scalars(
-            select(Staff)
-            .join(ApiToken, ApiToken.staff_id == Staff.id)
-            .where(
-                ApiToken.token_hash == hash_token(raw),
-                ApiToken.revoked_at.is_(None),
-                Staff.active.is_(True),
-            )
-            .options(joinedload(Staff.projects))
-        )
-        .unique()
-        .first()
-    )
-
-
 def company_of(session: Session, actor: Staff) -> Company:
     company = session.get(Company, actor.company_id)
     assert company is not None  # a staff row always has its company (foreign key)
@@ -270,13 +225,3 @@ def list_staff(session: Session, actor: Staff) -> list[Staff]:
         shared = select(StaffProject.staff_id).where(StaffProject.project_id.in_(visible or [-1]))
         query = query.where(Staff.id.in_(shared))
     return list(session.scalars(query))
-
-
-def issue_token_for(session: Session, actor: Staff, target_id: int, now: datetime) -> str:
-    """A new API token for ``target_id``: oneself, or staff the actor may manage."""
-    target = session.get(Staff, target_id)
-    if target is None or target.company_id != actor.company_id:
-        raise NotFound(f"staff {target_id} not found")
-    if target.id != actor.id:
-        require_staff_manager(actor, Role(target.role), target.project_ids)
-    return issue_token(session, target, now, name="api")

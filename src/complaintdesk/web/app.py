@@ -16,7 +16,7 @@ from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.settings import get_settings
 from complaintdesk.web import errors
-from complaintdesk.web.api import complaints, organisation
+from complaintdesk.web.api import accounts, complaints, organisation
 from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
 from complaintdesk.web.strict_query import reject_unknown_query
 
@@ -57,6 +57,7 @@ def create_app(
     )
     app.include_router(complaints.router, prefix="/api/v1")
     app.include_router(organisation.router, prefix="/api/v1")
+    app.include_router(accounts.router, prefix="/api/v1")
 
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
 

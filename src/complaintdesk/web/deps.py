@@ -14,9 +14,10 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk import context
 from complaintdesk.classify.base import Classifier
 from complaintdesk.db.models import Complaint, Owner, Staff
-from complaintdesk.services import org
+from complaintdesk.services import accounts
 from complaintdesk.services.common import get_complaint, get_owner
 
 
@@ -53,6 +54,7 @@ _bearer = HTTPBearer(auto_error=False, description="A staff member's API token")
 
 def get_current_staff(
     session: SessionDep,
+    now: NowDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Staff:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -61,11 +63,14 @@ def get_current_staff(
             "a bearer token is required / 需要 API 令牌",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    staff = org.authenticate(session, credentials.credentials)
+    staff = accounts.authenticate(session, credentials.credentials, now)
     if staff is None:
         raise HTTPException(
-            401, "the token is not valid / 令牌无效", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "the token is not valid: unknown, expired or revoked / 令牌无效、已过期或已吊销",
+            headers={"WWW-Authenticate": "Bearer"},
         )
+    context.current().caller = f"staff:{staff.id}"
     return staff
 
 

@@ -36,6 +36,7 @@ from complaintdesk.web.api.schemas import (
     FollowUpIn,
     FollowUpOut,
     Labels,
+    LabelsCorrection,
     MessageOut,
     ResolveIn,
     UtcTime,
@@ -261,10 +262,16 @@ def get_messages(complaint: ComplaintDep, session: SessionDep) -> list[MessageOu
 
 @router.post("/{complaint_id}/labels", response_model=ComplaintOut)
 def correct_labels(
-    body: Labels, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
+    body: LabelsCorrection,
+    complaint: ComplaintDep,
+    session: SessionDep,
+    staff: CurrentStaff,
+    now: NowDep,
 ) -> ComplaintOut:
-    """Correct the suggested labels; each correction is kept as training data."""
-    labels.correct_labels(session, staff, complaint, body.given(), now)
+    """Correct the suggested labels; each correction is kept as training data. Making
+    a complaint less urgent (a lower urgency, out of emergency) takes a supervisor of
+    customer service or of a department that owns it, or a manager, and a ``reason``."""
+    labels.correct_labels(session, staff, complaint, body.given(), now, reason=body.reason)
     return out(session, complaint)
 
 

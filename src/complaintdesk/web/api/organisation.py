@@ -22,7 +22,6 @@ from complaintdesk.web.api.schemas import (
     ProjectOut,
     StaffCreate,
     StaffOut,
-    TokenOut,
 )
 from complaintdesk.web.deps import MAX_ID, CurrentStaff, IdPath, NowDep, OwnerDep, SessionDep
 from complaintdesk.web.errors import RESPONSES
@@ -160,13 +159,3 @@ def create_staff(body: StaffCreate, session: SessionDep, staff: CurrentStaff) ->
         phone=body.phone,
     )
     return StaffOut.of(created)
-
-
-@router.post(
-    "/staff/{staff_id}/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED
-)
-def issue_token(
-    staff_id: IdPath, session: SessionDep, staff: CurrentStaff, now: NowDep
-) -> TokenOut:
-    """A new API token: for oneself, or for staff one may manage."""
-    return TokenOut(token=org.issue_token_for(session, staff, staff_id, now))

@@ -8,7 +8,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Project, Staff, Visit
+from complaintdesk.db.models import (
+    ApiToken,
+    AuditEntry,
+    Complaint,
+    Event,
+    FollowUp,
+    Outbox,
+    Owner,
+    Project,
+    Staff,
+    Visit,
+)
 from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.messages import mask_links
@@ -66,6 +77,18 @@ class Labels(BaseModel):
 
     def given(self) -> dict[str, str]:
         return {k: v.value for k, v in self if v is not None}
+
+
+class LabelsCorrection(Labels):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=1000, pattern=rules.FREE_PATTERN)] | None = Field(
+        None,
+        description="Why; required when the change lowers the urgency or takes the "
+        "complaint out of emergency (supervisors and above only)",
+    )
+
+    def given(self) -> dict[str, str]:
+        return {k: v.value for k, v in self if v is not None and k != "reason"}
 
 
 class ComplaintCreate(BaseModel):
@@ -458,5 +481,66 @@ class StaffOut(BaseModel):
         )
 
 
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Line100 = Field("", description="What the token is for (a device, a script)")
+    expires_in_days: int = Field(90, ge=1, le=366)
+
+
 class TokenOut(BaseModel):
+    """A token as its holder and administrators see it: never the token itself."""
+
+    id: Id
+    staff_id: Id
+    name: str
+    issued_by_id: Id | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, t: ApiToken) -> TokenOut:
+        return cls(
+            id=t.id,
+            staff_id=t.staff_id,
+            name=t.name,
+            issued_by_id=t.issued_by_id,
+            created_at=t.created_at,
+            expires_at=t.expires_at,
+            last_used_at=t.last_used_at,
+            revoked_at=t.revoked_at,
+        )
+
+
+class TokenIssued(TokenOut):
     token: str = Field(description="Shown once; only its hash is stored")
+
+
+class AuditOut(BaseModel):
+    id: Id
+    at: datetime
+    actor_id: Id | None
+    kind: str
+    subject_type: str | None
+    subject_id: Id | None
+    address: str | None
+    data: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, a: AuditEntry) -> AuditOut:
+        return cls(
+            id=a.id,
+            at=a.at,
+            actor_id=a.actor_id,
+            kind=a.kind,
+            subject_type=a.subject_type,
+            subject_id=a.subject_id,
+            address=a.address,
+            data=a.data,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None
