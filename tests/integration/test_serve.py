@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,8 +19,8 @@ from sqlalchemy import Engine, select
 from complaintdesk.db import ids
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.models import Outbox
-from complaintdesk.services import org
-from tests.conftest import NOW, build_org
+from complaintdesk.services import accounts
+from tests.conftest import build_org
 
 
 def _free_port() -> int:
@@ -50,7 +51,8 @@ def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
     factory = make_sessionmaker(fresh_engine)
     with unit_of_work(factory) as session:
         acme = build_org(session)
-        token = org.issue_token(session, acme.guard, NOW)
+        # The server runs on the real clock: the token must be valid now, not at NOW.
+        token = accounts.issue_token(session, acme.guard, datetime.now(UTC))
     port = _free_port()
     base = 40
     locks = tmp_path / "locks"
