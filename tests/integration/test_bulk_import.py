@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, ImportRejection, ImportRun, Outbox
 from complaintdesk.domain.lifecycle import Status
+from complaintdesk.services import bulk
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.importer import Deadlines, import_file
 from tests.conftest import NOW, Org, build_org
@@ -260,3 +262,35 @@ def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
         assert all(t.startswith("路灯不亮 ") for t in texts)
         run = session.scalars(select(ImportRun)).one()
         assert (run.last_line, run.imported, run.rejected) == (40, 38, 2)
+
+
+def test_foreign_keys_are_checked_again_after_a_bulk_batch(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    """The bulk batch may skip the per-row checks of references it made itself; the
+    rest of the transaction has them back."""
+    session.commit()
+    path = _jsonl(tmp_path / "one.jsonl", [{"text": "电梯坏了", "project": "P1", **LABELS}])
+    with unit_of_work(factory) as other:
+        stage = [
+            bulk.new_row(
+                company_id=acme.company.id, project_id=acme.project.id, channel="phone",
+                text="x", received_at=NOW, first_receiver_id=acme.agent.id, status="received",
+                nature="consulting", category="management", urgency="low",
+                department="customer_service", label_source="import", needs_review=False,
+                upgraded=False, clock_started_at=NOW, response_level=0, resolution_level=0,
+                visit_level=0, response_breached=False, resolution_breached=False,
+                risk_flags="[]", at_risk=False, reopen_count=0, version=1, updated_at=NOW,
+                ev_received=True,
+            )
+        ]  # fmt: skip
+        bulk.lock(other)
+        bulk.assign_ids(other, stage)
+        bulk.write_batch(other, stage)
+        with pytest.raises(IntegrityError), other.begin_nested():
+            other.add(Event(complaint_id=1, at=NOW, kind="received"))
+            other.flush()
+    assert import_file(
+        factory, path, username="agent", project_code=None, company_code=acme.company.code,
+        now=NOW,
+    ).imported == 1  # fmt: skip
