@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 BIN := .venv/bin
 
-.PHONY: setup run demo test lint types pytest bench clean
+.PHONY: setup run demo test lint types pytest bench clean messages
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
@@ -14,6 +14,7 @@ setup:
 run: setup
 	$(BIN)/complaintdesk db upgrade
 	$(BIN)/complaintdesk demo --if-empty
+	@echo "ComplaintDesk: sign in at http://127.0.0.1:8000/signin (API docs: /docs, /redoc)"
 	COMPLAINTDESK_NODE_ID=$${COMPLAINTDESK_NODE_ID:-0} $(BIN)/complaintdesk serve --host 127.0.0.1 --port 8000
 
 lint: setup
@@ -33,3 +34,15 @@ bench: setup
 
 clean:
 	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache
+
+# Re-extract the pages' texts and merge them into the zh / en catalogues (then translate
+# the new zh entries; the catalogues are read at start-up, nothing to compile).
+messages: setup
+	$(BIN)/pybabel extract -F babel.cfg -k t -k N_ -k _ --no-location --sort-output -o var/messages.pot .
+	for lang in zh en; do \
+	  if [ -f src/complaintdesk/locale/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update -i var/messages.pot -d src/complaintdesk/locale -l $$lang --no-fuzzy-matching --ignore-obsolete; \
+	  else \
+	    $(BIN)/pybabel init -i var/messages.pot -d src/complaintdesk/locale -l $$lang; \
+	  fi; \
+	done

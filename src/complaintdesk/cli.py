@@ -115,6 +115,7 @@ def sweep_command(
                 "checked": report.checked,
                 "escalations": report.escalations,
                 "upgraded": report.upgraded,
+                "reminders": report.reminders,
             }
         )
     )
@@ -472,6 +473,38 @@ def staff_deactivate(username: str, company: CompanyOption = None) -> None:
         staff = _one_staff(session, username, company)
         revoked = accounts.deactivate(session, None, staff, utcnow())
     typer.echo(json.dumps({"deactivated": username, "tokens_revoked": revoked}))
+
+
+@staff_app.command("password")
+def staff_password(
+    username: str,
+    company: Annotated[str | None, typer.Option(help="Company code")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
+) -> None:
+    """Set a staff member's sign-in password for the pages (asked twice, not echoed)."""
+    import sys
+
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.domain.errors import InvalidInput
+    from complaintdesk.services import org
+
+    if password_stdin:
+        raw = sys.stdin.readline().rstrip("\n")
+    else:
+        raw = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with unit_of_work(_runtime().factory) as session:
+        staff = org.find_staff(session, username, company)
+        if len(staff) != 1:
+            typer.echo(f"{len(staff)} active staff named {username!r}: give --company", err=True)
+            raise typer.Exit(2)
+        try:
+            org.set_password(session, staff[0], raw)
+        except InvalidInput as exc:
+            typer.echo(exc.message, err=True)
+            raise typer.Exit(2) from exc
+    typer.echo(f"password of {username} set")
 
 
 # The classifier's commands (its package owns them).

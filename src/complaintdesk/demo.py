@@ -37,6 +37,7 @@ DEMO_CODE = "demo"
 SECOND_CODE = "harbour"
 DEMO_OWNER_PHONE = "13800000000"
 """The demo owner who signs in to the portal (the code appears in the server's log)."""
+DEMO_PASSWORD = "demo-password"  # every demo staff member's sign-in password (pages)
 _PROJECTS = [
     ("CH", "翠湖花园 Emerald Lake", "深圳"),
     ("BJ", "滨江苑 Riverside", "杭州"),
@@ -85,6 +86,7 @@ class DemoResult:
             f"owner portal: sign in with the phone {DEMO_OWNER_PHONE}; the one-time code is in "
             "the server's log (log channel).",
         ]
+        lines.append(f"pages: sign in as any of these users with the password {DEMO_PASSWORD!r}")
         return "\n".join(lines)
 
 
@@ -209,6 +211,7 @@ def _organisation(
         role=Role.ADMIN,
     )
     tokens[admin] = accounts.issue_token(session, administrator, now, name="demo")
+    org.set_password(session, administrator, DEMO_PASSWORD)
     for code, name, city in project_list:
         project = org.create_project(session, company, code=code, name=name, city=city)
         projects.append(project)
@@ -248,6 +251,7 @@ def _organisation(
             people.append(person)
             if username in ("agent", "eng", "guard", "manager"):
                 tokens[person.username] = accounts.issue_token(session, person, now, name="demo")
+                org.set_password(session, person, DEMO_PASSWORD)
         staff_by_project[project.id] = people
         owners = []
         for n in range(owners_per_project):

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 8_388_608
     """Largest body on the upload paths below (an owner's photos)."""
     upload_path_prefixes: tuple[str, ...] = ("/portal/",)
+    # Signs the pages' session and CSRF cookies; unset: made once in secret_key_file.
+    secret_key: str | None = None
+    secret_key_file: Path = Path("var") / "secret-key"
+    cookie_secure: bool = False  # set behind HTTPS: cookies only travel encrypted
 
 
 @functools.cache

@@ -114,6 +114,8 @@ class Project(Base):
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(100))
+    # Where the project is: times are shown to its staff and owners in this zone.
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     sla_overrides: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -141,7 +143,11 @@ class Owner(Base):
     """A resident or owner (业主) who may complain; linked to the units they live in."""
 
     __tablename__ = "owners"
-    __table_args__ = (Index("ix_owners_company_phone", "company_id", "phone"),)
+    __table_args__ = (
+        Index("ix_owners_company_phone", "company_id", "phone"),
+        # Intake finds a caller by the start of their name.
+        Index("ix_owners_company_name", "company_id", "name"),
+    )
     id: Mapped[int] = _id()
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
     name: Mapped[str] = mapped_column(String(200))
@@ -176,6 +182,8 @@ class Staff(Base):
     # The language messages to them (escalations) are written in.
     language: Mapped[str] = mapped_column(String(5), default="zh", server_default="zh")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # argon2 hash of the sign-in password; None: this person cannot sign in to the pages.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     projects: Mapped[list[Project]] = relationship(secondary="staff_projects", lazy="selectin")
 
@@ -372,13 +380,24 @@ class FollowUp(Base):
     responsible person's queue on that date, so nothing is forgotten."""
 
     __tablename__ = "follow_ups"
-    __table_args__ = (Index("ix_follow_ups_complaint", "complaint_id", "id"),)
+    __table_args__ = (
+        Index("ix_follow_ups_complaint", "complaint_id", "id"),
+        # The sweeper's reminders still to send: small, whatever the history.
+        Index(
+            "ix_follow_ups_reminder_due",
+            "next_follow_up_at",
+            postgresql_where=text("reminded_at IS NULL AND next_follow_up_at IS NOT NULL"),
+            sqlite_where=text("reminded_at IS NULL AND next_follow_up_at IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = _id()
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     at: Mapped[datetime]
     note: Mapped[str] = mapped_column(Text)
     next_follow_up_at: Mapped[datetime | None]
+    # When the author and the assignee were reminded that the date had come (once).
+    reminded_at: Mapped[datetime | None]
 
 
 class Visit(Base):
@@ -541,3 +560,14 @@ class AuditEntry(Base):
     subject_id: Mapped[int | None] = mapped_column(BigInteger)
     address: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class RateCounter(Base):
+    """How many times something keyed (a sign-in for one username, a token use) was
+    attempted in one fixed time window. Kept in the database so that the limit holds
+    across every worker process; a window's row is removed once it has passed."""
+
+    __tablename__ = "rate_counters"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

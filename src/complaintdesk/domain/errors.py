@@ -32,3 +32,13 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     code = "conflict"
+
+
+class RateLimited(DomainError):
+    """Too many attempts of one thing in its window; ``retry_after`` is in seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

@@ -33,6 +33,8 @@ class MessageKind(StrEnum):
     WITHDRAWN = "withdrawn"
     ESCALATED = "escalated"  # to staff
     SIGN_IN_CODE = "sign_in_code"  # to an owner signing in to the portal
+    REPLY = "reply"  # staff's own words to the owner (written on the complaint page)
+    FOLLOW_UP_DUE = "follow_up_due"  # to staff: a follow-up date has come
 
 
 LANGUAGES = ("zh", "en")
@@ -164,6 +166,19 @@ _TEMPLATES: dict[MessageKind, tuple[str, str, str, str]] = {
         "Your sign-in code is {code}; it is valid for {minutes} minutes. Do not share it; "
         "if you did not ask for it, ignore this message.",
     ),
+    MessageKind.REPLY: (
+        "关于您的投诉 {ref}",
+        "{text}",
+        "About your complaint {ref}",
+        "{text}",
+    ),
+    MessageKind.FOLLOW_UP_DUE: (
+        "跟进提醒 {ref}",
+        "投诉 {ref} 约定的跟进时间({at})已到,请及时跟进并告知业主进展。跟进记录:{note}",
+        "Follow-up due {ref}",
+        "The follow-up date of complaint {ref} ({at}) has come: follow it up and tell the "
+        "owner how it is going. The note said: {note}",
+    ),
 }
 
 # Codes that appear in messages, put into each language: (zh, en).
@@ -181,7 +196,11 @@ _CODE_WORDS: dict[str, dict[str, tuple[str, str]]] = {
 
 _LINK_LINE = ("\n查看进度:{link}", "\nFollow it here: {link}")
 
-OWNER_KINDS = frozenset(MessageKind) - {MessageKind.ESCALATED, MessageKind.SIGN_IN_CODE}
+OWNER_KINDS = frozenset(MessageKind) - {
+    MessageKind.ESCALATED,
+    MessageKind.SIGN_IN_CODE,
+    MessageKind.FOLLOW_UP_DUE,
+}
 
 
 @dataclass(frozen=True)

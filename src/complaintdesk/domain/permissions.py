@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from complaintdesk.domain.lifecycle import Action, Status, allowed_actions
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
 
 
@@ -106,3 +107,43 @@ def can_manage_staff(
             and target_projects <= actor_projects
         )
     return False
+
+
+ACTION_PERMISSION: dict[Action, Permission] = {
+    Action.DISPATCH: Permission.DISPATCH,
+    Action.START: Permission.WORK,
+    Action.RESOLVE: Permission.WORK,
+    Action.VISIT_SATISFIED: Permission.VISIT,
+    Action.VISIT_UNSATISFIED: Permission.VISIT,
+    Action.CLOSE: Permission.CLOSE,
+    Action.WITHDRAW: Permission.WITHDRAW,
+}
+"""The permission each step of the lifecycle needs (the services require the same)."""
+
+
+class Task(StrEnum):
+    """What a person can do to a complaint besides moving its state."""
+
+    RELABEL = "relabel"
+    FOLLOW_UP = "follow_up"
+    MESSAGE_OWNER = "message_owner"
+
+
+def available_actions(actor: ActorView, status: Status, complaint: ComplaintView) -> list[str]:
+    """What ``actor`` may do to the complaint now: the steps its state allows that
+    their permissions allow (a return visit once, for both outcomes), then the other
+    tasks of an open complaint."""
+    actions: list[str] = []
+    for action in allowed_actions(status):
+        if not can(actor, ACTION_PERMISSION[action], complaint):
+            continue
+        name = "visit" if action in (Action.VISIT_SATISFIED, Action.VISIT_UNSATISFIED) else action
+        if name not in actions:
+            actions.append(str(name))
+    if status.is_open:
+        if can(actor, Permission.RELABEL, complaint):
+            actions.append(Task.RELABEL.value)
+        if can(actor, Permission.FOLLOW_UP, complaint):
+            actions.append(Task.FOLLOW_UP.value)
+            actions.append(Task.MESSAGE_OWNER.value)
+    return actions

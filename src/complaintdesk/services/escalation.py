@@ -29,6 +29,7 @@ from complaintdesk.domain.taxonomy import Nature, Role
 from complaintdesk.services.common import clocks, record_event, refresh_sla_check, staff_in_project
 from complaintdesk.services.intake import upgrade_nature
 from complaintdesk.services.notify import tell_owner, tell_staff
+from complaintdesk.services.reminders import remind_due
 
 _LEVEL_COLUMN = {
     sla.Clock.RESPONSE: "response_level",
@@ -42,6 +43,7 @@ class SweepReport:
     checked: int = 0
     escalations: int = 0
     upgraded: int = 0
+    reminders: int = 0  # people reminded of a follow-up date (services/reminders.py)
 
 
 def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200) -> SweepReport:
@@ -58,6 +60,7 @@ def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200) ->
                 except StaleDataError:
                     continue  # another sweeper got there first; it did the work
         if len(due) < batch:
+            report.reminders = remind_due(factory, now, batch=batch)
             return report
 
 

@@ -106,3 +106,40 @@ def _set_lead(complaint: Complaint, department: str) -> None:
         d.lead = d.department == department
     if all(d.department != department for d in complaint.departments):
         complaint.departments.append(ComplaintDepartment(department=department, lead=True))
+
+
+def correct_or_confirm(
+    session: Session,
+    actor: Staff,
+    complaint: Complaint,
+    chosen: dict[str, str],
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> list[LabelCorrection]:
+    """What a person does with the labels they were shown: the ones they changed are
+    corrected; if they changed none, they confirmed the classifier's (it leaves the
+    review queue). Empty choices are ignored."""
+    chosen = {k: v for k, v in chosen.items() if v}
+    changes = {k: v for k, v in chosen.items() if getattr(complaint, k, None) != v}
+    if changes:
+        return correct_labels(session, actor, complaint, changes, now, reason=reason)
+    confirm_labels(session, actor, complaint, now)
+    return []
+
+
+def confirm_labels(session: Session, actor: Staff, complaint: Complaint, now: datetime) -> None:
+    """A person checked the classifier's labels and found them right."""
+    require(actor, Permission.RELABEL, complaint)
+    if not complaint.needs_review:
+        return
+    complaint.needs_review = False
+    record_event(
+        session,
+        complaint,
+        actor,
+        "labels_confirmed",
+        now,
+        data={name: getattr(complaint, name) for name in LABELS},
+    )
+    session.flush()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,9 @@ from complaintdesk.services.common import (
     get_owner,
     visible_project_ids,
 )
+
+PASSWORD_MIN, PASSWORD_MAX = 8, 200
+_hasher = PasswordHasher()  # argon2id with the library's current recommended costs
 
 
 def create_company(session: Session, *, code: str, name: str) -> Company:
@@ -225,3 +230,104 @@ def list_staff(session: Session, actor: Staff) -> list[Staff]:
         shared = select(StaffProject.staff_id).where(StaffProject.project_id.in_(visible or [-1]))
         query = query.where(Staff.id.in_(shared))
     return list(session.scalars(query))
+
+
+def set_password(session: Session, staff: Staff, raw: str) -> None:
+    """Set ``staff``'s sign-in password (only its argon2 hash is kept). Every page
+    session made with the old password ends, as the session cookie is bound to it."""
+    if not PASSWORD_MIN <= len(raw) <= PASSWORD_MAX:
+        raise InvalidInput(
+            f"a password is {PASSWORD_MIN} to {PASSWORD_MAX} characters "
+            f"/ 密码长度为 {PASSWORD_MIN} 至 {PASSWORD_MAX} 个字符",
+            field="password",
+        )
+    staff.password_hash = _hasher.hash(raw)
+    session.flush()
+
+
+def check_password(session: Session, staff: Staff, raw: str) -> bool:
+    """Whether ``raw`` is ``staff``'s password; upgrades an old hash on success."""
+    if staff.password_hash is None:
+        _hasher.hash(raw)  # the same work as a real check: timing tells nothing
+        return False
+    try:
+        _hasher.verify(staff.password_hash, raw)
+    except (VerificationError, InvalidHashError):
+        return False
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = _hasher.hash(raw)
+        session.flush()
+    return True
+
+
+def find_staff(session: Session, username: str, company_code: str | None = None) -> list[Staff]:
+    """Active staff with this username (in the company of ``company_code`` if given);
+    usernames are unique per company only, so several companies may have one."""
+    query = select(Staff).where(Staff.username == username, Staff.active.is_(True))
+    if company_code:
+        query = query.join(Company, Company.id == Staff.company_id).where(
+            Company.code == company_code
+        )
+    return list(session.scalars(query.order_by(Staff.id).limit(5)))
+
+
+def search_owners(
+    session: Session, actor: Staff, text: str, *, limit: int = 10
+) -> list[tuple[Owner, list[tuple[Unit, str]]]]:
+    """Owners the caller may know of, found by phone (exact), unit ("3-0201", exact)
+    or name (prefix), each with their units on the caller's projects and the building
+    names: what a receiver asks a caller first. Indexed: (company, phone), (company,
+    name), units by project."""
+    text = text.strip()
+    if not text or len(text) > 100:
+        return []
+    visible = visible_project_ids(actor)
+    ids: list[int] = list(
+        session.scalars(
+            select(Owner.id)
+            .where(Owner.company_id == actor.company_id, Owner.phone == text)
+            .limit(limit)
+        )
+    )
+    unit_query = (
+        select(OwnerUnit.owner_id)
+        .join(Unit, Unit.id == OwnerUnit.unit_id)
+        .join(Project, Project.id == Unit.project_id)
+        .where(Project.company_id == actor.company_id, Unit.name == text)
+    )
+    if visible is not None:
+        unit_query = unit_query.where(Unit.project_id.in_(visible or [-1]))
+    ids += list(session.scalars(unit_query.limit(limit)))
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    ids += list(
+        session.scalars(
+            select(Owner.id)
+            .where(
+                Owner.company_id == actor.company_id, Owner.name.like(f"{escaped}%", escape="\\")
+            )
+            .order_by(Owner.name)
+            .limit(limit)
+        )
+    )
+    owners = []
+    for owner_id in dict.fromkeys(ids):
+        try:
+            owners.append(get_owner(session, actor, owner_id))
+        except NotFound:
+            continue
+        if len(owners) >= limit:
+            break
+    if not owners:
+        return []
+    rows = session.execute(
+        select(OwnerUnit.owner_id, Unit, Building.name)
+        .join(Unit, Unit.id == OwnerUnit.unit_id)
+        .join(Building, Building.id == Unit.building_id)
+        .where(OwnerUnit.owner_id.in_([o.id for o in owners]))
+        .order_by(Unit.name)
+    ).all()
+    units: dict[int, list[tuple[Unit, str]]] = {}
+    for owner_id, unit, building in rows:
+        if visible is None or unit.project_id in visible:
+            units.setdefault(owner_id, []).append((unit, building))
+    return [(o, units.get(o.id, [])) for o in owners]

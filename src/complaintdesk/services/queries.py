@@ -14,9 +14,18 @@ from sqlalchemy import BigInteger, ColumnElement, Select, literal, or_, select, 
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import LOW_BITS, id_floor
-from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, Owner, Staff, Visit
+from complaintdesk.db.models import (
+    Complaint,
+    ComplaintDepartment,
+    Event,
+    FollowUp,
+    Outbox,
+    Owner,
+    Staff,
+    Visit,
+)
 from complaintdesk.domain.errors import InvalidInput, NotFound
-from complaintdesk.domain.lifecycle import OPEN_STATES
+from complaintdesk.domain.lifecycle import OPEN_STATES, Status
 from complaintdesk.services.common import can_see_project, visible_project_ids
 
 MAX_PAGE = 200
@@ -261,3 +270,128 @@ def visits(session: Session, complaint: Complaint) -> list[Visit]:
 def owner_messages(session: Session, complaint: Complaint) -> list[Outbox]:
     """What the complainant (an owner or an unidentified caller) was told."""
     return [m for m in _history(session, Outbox, complaint) if m.staff_id is None]
+
+
+@dataclass(frozen=True)
+class WorkFilter:
+    """Filters of "My work"; None means any. ``scope``: "mine" (first receiver or
+    assignee), "department" (also what my department is involved in), "project"
+    (every open complaint of my projects: supervisors and above)."""
+
+    scope: str = "department"
+    status: str | None = None
+    nature: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    department: str | None = None
+    overdue: bool | None = None
+    escalated: bool | None = None
+    needs_review: bool | None = None
+    risk: bool | None = None
+    repeat: bool | None = None
+
+
+WORK_SCOPES = ("mine", "department", "project")
+
+
+def my_work(
+    session: Session,
+    actor: Staff,
+    flt: WorkFilter,
+    now: datetime,
+    *,
+    page: int = 1,
+    page_size: int = 25,
+) -> tuple[list[Complaint], bool]:
+    """One page of the open complaints ``actor`` answers for, by deadline (soonest, so
+    the most overdue, first), and whether there is a next page.
+
+    Served by the partial open-work indexes (by project or person, then deadline):
+    open work stays small however large history grows, and a page reads at most
+    ``page * page_size + 1`` rows of it.
+    """
+    if flt.scope not in WORK_SCOPES:
+        raise InvalidInput(f"scope is one of {', '.join(WORK_SCOPES)}", field="scope")
+    if not 1 <= page_size <= MAX_PAGE or not 1 <= page <= 1000:
+        raise InvalidInput("page is 1 to 1000", field="page")
+    query = _scoped(actor).where(Complaint.status.in_(_OPEN))
+    mine = (Complaint.assignee_id == actor.id) | (Complaint.first_receiver_id == actor.id)
+    if flt.scope == "mine":
+        query = query.where(mine)
+    elif flt.scope == "department":
+        involved = select(ComplaintDepartment.complaint_id).where(
+            ComplaintDepartment.complaint_id == Complaint.id,
+            ComplaintDepartment.department == actor.department,
+        )
+        query = query.where(mine | involved.exists())
+    for name in ("status", "nature", "category", "urgency", "department", "needs_review"):
+        value = getattr(flt, name)
+        if value is not None:
+            query = query.where(getattr(Complaint, name) == value)
+    if flt.overdue is not None:
+        query = query.where(overdue(now) if flt.overdue else ~overdue(now))
+    if flt.escalated is not None:
+        escalated = (
+            (Complaint.response_level > 0)
+            | (Complaint.resolution_level > 0)
+            | (Complaint.visit_level > 0)
+        )
+        query = query.where(escalated if flt.escalated else ~escalated)
+    if flt.risk is not None:
+        query = query.where(Complaint.at_risk.is_(flt.risk))
+    if flt.repeat is not None:
+        query = query.where(
+            Complaint.repeat_of_id.is_not(None) if flt.repeat else Complaint.repeat_of_id.is_(None)
+        )
+    query = (
+        query.order_by(Complaint.resolve_by, Complaint.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size + 1)
+    )
+    rows = list(session.scalars(query))
+    return rows[:page_size], len(rows) > page_size
+
+
+def follow_ups_due(
+    session: Session, actor: Staff, until: datetime, *, limit: int = 50
+) -> list[Complaint]:
+    """Open complaints the actor answers for (first receiver or assignee) whose next
+    follow-up date is before ``until`` (the end of today), soonest first."""
+    rows: dict[int, Complaint] = {}
+    for mine in (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id):
+        query = (
+            _scoped(actor)
+            .where(mine, Complaint.status.in_(_OPEN), Complaint.next_follow_up_at < until)
+            .order_by(Complaint.next_follow_up_at)
+            .limit(limit)
+        )
+        for c in session.scalars(query):
+            rows.setdefault(c.id, c)
+    return sorted(rows.values(), key=lambda c: (c.next_follow_up_at, c.id))[:limit]
+
+
+def visits_due(session: Session, actor: Staff, *, limit: int = 50) -> list[Complaint]:
+    """Resolved complaints of the actor's projects waiting for their return visit,
+    the earliest deadline first (resolved is an open state: the partial index holds it)."""
+    query = (
+        _scoped(actor)
+        .where(Complaint.status == Status.RESOLVED.value)
+        .order_by(Complaint.visit_by, Complaint.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def review_queue(
+    session: Session, actor: Staff, *, page: int = 1, page_size: int = 25
+) -> tuple[list[Complaint], bool]:
+    """Open complaints whose labels the classifier was unsure of, oldest first."""
+    query = (
+        _scoped(actor)
+        .where(Complaint.status.in_(_OPEN), Complaint.needs_review.is_(True))
+        .order_by(Complaint.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size + 1)
+    )
+    rows = list(session.scalars(query))
+    return rows[:page_size], len(rows) > page_size

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,9 +15,10 @@ from swagger_ui_bundle import swagger_ui_path
 from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.settings import get_settings
-from complaintdesk.web import errors
+from complaintdesk.web import errors, pages
 from complaintdesk.web.api import accounts, complaints, organisation
 from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
+from complaintdesk.web.pages.security import Security, load_secret_key
 from complaintdesk.web.strict_query import reject_unknown_query
 
 
@@ -30,6 +31,7 @@ def create_app(
     *,
     classifier: Classifier | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    secret_key: str | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="ComplaintDesk",
@@ -38,6 +40,7 @@ def create_app(
         "responsibility (首问负责制), classification, dispatch, deadlines and escalation, "
         "return visits and closing summaries.",
         docs_url=None,  # served below from local files: the docs work without a CDN
+        redoc_url=None,
         openapi_url="/api/v1/openapi.json",
         # Every route refuses query parameters it does not declare (422 naming them).
         dependencies=[Depends(reject_unknown_query)],
@@ -59,6 +62,12 @@ def create_app(
     app.include_router(organisation.router, prefix="/api/v1")
     app.include_router(accounts.router, prefix="/api/v1")
 
+    security = Security(
+        secret_key or settings.secret_key or load_secret_key(settings.secret_key_file),
+        secure_cookies=settings.cookie_secure,
+    )
+    pages.install(app, security)
+
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
@@ -69,6 +78,16 @@ def create_app(
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/api/v1/openapi.json",
+            title="ComplaintDesk API",
+            redoc_js_url="/assets/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/static/swagger/favicon-32x32.png",
+            with_google_fonts=False,
         )
 
     @app.get("/healthz", include_in_schema=False)

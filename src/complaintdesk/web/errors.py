@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,6 +17,7 @@ from complaintdesk.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     TransitionNotAllowed,
 )
 
@@ -28,6 +30,7 @@ _STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     TransitionNotAllowed: 409,
     Conflict: 409,
+    RateLimited: 429,
 }
 _TITLES = {
     400: "Bad request",
@@ -107,6 +110,20 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+PageErrors = Callable[[Request, int, str, dict[str, str] | None], Response]
+"""Renders an error as a page (set by the pages as ``app.state.page_errors``)."""
+
+
+def _as_page(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response | None:
+    """The error as an HTML page when it happened on a page, not on the JSON API."""
+    render: PageErrors | None = getattr(request.app.state, "page_errors", None)
+    if render is None or request.url.path.startswith("/api/"):
+        return None
+    return render(request, status, detail, headers)
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -118,13 +135,17 @@ def install(app: FastAPI) -> None:
     _document_problems(app)
 
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        page = _as_page(request, status, exc.message, headers)
+        if page is not None:
+            return page
         errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        return problem(status, exc.message, code=exc.code, errors=errors)
+        return problem(status, exc.message, code=exc.code, errors=errors, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": _field_path(tuple(e.get("loc", ()))),
@@ -134,21 +155,23 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         fields = ", ".join(e["field"] for e in errors)
+        page = _as_page(request, 422, f"invalid input in: {fields} / 输入有误")
+        if page is not None:
+            return page
         return problem(
             422, f"invalid input in: {fields} / 输入有误", code="invalid_input", errors=errors
         )
 
     @app.exception_handler(StaleDataError)
-    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
-        return problem(
-            409,
+    async def _stale(request: Request, exc: StaleDataError) -> Response:
+        detail = (
             "the complaint was changed by someone else; reload and retry "
-            "/ 投诉已被他人更新,请刷新后重试",
-            code="stale",
+            "/ 投诉已被他人更新,请刷新后重试"
         )
+        return _as_page(request, 409, detail) or problem(409, detail, code="stale")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
             # FastAPI's word for a body it could not decode (bad UTF-8, say): that is
             # invalid input in the body, so it gets the same 422 shape as the rest.
@@ -160,7 +183,8 @@ def install(app: FastAPI) -> None:
                 errors=[{"field": "body", "message": "not UTF-8 JSON"}],
             )
         headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, str(exc.detail), headers=headers)
+        page = _as_page(request, exc.status_code, str(exc.detail), headers)
+        return page or problem(exc.status_code, str(exc.detail), headers=headers)
 
 
 def _document_problems(app: FastAPI) -> None:

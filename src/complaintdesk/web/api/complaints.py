@@ -54,6 +54,7 @@ from complaintdesk.web.deps import (
     SessionDep,
 )
 from complaintdesk.web.errors import RESPONSES
+from complaintdesk.web.presenter import present
 
 router = APIRouter(prefix="/complaints", tags=["complaints"], responses=RESPONSES)
 
@@ -64,14 +65,14 @@ def _staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
     return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))}
 
 
-def outs(session: Session, complaints: Sequence[Complaint]) -> list[ComplaintOut]:
-    """Complaints for the wire, their first receivers loaded in one query."""
-    staff = _staff_by_id(session, {c.first_receiver_id for c in complaints})
-    return [ComplaintOut.of(c, staff.get(c.first_receiver_id)) for c in complaints]
+def outs(session: Session, complaints: Sequence[Complaint], viewer: Staff) -> list[ComplaintOut]:
+    """Complaints for the wire through the shared read model (people and projects
+    loaded in one query each)."""
+    return [ComplaintOut.of(v) for v in present(session, complaints, viewer)]
 
 
-def out(session: Session, complaint: Complaint) -> ComplaintOut:
-    return outs(session, [complaint])[0]
+def out(session: Session, complaint: Complaint, viewer: Staff) -> ComplaintOut:
+    return outs(session, [complaint], viewer)[0]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ComplaintOut)
@@ -121,8 +122,9 @@ def create_complaint(
         response.status_code = status.HTTP_200_OK
         complaint = earlier
     response.headers["Location"] = f"/api/v1/complaints/{complaint.id}"
-    # The caller is the first receiver (a replayed key is theirs too): no query for them.
-    return ComplaintOut.of(complaint, staff)
+    # The caller is the first receiver and the project is loaded: the presenter finds
+    # both in the session, no query for them.
+    return out(session, complaint, staff)
 
 
 @router.get("", response_model=ComplaintPage)
@@ -201,7 +203,7 @@ def list_complaints(
             limit=limit or 20,
         )
         return ComplaintPage(
-            items=outs(session, found.items),
+            items=outs(session, found.items, staff),
             next_cursor=found.next_cursor,
             searched_from=found.searched_from,
         )
@@ -211,7 +213,7 @@ def list_complaints(
         session, staff, flt, now, cursor=_list_cursor(cursor), limit=limit or 50
     )
     return ComplaintPage(
-        items=outs(session, rows), next_cursor=str(next_cursor) if next_cursor else None
+        items=outs(session, rows, staff), next_cursor=str(next_cursor) if next_cursor else None
     )
 
 
@@ -238,12 +240,14 @@ def my_queue(
     """The caller's open work, what is due first (a follow-up date or the resolution
     deadline) first: assigned to them or received by them; pages by cursor."""
     rows, next_cursor = queries.queue_page(session, staff, limit=limit, cursor=cursor)
-    return ComplaintPage(items=outs(session, rows), next_cursor=next_cursor)
+    return ComplaintPage(items=outs(session, rows, staff), next_cursor=next_cursor)
 
 
 @router.get("/{complaint_id}", response_model=ComplaintOut)
-def get_complaint(complaint: ComplaintDep, session: SessionDep) -> ComplaintOut:
-    return out(session, complaint)
+def get_complaint(
+    complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff
+) -> ComplaintOut:
+    return out(session, complaint, staff)
 
 
 @router.get("/{complaint_id}/events", response_model=list[EventOut])
@@ -272,7 +276,7 @@ def correct_labels(
     a complaint less urgent (a lower urgency, out of emergency) takes a supervisor of
     customer service or of a department that owns it, or a manager, and a ``reason``."""
     labels.correct_labels(session, staff, complaint, body.given(), now, reason=body.reason)
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post("/{complaint_id}/dispatch", response_model=ComplaintOut)
@@ -289,7 +293,7 @@ def dispatch_complaint(
         also=body.also,
         note=body.note,
     )
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post("/{complaint_id}/start", response_model=ComplaintOut)
@@ -297,7 +301,7 @@ def start_work(
     complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> ComplaintOut:
     dispatch.start(session, staff, complaint, now)
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post("/{complaint_id}/resolve", response_model=ComplaintOut)
@@ -314,7 +318,7 @@ def resolve_complaint(
         owner_explanation=body.owner_explanation,
         effective=body.effective,
     )
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post(
@@ -327,7 +331,7 @@ def return_visit(
     visits_service.record_visit(
         session, staff, complaint, now, satisfaction=body.satisfaction, comment=body.comment
     )
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.get("/{complaint_id}/visits", response_model=list[VisitOut])
@@ -346,7 +350,7 @@ def close_complaint(
         preventive_action=body.preventive_action,
     )
     closing.close(session, staff, complaint, now, summary)
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post("/{complaint_id}/withdraw", response_model=ComplaintOut)
@@ -354,7 +358,7 @@ def withdraw_complaint(
     body: WithdrawIn, complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff, now: NowDep
 ) -> ComplaintOut:
     closing.withdraw(session, staff, complaint, now, reason=body.reason)
-    return out(session, complaint)
+    return out(session, complaint, staff)
 
 
 @router.post(

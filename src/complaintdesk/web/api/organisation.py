@@ -94,7 +94,7 @@ def owner_history(
     cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[ComplaintOut]:
     """The owner's complaints the caller may see, newest first."""
-    return outs(session, queries.owner_history(session, staff, owner, cursor=cursor))
+    return outs(session, queries.owner_history(session, staff, owner, cursor=cursor), staff)
 
 
 @router.get("/projects", response_model=list[ProjectOut])
@@ -129,7 +129,7 @@ def project_overdue(
     """Open complaints of the project past a deadline the owner waits on, by resolution
     deadline."""
     get_project(session, staff, project_id)
-    return outs(session, queries.project_overdue(session, staff, project_id, now))
+    return outs(session, queries.project_overdue(session, staff, project_id, now), staff)
 
 
 @router.get("/staff/me", response_model=StaffOut)

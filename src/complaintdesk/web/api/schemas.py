@@ -11,7 +11,6 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from complaintdesk.db.models import (
     ApiToken,
     AuditEntry,
-    Complaint,
     Event,
     FollowUp,
     Outbox,
@@ -21,7 +20,7 @@ from complaintdesk.db.models import (
     Visit,
 )
 from complaintdesk.domain import rules
-from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
+from complaintdesk.domain.lifecycle import Outcome
 from complaintdesk.domain.messages import mask_links
 from complaintdesk.domain.taxonomy import (
     Category,
@@ -31,9 +30,8 @@ from complaintdesk.domain.taxonomy import (
     Role,
     StaffDepartment,
     Urgency,
-    display_name,
 )
-from complaintdesk.services.notify import reference
+from complaintdesk.web.presenter import ComplaintView
 
 Id = Annotated[int, PlainSerializer(str, return_type=str), Field(ge=1, le=2**63 - 1)]
 
@@ -214,19 +212,19 @@ class ComplaintOut(BaseModel):
     allowed_actions: list[str]
     version: int
 
+    timezone: str = Field(description="The project's time zone, for showing these times")
+    assignee: StaffBrief | None = None
+    actions: list[str] | None = Field(
+        None, description="What the caller may do now: the state's steps their role allows"
+    )
+
     @classmethod
-    def of(cls, c: Complaint, receiver: Staff | None) -> ComplaintOut:
-        category = Category(c.category)
-        codes = {
-            "nature": Nature(c.nature),
-            "category": category,
-            "urgency": Urgency(c.urgency),
-            "department": Department(c.department),
-        }
-        status = Status(c.status)
+    def of(cls, v: ComplaintView) -> ComplaintOut:
+        """The wire form of the shared read model (:mod:`complaintdesk.web.presenter`)."""
+        c = v.row
         return cls(
             id=c.id,
-            reference=reference(c),
+            reference=v.reference,
             project_id=c.project_id,
             unit_id=c.unit_id,
             owner_id=c.owner_id,
@@ -237,25 +235,22 @@ class ComplaintOut(BaseModel):
             location=c.location,
             occurred_at=c.occurred_at,
             received_at=c.received_at,
-            first_receiver=StaffBrief.of(receiver) if receiver is not None else None,
+            first_receiver=StaffBrief.of(v.receiver) if v.receiver is not None else None,
             status=c.status,
-            status_name={"zh": status_name(status, "zh"), "en": status_name(status, "en")},
+            status_name=v.status.names,
             labels=LabelsOut(
                 nature=c.nature,
                 category=c.category,
                 urgency=c.urgency,
                 department=c.department,
-                target=category.target.value,
-                names={
-                    k: {"zh": display_name(v, "zh"), "en": display_name(v, "en")}
-                    for k, v in codes.items()
-                },
+                target=v.target.code,
+                names={k: label.value.names for k, label in v.labels.items()},
                 source=c.label_source,
                 confidence=c.label_confidence,
                 model_version=c.model_version,
                 needs_review=c.needs_review,
             ),
-            departments=[{"department": d.department, "lead": d.lead} for d in c.departments],
+            departments=[{"department": d.code, "lead": lead} for d, lead in v.departments],
             assignee_id=c.assignee_id,
             respond_by=c.respond_by,
             resolve_by=c.resolve_by,
@@ -289,8 +284,11 @@ class ComplaintOut(BaseModel):
                 "corrective_action": c.corrective_action,
                 "preventive_action": c.preventive_action,
             },
-            allowed_actions=[a.value for a in allowed_actions(status)],
+            allowed_actions=v.allowed_actions,
             version=c.version,
+            timezone=v.timezone,
+            assignee=StaffBrief.of(v.assignee) if v.assignee is not None else None,
+            actions=v.actions,
         )
 
 
@@ -441,11 +439,19 @@ class ProjectOut(BaseModel):
     code: str
     name: str
     city: str | None
+    timezone: str
     sla_overrides: dict[str, Any] | None
 
     @classmethod
     def of(cls, p: Project) -> ProjectOut:
-        return cls(id=p.id, code=p.code, name=p.name, city=p.city, sla_overrides=p.sla_overrides)
+        return cls(
+            id=p.id,
+            code=p.code,
+            name=p.name,
+            city=p.city,
+            timezone=p.timezone,
+            sla_overrides=p.sla_overrides,
+        )
 
 
 class StaffCreate(BaseModel):

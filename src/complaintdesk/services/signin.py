@@ -1,0 +1,65 @@
+"""Staff sign-in to the pages: username and password, rate limited.
+
+Attempts are counted per username and per client address in fixed windows
+(:mod:`complaintdesk.services.ratelimit`), before the password is checked, so that
+guessing is slow whatever the answer; a refused sign-in does not raise, so the
+counted attempt is committed with the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from complaintdesk.db.models import Staff
+from complaintdesk.services import org, ratelimit
+
+PER_USERNAME = 10
+PER_CLIENT = 50
+WINDOW = timedelta(minutes=15)
+
+
+class Refusal(str):
+    """Why a sign-in was refused (a stable code the page translates)."""
+
+
+BAD_CREDENTIALS = Refusal("bad_credentials")
+NEEDS_COMPANY = Refusal("needs_company")
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    staff: Staff | None
+    refusal: Refusal | None = None
+
+
+def sign_in(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    company_code: str | None,
+    client: str,
+    now: datetime,
+) -> SignInResult:
+    """The staff member these credentials belong to, or why not. Raises
+    :class:`~complaintdesk.domain.errors.RateLimited` past the limits."""
+    username = username.strip()
+    company_code = (company_code or "").strip() or None
+    ratelimit.hit(session, f"signin:client:{client}", limit=PER_CLIENT, window=WINDOW, now=now)
+    ratelimit.hit(
+        session, f"signin:user:{username.lower()}", limit=PER_USERNAME, window=WINDOW, now=now
+    )
+    candidates = org.find_staff(session, username, company_code) if username else []
+    if not candidates:
+        org.check_password(session, Staff(), password)  # same cost as a real check
+        return SignInResult(None, BAD_CREDENTIALS)
+    matches = [s for s in candidates if org.check_password(session, s, password)]
+    if len(matches) > 1:
+        # The same username and password in two companies: say which one.
+        return SignInResult(None, NEEDS_COMPANY)
+    if not matches:
+        return SignInResult(None, BAD_CREDENTIALS)
+    return SignInResult(matches[0])

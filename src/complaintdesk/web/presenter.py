@@ -1,0 +1,244 @@
+"""The read model of a complaint, shared by the JSON API and the pages.
+
+:func:`present` turns complaint rows into :class:`ComplaintView`s: the labels with
+their names in both languages, the people by name, the project's time zone for
+local times, and what the viewer may do now (the lifecycle's steps the state allows,
+filtered by the viewer's permissions: :func:`~complaintdesk.domain.permissions.
+available_actions`, not a rule of its own). The JSON schema copies a view; the
+pages read it directly and ask it for names in the viewer's language.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.util import identity_key
+
+from complaintdesk.db.models import Complaint, Project, Staff
+from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
+from complaintdesk.domain.permissions import available_actions
+from complaintdesk.domain.taxonomy import (
+    Category,
+    Channel,
+    Department,
+    Nature,
+    StaffDepartment,
+    Urgency,
+    display_name,
+)
+from complaintdesk.services.common import actor_view, complaint_view
+from complaintdesk.services.notify import reference
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+_T = TypeVar("_T", Staff, Project)
+
+
+@functools.cache
+def zone(name: str | None) -> ZoneInfo:
+    """The time zone called ``name``; the default one for an unknown name."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+@dataclass(frozen=True)
+class Named:
+    """A code with its display names: ``names = {"zh": …, "en": …}``."""
+
+    code: str
+    names: dict[str, str]
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names["zh"]
+
+    @classmethod
+    def of(cls, code: Status | Nature | Category | Urgency | Department | Channel) -> Named:
+        if isinstance(code, Status):
+            return cls(code.value, {"zh": status_name(code, "zh"), "en": status_name(code, "en")})
+        return cls(code.value, {"zh": display_name(code, "zh"), "en": display_name(code, "en")})
+
+
+def department_named(code: str) -> Named:
+    try:
+        return Named.of(Department(code))
+    except ValueError:
+        dept = StaffDepartment(code)
+        return Named(code, {"zh": display_name(dept, "zh"), "en": display_name(dept, "en")})
+
+
+@dataclass(frozen=True)
+class LabelView:
+    field: str
+    value: Named
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class ComplaintView:
+    """One complaint as people see it. ``row`` is the complaint itself (read only)."""
+
+    row: Complaint
+    reference: str
+    status: Named
+    labels: dict[str, LabelView]
+    target: Named
+    channel: Named
+    departments: list[tuple[Named, bool]]
+    receiver: Staff | None
+    assignee: Staff | None
+    timezone: str
+    allowed_actions: list[str]  # what the state allows, whoever asks
+    actions: list[str] | None  # what the viewer may do now (None: no viewer)
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def is_open(self) -> bool:
+        return Status(self.row.status).is_open
+
+    def local(self, at: datetime | None) -> datetime | None:
+        """``at`` in the project's time zone."""
+        return at.astimezone(zone(self.timezone)) if at is not None else None
+
+    def overdue_by(self, now: datetime) -> timedelta | None:
+        """How long past the deadline the owner is waiting on (None: not overdue)."""
+        c = self.row
+        if not self.is_open:
+            return None
+        late = [
+            now - deadline
+            for deadline, done in ((c.respond_by, c.responded_at), (c.resolve_by, c.resolved_at))
+            if deadline is not None and done is None and deadline < now
+        ]
+        return max(late) if late else None
+
+    def can(self, action: str) -> bool:
+        return self.actions is not None and action in self.actions
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return Outcome(self.row.resolution_outcome) if self.row.resolution_outcome else None
+
+
+def present(
+    session: Session, complaints: Sequence[Complaint], viewer: Staff | None = None
+) -> list[ComplaintView]:
+    """Views of ``complaints``; the people and projects they name are loaded in two
+    queries whatever the number of complaints."""
+    people = _staff(
+        session,
+        {c.first_receiver_id for c in complaints}
+        | {c.assignee_id for c in complaints if c.assignee_id is not None},
+    )
+    zones = _zones(session, {c.project_id for c in complaints})
+    actor = actor_view(viewer) if viewer is not None else None
+    views = []
+    for c in complaints:
+        status = Status(c.status)
+        category = Category(c.category)
+        confidence = c.label_confidence or {}
+        codes: dict[str, Nature | Category | Urgency | Department] = {
+            "nature": Nature(c.nature),
+            "category": category,
+            "urgency": Urgency(c.urgency),
+            "department": Department(c.department),
+        }
+        views.append(
+            ComplaintView(
+                row=c,
+                reference=reference(c),
+                status=Named.of(status),
+                labels={
+                    k: LabelView(k, Named.of(v), _float(confidence.get(k)))
+                    for k, v in codes.items()
+                },
+                target=Named(
+                    category.target.value,
+                    {
+                        "zh": display_name(category.target, "zh"),
+                        "en": display_name(category.target, "en"),
+                    },
+                ),
+                channel=_channel(c.channel),
+                departments=[(department_named(d.department), d.lead) for d in c.departments],
+                receiver=people.get(c.first_receiver_id),
+                assignee=people.get(c.assignee_id) if c.assignee_id is not None else None,
+                timezone=zones.get(c.project_id, DEFAULT_TIMEZONE),
+                allowed_actions=[a.value for a in allowed_actions(status)],
+                actions=None
+                if actor is None
+                else available_actions(actor, status, complaint_view(c)),
+            )
+        )
+    return views
+
+
+def present_one(
+    session: Session, complaint: Complaint, viewer: Staff | None = None
+) -> ComplaintView:
+    return present(session, [complaint], viewer)[0]
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _channel(code: str) -> Named:
+    try:
+        return Named.of(Channel(code))
+    except ValueError:
+        return Named(code, {"zh": code, "en": code})
+
+
+def _loaded(session: Session, model: type[_T], ids: set[int]) -> tuple[dict[int, _T], set[int]]:
+    """The rows of ``ids`` already in the session (no query), and the ids still missing."""
+    found: dict[int, _T] = {}
+    for row_id in ids:
+        row = session.identity_map.get(identity_key(model, row_id))
+        if isinstance(row, model):
+            found[row_id] = row
+    return found, ids - set(found)
+
+
+def _staff(session: Session, ids: set[int]) -> dict[int, Staff]:
+    found, missing = _loaded(session, Staff, ids)
+    if missing:
+        # Names only: their projects are not needed here (loaded later only if asked for).
+        query = select(Staff).where(Staff.id.in_(missing)).options(lazyload(Staff.projects))
+        found.update((s.id, s) for s in session.scalars(query))
+    return found
+
+
+_ZONE_CACHE: dict[int, tuple[str, float]] = {}
+ZONE_CACHE_SECONDS = 60.0
+"""A project's time zone is read for every complaint shown and changes almost never:
+each process remembers it for a minute (a change shows within that minute)."""
+
+
+def _zones(session: Session, project_ids: set[int]) -> dict[int, str]:
+    loaded, missing = _loaded(session, Project, project_ids)
+    zones = {pid: p.timezone for pid, p in loaded.items()}
+    fresh_after = time.monotonic() - ZONE_CACHE_SECONDS
+    for pid in list(missing):
+        cached = _ZONE_CACHE.get(pid)
+        if cached is not None and cached[1] > fresh_after:
+            zones[pid] = cached[0]
+            missing.discard(pid)
+    if missing:
+        rows = session.execute(select(Project.id, Project.timezone).where(Project.id.in_(missing)))
+        now = time.monotonic()
+        for pid, tz in rows:
+            zones[pid] = tz
+            _ZONE_CACHE[pid] = (tz, now)
+    return zones
