@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 BIN := .venv/bin
 
-.PHONY: setup run demo test lint types pytest bench clean messages
+.PHONY: setup run demo test lint types pytest bench clean messages browser-deps
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
@@ -27,7 +27,13 @@ types: setup
 pytest: setup
 	$(BIN)/pytest -q
 
-test: lint types pytest
+# The browser tests drive Debian's Chromium (never a downloaded browser); CJK fonts
+# make the Chinese pages readable in their screenshots.
+browser-deps:
+	@dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
+
+test: lint types browser-deps pytest
 
 bench: setup
 	$(BIN)/python bench/bench_classify.py

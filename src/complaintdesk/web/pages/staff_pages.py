@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from complaintdesk.domain.lifecycle import OPEN_STATES, Status
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 from complaintdesk.i18n import N_
-from complaintdesk.services import queries
+from complaintdesk.services import queries, search
 from complaintdesk.web.deps import NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.deps import PageStaff, pages_router
@@ -70,6 +70,7 @@ def my_work(
     risk: Text = "",
     repeat: Text = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=1000)] = 1,
+    q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     """What I answer for, by deadline; follow-ups due today; return visits due. The
     filters come from a form of selects: an empty or unknown choice means any."""
@@ -93,6 +94,15 @@ def my_work(
     follow = queries.follow_ups_due(session, staff, end_of_today(now, tz))
     visits = queries.visits_due(session, staff) if staff.role != "staff" else []
     views = present(session, rows, staff)
+    found = (
+        present(
+            session,
+            search.search(session, staff, q, queries.ComplaintFilter(), now, limit=PAGE_SIZE).items,
+            staff,
+        )
+        if q.strip()
+        else None
+    )
     follow_views = present(session, follow, staff)
     visit_views = present(session, visits, staff)
     query_without_page = "&".join(f"{k}={v}" for k, v in params.multi_items() if k != "page" and v)
@@ -101,6 +111,8 @@ def my_work(
         "work.html",
         title=N_("My work"),
         views=views,
+        q=q,
+        found=found,
         follow_views=follow_views,
         visit_views=visit_views,
         now=now,
