@@ -71,7 +71,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
@@ -136,8 +136,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[object]:
+    """Closed after its module: Playwright's sync API keeps an event loop running in
+    this thread while it is open, and later tests run asyncio themselves."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
