@@ -20,7 +20,7 @@ Pages = Callable[..., Browser]
 
 
 def _register(
-    browser: Browser, acme: Org, text: str = "电梯坏了，困在里面，再不修就不交物业费"
+    browser: Browser, acme: Org, text: str = "电梯坏了，困在里面，再不修就不交物业费", **labels: str
 ) -> str:
     r = browser.post_form(
         "/intake",
@@ -29,6 +29,7 @@ def _register(
             "who": f"{acme.owner.id}:{acme.unit.id}",
             "channel": "walk_in",
             "text": text,
+            **labels,
         },
     )
     assert r.status_code == 303, r.text
@@ -105,7 +106,7 @@ def test_a_corrected_label_is_the_staffs_and_a_missing_caller_is_refused_at_the_
 def test_dispatch_follow_up_resolve_with_errors_beside_the_fields(
     pages: Pages, acme: Org, session: Session, clock: Clock
 ) -> None:
-    cid = _register(pages(acme.guard), acme)
+    cid = _register(pages(acme.guard), acme, nature="dissatisfaction")
     sup = pages(acme.eng_supervisor)
     r = sup.post_form(
         f"/complaints/{cid}/dispatch",
@@ -140,6 +141,18 @@ def test_dispatch_follow_up_resolve_with_errors_beside_the_fields(
     assert r.status_code == 303
     page = eng.client.get(f"/complaints/{cid}?done=resolve").text
     assert "已处理" in page and 'data-test="timeline"' in page
+    agent = pages(acme.agent)
+    assert agent.post_form(f"/complaints/{cid}/visit", {"satisfaction": "5"}).status_code == 303
+    r = agent.post_form(f"/complaints/{cid}/close", {"cause": "门机老化"})
+    assert r.status_code == 422 and 'data-test="error-close-lesson"' in r.text
+    assert "门机老化" in r.text  # what was typed is kept
+    summary = {
+        "cause": "门机老化",
+        "lesson": "定期检查",
+        "corrective_action": "更换门机",
+        "preventive_action": "每月保养",
+    }
+    assert agent.post_form(f"/complaints/{cid}/close", summary).status_code == 303
 
 
 def test_other_companies_and_projects_get_404_pages(pages: Pages, acme: Org) -> None:

@@ -93,6 +93,8 @@ DONE = {
     "message": N_("Message queued for the owner."),
     "registered": N_("Complaint registered; the owner is told it was received."),
 }
+FIELD_NAMES = {"summary_cause": "cause", "summary_lesson": "lesson"}
+"""The services' field names that the forms call otherwise."""
 _STATUS_FOR_ERROR = {InvalidInput: 422, Forbidden: 403}
 
 
@@ -212,8 +214,9 @@ def act(
             call()
     except DomainError as exc:
         message = i18n.pick(exc.message, render.lang_of(request))
-        errors: dict[str, Any] = {action: {exc.field or "_": message}}
-        if exc.field not in values:
+        field = FIELD_NAMES.get(exc.field or "_", exc.field or "_")
+        errors: dict[str, Any] = {action: {field: message}}
+        if field not in values:
             errors["_"] = message
         session.expire(complaint)
         return show(
