@@ -284,8 +284,8 @@ def test_foreign_keys_are_checked_again_after_a_bulk_batch(
                 ev_received=True,
             )
         ]  # fmt: skip
-        bulk.lock(other)
-        bulk.assign_ids(other, stage)
+        slot = bulk.lock(other)
+        bulk.assign_ids(other, stage, slot)
         bulk.write_batch(other, stage)
         with pytest.raises(IntegrityError), other.begin_nested():
             other.add(Event(complaint_id=1, at=NOW, kind="received"))
@@ -294,3 +294,20 @@ def test_foreign_keys_are_checked_again_after_a_bulk_batch(
         factory, path, username="agent", project_code=None, company_code=acme.company.code,
         now=NOW,
     ).imported == 1  # fmt: skip
+
+
+def test_batches_written_at_the_same_time_take_different_slots(fresh_engine: Engine) -> None:
+    """Two loaders at one instant: each batch holds its own slice of the bulk ids."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; every batch takes slot 0")
+    factory = make_sessionmaker(fresh_engine)
+    instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    with factory() as first, factory() as second, first.begin(), second.begin():
+        slots = (bulk.lock(first), bulk.lock(second))
+        made = [
+            bulk.IdAllocator(session, "complaints", slot).allocate([instant] * 3)
+            for session, slot in zip((first, second), slots, strict=True)
+        ]
+    assert slots[0] != slots[1]
+    assert len(set(made[0]) | set(made[1])) == 6
+    assert {id_time(i) for ids_ in made for i in ids_} == {instant}

@@ -45,13 +45,13 @@ def test_present_and_stamped_ids_share_the_sequence() -> None:
 
 
 def test_bulk_ids_are_apart_from_every_serving_node() -> None:
-    made = ids.bulk_id(ids.ms_of(INSTANT), 300_000)
+    made = ids.bulk_id(ids.ms_of(INSTANT), 200_000, slot=7)
     assert ids.id_node(made) >= ids.LIVE_NODES
     assert ids.id_time(made) == INSTANT
     live = ids.IdGenerator(node=ids.LIVE_NODES - 1).next_id(INSTANT)
     assert ids.id_node(live) < ids.LIVE_NODES
     with pytest.raises(ValueError):
-        ids.bulk_id(0, ids.BULK_SEQ_LIMIT)
+        ids.bulk_id(0, ids.BULK_SLOT_LIMIT)
 
 
 def test_a_serving_node_is_refused_in_the_bulk_range() -> None:

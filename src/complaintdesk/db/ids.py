@@ -13,11 +13,12 @@ Node numbers keep processes apart, so that two processes never make the same id:
   gives worker ``i`` the node ``base + i`` (:func:`worker_nodes`). One-shot commands
   and tests that set nothing draw a random live node.
 - **Bulk loaders** (``import``, ``generate``) own nodes 512–1023 (:data:`BULK_BIT` set).
-  For them node and sequence together are one 21-bit sequence per millisecond
-  (:func:`bulk_id`): 2,097,152 rows may share one instant. A loader takes the next
-  free numbers of each millisecond from the database itself (the largest bulk id
-  already stored for that millisecond), under a lock, so two loaders, or one loading
-  the same period twice, never clash.
+  For them node and sequence together are a 21-bit number per millisecond
+  (:func:`bulk_id`), in eight slots of 262,144: a batch holds one slot while it is
+  written (a transaction-scoped lock) and takes the next free numbers of each
+  millisecond in that slot from the database itself (the largest id already stored
+  there), so batches written at the same time, or the same period loaded twice,
+  never clash.
 
 Within one process a sequence runs per millisecond, for ids stamped with the present
 and with another moment alike; 4,096 ids in one millisecond borrow the next one.
@@ -43,6 +44,11 @@ BULK_BIT = 1 << (LOW_BITS - 1)
 """Set in every id a bulk loader makes (its node is 512 or above)."""
 BULK_SEQ_LIMIT = 1 << (LOW_BITS - 1)
 """How many bulk ids one millisecond holds (node and sequence as one number)."""
+BULK_SLOT_BITS = 3
+BULK_SLOTS = 1 << BULK_SLOT_BITS
+"""Loaders writing at the same time each take one of these slices of the bulk range."""
+BULK_SLOT_LIMIT = BULK_SEQ_LIMIT >> BULK_SLOT_BITS
+"""How many ids one slot holds in one millisecond (262,144)."""
 _REMEMBERED_MS = 1 << 16
 """How many recently used milliseconds a process keeps a sequence for."""
 
@@ -119,11 +125,15 @@ def ms_of(at: datetime) -> int:
     return _ms(at)
 
 
-def bulk_id(ms: int, seq: int) -> int:
-    """The bulk loaders' id number ``seq`` (0 … 2,097,151) of millisecond ``ms``."""
-    if not 0 <= seq < BULK_SEQ_LIMIT:
-        raise ValueError(f"bulk sequence {seq} is outside 0..{BULK_SEQ_LIMIT - 1}")
-    return (ms << LOW_BITS) | BULK_BIT | seq
+def bulk_id(ms: int, seq: int, slot: int = 0) -> int:
+    """The bulk loaders' id number ``seq`` (0 … 262,143) of millisecond ``ms`` in
+    ``slot`` (0 … 7): a batch writes in the slot it holds, so batches written at the
+    same time never take the same numbers."""
+    if not 0 <= seq < BULK_SLOT_LIMIT:
+        raise ValueError(f"bulk sequence {seq} is outside 0..{BULK_SLOT_LIMIT - 1}")
+    if not 0 <= slot < BULK_SLOTS:
+        raise ValueError(f"bulk slot {slot} is outside 0..{BULK_SLOTS - 1}")
+    return (ms << LOW_BITS) | BULK_BIT | (slot * BULK_SLOT_LIMIT) | seq
 
 
 def id_time(id_: int) -> datetime:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.ids import BULK_BIT, BULK_SEQ_LIMIT, LOW_BITS, bulk_id, ms_of
+from complaintdesk.db.ids import BULK_BIT, BULK_SLOT_LIMIT, BULK_SLOTS, LOW_BITS, bulk_id, ms_of
 from complaintdesk.domain.search import search_terms
 
 _LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
@@ -209,9 +209,10 @@ def _stage_ddl(dialect: str) -> str:
 class IdAllocator:
     """Bulk ids for one table: the next free numbers of each millisecond."""
 
-    def __init__(self, session: Session, table: str) -> None:
+    def __init__(self, session: Session, table: str, slot: int = 0) -> None:
         self.session = session
         self.table = table
+        self.slot = slot
 
     def allocate(self, moments: Sequence[datetime]) -> list[int]:
         """One id per moment, in order; moments may repeat."""
@@ -221,13 +222,13 @@ class IdAllocator:
         wanted = Counter(ms_list)
         base = self._bases(sorted(wanted))
         for ms, count in wanted.items():
-            if base[ms] + count > BULK_SEQ_LIMIT:
-                raise ValueError(f"more than {BULK_SEQ_LIMIT} rows in one millisecond")
+            if base[ms] + count > BULK_SLOT_LIMIT:
+                raise ValueError(f"more than {BULK_SLOT_LIMIT} rows in one millisecond")
         ids = []
         for ms in ms_list:
             seq = base[ms]
             base[ms] = seq + 1
-            ids.append(bulk_id(ms, seq))
+            ids.append(bulk_id(ms, seq, self.slot))
         return ids
 
     def _bases(self, ms_sorted: list[int]) -> dict[int, int]:
@@ -241,13 +242,14 @@ class IdAllocator:
         ).first()
         if anything is None:
             return dict.fromkeys(ms_sorted, 0)
-        top = (1 << LOW_BITS) - 1
+        first = BULK_BIT | (self.slot * BULK_SLOT_LIMIT)  # the slot's low bits
+        top = first | (BULK_SLOT_LIMIT - 1)
         bases: dict[int, int] = {}
         if _dialect(self.session) == "postgresql":
             rows = self.session.execute(
                 text(
                     f"SELECT m, (SELECT max(id) FROM {self.table} WHERE id "
-                    f"BETWEEN (m << {LOW_BITS}) | {BULK_BIT} AND (m << {LOW_BITS}) | {top})"
+                    f"BETWEEN (m << {LOW_BITS}) | {first} AND (m << {LOW_BITS}) | {top})"
                     " FROM unnest(CAST(:ms AS bigint[])) AS m"
                 ),
                 {"ms": ms_sorted},
@@ -258,23 +260,39 @@ class IdAllocator:
             query = text(f"SELECT max(id) FROM {self.table} WHERE id BETWEEN :lo AND :hi")
             for ms in ms_sorted:
                 found[ms] = self.session.execute(
-                    query, {"lo": (ms << LOW_BITS) | BULK_BIT, "hi": (ms << LOW_BITS) | top}
+                    query, {"lo": (ms << LOW_BITS) | first, "hi": (ms << LOW_BITS) | top}
                 ).scalar()
         for ms in ms_sorted:
             last = found.get(ms)
-            bases[ms] = 0 if last is None else (last & (BULK_SEQ_LIMIT - 1)) + 1
+            bases[ms] = 0 if last is None else (last & (BULK_SLOT_LIMIT - 1)) + 1
         return bases
 
 
-def lock(session: Session) -> None:
-    """One bulk loader writes at a time (SQLite's IMMEDIATE transactions already
-    serialise writers)."""
-    if _dialect(session) == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        # A batch lost in a crash is lost with its resume mark (same transaction):
-        # the next run loads it again, so the commit need not wait for the disk.
-        session.execute(text("SET LOCAL synchronous_commit = off"))
-        trust_references(session)
+def lock(session: Session) -> int:
+    """Take a slot of the bulk id range for this transaction and return it: batches
+    written at the same time hold different slots, so they write side by side
+    without taking the same ids (when all eight are busy, wait for slot 0). SQLite's
+    IMMEDIATE transactions serialise writers already: slot 0."""
+    if _dialect(session) != "postgresql":
+        return 0
+    slot = 0
+    for candidate in range(BULK_SLOTS):
+        taken = session.execute(
+            text("SELECT pg_try_advisory_xact_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+            {"k": _LOCK_KEY, "s": candidate},
+        ).scalar()
+        if taken:
+            slot = candidate
+            break
+    else:
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), 0)"), {"k": _LOCK_KEY}
+        )
+    # A batch lost in a crash is lost with its resume mark (same transaction): the
+    # next run loads it again, so the commit need not wait for the disk.
+    session.execute(text("SET LOCAL synchronous_commit = off"))
+    trust_references(session)
+    return slot
 
 
 def trust_references(session: Session) -> None:
@@ -424,10 +442,10 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def assign_ids(session: Session, rows: list[list[Any]]) -> None:
+def assign_ids(session: Session, rows: list[list[Any]], slot: int = 0) -> None:
     """Give every complaint and every lifecycle step of ``rows`` its bulk id (the
     stage rows carry their moments; a step without a moment gets no id)."""
-    complaints = IdAllocator(session, "complaints").allocate(
+    complaints = IdAllocator(session, "complaints", slot).allocate(
         [r[_INDEX["received_at"]] for r in rows]
     )
     for row, id_ in zip(rows, complaints, strict=True):
@@ -440,13 +458,13 @@ def assign_ids(session: Session, rows: list[list[Any]]) -> None:
         ("ev_visited", "visited_at"),
         ("ev_closed", "closed_at"),
     ]
-    _assign_steps(session, "events", rows, event_steps)
-    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")])
-    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")])
+    _assign_steps(session, "events", rows, event_steps, slot)
+    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")], slot)
+    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")], slot)
 
 
 def _assign_steps(
-    session: Session, table: str, rows: list[list[Any]], steps: list[tuple[str, str]]
+    session: Session, table: str, rows: list[list[Any]], steps: list[tuple[str, str]], slot: int
 ) -> None:
     """Ids for the steps that are wanted: a row asks for one by holding ``True`` in
     the step's id column."""
@@ -458,5 +476,7 @@ def _assign_steps(
             if row[i] is True:
                 wanted.append((row, i))
                 moments.append(row[_INDEX[at_col]])
-    for (row, i), id_ in zip(wanted, IdAllocator(session, table).allocate(moments), strict=True):
+    for (row, i), id_ in zip(
+        wanted, IdAllocator(session, table, slot).allocate(moments), strict=True
+    ):
         row[i] = id_

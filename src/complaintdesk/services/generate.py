@@ -391,8 +391,8 @@ def _write(
     while made < rows:
         stage = maker.batch(min(batch, rows - made))
         with unit_of_work(factory) as session:
-            bulk.lock(session)
-            bulk.assign_ids(session, stage)
+            slot = bulk.lock(session)
+            bulk.assign_ids(session, stage, slot)
             maker.link_repeats(stage)
             written = bulk.write_batch(session, stage)
         made += written.complaints
@@ -411,7 +411,7 @@ def _worker(
     counter: Any,
 ) -> None:
     """One process of a parallel run: makes and writes its share of the rows (the
-    bulk lock lets one process write at a time while the others make rows)."""
+    processes write side by side, each batch in its own slot of the bulk id range)."""
     from complaintdesk.db.engine import make_engine, make_sessionmaker
 
     engine = make_engine(url)

@@ -542,8 +542,8 @@ class _Loader:
     def commit(self, factory: sessionmaker[Session], batch: _Prepared) -> _Done:
         """Write a prepared batch and move the run's mark past it, atomically."""
         with unit_of_work(factory) as session:
-            bulk.lock(session)
-            bulk.assign_ids(session, batch.stage)
+            slot = bulk.lock(session)
+            bulk.assign_ids(session, batch.stage, slot)
             bulk.write_batch(session, batch.stage)
             if batch.rejected:
                 session.execute(
