@@ -2181,3 +2181,89 @@ SCENARIOS += [
         1.0,
     ),
 ]
+
+# Issue 9: what real messages showed the generator lacked. Standing hazards (a danger
+# that could happen, not one happening now: never an emergency, normal or high), and
+# neighbours who turn a home into something else (group rentals, shops, clinics).
+SCENARIOS += [
+    _s(
+        "hazard_fire_equipment",
+        C.EQUIPMENT,
+        D.ENGINEERING,
+        U.NORMAL,
+        [
+            "{bld}的消防设施好几年没维护了,存在很大的安全隐患",
+            "楼道的消防水带早就老化了,一直没人更换",
+            "消防栓里根本没有水,这是重大隐患",
+            "喷淋系统从交房起就没有检测过",
+            "应急照明灯全坏了,出了事根本看不见",
+        ],
+        [
+            "the fire equipment in {bld} has not been maintained for years, it is a serious hazard",
+            "the hose reels on our floor are perished and nobody replaces them",
+            "the hydrant in the courtyard has no water in it, a disaster waiting to happen",
+            "the sprinklers have never been tested since we moved in",
+            "half the emergency lights in the stairwell are dead",
+        ],
+        FRAME,
+        1.0,
+    ),
+    _s(
+        "hazard_inspection",
+        C.EQUIPMENT,
+        D.ENGINEERING,
+        U.NORMAL,
+        [
+            "{bld}电梯的安全检验标志已经过期了",
+            "电梯里贴的年检证是去年的,早过期了",
+            "电梯维保记录好几个月没签字了",
+        ],
+        [
+            "the safety certificate in the {bld} lift is out of date",
+            "the lift's annual inspection sticker expired months ago",
+            "nobody has signed the lift maintenance log since spring",
+        ],
+        FRAME,
+        1.0,
+    ),
+    _s(
+        "hazard_visible",
+        C.BUILDING_QUALITY,
+        D.ENGINEERING,
+        U.HIGH,
+        [
+            "{bld}外墙的瓷砖有好几块松动了,怕哪天掉下来",
+            "楼顶的女儿墙开裂了,下面就是人行道",
+            "阳台栏杆锈得很厉害,孩子靠上去很危险",
+        ],
+        [
+            "several tiles on the outside wall of {bld} are loose, one day they will fall",
+            "the parapet on the roof is cracked right above the footpath",
+            "the balcony railings are badly rusted and unsafe for children",
+        ],
+        FRAME,
+        0.8,
+    ),
+    _s(
+        "group_rental",
+        C.NEIGHBORHOOD,
+        D.SECURITY,
+        U.NORMAL,
+        [
+            "{floor}有一户隔成了好多小间在群租",
+            "{unit}住了十来个租客,进进出出吵得很",
+            "有人把房子改成了短租公寓,天天拖着行李箱的陌生人",
+            "楼下那套房子开成了棋牌室,半夜还在吵",
+            "对门把住宅改成了培训班,楼道里全是学生",
+        ],
+        [
+            "the flat on {floor} has been split into tiny rooms and let to a crowd of tenants",
+            "{unit} is rented out room by room, there are strangers coming and going all night",
+            "a flat in {bld} is being run as a short-let hotel",
+            "someone turned the flat downstairs into a mahjong parlour",
+            "a home on our landing has become a tutoring centre, the stairs are full of kids",
+        ],
+        FRAME,
+        1.2,
+    ),
+]

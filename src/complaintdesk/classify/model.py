@@ -23,7 +23,7 @@ from complaintdesk.classify import features as ft
 from complaintdesk.classify.base import Prediction
 from complaintdesk.domain.taxonomy import LABELS, Category, Department, Nature, Urgency
 
-CODE_VERSION = "hashlr-2"
+CODE_VERSION = "hashlr-3"
 """Bump when features or training change meaning: it is part of every model version."""
 
 LABEL_NAMES = ("nature", "category", "urgency", "department")
@@ -32,6 +32,13 @@ DEFAULT_CORPUS_SIZE = 50_000
 DEFAULT_SEED = 20261123
 BATCH = 4096
 C_REGULARISATION = 8.0
+REAL_WEIGHT = 30
+"""How many times each real labelled message counts in training."""
+MIN_DF = 2
+"""A feature column is fitted only if at least this many distinct texts use it."""
+MIN_PAIR = 20
+"""A (category, department) pair is decoded only if training has at least this many
+examples of it (and at least one in 2,000)."""
 
 Record = dict[str, str]
 
@@ -48,6 +55,9 @@ class TrainedModel:
     temperature: dict[str, float]
     lexicon: npt.NDArray[np.uint64]
     meta: dict[str, Any]
+    pairs: list[tuple[str, str]] | None = None
+    """The (category, department) pairs training saw often enough to be real; the
+    labels are decoded together within them. None: each label on its own."""
 
     def __post_init__(self) -> None:
         self._featuriser = ft.Featuriser(self.lexicon)
@@ -61,6 +71,33 @@ class TrainedModel:
             k = len(self.classes[name])
             self._slices[name] = slice(start, start + k)
             start += k
+        self._pair_mask: npt.NDArray[np.float32] | None = None
+        if self.pairs is not None:
+            cats, deps = self.classes["category"], self.classes["department"]
+            mask = np.zeros((len(cats), len(deps)), dtype=np.float32)
+            for c, d in self.pairs:
+                if c in cats and d in deps:
+                    mask[cats.index(c), deps.index(d)] = 1.0
+            self._pair_mask = mask
+
+    def category_department(
+        self, probs: dict[str, npt.NDArray[np.float32]]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The most probable (category, department) pair of each row among the pairs
+        training saw: a neighbour dispute goes to security, a fee to finance, even when
+        the department alone leans elsewhere."""
+        pc, pd = probs["category"], probs["department"]
+        if self._pair_mask is None:
+            return pc.argmax(axis=1), pd.argmax(axis=1)
+        joint = pc[:, :, None] * pd[:, None, :] * self._pair_mask[None, :, :]
+        flat = joint.reshape(len(pc), -1).argmax(axis=1)
+        return flat // pd.shape[1], flat % pd.shape[1]
+
+    def scores(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float64]]:
+        """Raw logits per label (before the temperature), rows in the order of ``texts``."""
+        x = self._featuriser.transform(texts)
+        raw = np.asarray(x @ self._dense, dtype=np.float64) + self.bias
+        return {name: raw[:, self._slices[name]] for name in LABEL_NAMES}
 
     def probabilities(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
         """Calibrated class probabilities per label, rows in the order of ``texts``."""
@@ -98,10 +135,18 @@ class ModelClassifier:
         return preds
 
     def predict_normalised(
-        self, norm: Sequence[str], model_version: str | None = None
+        self,
+        norm: Sequence[str],
+        model_version: str | None = None,
+        calm: Sequence[bool] | None = None,
     ) -> list[Prediction]:
         """:meth:`predict` on texts already passed through :func:`features.normalise`,
-        recording ``model_version`` (the rule layer's) instead of the model's if given."""
+        recording ``model_version`` (the rule layer's) instead of the model's if given.
+
+        Where ``calm`` is true, the model may not choose ``emergency`` or ``critical``:
+        the rule layer has judged that text (a letter, or a danger that is over or only
+        a risk), and the next most likely class is taken, its probability renormalised.
+        """
         cls = self.model.classes
         natures = [Nature(c) for c in cls["nature"]]
         categories = [Category(c) for c in cls["category"]]
@@ -112,7 +157,10 @@ class ModelClassifier:
         append = preds.append
         for start in range(0, len(norm), BATCH):
             probs = self.model.probabilities_normalised(norm[start : start + BATCH])
-            idx = {n: probs[n].argmax(axis=1) for n in LABEL_NAMES}
+            if calm is not None:
+                self._calm(probs, calm[start : start + BATCH])
+            idx = {n: probs[n].argmax(axis=1) for n in ("nature", "urgency")}
+            idx["category"], idx["department"] = self.model.category_department(probs)
             rows = np.arange(len(idx["nature"]))
             # The probability of each chosen class, as Python floats (exactly the float32).
             top = {n: probs[n][rows, idx[n]].tolist() for n in LABEL_NAMES}
@@ -143,6 +191,19 @@ class ModelClassifier:
                     )
                 )
         return preds
+
+    def _calm(self, probs: dict[str, npt.NDArray[np.float32]], calm: Sequence[bool]) -> None:
+        """No emergency and no critical on the model's word alone, for ``calm`` rows."""
+        rows = np.flatnonzero(np.asarray(calm, dtype=bool))
+        if not len(rows):
+            return
+        for name, code in (("category", Category.EMERGENCY), ("urgency", Urgency.CRITICAL)):
+            classes = self.model.classes[name]
+            if code.value not in classes:
+                continue
+            p = probs[name]
+            p[rows, classes.index(code.value)] = 0.0
+            p[rows] /= np.maximum(p[rows].sum(axis=1, keepdims=True), 1e-12)
 
     def distributions(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
         """Full probability rows per label (for the rule layer), batched."""
@@ -194,11 +255,13 @@ def load_labelled(path: Path) -> tuple[list[Record], int]:
     return good, bad
 
 
-def _fit_temperature(scores: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
-    """The temperature minimising negative log-likelihood on held-out generated data."""
+def fit_temperature(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int64], lowest: float = 1.0
+) -> float:
+    """The temperature (at least ``lowest``, at most 8) minimising negative
+    log-likelihood of the true classes ``y`` under raw ``scores``."""
     best_t, best_nll = 1.0, float("inf")
-    # Never sharpen (t < 1): the generated calibration set is easier than real text.
-    for t in np.exp(np.linspace(0.0, np.log(8.0), 43)):
+    for t in np.exp(np.linspace(np.log(lowest), np.log(8.0), 61)):
         z = scores / t
         z = z - z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -214,20 +277,31 @@ def train(
     seed: int = DEFAULT_SEED,
     calibration: Sequence[Record] = (),
     correction_weight: int = 3,
+    real: Sequence[Record] = (),
+    real_weight: int = REAL_WEIGHT,
+    temperature: dict[str, float] | None = None,
 ) -> TrainedModel:
-    """Fit the model. Corrections by staff count ``correction_weight`` times each."""
+    """Fit the model. Corrections by staff count ``correction_weight`` times each, real
+    labelled messages ``real_weight`` times each. ``temperature``, when given (fitted on
+    real folds, see :mod:`complaintdesk.classify.crossval`), is used as it is instead of
+    being fitted on ``calibration``."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    records = list(corpus) + [r for r in corrections for _ in range(correction_weight)]
+    records = (
+        list(corpus)
+        + [r for r in corrections for _ in range(correction_weight)]
+        + [r for r in real for _ in range(real_weight)]
+    )
     texts = [r["text"] for r in records]
     words, lexicon = ft.build_lexicon(texts)
     featuriser = ft.Featuriser(lexicon)
     with threadpool_limits(1):
         x_full = featuriser.transform(texts)
-        # Fit only on the columns the corpus uses: the optimiser then works on tens of
-        # thousands of weights per class instead of N_FEATURES (the rest stay zero).
-        used = np.unique(x_full.indices)
+        # Fit only on the columns that at least MIN_DF distinct texts use: the optimiser
+        # then works on tens of thousands of weights per class instead of N_FEATURES, and
+        # the n-grams of a single long letter (which say nothing about another) stay zero.
+        used = _columns_in_use(x_full, texts)
         x = x_full[:, used]
         x_cal = (
             featuriser.transform([r["text"] for r in calibration])[:, used] if calibration else None
@@ -251,14 +325,22 @@ def train(
             classes[name] = present
             coefs.append(coef.T)
             biases.append(bias)
-            if x_cal is not None:
+            if temperature is not None:
+                temps[name] = temperature[name]
+            elif x_cal is not None:
                 cal = [r for r in calibration if r[name] in present]
                 keep = [i for i, r in enumerate(calibration) if r[name] in present]
                 yc = np.array([present.index(r[name]) for r in cal], dtype=np.int64)
                 scores = np.asarray(x_cal[keep] @ coef.T) + bias
-                temps[name] = _fit_temperature(scores, yc)
+                # Never sharpen (t < 1): the generated calibration set is easier than real text.
+                temps[name] = fit_temperature(scores, yc)
             else:
                 temps[name] = 1.0
+    counts: dict[tuple[str, str], int] = {}
+    for r in records:
+        key = (r["category"], r["department"])
+        counts[key] = counts.get(key, 0) + 1
+    pairs = sorted(k for k, v in counts.items() if v >= max(MIN_PAIR, len(records) // 2000))
     w_used = np.hstack(coefs).astype(np.float16)
     keep = np.abs(w_used).max(axis=1) > 0
     rows = used[keep].astype(np.uint32)
@@ -270,6 +352,8 @@ def train(
         digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     for r in calibration:
         digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    if temperature is not None:
+        digest.update(json.dumps(temperature, sort_keys=True).encode())
     version = f"{CODE_VERSION}-{digest.hexdigest()[:12]}"
     meta = {
         "version": version,
@@ -278,6 +362,8 @@ def train(
         "n_training": len(records),
         "n_corrections": len(corrections),
         "n_calibration": len(calibration),
+        "n_real": len(real),
+        "real_weight": real_weight if real else 0,
         "n_features": ft.N_FEATURES,
         "lexicon_words": len(words),
     }
@@ -290,20 +376,58 @@ def train(
         temperature=temps,
         lexicon=lexicon,
         meta=meta,
+        pairs=pairs,
     )
+
+
+def _columns_in_use(x: Any, texts: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Columns used by at least :data:`MIN_DF` distinct texts (a repeated example counts once)."""
+    first: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        first.setdefault(t, i)
+    distinct = x[np.fromiter(first.values(), dtype=np.int64, count=len(first))]
+    df = np.bincount(distinct.indices, minlength=x.shape[1])
+    return np.flatnonzero(df >= MIN_DF).astype(np.int64)
 
 
 def train_default(
     corrections: Sequence[Record] = (),
     seed: int = DEFAULT_SEED,
     size: int = DEFAULT_CORPUS_SIZE,
-) -> TrainedModel:
-    """The packaged recipe: a generated corpus, a calibration set from another seed."""
+    real: Sequence[Record] = (),
+    real_weight: int = REAL_WEIGHT,
+    folds: int = 5,
+) -> tuple[TrainedModel, Any]:
+    """The packaged recipe, and its cross-validation on ``real`` (None without it).
+
+    A generated corpus, plus staff corrections, plus the real labelled messages. With
+    real messages, ``folds`` models are first trained each without one fold, to score
+    that fold and fit the temperatures on real text
+    (:func:`complaintdesk.classify.crossval.cross_validate`); without them, the
+    temperatures come from a calibration set generated with another seed.
+    """
     from complaintdesk.classify.generate import generate
 
     corpus = generate(size, seed)
-    calibration = generate(max(size // 8, 200), seed + 1)
-    return train(corpus, corrections, seed=seed, calibration=calibration)
+    if not real:
+        calibration = generate(max(size // 8, 200), seed + 1)
+        return train(corpus, corrections, seed=seed, calibration=calibration), None
+    from complaintdesk.classify.crossval import cross_validate
+
+    cv = cross_validate(
+        corpus, real, k=folds, seed=seed, corrections=corrections, real_weight=real_weight
+    )
+    model = train(
+        corpus,
+        corrections,
+        seed=seed,
+        real=real,
+        real_weight=real_weight,
+        temperature=cv.temperature,
+    )
+    model.meta["cv_folds"] = folds
+    model.meta["cv_accuracy"] = {n: round(s.accuracy, 4) for n, s in cv.report.labels.items()}
+    return model, cv
 
 
 # --- storage ----------------------------------------------------------------------------
@@ -316,6 +440,7 @@ def save(model: TrainedModel, path: Path) -> None:
         "classes": model.classes,
         "temperature": model.temperature,
         "meta": model.meta,
+        "pairs": model.pairs,
     }
     buf = io.BytesIO()
     np.savez_compressed(
@@ -342,4 +467,5 @@ def load(path: Path) -> TrainedModel:
             temperature={k: float(v) for k, v in header["temperature"].items()},
             lexicon=z["lexicon"],
             meta=header["meta"],
+            pairs=[(c, d) for c, d in header["pairs"]] if header.get("pairs") else None,
         )

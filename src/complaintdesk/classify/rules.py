@@ -33,7 +33,8 @@ RULE_CONFIDENCE = 0.9
 _SAFE = re.compile(
     r"灭火器|消防栓|消防门|消防通道|消防车道|消防水带|消防应急灯|应急灯|烟感|烟雾报警器|火灾报警器|报警器|抽烟|吸烟|烟味|烟头|烟花|香烟|"
     r"油烟|火锅|上火|火车|发火|火气|着急上火|充电桩|电火花塞|"
-    r"fire (extinguisher|door|lane|escape|exit|hose|alarm|safety|drill|brigade access)|"
+    r"fire (extinguisher|door|lane|escape|exit|hose|hydrant|alarm|safety|drill|brigade access)|"
+    r"救命.{0,2}通道|生命通道|救命稻草|"
     r"smoke (detector|alarm)s?|smok(es|ing|er)|(they|people|he|she|who|neighbou?rs?|below|upstairs) smoke|cigarette|fireworks?|fired|"  # noqa: E501
     r"gas (bill|meter reading|fee|charge|price)|"
     r"trapped (wind|feeling)|falling (apart|behind)|fight(ing)? (for|with the) (management|company)"
@@ -41,14 +42,15 @@ _SAFE = re.compile(
 
 # Present danger, by the department that acts first.
 _DANGER_SECURITY = re.compile(
-    r"着火|起火|失火|火灾|火苗|火势|烧起来|烧着了|冒烟|浓烟|黑烟|全是烟|烟雾|"
-    r"打架|斗殴|持刀|拿着刀|拿刀|砍人|打人|行凶|撬门|撬锁|正在撬|入室|闯入|尾随|可疑人|"
+    r"着火|起火|失火|火灾|火苗|火势|烧起来|烧着了|着活了|着伙了|冒烟|浓烟|黑烟|全是烟|烟雾|"
+    r"打架|斗殴|持刀|拿着刀|拿刀|砍人|打人|行凶|撬门|撬锁|正在撬|有人入室|正在入室|闯入|尾随|可疑人|"
+    r"挨家挨户.{0,6}(拧|推|撬|试)|拧门把手|"
     r"晕倒|昏倒|摔倒|跌倒|叫他没反应|叫她没反应|叫不醒|昏过去|昏迷|晕过去|倒地|不省人事|摔倒.{0,8}起不来|流血|出血|受伤|抽搐|心脏病|没有呼吸|"
     r"正在往下扔|往下扔.{0,8}(砸|差点)|砸到人|快掉下来|随时会掉|正在往下掉|坠落|倒塌|塌了|"
-    r"\bfire\b|on fire|flames|burning|smoke|"
-    r"\bfight(ing)?\b|knife|stabb|attack|assault|intruder|break(ing)? in|trying to get in|following (kids|children)|"  # noqa: E501
+    r"\bfire\b|\bf(ier|yre|iar|rie)\b|on fire|flames|burning|smoke|smok(ey|y)\b|smoek|somke|"
+    r"\bfight(ing)?\b|knife|stabb|attack|assault|intruder|break(ing)? in|trying to get in|trying (the )?(door ?)?handles|following (kids|children)|"  # noqa: E501
     r"collapsed|fainted|unconscious|not responding|not breathing|bleeding|injur|heart attack|seizure|"  # noqa: E501
-    r"fallen .{0,20}can'?t get up|about to fall|falling off|falling from|blow off|"
+    r"fallen .{0,20}can[' ]?t get up|about to fall|falling off|falling from|blow off|"
     r"throwing .{0,30}(missed|hit|nearly)"
 )
 # A cry for help with no named danger: present danger, department left to the model.
@@ -57,31 +59,48 @@ _DANGER_GENERIC = re.compile(
     r"\bhelp ?!|\bsos\b|call(ed)? (999|911|110|119|120)|ambulance|police"
 )
 _DANGER_ENGINEERING = re.compile(
-    r"燃气味|煤气味|天然气味|漏气|燃气泄漏|煤气泄漏|燃气管道.{0,6}漏|困人|被困|困在电梯|关在电梯|卡在电梯|电梯里出不来|电梯.{0,12}里面有人|"
-    r"冒火花|火花|漏电|被电|触电|带电|爆管|水管爆|爆裂|水漫|淹了|车库进水|地下室进水|电梯井进水|进水了.{0,8}越来越|水越来越深|往电梯井|"
-    r"gas (smell|leak)|smell(s|ing)? (of )?gas|smell gas|hissing|trapped|stuck in (the|a) (lift|elevator)|"  # noqa: E501
-    r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it'?s live|"  # noqa: E501
-    r"\blive\b.{0,10}(cable|wire)|electric shock|burst|flooding|flooded|gushing|pouring into"
+    r"燃气味|煤气味|天然气味|然气味|煤汽味|燃汽味|漏气|燃气泄漏|煤气泄漏|燃气管道.{0,6}漏|"
+    r"困人|困了人|困住人|困着人|人困|被困|困在|关在电梯|卡在电梯|电梯里出不来|关在里面|"
+    r"电梯.{0,12}(里面有人|关着|困着)|关着.{0,3}(人|小孩|孩子|老人)|"
+    r"冒火花|火花|漏电|被电(到|了|击|倒|伤)|触电|带电|爆管|水管爆|爆裂|水漫|淹了|车库进水|地下室进水|电梯井进水|进水了.{0,8}越来越|水越来越深|往电梯井|"
+    r"gas+ (smel+|leak|lek)|smel+(s|ing)? (of )?gas|hissing|trap+e?d|"
+    r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|"
+    r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it[' ]?s live|"  # noqa: E501
+    r"\blive\b.{0,10}(cable|wire)|electric shock|burst|flooding|flooded|flod(ing|ed)|gushing|"
+    r"pouring into"
 )
 # The danger is over (an explicit end), or only in the past (time words, no present).
 _OVER = re.compile(
     r"已经扑灭|已经灭了|火灭了|扑灭了|已经修好|修好了|已经处理|处理完了|已经救出|救出来了|已经出来了|水已经退|水退了|已经退了|"
     r"来电了|恢复了|已经走了|已经离开|人已经走|没事了|"
-    r"\bit'?s out\b|is out now|(has|have) been (sorted|fixed|repaired)|fixed it|is gone|gone now|"
+    r"\bit[' ]?s out\b|is out now|(has|have) been (sorted|fixed|repaired)|fixed it|"
+    r"is gone|gone now|"
     r"has drained|drained|got out|were rescued|was rescued|back on now|all clear|no longer"
 )
 # A danger named as a risk ("存在火灾隐患", "a fire hazard") is not one happening now.
 _RISK = re.compile(
-    r"隐患|万一|一旦|如果|假如|风险|可能会|容易引发|"
-    r"hazard|\brisk\b|if there (is|was|were) a|in case of|could (cause|start)|waiting to happen"
+    r"隐患|万一|一旦|如果|假如|要是|风险|可能会|可能引发|可能造成|容易引发|容易发生|容易造成|容易出|"
+    r"担心|担忧|害怕|就怕|说不定|以免|避免|防止|预防|要等|难道|不安全|安全问题|将会|将是|会导致|会引起|会造成|"
+    r"出了.{0,6}怎么办|出事了?怎么办|发生.{0,6}怎么办|"
+    r"hazard|\brisk\b|if there (is|was|were) a|in case|could (cause|start|happen)|"
+    r"waiting to happen|"
+    r"what if|worried|afraid|might (cause|start|fall|catch)|someday|one day|before someone|unsafe|"
+    r"would (cause|start|be)|will (cause|start|lead)"
+)
+# In a long letter, a danger that happens again and again is a standing problem, not an
+# incident now. (Not in a short message: "打了多次电话，人还困在电梯里" is happening now.)
+_HABIT = re.compile(
+    r"经常|常常|时常|多次|屡次|几次|\d+次|几十起|\d+起|多起|几起|频繁|动不动|总是|老是|每次|每到|"
+    r"often|frequently|every time|regularly|repeatedly|several times|keeps? (happening|getting)"
 )
 _PAST = re.compile(
-    r"昨晚|昨天|前天|上周|上星期|上个月|上次|之前|去年|那天|前几天|"
+    r"昨晚|昨天|前天|上周|上星期|上个月|上次|之前|去年|前年|那天|前几天|曾经|曾|以前|过去的|过去几|当时|那次|到目前为止|至今|迄今|"
+    r"发生过|出现过|有过|\d{4}年|\d{1,2}月\d{1,2}[日号]|\d+(天|个月|周|年)前|"
     r"last (night|week|month|year|time)|yesterday|the other day|ago|on (monday|tuesday|wednesday|"
     r"thursday|friday|saturday|sunday)( night)?|since the|earlier this"
 )
 _PRESENT = re.compile(
-    r"正在|还在|现在还|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"  # noqa: E501
+    r"正在|还在|现在|此刻|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"  # noqa: E501
     r"leaking|pouring|sparking)|at the moment|is happening|hurry|come quickly|send someone now|now!"
 )
 
@@ -233,10 +252,13 @@ _R_ENGINEERING = _Rule(_DANGER_ENGINEERING)
 _R_GENERIC = _Rule(_DANGER_GENERIC)
 _R_OVER = _Rule(_OVER)
 _R_RISK = _Rule(_RISK)
+_R_HABIT = _Rule(_HABIT)
 _R_PAST = _Rule(_PAST)
 _R_PRESENT = _Rule(_PRESENT)
 _R_HIGH = _Rule(_HIGH)
 _R_FIRE_OR_SMOKE = _Rule(_FIRE_OR_SMOKE)
+# A letter's title says its danger is happening now (see LEAD).
+_R_URGENT = _Rule(re.compile(r"紧急|急|救命|快|!|urgent|emergency|asap|\bnow\b"))
 
 # One scan for every trigger: a text it does not match has no danger and no "high".
 _TRIGGER = prefilter(_DANGER_SECURITY, _DANGER_ENGINEERING, _DANGER_GENERIC, _HIGH)
@@ -252,15 +274,116 @@ class Danger:
 
 
 NO_DANGER = Danger(False, None, False)
+HARMLESS = Danger(False, None, True)
+"""Danger words only inside harmless compounds (a fire extinguisher, a smoke alarm): no
+danger, and none for the model to see either."""
+MODEL_EMERGENCY = 0.5
+"""With no danger found by the rules, the model's own "emergency" stands only at this
+category confidence or above; a weaker call (or "critical" alone) is taken back."""
+
+LONG = 200
+"""A text whose normalised form is longer than this is a letter, not a message."""
+LEAD = 150
+"""In a letter, only the sentences that start in its first LEAD characters (the
+opening) can raise a danger; in a letter with a title line, only the title can, and
+only when it says the danger is happening now ("紧急", "正在", "快来", "right now", "!").
+A danger mentioned in passing further down, in a petition about fees, is background:
+owners in danger now do not write letters."""
+MAX_TITLE = 100
+"""A first line this short, followed by more text, is a title."""
+
+_SENTENCE_END = re.compile(r"[。！？!?；;\n\r]+|\.(?=\s|$)|…+|\.{3,}")
+
+
+def _sentences(text: str) -> list[tuple[int, str]]:
+    """The normalised sentences of a raw text (the title is the first line), with the
+    offset where each starts."""
+    out: list[tuple[int, str]] = []
+    start = 0
+    head = text[:MAX_RAW]
+    for m in _SENTENCE_END.finditer(head):
+        part = normalise(head[start : m.start()])
+        if part:
+            out.append((start, part))
+        start = m.end()
+    part = normalise(head[start:])
+    if part:
+        out.append((start, part))
+    return out
+
+
+MAX_RAW = 4000
+"""Raw characters read for sentences (the model reads the first 2,000 normalised)."""
 
 
 def assess(text: str) -> Danger:
     """Whether ``text`` reports a danger happening now, and who acts first on it."""
-    return _assess(normalise(text))
+    return assess_text(text, normalise(text))[0]
 
 
-def _assess(t: str) -> Danger:
-    """:func:`assess` on a normalised text."""
+def is_high_now(text: str) -> bool:
+    """Whether ``text`` names one of the taxonomy's "high" situations as happening now."""
+    return assess_text(text, normalise(text))[1]
+
+
+def assess_text(text: str, norm: str) -> tuple[Danger, bool]:
+    """The danger a raw ``text`` (normalised: ``norm``) reports, and whether it names a
+    taxonomy "high" situation happening now, judged sentence by sentence.
+
+    A short text of one sentence is judged whole. Otherwise each sentence is judged
+    with its own time words (a past word in the sentence before carries over unless
+    this one says "now"), an explicit end later in the text stands the danger down, and
+    in a long letter only the opening counts (only the title, saying "now" or
+    "urgent", when it has one); a danger told as happening again and again (经常, 多次,
+    "often") is a standing problem.
+    """
+    long = len(norm) > LONG
+    if not long and _SENTENCE_END.search(text[:MAX_RAW]) is None:
+        return _assess(norm), _high_now(norm)
+    parts = _sentences(text)
+    cut = text.find("\n", 0, MAX_TITLE + 1)
+    titled = long and cut > 0 and bool(text[cut:].strip())
+    danger = NO_DANGER
+    found: list[Danger] = []
+    high = False
+    previous = ""
+    for i, (start, sentence) in enumerate(parts):
+        if long:
+            if start >= LEAD or (titled and i > 0):
+                break
+            sentence = sentence[: LEAD - start]  # a long sentence counts up to LEAD only
+        later = " ".join(p for _, p in parts[i + 1 : i + 2 if long else len(parts)])
+        d = _assess(sentence, previous, long, later, first=i == 0, titled=titled)
+        if d is not NO_DANGER:
+            found.append(d)
+        if not high and _high_now(sentence):
+            high = True
+        previous = sentence
+    present = [d for d in found if d.present]
+    if present:
+        department = present[0].department
+        if any(d.department is Department.SECURITY for d in present) and any(
+            _R_FIRE_OR_SMOKE.search(s) for _, s in parts
+        ):
+            department = Department.SECURITY
+        if department is None:  # a bare cry for help, and a named danger elsewhere
+            department = next((d.department for d in present if d.department), None)
+        danger = Danger(True, department, False)
+    elif found:
+        danger = Danger(False, found[0].department, True)
+    return danger, high
+
+
+def _assess(
+    t: str,
+    previous: str = "",
+    long: bool = False,
+    later: str = "",
+    first: bool = True,
+    titled: bool = False,
+) -> Danger:
+    """One sentence (or a whole short text) ``t``, normalised; ``previous`` is the
+    sentence before, ``later`` the text after (for an explicit end)."""
     sec = _R_SECURITY.search(t)
     eng = _R_ENGINEERING.search(t)
     if sec or eng:  # mask harmless compounds only when a danger word was seen (speed)
@@ -268,12 +391,26 @@ def _assess(t: str) -> Danger:
         if masked:  # else the text is unchanged, and so are the matches
             sec = _R_SECURITY.search(t)
             eng = _R_ENGINEERING.search(t)
+            if not sec and not eng and not _R_GENERIC.search(t):
+                return HARMLESS  # only "fire extinguisher", "smoke alarm", ...
     if not sec and not eng:
-        if _R_GENERIC.search(t) and not _R_OVER.search(t):
+        if _R_GENERIC.search(t) and not _R_OVER.search(t) and not (later and _R_OVER.search(later)):
+            if (_R_PAST.search(t) and not _R_PRESENT.search(t)) or (long and not first):
+                return NO_DANGER  # "也曾打110报警": a call told of in a letter
             return Danger(True, None, False)
         return NO_DANGER
-    over = bool(_R_OVER.search(t)) or (
-        bool(_R_PAST.search(t) or _R_RISK.search(t)) and not _R_PRESENT.search(t)
+    now = bool(_R_PRESENT.search(t))
+    if titled and not (now or _R_URGENT.search(t)):
+        # A letter's title that names a danger without saying it is happening now
+        # tells of an incident, not a call for help.
+        return Danger(False, None, True)
+    over = (
+        bool(_R_OVER.search(t))
+        or bool(later and _R_OVER.search(later))
+        or bool(_R_RISK.search(t))
+        or bool(long and _R_HABIT.search(t))
+        or _habitual(t, sec or eng)
+        or (not now and bool(_R_PAST.search(t) or (previous and _R_PAST.search(previous))))
     )
     if sec and eng:
         department = Department.SECURITY if sec.start() <= eng.start() else Department.ENGINEERING
@@ -285,13 +422,16 @@ def _assess(t: str) -> Danger:
     return Danger(not over, department, over)
 
 
-def is_high_now(text: str) -> bool:
-    """Whether ``text`` names one of the taxonomy's "high" situations as happening now."""
-    return _high_now(normalise(text))
+def _habitual(t: str, match: re.Match[str] | None) -> bool:
+    """A danger told as happening again and again, right before its words ("发生多次
+    陌生人撬门", "keeps catching fire"): a standing problem, whatever the length."""
+    if match is None:
+        return False
+    return bool(_R_HABIT.search(t[max(0, match.start() - 8) : match.start()]))
 
 
 def _high_now(t: str) -> bool:
-    """:func:`is_high_now` on a normalised text."""
+    """:func:`is_high_now` on one normalised sentence (or a whole short text)."""
     if not _R_HIGH.search(t):
         return False
     return not (_R_OVER.search(t) or (_R_PAST.search(t) and not _R_PRESENT.search(t)))
@@ -341,10 +481,14 @@ _CHUNK = 4096
 @runtime_checkable
 class TakesNormalised(Protocol):
     """A classifier that can take texts already through :func:`features.normalise`
-    (:class:`~complaintdesk.classify.model.ModelClassifier`)."""
+    (:class:`~complaintdesk.classify.model.ModelClassifier`), and can be told which
+    texts must not be called an emergency on its own word."""
 
     def predict_normalised(
-        self, norm: Sequence[str], model_version: str | None = None
+        self,
+        norm: Sequence[str],
+        model_version: str | None = None,
+        calm: Sequence[bool] | None = None,
     ) -> list[Prediction]: ...
 
 
@@ -356,7 +500,7 @@ class RuledClassifier:
 
     @property
     def version(self) -> str:
-        return f"{self.inner.version}+rules-2"
+        return f"{self.inner.version}+rules-3"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         out: list[Prediction] = []
@@ -366,20 +510,52 @@ class RuledClassifier:
 
     def _predict(self, texts: Sequence[str]) -> list[Prediction]:
         norm = [normalise(t) for t in texts]
+        trigger = _TRIGGER
+        # The rules first: what they find decides where the model may not say emergency.
+        found: list[tuple[Danger, bool] | None] = []
+        calm: list[bool] = []
+        for raw, t in zip(texts, norm, strict=True):
+            if trigger is None or trigger.search(t) is not None:
+                danger, high = assess_text(raw, t)
+                found.append((danger, high))
+                # A letter, or a danger that is over or only a risk: an emergency only
+                # on the rules' word (a danger now in the title or opening), never on
+                # the model's alone.
+                calm.append(not danger.present and (danger.over or len(t) > LONG))
+            else:
+                found.append(None)
+                calm.append(len(t) > LONG)
         inner = self.inner
         version = self.version
         if isinstance(inner, TakesNormalised):
             # The model normalises exactly as the rules do: do it once for both, and
             # let it record our version (one Prediction per text, not two).
-            preds = inner.predict_normalised(norm, version)
+            preds = inner.predict_normalised(norm, version, calm)
+            # A weak emergency call of the model's alone, where the rules saw no
+            # danger, is taken back: asked again without emergency (a rare second look).
+            weak = [
+                i
+                for i, (p, f) in enumerate(zip(preds, found, strict=True))
+                if (p.category is Category.EMERGENCY or p.urgency is Urgency.CRITICAL)
+                and not (f is not None and f[0].present)
+                and not (
+                    p.category is Category.EMERGENCY
+                    and p.confidence.get("category", 0.0) >= MODEL_EMERGENCY
+                )
+            ]
+            if weak:
+                again = inner.predict_normalised(
+                    [norm[i] for i in weak], version, [True] * len(weak)
+                )
+                for i, p in zip(weak, again, strict=True):
+                    preds[i] = p
         else:
             preds = [replace(p, model_version=version) for p in inner.predict(texts)]
-        trigger = _TRIGGER
         out: list[Prediction] = []
         append = out.append
-        for p, t in zip(preds, norm, strict=True):
-            if trigger is None or trigger.search(t) is not None:
-                append(apply(p, _assess(t), _high_now(t)))
+        for p, f in zip(preds, found, strict=True):
+            if f is not None:
+                append(apply(p, f[0], f[1]))
             elif p.category is Category.EMERGENCY or p.urgency is Urgency.CRITICAL:
                 append(apply(p, NO_DANGER))
             else:  # no danger, not "high", and the model did not say emergency: unchanged

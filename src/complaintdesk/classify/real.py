@@ -1,0 +1,92 @@
+"""Real labelled messages: our labels in the repository, their texts read from ``../shared``.
+
+627 real Chinese messages about 物业 (``property_train_ids.txt`` of
+``../shared/data/real/cn-teddycup2020-gov-messages``) were labelled by hand with the
+taxonomy's codes (see docs/labelling.md). The labels, ids and codes only, live in
+``data/real_labels.csv``. The texts have no licence to be shipped: they are read from
+``../shared`` at training and evaluation time and never copied into the repository or
+the model file. The other property messages of that folder are kept for evaluation
+and are never read here.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from complaintdesk.domain.taxonomy import LABELS
+
+REAL_LABELS = Path(__file__).parent / "data" / "real_labels.csv"
+SHARED_ENV = "COMPLAINTDESK_SHARED"
+MESSAGES = Path("data") / "real" / "cn-teddycup2020-gov-messages"
+SOURCES = (
+    "att3_messages_with_votes_4326rows.csv",
+    "att4_messages_with_replies_2816rows.csv",
+    "derived_labeled_messages_union_1377rows.csv",
+)
+TRAIN_IDS = "property_train_ids.txt"
+
+Record = dict[str, str]
+
+
+class SharedDataMissing(RuntimeError):
+    """``../shared`` (or the folder of real messages in it) is not there."""
+
+
+def shared_dir() -> Path:
+    """``$COMPLAINTDESK_SHARED``, else ``shared`` beside the checkout (``../shared``)."""
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[4] / "shared"
+
+
+def message_text(title: str, body: str) -> str:
+    """A message as the classifier sees it: the title on the first line, then the body
+    with the scraping padding (runs of tabs and blank lines) taken out."""
+    lines = [" ".join(line.split()) for line in body.splitlines()]
+    return " ".join(title.split()) + "\n" + "\n".join(line for line in lines if line)
+
+
+def read_labels(path: Path = REAL_LABELS) -> list[dict[str, str]]:
+    """The hand labels: id, the four codes, ``sure`` and ``fit``, in file order."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for name, enum in LABELS.items():
+            if row[name] not in {e.value for e in enum}:
+                raise ValueError(f"{path}: id {row['id']}: {name} {row[name]!r} is not a code")
+    return rows
+
+
+def load_real(shared: Path | None = None, labels: Path = REAL_LABELS) -> list[Record]:
+    """The labelled real messages with their texts, in the order of the labels file.
+
+    Raises :class:`SharedDataMissing`, saying where it looked, when the texts are not
+    there; and ``ValueError`` when a labelled id is not among the training ids.
+    """
+    root = (shared or shared_dir()) / MESSAGES
+    if not (root / TRAIN_IDS).exists():
+        raise SharedDataMissing(
+            f"real messages not found: {root / TRAIN_IDS} is absent. They are read from "
+            f"../shared beside the checkout, or from ${SHARED_ENV}."
+        )
+    allowed = set((root / TRAIN_IDS).read_text(encoding="utf-8").split())
+    rows = read_labels(labels)
+    wanted = {r["id"] for r in rows}
+    stray = sorted(wanted - allowed)
+    if stray:
+        raise ValueError(f"labelled ids not in {TRAIN_IDS}: {', '.join(stray[:5])}")
+    texts: dict[str, str] = {}
+    for name in SOURCES:
+        with (root / name).open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                key = row["留言编号"].strip()
+                # Only the training ids are read: the evaluation messages stay unseen.
+                if key in wanted and key not in texts:
+                    texts[key] = message_text(row["留言主题"], row["留言详情"])
+    missing = sorted(wanted - set(texts))
+    if missing:
+        raise SharedDataMissing(f"no text for ids {', '.join(missing[:5])} in {root}")
+    return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
