@@ -9,7 +9,7 @@ messages are what real use would have left.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -20,7 +20,13 @@ from complaintdesk.classify.generate import iter_generate
 from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.models import Company, Outbox, Owner, Project, Staff, Unit
 from complaintdesk.domain.errors import DomainError
-from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
+from complaintdesk.domain.taxonomy import (
+    Channel,
+    Department,
+    Role,
+    StaffDepartment,
+    display_name,
+)
 from complaintdesk.services import (
     accounts,
     closing,
@@ -35,6 +41,7 @@ from complaintdesk.services.escalation import sweep
 
 DEMO_CODE = "demo"
 SECOND_CODE = "harbour"
+_SITE = "http://127.0.0.1:8000"
 DEMO_OWNER_PHONE = "13800000000"
 """The demo owner who signs in to the portal (the code appears in the server's log)."""
 DEMO_PASSWORD = "demo-password"  # every demo staff member's sign-in password (pages)
@@ -72,6 +79,7 @@ class DemoResult:
     complaints: int
     tokens: dict[str, str]
     second_company_complaints: int = 0
+    accounts: list[tuple[str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
         if not self.created:
@@ -83,10 +91,16 @@ class DemoResult:
         lines += [f"  {user:<22} {token}" for user, token in sorted(self.tokens.items())]
         lines += [
             f"second company '{SECOND_CODE}' with {self.second_company_complaints} complaints.",
-            f"owner portal: sign in with the phone {DEMO_OWNER_PHONE}; the one-time code is in "
-            "the server's log (log channel).",
+            "",
+            f"Sign in at {_SITE}/signin with the password {DEMO_PASSWORD!r} as:",
         ]
-        lines.append(f"pages: sign in as any of these users with the password {DEMO_PASSWORD!r}")
+        lines += [f"  {user:<22} {what}" for user, what in self.accounts]
+        lines += [
+            f"  (and harbour-admin, hb-agent, hb-eng, hb-guard, hb-manager of the second "
+            f"company '{SECOND_CODE}': give the company code if asked)",
+            f"Owner portal: {_SITE}/portal/signin with the phone {DEMO_OWNER_PHONE}; the one-time "
+            "code appears in the server's log (the log channel).",
+        ]
         return "\n".join(lines)
 
 
@@ -107,8 +121,9 @@ def load_demo(
             raise DomainError(f"company {DEMO_CODE!r} exists; the demo loads into an empty one")
         rng = random.Random(seed)
         company = org.create_company(session, code=DEMO_CODE, name="朝阳物业 Sunrise Property")
+        sign_ins: list[tuple[str, str]] = []
         projects, staff, owners, tokens = _organisation(
-            session, company, rng, now, owners_per_project
+            session, company, rng, now, owners_per_project, sign_ins=sign_ins
         )
     made = _complaints(factory, rng, projects, staff, owners, complaints, seed, now)
     with unit_of_work(factory) as session:
@@ -129,7 +144,7 @@ def load_demo(
     sweep(factory, now)
     with unit_of_work(factory) as session:
         _history_delivered(session, [company.id, company2.id], now)
-    return DemoResult(True, made, tokens, made2)
+    return DemoResult(True, made, tokens, made2, sign_ins)
 
 
 def _complaints(
@@ -189,6 +204,13 @@ def _history_delivered(session: Session, company_ids: list[int], now: datetime) 
     )
 
 
+def _describe(role: Role, department: StaffDepartment) -> str:
+    return (
+        f"{display_name(role, 'zh')} {display_name(role, 'en')} · "
+        f"{display_name(department, 'zh')} {display_name(department, 'en')}"
+    )
+
+
 def _organisation(
     session: Session,
     company: Company,
@@ -198,6 +220,7 @@ def _organisation(
     *,
     project_list: list[tuple[str, str, str]] = _PROJECTS,
     admin: str = "admin",
+    sign_ins: list[tuple[str, str]] | None = None,
 ) -> tuple[
     list[Project], dict[int, list[Staff]], dict[int, list[tuple[Owner, Unit]]], dict[str, str]
 ]:
@@ -211,7 +234,11 @@ def _organisation(
         role=Role.ADMIN,
     )
     tokens[admin] = accounts.issue_token(session, administrator, now, name="demo")
+    # Everyone of the demo shares this password: hashed once (argon2 spends half a
+    # second per hash on purpose), the same hash given to each.
     org.set_password(session, administrator, DEMO_PASSWORD)
+    if sign_ins is not None:
+        sign_ins.append((admin, _describe(Role.ADMIN, StaffDepartment.MANAGEMENT)))
     for code, name, city in project_list:
         project = org.create_project(session, company, code=code, name=name, city=city)
         projects.append(project)
@@ -251,7 +278,12 @@ def _organisation(
             people.append(person)
             if username in ("agent", "eng", "guard", "manager"):
                 tokens[person.username] = accounts.issue_token(session, person, now, name="demo")
-                org.set_password(session, person, DEMO_PASSWORD)
+                person.password_hash = administrator.password_hash
+            elif sign_ins is not None and len(projects) == 1:
+                # The first project: one of every role, a supervisor of every department.
+                person.password_hash = administrator.password_hash
+            if sign_ins is not None and len(projects) == 1:
+                sign_ins.append((person.username, _describe(role, department)))
         staff_by_project[project.id] = people
         owners = []
         for n in range(owners_per_project):

@@ -145,6 +145,8 @@ class Owner(Base):
     __tablename__ = "owners"
     __table_args__ = (
         Index("ix_owners_company_phone", "company_id", "phone"),
+        # The owner portal signs a person in by phone number, whatever their company.
+        Index("ix_owners_phone", "phone"),
         # Intake finds a caller by the start of their name.
         Index("ix_owners_company_name", "company_id", "name"),
     )

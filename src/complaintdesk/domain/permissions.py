@@ -147,3 +147,13 @@ def available_actions(actor: ActorView, status: Status, complaint: ComplaintView
             actions.append(Task.FOLLOW_UP.value)
             actions.append(Task.MESSAGE_OWNER.value)
     return actions
+
+
+def can_administer_project(
+    actor: ActorView, actor_projects: frozenset[int], project_id: int
+) -> bool:
+    """Whether ``actor`` may change a project's settings, buildings and units:
+    administrators any of their company's, a project manager their own."""
+    if actor.role is Role.ADMIN:
+        return True
+    return actor.role is Role.MANAGER and project_id in actor_projects

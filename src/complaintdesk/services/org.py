@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import new_id
@@ -23,13 +26,20 @@ from complaintdesk.db.models import (
 )
 from complaintdesk.domain import rules
 from complaintdesk.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from complaintdesk.domain.permissions import can_manage_staff
+from complaintdesk.domain.permissions import (
+    Permission,
+    can,
+    can_administer_project,
+    can_manage_staff,
+)
 from complaintdesk.domain.sla import SlaPolicy
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.services import accounts
 from complaintdesk.services.common import (
     actor_view,
     can_see_project,
     get_owner,
+    get_project,
     visible_project_ids,
 )
 
@@ -331,3 +341,279 @@ def search_owners(
         if visible is None or unit.project_id in visible:
             units.setdefault(owner_id, []).append((unit, building))
     return [(o, units.get(o.id, [])) for o in owners]
+
+
+# --- Administration (the pages under /admin) -----------------------------------------
+# Administrators manage their whole company and may create another company; a project
+# manager manages the projects they work on (time zone, SLA targets, buildings, units,
+# owners) and the staff below them there (can_manage_staff).
+
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+def _code(value: str, field: str = "code") -> str:
+    value = (value or "").strip()
+    if not _CODE.match(value):
+        raise InvalidInput(
+            "a code is 1 to 40 letters, digits, - or _ / 编码为 1–40 位字母、数字、- 或 _",
+            field=field,
+        )
+    return value
+
+
+def check_timezone(name: str | None) -> str:
+    """An IANA time zone name we can use (e.g. Asia/Shanghai), else InvalidInput."""
+    name = (name or "").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(
+            f"unknown time zone {name!r}, e.g. Asia/Shanghai / 未知时区", field="timezone"
+        ) from exc
+    return name
+
+
+def require_admin(actor: Staff) -> None:
+    if not can(actor_view(actor), Permission.MANAGE):
+        raise Forbidden("administrators only / 仅限管理员")
+
+
+def administered_project(session: Session, actor: Staff, project_id: int) -> Project:
+    """A project ``actor`` may administer: NotFound unless they see it, Forbidden
+    unless they are its manager or an administrator."""
+    project = get_project(session, actor, project_id)
+    if not can_administer_project(actor_view(actor), frozenset(actor.project_ids), project.id):
+        raise Forbidden("only the project's manager or an administrator / 仅限项目经理或管理员")
+    return project
+
+
+def create_company_with_admin(
+    session: Session,
+    actor: Staff,
+    *,
+    code: str,
+    name: str,
+    admin_username: str,
+    admin_name: str,
+    admin_password: str,
+) -> tuple[Company, Staff]:
+    """A new company (tenant) with its first administrator, who signs in with
+    ``admin_password`` and builds the rest. Only an administrator may."""
+    require_admin(actor)
+    company = create_company(session, code=_code(code), name=name)
+    admin = create_staff(
+        session,
+        company,
+        username=_code(admin_username, "admin_username"),
+        name=admin_name,
+        department=StaffDepartment.MANAGEMENT,
+        role=Role.ADMIN,
+    )
+    set_password(session, admin, admin_password)
+    return company, admin
+
+
+def add_project(
+    session: Session,
+    actor: Staff,
+    *,
+    code: str,
+    name: str,
+    city: str | None = None,
+    timezone: str = "Asia/Shanghai",
+) -> Project:
+    require_admin(actor)
+    project = create_project(
+        session, company_of(session, actor), code=_code(code), name=name, city=city
+    )
+    project.timezone = check_timezone(timezone)
+    session.flush()
+    return project
+
+
+def update_project(
+    session: Session,
+    actor: Staff,
+    project_id: int,
+    *,
+    name: str,
+    city: str | None,
+    timezone: str,
+    sla_overrides: dict[str, Any] | None,
+) -> Project:
+    """Rename a project, move its time zone, set its SLA targets (minutes per urgency
+    and clock; None: the taxonomy's defaults). New deadlines follow the new targets;
+    deadlines already set stay as they were promised."""
+    project = administered_project(session, actor, project_id)
+    SlaPolicy.with_overrides(sla_overrides)
+    project.name = rules.clean_text(name, field="name", max_chars=200)
+    project.city = rules.clean_short(city, field="city", max_chars=100)
+    project.timezone = check_timezone(timezone)
+    project.sla_overrides = sla_overrides or None
+    session.flush()
+    return project
+
+
+def buildings_of(session: Session, actor: Staff, project_id: int) -> list[tuple[Building, int]]:
+    """A project's buildings with how many units each has."""
+    project = get_project(session, actor, project_id)
+    units = func.count(Unit.id)
+    rows = session.execute(
+        select(Building, units)
+        .outerjoin(Unit, Unit.building_id == Building.id)
+        .where(Building.project_id == project.id)
+        .group_by(Building.id)
+        .order_by(Building.name)
+    )
+    return [(b, int(n)) for b, n in rows]
+
+
+def units_of(session: Session, actor: Staff, building_id: int) -> tuple[Building, list[Unit]]:
+    building = session.get(Building, building_id)
+    if building is None:
+        raise NotFound(f"building {building_id} not found")
+    get_project(session, actor, building.project_id)
+    units = session.scalars(select(Unit).where(Unit.building_id == building.id).order_by(Unit.name))
+    return building, list(units)
+
+
+def new_building(session: Session, actor: Staff, project_id: int, name: str) -> Building:
+    project = administered_project(session, actor, project_id)
+    return add_building(session, project, rules.clean_text(name, field="name", max_chars=100))
+
+
+def new_unit(session: Session, actor: Staff, building_id: int, name: str) -> Unit:
+    building = session.get(Building, building_id)
+    if building is None:
+        raise NotFound(f"building {building_id} not found", field="building_id")
+    administered_project(session, actor, building.project_id)
+    return add_unit(session, building, rules.clean_text(name, field="name", max_chars=100))
+
+
+def list_owners(
+    session: Session, actor: Staff, text: str | None = None, *, limit: int = 50
+) -> list[Owner]:
+    """Owners of the actor's company living in the actor's projects (administrators:
+    all), matching a phone number exactly or the start of a name."""
+    query = select(Owner).where(Owner.company_id == actor.company_id)
+    visible = visible_project_ids(actor)
+    if visible is not None:
+        homes = (
+            select(OwnerUnit.owner_id)
+            .join(Unit, Unit.id == OwnerUnit.unit_id)
+            .where(Unit.project_id.in_(visible or [-1]))
+        )
+        query = query.where(Owner.id.in_(homes))
+    text = (text or "").strip()
+    if text:
+        query = query.where((Owner.phone == text) | Owner.name.startswith(text, autoescape=True))
+    return list(session.scalars(query.order_by(Owner.id.desc()).limit(limit)))
+
+
+def update_owner(
+    session: Session,
+    actor: Staff,
+    owner_id: int,
+    *,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    language: str,
+    contact_channel: str,
+) -> Owner:
+    """Correct an owner's details (their language is what they are written to in)."""
+    owner = get_owner(session, actor, owner_id)
+    if Role(actor.role).rank < Role.AGENT.rank:
+        raise Forbidden("agents and above edit owners / 仅客服及以上可修改业主信息")
+    if language not in ("zh", "en"):
+        raise InvalidInput("language is zh or en", field="language")
+    if contact_channel not in ("sms", "wechat", "email"):
+        raise InvalidInput("contact_channel is sms, wechat or email", field="contact_channel")
+    owner.name = rules.clean_text(name, field="name", max_chars=200)
+    owner.phone = rules.clean_short(phone, field="phone", max_chars=40)
+    owner.email = rules.clean_short(email, field="email", max_chars=200)
+    owner.language = language
+    owner.contact_channel = contact_channel
+    session.flush()
+    return owner
+
+
+def add_staff(
+    session: Session,
+    actor: Staff,
+    *,
+    username: str,
+    name: str,
+    department: StaffDepartment,
+    role: Role,
+    project_ids: Iterable[int],
+    email: str | None = None,
+    password: str | None = None,
+    language: str = "zh",
+) -> Staff:
+    """A new colleague, made by someone who may manage them (no one grants more than
+    they have); with a password they can sign in to the pages at once."""
+    project_ids = list(dict.fromkeys(project_ids))
+    require_staff_manager(actor, role, project_ids)
+    staff = create_staff(
+        session,
+        company_of(session, actor),
+        username=_code(username, "username"),
+        name=name,
+        department=department,
+        role=role,
+        project_ids=project_ids,
+        email=email,
+    )
+    if language not in ("zh", "en"):
+        raise InvalidInput("language is zh or en", field="language")
+    staff.language = language
+    if password:
+        set_password(session, staff, password)
+    session.flush()
+    return staff
+
+
+def update_staff(
+    session: Session,
+    actor: Staff,
+    staff_id: int,
+    *,
+    role: Role,
+    department: StaffDepartment,
+    project_ids: Iterable[int],
+    active: bool,
+    now: datetime,
+    password: str | None = None,
+) -> Staff:
+    """Change a colleague's role, department, projects or whether they may sign in;
+    the actor must be able to manage them both before and after."""
+    target = session.get(Staff, staff_id)
+    if target is None or target.company_id != actor.company_id:
+        raise NotFound(f"staff {staff_id} not found")
+    project_ids = list(dict.fromkeys(project_ids))
+    require_staff_manager(actor, Role(target.role), target.project_ids)
+    require_staff_manager(actor, role, project_ids)
+    if target.id == actor.id and (role != Role(actor.role) or not active):
+        raise InvalidInput(
+            "you cannot change your own role or switch yourself off / 不能修改自己的角色或停用自己",
+            field="role",
+        )
+    target.role = role.value
+    target.department = department.value
+    if target.active and not active:
+        # Switching someone off revokes their tokens and is audited: accounts' rule.
+        accounts.deactivate(session, actor, target, now)
+    elif active:
+        target.active = True
+    session.execute(delete(StaffProject).where(StaffProject.staff_id == target.id))
+    for project_id in project_ids:
+        project = session.get(Project, project_id)
+        if project is None or project.company_id != actor.company_id:
+            raise InvalidInput(f"project {project_id} not found", field="project_ids")
+        session.add(StaffProject(staff_id=target.id, project_id=project_id))
+    if password:
+        set_password(session, target, password)
+    session.flush()
+    session.refresh(target)
+    return target

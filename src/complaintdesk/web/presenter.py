@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.util import identity_key
 
-from complaintdesk.db.models import Complaint, Project, Staff
+from complaintdesk.db.models import Complaint, Event, Project, Staff
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.permissions import available_actions
 from complaintdesk.domain.taxonomy import (
@@ -34,6 +34,7 @@ from complaintdesk.domain.taxonomy import (
     Urgency,
     display_name,
 )
+from complaintdesk.i18n import N_, translator
 from complaintdesk.services.common import actor_view, complaint_view
 from complaintdesk.services.notify import reference
 
@@ -242,3 +243,69 @@ def _zones(session: Session, project_ids: set[int]) -> dict[int, str]:
             zones[pid] = tz
             _ZONE_CACHE[pid] = (tz, now)
     return zones
+
+
+# --- What the owner reads of a complaint's history --------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnerStep:
+    """One line of a complaint's history as its owner reads it, in their language."""
+
+    at: datetime
+    text: str
+
+
+_OWNER_WORDS = {
+    "received": N_("Received by %(name)s."),
+    "dispatch": N_("Passed to %(department)s."),
+    "start": N_("Work has started."),
+    Outcome.FIXED.value: N_("Dealt with: %(text)s"),
+    Outcome.ANSWERED.value: N_("Answered: %(text)s"),
+    Outcome.NOT_OUR_RESPONSIBILITY.value: N_("Not ours to fix. What we told you: %(text)s"),
+    Outcome.CANNOT_FIX_NOW.value: N_("Cannot be fully fixed yet: %(text)s"),
+    "visit_satisfied": N_("You rated it %(score)s of 5: satisfied. Thank you."),
+    "visit_unsatisfied": N_("You rated it %(score)s of 5: not satisfied. It is back at work."),
+    "late": N_("Taking longer than promised: a supervisor is following it up."),
+    "close": N_("Closed."),
+    "withdraw": N_("Withdrawn at your request."),
+}
+
+
+def owner_steps(session: Session, complaint: Complaint, lang: str) -> list[OwnerStep]:
+    """The complaint's history in plain words for its owner: what was done and what
+    they were told; staff's own notes, label corrections and internal flags are left
+    out."""
+    t = translator(lang)
+    staff_names = {
+        s.id: s.name
+        for s in session.scalars(select(Staff).where(Staff.id == complaint.first_receiver_id))
+    }
+    steps = []
+    told_late = False
+    for event in session.scalars(
+        select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)
+    ):
+        data = event.data or {}
+        key: str | None = None
+        values: dict[str, object] = {}
+        if event.kind == "received":
+            key, values = event.kind, {"name": staff_names.get(event.actor_id or 0, "-")}
+        elif event.kind == "dispatch":
+            dept = department_named(str(data.get("department") or complaint.department))
+            key, values = event.kind, {"department": dept.name(lang)}
+        elif event.kind == "resolve":
+            outcome = str(data.get("outcome") or Outcome.FIXED.value)
+            key = outcome if outcome in _OWNER_WORDS else Outcome.FIXED.value
+            values = {"text": data.get("owner_explanation") or data.get("resolution") or ""}
+        elif event.kind in ("visit_satisfied", "visit_unsatisfied"):
+            key, values = event.kind, {"score": data.get("satisfaction", "-")}
+        elif event.kind == "escalated" and data.get("clock") in ("response", "resolution"):
+            # The owner hears once that it is late, as their message said.
+            key = None if told_late else "late"
+            told_late = True
+        elif event.kind in ("start", "close", "withdraw"):
+            key = event.kind
+        if key is not None:
+            steps.append(OwnerStep(event.at, t(_OWNER_WORDS[key], **values)))
+    return steps

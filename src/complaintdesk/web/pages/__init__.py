@@ -15,12 +15,20 @@ from fastapi.staticfiles import StaticFiles
 
 from complaintdesk import i18n
 from complaintdesk.i18n import N_
-from complaintdesk.web.pages import auth, complaint_pages, intake_pages, staff_pages
+from complaintdesk.web.pages import (
+    admin_pages,
+    auth,
+    complaint_pages,
+    dashboard,
+    intake_pages,
+    owner_pages,
+    staff_pages,
+)
 from complaintdesk.web.pages.deps import CsrfRefused, SignInRequired
 from complaintdesk.web.pages.render import STATIC, here, lang_of, page
 from complaintdesk.web.pages.security import Security
 
-SIGN_IN_PAGES = {"staff": "/signin"}
+SIGN_IN_PAGES = {"staff": "/signin", "owner": "/portal/signin"}
 """Where each kind of session signs in (the owner portal adds its own)."""
 
 
@@ -30,6 +38,9 @@ def install(app: FastAPI, security: Security) -> None:
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     app.include_router(auth.router)
     app.include_router(staff_pages.router)
+    app.include_router(dashboard.router)
+    app.include_router(admin_pages.router)
+    app.include_router(owner_pages.router)
     app.include_router(intake_pages.router)
     app.include_router(complaint_pages.router)
 

@@ -114,6 +114,7 @@ def context(request: Request, **values: Any) -> dict[str, Any]:
         "pick": lambda message: i18n.pick(message, lang),
         "csrf_token": security_of(request).csrf_token(request),
         "staff": getattr(request.state, "viewer", None),
+        "owner": getattr(request.state, "owner", None),  # the owner portal's viewer
         "nav": NAV,
         "when": when,
         "duration": lambda delta: duration(delta, lang),
