@@ -32,7 +32,7 @@ from tests.conftest import build_org
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; make test installs it
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "screenshots"
-DOCS = ROOT / "docs" / "screenshots"
+DOCS = ROOT / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,8 @@ def shot(page: Any, name: str, *, full_page: bool = False) -> None:
     (ARTIFACTS / f"{name}.png").write_bytes(data)
     if os.environ.get("COMPLAINTDESK_DOC_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
-        (DOCS / f"{name}.png").write_bytes(data)
+        page_name, lang = name.rsplit("-", 1)
+        (DOCS / f"{lang}-{page_name}.png").write_bytes(data)
 
 
 PASSWORD = "correct horse battery"
