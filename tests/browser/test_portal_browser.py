@@ -30,6 +30,8 @@ from complaintdesk.web.app import create_app
 from tests.conftest import build_org
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; make test installs it
+
+pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "screenshots"
 DOCS = ROOT / "docs" / "img"
