@@ -215,3 +215,19 @@ def test_cli_import_exits_1_and_lists_rejected_lines(cli_db: Path, tmp_path: Pat
     assert result.exit_code == 1
     assert "line 3:" in result.output
     assert json.loads(result.output.strip().splitlines()[-1]) == {"imported": 1, "rejected": 1}
+
+
+def test_cli_generate_then_purge_the_outbox(cli_db: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["generate", "--rows", "300", "--years", "0.2", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.output.strip().splitlines()[-1])
+    assert made["complaints"] == 300 and made["events"] > 300 and made["projects"] == 3
+    # Generated messages were sent within the last 30 days: a zero retention purges
+    # every one of them, and a second purge finds nothing.
+    result = runner.invoke(app, ["purge-outbox", "--retention-days", "0"])
+    assert result.exit_code == 0, result.output
+    purged = json.loads(result.output)
+    assert purged["purged"] > 0 and purged["events"] == purged["purged"]
+    again = json.loads(runner.invoke(app, ["purge-outbox", "--retention-days", "0"]).output)
+    assert again == {"purged": 0, "events": 0}
