@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -75,7 +74,9 @@ def serve(
     workers_off: Annotated[
         bool, typer.Option("--no-workers", help="Do not run the sweeper and delivery")
     ] = False,
-    access_log: Annotated[bool, typer.Option(help="Log every request (costs CPU)")] = False,
+    access_log: Annotated[
+        bool, typer.Option(help="One JSON line per request (request id, caller, route, time)")
+    ] = True,
 ) -> None:
     """Serve the API (and /docs) with the sweeper and the delivery worker beside it.
 
@@ -83,8 +84,9 @@ def serve(
     N`` its processes use nodes base … base + 2N, so give each server of a cluster
     its own range."""
     from complaintdesk import serving
+    from complaintdesk.web.observe import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     try:
         serving.serve(
             get_settings(),

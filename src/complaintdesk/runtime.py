@@ -59,6 +59,10 @@ class Periodic:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -69,8 +73,16 @@ class Periodic:
             try:
                 result = self.job()
                 log.debug("%s: %s", self.name, result)
+                _count_run(self.name, "ok")
                 if self.again(result):
                     continue
             except Exception:
+                _count_run(self.name, "failed")
                 log.exception("%s failed; retrying in %.0f s", self.name, self.interval)
             self._stop.wait(self.interval)
+
+
+def _count_run(job: str, outcome: str) -> None:
+    from complaintdesk.web.metrics import JOB_RUNS
+
+    JOB_RUNS.labels(job, outcome).inc()

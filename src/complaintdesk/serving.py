@@ -38,6 +38,7 @@ from complaintdesk.classify.base import Classifier, Prediction, default_classifi
 from complaintdesk.db import ids
 from complaintdesk.runtime import Periodic, Runtime, utcnow
 from complaintdesk.settings import Settings, get_settings
+from complaintdesk.web.observe import configure_logging
 
 if TYPE_CHECKING:
     from complaintdesk.services.delivery import DeliveryReport
@@ -169,6 +170,7 @@ def worker_app() -> FastAPI:
     node = claim_node(candidates, settings.node_lock_dir)
     ids.configure(node)
     runtime = Runtime.from_settings(settings)
+    configure_logging()  # a spawned worker starts with no logging set up
     log.info("worker %d serving with node %d", os.getpid(), node)
     return create_app(runtime.factory, classifier=CoalescingClassifier(default_classifier()))
 
@@ -239,6 +241,10 @@ def serve(
     """Serve until SIGINT or SIGTERM, then stop the workers and the background jobs."""
     import uvicorn
 
+    # The app writes its own JSON access line (request id, caller, route; contacts
+    # masked); uvicorn's would print full query strings, phone numbers included.
+    os.environ["COMPLAINTDESK_ACCESS_LOG"] = "1" if access_log else "0"
+    get_settings.cache_clear()
     try:
         base = ids.require_configured_node()
         candidates = worker_candidates(base, workers) if workers > 1 else []
@@ -256,7 +262,8 @@ def serve(
             from complaintdesk.web.app import create_app
 
             app = create_app(runtime.factory, classifier=CoalescingClassifier(default_classifier()))
-            uvicorn.run(app, host=host, port=port, access_log=access_log)
+            app.state.jobs = jobs  # /readyz reports whether they still run
+            uvicorn.run(app, host=host, port=port, access_log=False)
         else:
             os.environ[WORKER_NODES_ENV] = ",".join(map(str, candidates))
             uvicorn.run(
@@ -265,7 +272,7 @@ def serve(
                 host=host,
                 port=port,
                 workers=workers,
-                access_log=access_log,
+                access_log=False,
             )
     finally:
         for job in jobs:

@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = 3600.0
     # Where owners open the links in their messages (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    token_requests_per_minute: int = 600
+    """Per token and per serving process (see services/throttle for why in memory)."""
+    address_requests_per_minute: int = 1200
+    """Per client address and process, every authenticated request."""
+    failed_tokens_per_minute: int = 20
+    """Per client address and process: wrong tokens answered 401, then 429."""
+    personal_lookups_per_minute: int = 30
+    """Owner look-ups (by phone, by id) per staff member and per address, per process."""
+    access_log: bool = True
+    """One JSON line per request (request id, caller, route, status, time; contacts
+    masked). ``serve --no-access-log`` turns it off."""
     max_body_bytes: int = 1_048_576
     """Largest request body (JSON, forms): a complaint of 10,000 characters in four
     fields, each escaped to six bytes a character, fits with room to spare."""

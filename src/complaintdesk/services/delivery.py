@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.models import Outbox
+from complaintdesk.domain.privacy import mask_contact, mask_text
 from complaintdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,11 @@ class LogChannel:
         log.info(
             "message %s to %s via %s [%s]: %s | %s",
             message.dedupe_key,
-            message.recipient,
+            mask_contact(message.recipient),  # logs are read by many: no full contacts
             message.channel,
             message.language,
             message.subject,
-            message.body,
+            mask_text(message.body),
         )
         with self._lock:
             self.sent.append(message)
@@ -317,7 +318,12 @@ def _send(
         channel.send(message)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
-        log.warning("message %s attempt %d failed: %s", message.dedupe_key, claim.attempts, error)
+        log.warning(
+            "message %s attempt %d failed: %s",
+            message.dedupe_key,
+            claim.attempts,
+            mask_text(str(error)),  # a gateway's error may quote the number
+        )
         return error
     return None
 

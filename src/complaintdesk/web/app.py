@@ -14,10 +14,12 @@ from swagger_ui_bundle import swagger_ui_path
 
 from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier
+from complaintdesk.services.throttle import Throttle
 from complaintdesk.settings import get_settings
-from complaintdesk.web import errors, pages
+from complaintdesk.web import errors, metrics, pages
 from complaintdesk.web.api import accounts, complaints, organisation
 from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
+from complaintdesk.web.observe import ObserveMiddleware
 from complaintdesk.web.pages.security import Security, load_secret_key
 from complaintdesk.web.strict_query import reject_unknown_query
 
@@ -46,10 +48,12 @@ def create_app(
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.session_factory = session_factory
-    app.state.classifier = classifier or default_classifier()
+    app.state.classifier = metrics.TimedClassifier(classifier or default_classifier())
     app.state.clock = clock
+    app.state.throttle = Throttle()
     errors.install(app)
     settings = get_settings()
+    metrics.install(app, session_factory)
     app.add_middleware(
         BodyLimitMiddleware,
         limits=BodyLimits(
@@ -57,6 +61,9 @@ def create_app(
             uploads=settings.max_upload_bytes,
             upload_prefixes=settings.upload_path_prefixes,
         ),
+    )
+    app.add_middleware(
+        ObserveMiddleware, observer=metrics.observe_request, access_log=settings.access_log
     )
     app.include_router(complaints.router, prefix="/api/v1")
     app.include_router(organisation.router, prefix="/api/v1")
@@ -89,9 +96,5 @@ def create_app(
             redoc_favicon_url="/static/swagger/favicon-32x32.png",
             with_google_fonts=False,
         )
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app

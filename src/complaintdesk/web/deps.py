@@ -7,7 +7,7 @@ they may act on it (403) by the service they call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
@@ -19,6 +19,8 @@ from complaintdesk.classify.base import Classifier
 from complaintdesk.db.models import Complaint, Owner, Staff
 from complaintdesk.services import accounts
 from complaintdesk.services.common import get_complaint, get_owner
+from complaintdesk.services.throttle import Limit, Throttle
+from complaintdesk.settings import get_settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -52,9 +54,19 @@ ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 _bearer = HTTPBearer(auto_error=False, description="A staff member's API token")
 
 
+def get_throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+_MINUTE = timedelta(minutes=1)
+
+
 def get_current_staff(
     session: SessionDep,
     now: NowDep,
+    throttle: ThrottleDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Staff:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -63,13 +75,23 @@ def get_current_staff(
             "a bearer token is required / 需要 API 令牌",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    settings = get_settings()
+    address = context.current().address or "unknown"
     staff = accounts.authenticate(session, credentials.credentials, now)
     if staff is None:
+        # Guessing tokens: a few wrong ones a minute from one address, then 429.
+        throttle.hit(f"badtoken:{address}", Limit(settings.failed_tokens_per_minute, _MINUTE), now)
         raise HTTPException(
             401,
             "the token is not valid: unknown, expired or revoked / 令牌无效、已过期或已吊销",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    throttle.hit(
+        f"token:{accounts.hash_token(credentials.credentials)[:16]}",
+        Limit(settings.token_requests_per_minute, _MINUTE),
+        now,
+    )
+    throttle.hit(f"address:{address}", Limit(settings.address_requests_per_minute, _MINUTE), now)
     context.current().caller = f"staff:{staff.id}"
     return staff
 
@@ -94,3 +116,15 @@ def load_owner(owner_id: IdPath, session: SessionDep, staff: CurrentStaff) -> Ow
 
 
 OwnerDep = Annotated[Owner, Depends(load_owner)]
+
+
+def limit_personal_lookups(staff: CurrentStaff, throttle: ThrottleDep, now: NowDep) -> None:
+    """Owner look-ups (phone numbers, names) per staff member and per address."""
+    limit = Limit(get_settings().personal_lookups_per_minute, _MINUTE)
+    throttle.hit(f"lookup:staff:{staff.id}", limit, now)
+    # A call centre's agents may share one address (NAT): ten people's worth each.
+    shared = Limit(limit.count * 10, _MINUTE)
+    throttle.hit(f"lookup:address:{context.current().address or 'unknown'}", shared, now)
+
+
+PersonalLookup = Depends(limit_personal_lookups)

@@ -21,6 +21,7 @@ from complaintdesk.services import (
     follow_up,
     intake,
     labels,
+    privacy,
     queries,
     resolve,
     search,
@@ -259,9 +260,15 @@ def get_events(complaint: ComplaintDep, session: SessionDep) -> list[EventOut]:
 
 
 @router.get("/{complaint_id}/messages", response_model=list[MessageOut])
-def get_messages(complaint: ComplaintDep, session: SessionDep) -> list[MessageOut]:
-    """What the owner was told, and whether it was delivered."""
-    return [MessageOut.of(m) for m in queries.owner_messages(session, complaint)]
+def get_messages(
+    complaint: ComplaintDep, session: SessionDep, staff: CurrentStaff
+) -> list[MessageOut]:
+    """What the owner was told, and whether it was delivered; the recipient masked
+    unless the caller calls owners back."""
+    return [
+        MessageOut.of(m, privacy.recipient_for(staff, m.recipient))
+        for m in queries.owner_messages(session, complaint)
+    ]
 
 
 @router.post("/{complaint_id}/labels", response_model=ComplaintOut)

@@ -11,7 +11,7 @@ from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome, Status, status_name
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
-from complaintdesk.services import org, queries
+from complaintdesk.services import org, privacy, queries
 from complaintdesk.services.common import get_project, require
 from complaintdesk.web.api.complaints import outs
 from complaintdesk.web.api.schemas import (
@@ -23,7 +23,15 @@ from complaintdesk.web.api.schemas import (
     StaffCreate,
     StaffOut,
 )
-from complaintdesk.web.deps import MAX_ID, CurrentStaff, IdPath, NowDep, OwnerDep, SessionDep
+from complaintdesk.web.deps import (
+    MAX_ID,
+    CurrentStaff,
+    IdPath,
+    NowDep,
+    OwnerDep,
+    PersonalLookup,
+    SessionDep,
+)
 from complaintdesk.web.errors import RESPONSES
 
 router = APIRouter(tags=["organisation"], responses=RESPONSES)
@@ -53,7 +61,9 @@ def _name(code: StrEnum, lang: str) -> str:
 
 
 @router.post("/owners", response_model=OwnerOut, status_code=status.HTTP_201_CREATED)
-def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) -> OwnerOut:
+def create_owner(
+    body: OwnerCreate, session: SessionDep, staff: CurrentStaff, now: NowDep
+) -> OwnerOut:
     """Any staff member may register an owner while taking a complaint, in units of
     their own projects."""
     owner = org.create_owner(
@@ -67,23 +77,29 @@ def create_owner(body: OwnerCreate, session: SessionDep, staff: CurrentStaff) ->
         unit_ids=body.unit_ids,
         actor=staff,
     )
-    return OwnerOut.of(owner)
+    return OwnerOut.of(owner, privacy.owner_contact(session, staff, owner, now))
 
 
-@router.get("/owners", response_model=list[OwnerOut])
+@router.get("/owners", response_model=list[OwnerOut], dependencies=[PersonalLookup])
 def find_owners(
     session: SessionDep,
     staff: CurrentStaff,
+    now: NowDep,
     phone: Annotated[str, Query(min_length=3, max_length=40, pattern=rules.LINE_PATTERN)],
 ) -> list[OwnerOut]:
     """Find owners by phone number (the first thing a receiver asks), among those the
     caller may know of."""
-    return [OwnerOut.of(o) for o in org.find_owners_by_phone(session, staff, phone)]
+    return [
+        OwnerOut.of(o, privacy.owner_contact(session, staff, o, now))
+        for o in org.find_owners_by_phone(session, staff, phone)
+    ]
 
 
-@router.get("/owners/{owner_id}", response_model=OwnerOut)
-def get_owner_(owner: OwnerDep) -> OwnerOut:
-    return OwnerOut.of(owner)
+@router.get("/owners/{owner_id}", response_model=OwnerOut, dependencies=[PersonalLookup])
+def get_owner_(owner: OwnerDep, session: SessionDep, staff: CurrentStaff, now: NowDep) -> OwnerOut:
+    """The owner; phone and e-mail in full only to those who call owners back (each
+    such read is on record in the audit trail), masked for everyone else."""
+    return OwnerOut.of(owner, privacy.owner_contact(session, staff, owner, now))
 
 
 @router.get("/owners/{owner_id}/complaints", response_model=list[ComplaintOut])

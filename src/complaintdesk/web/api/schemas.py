@@ -31,6 +31,7 @@ from complaintdesk.domain.taxonomy import (
     StaffDepartment,
     Urgency,
 )
+from complaintdesk.services.privacy import Contact
 from complaintdesk.web.presenter import ComplaintView
 
 Id = Annotated[int, PlainSerializer(str, return_type=str), Field(ge=1, le=2**63 - 1)]
@@ -376,12 +377,13 @@ class MessageOut(BaseModel):
     sent_at: datetime | None
 
     @classmethod
-    def of(cls, m: Outbox) -> MessageOut:
+    def of(cls, m: Outbox, recipient: str) -> MessageOut:
+        """``recipient`` as the viewer may see it (see services/privacy)."""
         return cls(
             id=m.id,
             kind=m.kind,
             channel=m.channel,
-            recipient=m.recipient,
+            recipient=recipient,
             language=m.language,
             subject=m.subject,
             body=mask_links(m.body),  # the owner's link token is theirs, not staff's
@@ -405,19 +407,22 @@ class OwnerCreate(BaseModel):
 class OwnerOut(BaseModel):
     id: Id
     name: str
-    phone: str | None
+    phone: str | None = Field(description="In full to those who call owners back, else masked")
     email: str | None
+    contact_masked: bool = Field(description="Whether phone and email are masked (139****1111)")
     language: str
     contact_channel: str
     unit_ids: list[Id]
 
     @classmethod
-    def of(cls, o: Owner) -> OwnerOut:
+    def of(cls, o: Owner, contact: Contact) -> OwnerOut:
+        """``contact`` as the viewer may see it (see services/privacy)."""
         return cls(
             id=o.id,
             name=o.name,
-            phone=o.phone,
-            email=o.email,
+            phone=contact.phone,
+            email=contact.email,
+            contact_masked=contact.masked,
             language=o.language,
             contact_channel=o.contact_channel,
             unit_ids=[u.id for u in o.units],
