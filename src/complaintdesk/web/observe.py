@@ -71,9 +71,11 @@ class ObserveMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                # A route's own value (a photo's nosniff, say) is kept, never doubled.
+                present = {name.lower() for name, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
-                if not path.startswith(_STATIC):
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if not path.startswith(_STATIC) and b"cache-control" not in present:
                     # Complaints, owners and their words: never kept by a browser or a proxy.
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
