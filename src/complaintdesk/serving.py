@@ -205,11 +205,18 @@ def background_jobs(runtime: Runtime) -> list[Periodic]:
     """The sweeper, the delivery worker and the outbox purge, each in its own thread.
     Delivery sends batch after batch while batches come back full, and waits only
     when it is idle."""
+    from complaintdesk.db import partitions
     from complaintdesk.services.escalation import sweep
     from complaintdesk.services.retention import purge_outbox
 
     settings = runtime.settings
     return [
+        # Next months' partitions (PostgreSQL) are made long before they are needed.
+        Periodic(
+            "partitions",
+            partitions.MAINTENANCE_INTERVAL_SECONDS,
+            lambda: partitions.run_maintenance(runtime.engine, utcnow()),
+        ),
         Periodic(
             "sweeper", settings.sweep_interval_seconds, lambda: sweep(runtime.factory, utcnow())
         ),

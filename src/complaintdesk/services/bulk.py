@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from complaintdesk.db import partitions
 from complaintdesk.db.ids import BULK_BIT, BULK_SLOT_LIMIT, BULK_SLOTS, LOW_BITS, bulk_id, ms_of
 from complaintdesk.domain.search import search_terms
 
@@ -427,6 +428,9 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     if not rows:
         return BatchWritten(0, 0)
     dialect = _dialect(session)
+    if dialect == "postgresql":  # history's months get their partitions first
+        ids = [row[_INDEX["id"]] for row in rows]
+        partitions.ensure_for_ids(session.connection(), min(ids), max(ids))
     _stage(session, _with_search_terms(rows))
     results = [session.execute(text(sql)) for sql in _statements(dialect)]
     session.execute(text("DELETE FROM bulk_stage"))

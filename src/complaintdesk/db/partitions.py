@@ -1,0 +1,185 @@
+"""Monthly partitions of complaint history (PostgreSQL only).
+
+Complaints, their events, follow-ups and return visits are each partitioned by
+ranges of their own time-ordered id, one range per calendar month (UTC), every index
+local to its month. A query bounded in time (the list's window, a search window, one
+complaint by id) reads only the months it names; the others are pruned. A
+complaint's timeline reads from its own month on (its events are never older than
+it), so a complaint of this month reads this month's events only.
+
+(Partitioning the child tables by ``complaint_id`` instead would put a complaint's
+whole history in one month, but their rows would then be found by id only through
+every month: the bulk loaders' id allocation, which asks "the largest id of this
+millisecond", would probe every partition for every millisecond.)
+
+The outbox is not partitioned: delivered messages leave it after their retention
+period (``services/retention.py``), so it follows the retention window already, and
+its global uniqueness of ``dedupe_key`` (a message never queued twice) needs one
+index over the whole table.
+
+Each partitioned table also has a DEFAULT partition: a row for a month that has no
+partition yet (maintenance lapsed, history older than the partitions) is still
+written, never refused. :func:`ensure` creates the months from a start to some
+months ahead of now; ``serve`` runs :func:`maintain` at start and daily, and
+``complaintdesk db partitions`` runs it once. A month whose rows already sit in the
+default partition is left to the operator (reported, not created: moving rows
+between partitions under foreign keys is not a job for a background task).
+
+Why the project's own few lines and not pg_partman: the partition key is our own id
+layout (milliseconds since 2020 in the high bits), which pg_partman does not know
+(it partitions by time columns or by plain integer intervals of a fixed width, and a
+month is not a fixed number of ids); this is about forty lines of SQL we test, with
+no extension to install and upgrade on every server.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, text
+
+from complaintdesk.db.ids import id_floor
+
+PARTITIONED: dict[str, str] = {
+    "complaints": "id",
+    "events": "id",
+    "follow_ups": "id",
+    "visits": "id",
+}
+"""Partitioned tables and their partition key."""
+AHEAD_MONTHS = 3
+MAINTENANCE_INTERVAL_SECONDS = 6 * 3600
+_LOCK_KEY = 0x0C0D_9A27
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Maintenance:
+    created: list[str] = field(default_factory=list)
+    waiting_in_default: list[str] = field(default_factory=list)
+    """Months with no partition whose rows are in the default partition."""
+
+
+def month_start(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def add_months(month: datetime, n: int) -> datetime:
+    index = month.year * 12 + month.month - 1 + n
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(table: str, month: datetime) -> str:
+    return f"{table}_{month.year:04d}_{month.month:02d}"
+
+
+def bounds(month: datetime) -> tuple[int, int]:
+    """The id range [low, high) of complaints made in ``month``."""
+    return id_floor(month), id_floor(add_months(month, 1))
+
+
+def is_partitioned(connection: Connection, table: str) -> bool:
+    kind = connection.scalar(
+        text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    )
+    return bool(kind == "p")
+
+
+def _exists(connection: Connection, name: str) -> bool:
+    return bool(connection.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
+
+
+def _storage_options(connection: Connection, table: str) -> str:
+    """The storage options (fillfactor, …) of the table's newest month partition: a
+    new month takes what its predecessor was tuned with."""
+    options = connection.scalar(
+        text(
+            "SELECT c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(:t) AND c.relname <> :d "
+            "ORDER BY c.relname DESC LIMIT 1"
+        ),
+        {"t": table, "d": f"{table}_default"},
+    )
+    return f" WITH ({', '.join(options)})" if options else ""
+
+
+def create_month(connection: Connection, table: str, month: datetime) -> bool | None:
+    """Create ``table``'s partition for ``month``: True if made, False if it was there,
+    None if the default partition holds rows of that month (left to the operator)."""
+    name = partition_name(table, month)
+    if _exists(connection, name):
+        return False
+    low, high = bounds(month)
+    key = PARTITIONED[table]
+    default = f"{table}_default"
+    if _exists(connection, default):
+        waiting = connection.scalar(
+            text(f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {key} >= :lo AND {key} < :hi)"),
+            {"lo": low, "hi": high},
+        )
+        if waiting:
+            return None
+    connection.execute(
+        text(
+            f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})"
+            f"{_storage_options(connection, table)}"
+        )
+    )
+    return True
+
+
+def create_default(connection: Connection, table: str) -> None:
+    connection.execute(
+        text(f"CREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT")
+    )
+
+
+def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenance:
+    """Every month from ``start``'s to ``end``'s, for every partitioned table (a no-op
+    on SQLite and on an unpartitioned database)."""
+    report = Maintenance()
+    if connection.dialect.name != "postgresql":
+        return report
+    for table in PARTITIONED:
+        if not is_partitioned(connection, table):
+            continue
+        month = month_start(start)
+        while month <= end:
+            made = create_month(connection, table, month)
+            if made:
+                report.created.append(partition_name(table, month))
+            elif made is None:
+                report.waiting_in_default.append(partition_name(table, month))
+            month = add_months(month, 1)
+    return report
+
+
+def maintain(connection: Connection, now: datetime, ahead: int = AHEAD_MONTHS) -> Maintenance:
+    """This month's partitions and the next ``ahead`` months', made before they are
+    needed."""
+    return ensure(connection, now, add_months(month_start(now), ahead))
+
+
+def run_maintenance(engine: Engine, now: datetime, ahead: int = AHEAD_MONTHS) -> Maintenance:
+    """:func:`maintain` in a transaction of its own, one server at a time (``serve``
+    runs it at start and every few hours; ``complaintdesk db partitions`` once)."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        report = maintain(connection, now, ahead)
+    if report.waiting_in_default:
+        log.warning(
+            "rows wait in default partitions for months without their own: %s",
+            ", ".join(report.waiting_in_default),
+        )
+    return report
+
+
+def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Maintenance:
+    """Partitions for every month that complaint ids ``low_id`` … ``high_id`` were
+    made in (a bulk loader writing history calls this before each batch)."""
+    from complaintdesk.db.ids import id_time
+
+    return ensure(connection, id_time(low_id), id_time(high_id))

@@ -1,0 +1,253 @@
+"""PostgreSQL's history layout: monthly partitions made ahead, hot queries that read
+only the months they need, and every list filter answered from an index.
+
+Plans are read with EXPLAIN after loading a few thousand complaints through the bulk
+path and ANALYZE; the planner is left to choose (nothing is switched off)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Connection, Engine, Select, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.db import partitions
+from complaintdesk.db.ids import id_floor
+from complaintdesk.db.models import Company, Complaint, Event, Staff
+from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.services import org, queries, search
+from complaintdesk.services.generate import generate
+from tests.conftest import Databases
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def _partitions(connection: Connection, table: str) -> set[str]:
+    rows = connection.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(:t)"
+        ),
+        {"t": table},
+    )
+    return {r[0] for r in rows}
+
+
+def test_every_history_table_has_this_and_the_next_months_and_a_default(pg: Session) -> None:
+    connection = pg.connection()
+    this_month = partitions.month_start(datetime.now(UTC))
+    for table in partitions.PARTITIONED:
+        names = _partitions(connection, table)
+        expected = {
+            partitions.partition_name(table, partitions.add_months(this_month, n))
+            for n in range(partitions.AHEAD_MONTHS + 1)
+        }
+        assert expected <= names, (table, sorted(names))
+        assert f"{table}_default" in names
+    assert "outbox" not in partitions.PARTITIONED  # kept small by its retention instead
+
+
+def test_maintenance_makes_months_ahead_once(pg: Session) -> None:
+    connection = pg.connection()
+    later = partitions.add_months(partitions.month_start(datetime.now(UTC)), 7)
+    made = partitions.maintain(connection, later, ahead=2)
+    assert partitions.partition_name("complaints", partitions.add_months(later, 2)) in made.created
+    assert partitions.partition_name("events", later) in made.created
+    assert partitions.maintain(connection, later, ahead=2).created == []
+    # Each month holds exactly its ids.
+    low, high = partitions.bounds(later)
+    bound = connection.scalar(
+        text("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = :n"),
+        {"n": partitions.partition_name("complaints", later)},
+    )
+    assert bound == f"FOR VALUES FROM ('{low}') TO ('{high}')"
+
+
+@dataclass
+class Loaded:
+    admin: Staff
+    agent: Staff
+    project_id: int
+
+
+@pytest.fixture(scope="module")
+def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
+    """A PostgreSQL database of its own with 4,000 complaints of the last weeks
+    (through the bulk path), analysed; made once for this module."""
+    engine = databases.new("postgresql")
+    factory = sessionmaker(engine, expire_on_commit=False)
+    generate(factory, rows=4000, now=NOW, years=0.05, company_code="plans", batch=4000)
+    with factory() as session, session.begin():
+        company = session.scalars(select(Company).where(Company.code == "plans")).one()
+        admin = org.create_staff(
+            session, company, username="plans-admin", name="admin",
+            department=StaffDepartment.MANAGEMENT, role=Role.ADMIN,
+        )  # fmt: skip
+        busiest = session.execute(
+            select(Complaint.assignee_id, Complaint.project_id)
+            .where(Complaint.assignee_id.is_not(None), Complaint.status.in_(queries._OPEN))
+            .group_by(Complaint.assignee_id, Complaint.project_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()
+        ids = (admin.id, busiest[0], busiest[1])
+    with engine.begin() as connection:
+        partitions.ensure(connection, NOW - timedelta(days=90), NOW)  # older, empty months
+        for table in partitions.PARTITIONED:
+            connection.execute(text(f"ANALYZE {table}"))
+    yield engine, *ids
+    engine.dispose()
+
+
+@pytest.fixture
+def pg(loaded_db: tuple[Engine, int, int, int]) -> Iterator[Session]:
+    with Session(loaded_db[0]) as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def loaded(pg: Session, loaded_db: tuple[Engine, int, int, int]) -> Loaded:
+    admin, agent = pg.get(Staff, loaded_db[1]), pg.get(Staff, loaded_db[2])
+    assert admin is not None and agent is not None
+    return Loaded(admin, agent, loaded_db[3])
+
+
+def _plan(session: Session, query: Select[tuple[Complaint]] | Select[tuple[Event]]) -> str:
+    connection = session.connection()
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    rows = connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+    return "\n".join(r[0] for r in rows)
+
+
+def _seq_scans_of_rows(session: Session, plan: str) -> list[str]:
+    """Sequential scans of complaint partitions that hold rows (one of an empty
+    partition reads nothing)."""
+    scanned = re.findall(r"Seq Scan on ((?:complaints|events)_\w+)", plan)
+    return [
+        name for name in scanned if session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {name})"))
+    ]
+
+
+def _scanned(plan: str, table: str) -> set[str]:
+    return set(re.findall(rf"{table}_(?:\d{{4}}_\d{{2}}|default)(?!\w)", plan))
+
+
+def test_one_complaint_reads_one_month_and_its_timeline_none_before(
+    pg: Session, loaded: Loaded
+) -> None:
+    complaint = pg.scalars(select(Complaint).order_by(Complaint.id).limit(1)).one()
+    month = partitions.month_start(complaint.received_at)
+    plan = _plan(pg, select(Complaint).where(Complaint.id == complaint.id))
+    assert _scanned(plan, "complaints") == {partitions.partition_name("complaints", month)}
+    since = max(complaint.id - queries._DAY_OF_IDS, 0)
+    plan = _plan(
+        pg,
+        select(Event)
+        .where(Event.complaint_id == complaint.id, Event.id >= since)
+        .order_by(Event.id),
+    )
+    scanned = _scanned(plan, "events")
+    assert partitions.partition_name("events", month) in scanned
+    older = partitions.partition_name("events", partitions.add_months(month, -1))
+    assert older in _partitions(pg.connection(), "events") and older not in scanned
+    assert _seq_scans_of_rows(pg, plan) == []
+    events = queries.timeline(pg, complaint)
+    assert events and events[0].kind == "received"
+
+
+def test_a_time_window_reads_only_its_months(pg: Session, loaded: Loaded) -> None:
+    month = partitions.month_start(NOW)
+    window = queries.ComplaintFilter(
+        received_from=month + timedelta(days=3), received_to=month + timedelta(days=10)
+    )
+    query = queries.filtered(loaded.admin, window, NOW).order_by(Complaint.id.desc()).limit(51)
+    assert _scanned(_plan(pg, query), "complaints") == {
+        partitions.partition_name("complaints", month)
+    }
+    # The list does return that window's complaints.
+    rows, _ = queries.list_complaints(pg, loaded.admin, window, NOW, limit=200)
+    assert rows and all(month <= c.received_at < month + timedelta(days=10) for c in rows)
+
+
+def test_a_search_window_reads_only_its_months(pg: Session, loaded: Loaded) -> None:
+    phrases = search.terms.parse_query("电梯")
+    low, high = id_floor(NOW - timedelta(days=7)), id_floor(NOW + timedelta(minutes=1))
+    query = (
+        queries.filtered(loaded.admin, queries.ComplaintFilter(project_id=loaded.project_id), NOW)
+        .where(search._match("postgresql", phrases, low, high))
+        .where(Complaint.id >= low, Complaint.id < high)
+        .order_by(Complaint.id.desc())
+        .limit(21)
+    )
+    assert _scanned(_plan(pg, query), "complaints") == {
+        partitions.partition_name("complaints", partitions.month_start(NOW))
+    }
+
+
+def _filters(loaded: Loaded) -> dict[str, queries.ComplaintFilter]:
+    agent = loaded.agent.id
+    return {
+        "none": queries.ComplaintFilter(),
+        "project_id": queries.ComplaintFilter(project_id=loaded.project_id),
+        "status=received": queries.ComplaintFilter(status="received"),
+        "status=closed": queries.ComplaintFilter(status="closed"),
+        "nature": queries.ComplaintFilter(nature="consulting"),
+        "category": queries.ComplaintFilter(category="emergency"),
+        "urgency": queries.ComplaintFilter(urgency="critical"),
+        "department": queries.ComplaintFilter(department="finance"),
+        "assignee_id": queries.ComplaintFilter(assignee_id=agent),
+        "first_receiver_id": queries.ComplaintFilter(first_receiver_id=agent),
+        "owner_id": queries.ComplaintFilter(owner_id=1),
+        "open": queries.ComplaintFilter(open=True),
+        "overdue": queries.ComplaintFilter(overdue=True),
+        "needs_review": queries.ComplaintFilter(needs_review=True),
+        "repeat": queries.ComplaintFilter(repeat=True),
+        "risk": queries.ComplaintFilter(risk=True),
+        "received window": queries.ComplaintFilter(
+            received_from=NOW - timedelta(days=20), received_to=NOW - timedelta(days=13)
+        ),
+    }
+
+
+def test_every_list_filter_is_answered_from_an_index(pg: Session, loaded: Loaded) -> None:
+    seq_scans = {}
+    for name, flt in _filters(loaded).items():
+        query = queries.filtered(loaded.admin, flt, NOW).order_by(Complaint.id.desc()).limit(51)
+        plan = _plan(pg, query)
+        if _seq_scans_of_rows(pg, plan):
+            seq_scans[name] = plan
+    assert not seq_scans, "\n\n".join(f"{k}:\n{v}" for k, v in seq_scans.items())
+
+
+def test_the_queue_reads_open_work_not_the_project_history(pg: Session, loaded: Loaded) -> None:
+    statements: list[str] = []
+    connection = pg.connection()
+    from sqlalchemy import event
+
+    def keep(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT") and "complaints" in statement:
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        rows, _ = queries.queue_page(pg, loaded.agent, limit=20)
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    assert rows
+    plan = _plan(
+        pg,
+        select(Complaint)
+        .where(Complaint.assignee_id == loaded.agent.id, Complaint.status.in_(queries._OPEN))
+        .where((Complaint.project_id + 0).in_([loaded.project_id]))
+        .order_by(Complaint.resolve_by, Complaint.id)
+        .limit(21),
+    )
+    assert "BitmapAnd" not in plan and "project_id_id_idx" not in plan
+    assert _seq_scans_of_rows(pg, plan) == []
