@@ -11,8 +11,8 @@ the primary keys, which are the id).
 
 Offline on a large database: the copy rewrites the tables (see docs/capacity.md).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 """
 
 import re
@@ -28,8 +28,8 @@ from complaintdesk.db.ids import id_time
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.taxonomy import Category, Channel, Department, Nature, Urgency
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -172,4 +172,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Going back to unpartitioned tables is a dump and reload; not done in place.
-    raise NotImplementedError("0006 is not reversible in place: restore from a backup")
+    raise NotImplementedError("0008 is not reversible in place: restore from a backup")
