@@ -94,3 +94,10 @@ def test_the_delivery_log_masks_contacts(caplog: pytest.LogCaptureFixture) -> No
     text = caplog.text
     assert "13800000001" not in text and "138****0001" in text
     assert "13912345678" not in text and "wang@example.com" not in text
+
+
+def test_pages_mask_owner_phones_for_roles_that_do_not_call_back(pages, acme: Org) -> None:  # type: ignore[no-untyped-def]
+    guard, agent = pages(acme.guard), pages(acme.agent)
+    found = guard.client.get("/intake/owners", params={"q": "13800000001"}).text
+    assert "138****0001" in found and "13800000001" not in found
+    assert "13800000001" in agent.client.get("/intake/owners", params={"q": "13800000001"}).text

@@ -26,6 +26,7 @@ from complaintdesk.services import (
     labels,
     org,
     owner_reply,
+    privacy,
     queries,
     resolve,
     visits,
@@ -107,7 +108,7 @@ def named_departments() -> list[Named]:
 
 
 def complaint_context(
-    session: Session, staff: Staff, complaint: Complaint, lang: str
+    session: Session, staff: Staff, complaint: Complaint, lang: str, now: datetime
 ) -> dict[str, Any]:
     """Everything the complaint page shows (the read side, one query per kind)."""
     t = i18n.translator(lang)
@@ -137,6 +138,8 @@ def complaint_context(
     return {
         "v": v,
         "owner": owner,
+        # In full to those who call owners back (the read is audited), else masked.
+        "owner_phone": privacy.owner_contact(session, staff, owner, now).phone if owner else None,
         "unit_name": unit_name,
         "history": history,
         "timeline": timeline,
@@ -181,7 +184,7 @@ def show(
         errors=errors or {},
         form=form or {},
         done=t(DONE[done]) if done in DONE else "",
-        **complaint_context(session, staff, complaint, lang),
+        **complaint_context(session, staff, complaint, lang, now),
     )
 
 

@@ -14,7 +14,7 @@ from complaintdesk.db.models import Staff
 from complaintdesk.domain.errors import DomainError, InvalidInput
 from complaintdesk.domain.taxonomy import LABELS, Channel
 from complaintdesk.i18n import N_
-from complaintdesk.services import intake, labels, org, queries, suggest
+from complaintdesk.services import intake, labels, org, privacy, queries, suggest
 from complaintdesk.services.common import get_complaint
 from complaintdesk.web.deps import ClassifierDep, IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
@@ -82,7 +82,10 @@ def owner_search(
 ) -> Response:
     """The owners a phone, unit or name finds (an HTMX fragment of radio choices)."""
     found = org.search_owners(session, staff, q) if q.strip() else []
-    return render.page(request, "_owner_results.html", found=found, q=q, title="")
+    now = request.app.state.clock()
+    # Phones in full only to those who call owners back (each read audited), else masked.
+    phones = {o.id: privacy.owner_contact(session, staff, o, now).phone for o, _ in found}
+    return render.page(request, "_owner_results.html", found=found, phones=phones, q=q, title="")
 
 
 @router.post("/intake/suggest")
