@@ -101,3 +101,13 @@ def test_pages_mask_owner_phones_for_roles_that_do_not_call_back(pages, acme: Or
     found = guard.client.get("/intake/owners", params={"q": "13800000001"}).text
     assert "138****0001" in found and "13800000001" not in found
     assert "13800000001" in agent.client.get("/intake/owners", params={"q": "13800000001"}).text
+
+
+def test_sign_ins_are_on_record(pages, acme: Org, session: Session) -> None:  # type: ignore[no-untyped-def]
+    pages(None).sign_in(acme.agent.username, "wrong password")
+    pages(acme.agent)
+    session.expire_all()
+    kinds = session.scalars(
+        select(AuditEntry.kind).where(AuditEntry.subject_id == acme.agent.id)
+    ).all()
+    assert AuditKind.SIGN_IN_FAILED in kinds and AuditKind.SIGN_IN in kinds

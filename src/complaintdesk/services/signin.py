@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Staff
-from complaintdesk.services import org, ratelimit
+from complaintdesk.domain.audit import AuditKind, Subject
+from complaintdesk.services import audit, org, ratelimit
 
 PER_USERNAME = 10
 PER_CLIENT = 50
@@ -61,5 +62,24 @@ def sign_in(
         # The same username and password in two companies: say which one.
         return SignInResult(None, NEEDS_COMPANY)
     if not matches:
+        for staff in candidates:  # a wrong password for a known account is on record
+            audit.record(
+                session,
+                company_id=staff.company_id,
+                actor=None,
+                kind=AuditKind.SIGN_IN_FAILED,
+                at=now,
+                subject=Subject.STAFF,
+                subject_id=staff.id,
+            )
         return SignInResult(None, BAD_CREDENTIALS)
+    audit.record(
+        session,
+        company_id=matches[0].company_id,
+        actor=matches[0],
+        kind=AuditKind.SIGN_IN,
+        at=now,
+        subject=Subject.STAFF,
+        subject_id=matches[0].id,
+    )
     return SignInResult(matches[0])
