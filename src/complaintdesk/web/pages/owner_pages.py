@@ -77,6 +77,23 @@ def _page(request: Request, template: str, **values: Any) -> Response:
 # --- Sign-in --------------------------------------------------------------------------
 
 
+def _signin_page(request: Request, step: str, phone: str, next: str, exc: DomainError) -> Response:
+    """The sign-in page again at ``step`` with the service's refusal: 429 with
+    Retry-After when rate limited, else 422."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return _page(
+        request,
+        "owner_signin.html",
+        title=N_("Owner sign-in"),
+        step=step,
+        phone=phone,
+        next=next,
+        error=pick(str(exc), render.lang_of(request)),
+        status_code=429 if isinstance(exc, RateLimited) else 422,
+        headers=headers,
+    )
+
+
 @router.get("/portal/signin")
 def signin_form(request: Request, next: str = "") -> Response:
     return _page(request, "owner_signin.html", title=N_("Owner sign-in"), step="phone", next=next)
@@ -90,32 +107,12 @@ def send_code(
     phone: Annotated[str, Form(max_length=40)] = "",
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    lang = render.lang_of(request)
     try:
         owner_portal.request_code(session, phone, client=_client(request), now=now)
     except RateLimited as exc:
-        return _page(
-            request,
-            "owner_signin.html",
-            title=N_("Owner sign-in"),
-            step="phone",
-            phone=phone,
-            next=next,
-            error=pick(str(exc), lang),
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return _signin_page(request, "phone", phone, next, exc)
     except DomainError as exc:
-        return _page(
-            request,
-            "owner_signin.html",
-            title=N_("Owner sign-in"),
-            step="phone",
-            phone=phone,
-            next=next,
-            error=pick(str(exc), lang),
-            status_code=422,
-        )
+        return _signin_page(request, "phone", phone, next, exc)
     return _page(
         request,
         "owner_signin.html",
@@ -140,28 +137,9 @@ def signin(
     try:
         owners = owner_portal.verify_code(session, phone, code, client=_client(request), now=now)
     except RateLimited as exc:
-        return _page(
-            request,
-            "owner_signin.html",
-            title=N_("Owner sign-in"),
-            step="code",
-            phone=phone,
-            next=next,
-            error=pick(str(exc), lang),
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return _signin_page(request, "code", phone, next, exc)
     except DomainError as exc:
-        return _page(
-            request,
-            "owner_signin.html",
-            title=N_("Owner sign-in"),
-            step="phone",
-            phone=phone,
-            next=next,
-            error=pick(str(exc), lang),
-            status_code=422,
-        )
+        return _signin_page(request, "phone", phone, next, exc)
     if not owners:
         return _page(
             request,
