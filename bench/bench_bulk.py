@@ -22,7 +22,6 @@ import json
 import os
 import random
 import resource
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -160,4 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

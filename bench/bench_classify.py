@@ -63,7 +63,7 @@ def main() -> None:
         t = time.perf_counter()
         for i in range(0, len(corpus), args.batch):
             step(corpus[i : i + args.batch])
-        rate = args.n / (time.perf_counter() - t)
+        rate = float(args.n) / (time.perf_counter() - t)
         verdict = "meets" if rate >= TARGET else "BELOW"
         print(f"{name:<58} {rate:>7,.0f} complaints/s  {rate / TARGET:.2f}x target ({verdict})")
         return rate
