@@ -276,3 +276,16 @@ def test_ids_are_time_ordered_and_say_when() -> None:
     stamped = new_id(T0)
     assert abs(id_time(stamped) - T0) < timedelta(milliseconds=1)
     assert id_floor(T0) <= stamped < id_floor(T0 + timedelta(milliseconds=1))
+
+
+def test_every_status_has_a_display_name_in_each_language() -> None:
+    from complaintdesk.domain.lifecycle import status_name
+
+    en = {status_name(s, "en") for s in Status}
+    zh = {status_name(s, "zh") for s in Status}
+    assert len(en) == len(zh) == len(Status)  # no two states read the same
+    assert status_name(Status.IN_PROGRESS, "en") == "In progress"
+    assert status_name(Status.VISITED, "en") == "Return visit done"
+    assert status_name(Status.VISITED, "zh") == "已回访"
+    # English is written for people, not the code with its underscores
+    assert all("_" not in name and name[0].isupper() for name in en)

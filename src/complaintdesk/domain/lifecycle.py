@@ -85,9 +85,21 @@ _STATUS_ZH = {
     Status.WITHDRAWN: "已撤销",
 }
 
+# What staff and owners read in English (the code is for machines: "visited" alone does
+# not say that the return visit was paid).
+_STATUS_EN = {
+    Status.RECEIVED: "Received",
+    Status.DISPATCHED: "Dispatched",
+    Status.IN_PROGRESS: "In progress",
+    Status.RESOLVED: "Resolved",
+    Status.VISITED: "Return visit done",
+    Status.CLOSED: "Closed",
+    Status.WITHDRAWN: "Withdrawn",
+}
+
 
 def status_name(status: Status, lang: str = "zh") -> str:
-    return _STATUS_ZH[status] if lang != "en" else status.value.replace("_", " ")
+    return _STATUS_EN[status] if lang == "en" else _STATUS_ZH[status]
 
 
 def allowed_actions(status: Status) -> list[Action]:
