@@ -178,4 +178,4 @@ def test_taxonomy_lists_codes_in_both_languages(api: Api, acme: Org) -> None:
         "customer_service",
         "finance",
     ]
-    assert {"code": "closed", "zh": "已结案", "en": "closed"} in t["status"]
+    assert {"code": "closed", "zh": "已结案", "en": "Closed"} in t["status"]

@@ -254,3 +254,41 @@ def test_administration_goes_through_the_organisation_service(
     )
     assert r.status_code == 200 and 'data-test="company-created"' in r.text
     assert org.find_staff(session, "third-admin", "third-co")
+
+
+def test_staff_see_the_photo_an_owner_attached(
+    pages: Pages, api: Api, session: Session, acme: Org
+) -> None:
+    assert acme.owner.phone is not None
+    owner = _owner_browser(pages, session, acme.owner.phone)
+    r = owner.client.post(
+        "/portal/new",
+        data={
+            "unit_id": str(acme.unit.id),
+            "text": "天花板渗水",
+            "csrf_token": owner.csrf("/portal/new"),
+        },
+        files={"photo": ("ceiling.png", PNG, "image/png")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    complaint_id = int(r.headers["location"].rstrip("/").split("/")[-1])
+    other = _register(api, acme, acme.owner, "门口灯不亮")
+
+    page = pages(acme.agent).client.get(f"/complaints/{complaint_id}")
+    assert page.status_code == 200
+    found = re.search(rf'src="(/complaints/{complaint_id}/photos/(\d+))"', page.text)
+    assert found is not None and 'data-test="photo"' in page.text
+    got = pages(acme.agent).client.get(found.group(1))
+    assert got.status_code == 200 and got.content == PNG
+    assert got.headers["content-type"] == "image/png"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    # not through another complaint's address, nor for staff who may not see the complaint
+    photo_id = found.group(2)
+    assert (
+        pages(acme.agent).client.get(f"/complaints/{other.id}/photos/{photo_id}").status_code == 404
+    )
+    assert pages(acme.outsider).client.get(found.group(1)).status_code == 404
+    assert pages(acme.cleaner_other_project).client.get(found.group(1)).status_code == 404
+    # a complaint without photos shows none
+    assert 'data-test="photo"' not in pages(acme.agent).client.get(f"/complaints/{other.id}").text

@@ -331,6 +331,15 @@ def photos_of(session: Session, complaint: Complaint) -> list[tuple[int, str, in
     return [(i, t, s) for i, t, s in rows]
 
 
+def photo_of(session: Session, complaint: Complaint, photo_id: int) -> ComplaintPhoto:
+    """One photo of ``complaint``, for staff who may already see the complaint (the
+    page's scope check); a photo of another complaint is not found."""
+    photo = session.get(ComplaintPhoto, photo_id)
+    if photo is None or photo.complaint_id != complaint.id:
+        raise NotFound(f"photo {photo_id} not found")
+    return photo
+
+
 def get_photo(session: Session, viewer: Viewer, photo_id: int) -> ComplaintPhoto:
     photo = session.get(ComplaintPhoto, photo_id)
     if photo is None:

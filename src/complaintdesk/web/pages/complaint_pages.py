@@ -25,13 +25,14 @@ from complaintdesk.services import (
     follow_up,
     labels,
     org,
+    owner_portal,
     owner_reply,
     privacy,
     queries,
     resolve,
     visits,
 )
-from complaintdesk.web.deps import NowDep, SessionDep
+from complaintdesk.web.deps import IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.deps import LangDep, PageComplaint, PageStaff, pages_router
 from complaintdesk.web.presenter import ComplaintView, Named, present, present_one, zone
@@ -145,6 +146,7 @@ def complaint_context(
         "timeline": timeline,
         "follow_ups": notes,
         "messages": queries.owner_messages(session, complaint),
+        "photos": owner_portal.photos_of(session, complaint),
         "people": people,
         "colleagues": colleagues,
         "departments": named_departments(),
@@ -198,6 +200,15 @@ def complaint_page(
     done: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     return show(request, session, staff, complaint, now, done=done)
+
+
+@router.get("/complaints/{complaint_id}/photos/{photo_id}")
+def complaint_photo(
+    complaint: PageComplaint, photo_id: IdPath, session: SessionDep, staff: PageStaff
+) -> Response:
+    """A photo the owner attached, for the staff who may see the complaint."""
+    found = owner_portal.photo_of(session, complaint, photo_id)
+    return render.photo_response(found.data, found.content_type)
 
 
 def act(

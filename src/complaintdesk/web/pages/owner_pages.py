@@ -309,18 +309,6 @@ def rate(
     )
 
 
-def _photo_response(photo_data: bytes, content_type: str) -> Response:
-    return Response(
-        photo_data,
-        media_type=content_type,
-        headers={
-            "Cache-Control": "private, max-age=3600",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'",
-        },
-    )
-
-
 @router.get("/portal/c/{complaint_id}/photos/{photo_id}")
 def photo(
     request: Request,
@@ -332,7 +320,7 @@ def photo(
     found = owner_portal.get_photo(session, viewer, photo_id)
     if found.complaint_id != complaint_id:
         raise NotFound(f"photo {photo_id} not found")
-    return _photo_response(found.data, found.content_type)
+    return render.photo_response(found.data, found.content_type)
 
 
 # --- The link in every message ------------------------------------------------------------
@@ -372,4 +360,4 @@ def link_photo(
 ) -> Response:
     viewer, _ = _link_viewer(token, session, now)
     found = owner_portal.get_photo(session, viewer, photo_id)
-    return _photo_response(found.data, found.content_type)
+    return render.photo_response(found.data, found.content_type)

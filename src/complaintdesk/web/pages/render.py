@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from complaintdesk import i18n
@@ -137,3 +137,16 @@ def page(
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     security_of(request).keep_csrf_cookie(request, response)
     return response
+
+
+def photo_response(data: bytes, content_type: str) -> Response:
+    """A stored photo: private to the browser that asked, never sniffed, no scripts."""
+    return Response(
+        data,
+        media_type=content_type,
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'",
+        },
+    )
