@@ -226,7 +226,7 @@ def test_owner_signs_in_with_a_code_follows_and_rates_the_visit(
     page.click("[data-test=send-rating]")
     page.wait_for_selector("[data-test=status]")
     status = page.inner_text("[data-test=status]")
-    assert status == ("已派单" if lang == "zh" else "dispatched")
+    assert status == ("已派单" if lang == "zh" else "Dispatched")
     assert "[data-test=rate]" not in page.content()
     shot(page, f"portal-reopened-{lang}")
     with live.factory() as session:
