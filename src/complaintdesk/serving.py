@@ -54,6 +54,9 @@ def background_pool(settings: Settings) -> int:
     return settings.deliver_concurrency + 2
 
 
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long a worker may take to answer its supervisor's health check (see serve)."""
+
 # Held open for the life of the process: closing it would free the node.
 _held: list[IO[str]] = []
 
@@ -280,6 +283,12 @@ def serve(
                 port=port,
                 workers=workers,
                 access_log=False,
+                # uvicorn kills a worker that does not answer its supervisor's ping within
+                # this many seconds (default 5). A worker starting up (loading the
+                # classifier) on a busy machine can miss 5 s and was killed and restarted
+                # in a loop, never serving; a worker that is really gone is still seen at
+                # once (its process is checked before the ping).
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             )
     finally:
         for job in jobs:

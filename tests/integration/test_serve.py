@@ -40,7 +40,9 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120
         except httpx.TransportError:
             pass
         time.sleep(0.3)
-    raise AssertionError("serve did not come up")
+    proc.terminate()
+    output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    raise AssertionError(f"serve did not come up in {timeout:.0f} s; it said:\n{output[-3000:]}")
 
 
 def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
