@@ -24,6 +24,30 @@ class Prediction:
     confidence: dict[str, float] = field(default_factory=dict)
     model_version: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        nature: Nature,
+        category: Category,
+        urgency: Urgency,
+        department: Department,
+        confidence: dict[str, float],
+        model_version: str,
+    ) -> Prediction:
+        """The same object as the constructor makes, several times faster: the model
+        makes one per complaint at 20,000+ a second (a frozen dataclass's ``__init__``
+        sets each field through ``object.__setattr__``)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(
+            nature=nature,
+            category=category,
+            urgency=urgency,
+            department=department,
+            confidence=confidence,
+            model_version=model_version,
+        )
+        return obj
+
     @property
     def min_confidence(self) -> float:
         return min(self.confidence.values(), default=0.0)

@@ -162,8 +162,14 @@ class ModelClassifier:
             idx = {n: probs[n].argmax(axis=1) for n in ("nature", "urgency")}
             idx["category"], idx["department"] = self.model.category_department(probs)
             rows = np.arange(len(idx["nature"]))
-            # The probability of each chosen class, as Python floats (exactly the float32).
-            top = {n: probs[n][rows, idx[n]].tolist() for n in LABEL_NAMES}
+            # The probability of each chosen class rounded to 4 places, as Python floats.
+            # (A float32 times 10^4 is exact in float64, so numpy's round gives what
+            # Python's round(float(p), 4) gives, for a whole column at once.)
+            top = {
+                n: np.round(probs[n][rows, idx[n]].astype(np.float64), 4).tolist()
+                for n in LABEL_NAMES
+            }
+            make = Prediction.of
             for a, b, c, d, pa, pb, pc, pd in zip(
                 idx["nature"].tolist(),
                 idx["category"].tolist(),
@@ -176,18 +182,13 @@ class ModelClassifier:
                 strict=True,
             ):
                 append(
-                    Prediction(
-                        nature=natures[a],
-                        category=categories[b],
-                        urgency=urgencies[c],
-                        department=departments[d],
-                        confidence={
-                            "nature": round(pa, 4),
-                            "category": round(pb, 4),
-                            "urgency": round(pc, 4),
-                            "department": round(pd, 4),
-                        },
-                        model_version=version,
+                    make(
+                        natures[a],
+                        categories[b],
+                        urgencies[c],
+                        departments[d],
+                        {"nature": pa, "category": pb, "urgency": pc, "department": pd},
+                        version,
                     )
                 )
         return preds

@@ -352,6 +352,11 @@ def assess_text(text: str, norm: str) -> tuple[Danger, bool]:
             if start >= LEAD or (titled and i > 0):
                 break
             sentence = sentence[: LEAD - start]  # a long sentence counts up to LEAD only
+        if _TRIGGER is not None and _TRIGGER.search(sentence) is None:
+            # No danger, cry for help or "high" word in this sentence: nothing to judge
+            # (one scan instead of one per pattern; most sentences end here).
+            previous = sentence
+            continue
         later = " ".join(p for _, p in parts[i + 1 : i + 2 if long else len(parts)])
         d = _assess(sentence, previous, long, later, first=i == 0, titled=titled)
         if d is not NO_DANGER:

@@ -82,3 +82,35 @@ def test_rows_are_the_plain_computation() -> None:
     # as a bigram seen once.
     assert np.isclose(fast.data[: fast.indptr[1]].max() / fast.data[: fast.indptr[1]].min(), 2.0)
     assert fast.indptr[3] == fast.indptr[2]  # the empty text has no features
+
+
+def test_the_fast_prediction_is_the_constructors() -> None:
+    from complaintdesk.classify.base import Prediction
+    from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
+
+    args = (Nature.CONSULTING, Category.MANAGEMENT, Urgency.LOW, Department.FINANCE)
+    conf = {"nature": 0.9, "category": 0.55, "urgency": 0.8, "department": 0.7}
+    fast = Prediction.of(*args, conf, "v1")
+    slow = Prediction(*args, confidence=conf, model_version="v1")
+    assert fast == slow and repr(fast) == repr(slow)
+    assert fast.needs_review and fast.labels() == slow.labels()
+    try:
+        fast.nature = Nature.HELP_SEEKING  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a fast Prediction must stay frozen")
+
+
+def test_confidences_are_probabilities_rounded_as_python_rounds() -> None:
+    from complaintdesk.classify import model as m
+
+    clf = m.ModelClassifier(m.load(m.PACKAGED_MODEL))
+    texts = ["电梯坏了三天了", "when is the fee due?", "楼上每天晚上很吵"]
+    probs = clf.model.probabilities(texts)
+    for i, p in enumerate(clf.predict(texts)):
+        for name in m.LABEL_NAMES:
+            chosen = clf.model.classes[name].index(p.labels()[name])
+            if name not in ("category", "department"):
+                assert chosen == int(probs[name][i].argmax())
+            assert p.confidence[name] == round(float(probs[name][i, chosen]), 4)
