@@ -1,6 +1,7 @@
-"""Bulk import on PostgreSQL: end to end against the machine's own COPY rate.
+"""Bulk import and generate on PostgreSQL, end to end against the machine's own COPY rate.
 
     .venv/bin/python bench/bench_bulk.py [--rows 100000] [--pg postgresql://root@127.0.0.1:5432]
+    .venv/bin/python bench/bench_bulk.py --generate 1000000 [--keep-indexes]
 
 Makes a throw-away database, writes the same complaint rows to a JSON Lines file twice
 (with and without labels), and measures in the same run:
@@ -9,9 +10,21 @@ Makes a throw-away database, writes the same complaint rows to a JSON Lines file
    for moving these rows into PostgreSQL;
 2. ``import`` of the pre-labelled file (parse, check, stage, set-based writes of
    complaints, departments and events, resume marks): target at least 0.5x raw COPY;
-3. ``import`` of the unlabelled file (also classifies every row): target 30,000/s;
+3. raw COPY of the complaint rows the pre-labelled import made (every column, as
+   stored) back into the real, emptied ``complaints`` table with its indexes: the
+   machine's limit for this schema;
+4. ``import`` of the unlabelled file (also classifies every row): target 30,000/s;
 
-and prints each rate, its ratio to raw COPY, and the peak memory of the process.
+and prints each rate, its ratio to both raw COPY rates, CPU per row and the peak
+memory of the process.
+
+``--generate N`` instead runs ``generate --rows N`` (one process, so that CPU per
+complaint is measured: this process plus its PostgreSQL backends) into an empty
+database, then raw COPY of the complaint rows it made into a bare table and into a
+table like ``complaints`` with all its indexes; it extrapolates 30 million from the
+CPU per complaint on 1 and 2 cores. ``--keep-indexes`` keeps the indexes during the
+load (the path into a database that already has complaints).
+
 Nothing is timed in the tests; this script is the measurement.
 """
 
@@ -83,17 +96,113 @@ def _write_files(tmp: Path, rows: int, now: datetime) -> tuple[Path, Path, list[
     return labelled, bare, raw
 
 
+SETTINGS = (
+    "shared_buffers",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "synchronous_commit",
+    "wal_compression",
+)
+
+
+def settings(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return ", ".join(
+            f"{name} {conn.execute(f'SHOW {name}').fetchone()[0]}"  # type: ignore[index]
+            for name in SETTINGS
+        )
+
+
+def copy_rate(url: str, query: str, into: str, rows: int) -> float:
+    """Rows/s of COPY of ``query``'s rows (read first into a temporary file) into
+    table ``into``, in one transaction, without the per-row foreign-key triggers (as
+    the bulk path writes)."""
+    with tempfile.TemporaryFile() as spool, psycopg.connect(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        with conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT") as out:
+            for chunk in out:
+                spool.write(chunk)
+        spool.seek(0)
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"COPY {into} FROM STDIN") as sink:
+            while block := spool.read(1 << 20):
+                sink.write(block)
+        conn.commit()
+        return rows / (time.perf_counter() - started)
+
+
+def _header(rows: int, extra: str, url: str) -> None:
+    load = os.getloadavg()
+    print(f"rows: {rows:,}{extra}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+          f"on {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    print(f"server: {settings(url)}")
+
+
+def bench_generate(url: str, name: str, rows: int, keep_indexes: bool) -> None:
+    from complaintdesk.services.generate import generate
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        factory = make_sessionmaker(engine)
+        with engine.connect() as warm:
+            warm.exec_driver_sql("SELECT 1")
+        cpu_before = time.process_time()
+        report = generate(
+            factory, rows=rows, now=datetime.now(UTC), seed=7, defer_indexes=not keep_indexes
+        )
+        py_us = (time.process_time() - cpu_before) / rows * 1e6
+        pg_us = pg_cpu(url, name) / rows * 1e6
+    finally:
+        engine.dispose()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE raw_bare (LIKE complaints)")
+        conn.execute("CREATE TABLE raw_indexed (LIKE complaints INCLUDING ALL)")
+    bare = copy_rate(url, "SELECT * FROM complaints", "raw_bare", rows)
+    indexed = copy_rate(url, "SELECT * FROM complaints", "raw_indexed", rows)
+    per_cpu_s = 1e6 / (py_us + pg_us)
+    _header(rows, f" generated ({report.events / rows:.1f} events a complaint)", url)
+    how = (
+        "indexes kept during the load"
+        if keep_indexes
+        else (
+            f"{report.deferred_indexes} secondary indexes made after the load "
+            f"({report.index_seconds:,.0f} s of the total)"
+        )
+    )
+    print(f"generate, one process, {how}:")
+    print(f"  {report.rate:10,.0f} complaints/s ({report.seconds:,.0f} s); "
+          f"{report.rate / bare:.2f}x raw COPY of its complaint rows into a bare table "
+          f"({bare:,.0f}/s), {report.rate / indexed:.2f}x into a table like complaints with "
+          f"all its indexes ({indexed:,.0f}/s)")  # fmt: skip
+    print(f"  CPU per complaint: Python {py_us:,.0f} us + PostgreSQL {pg_us:,.0f} us "
+          f"-> {per_cpu_s:,.0f} complaints per CPU-second")  # fmt: skip
+    for cores in (1, 2):
+        hours = 30e6 / (per_cpu_s * cores) / 3600
+        print(f"  30 million on {cores} core(s) at that CPU cost: {hours:.2f} h")
+    print("target: 30 million complaints with their lifecycles in under an hour")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--generate", type=int, default=0, help="bench generate with N rows")
+    parser.add_argument("--keep-indexes", action="store_true")
     args = parser.parse_args()
-    name = f"cd_bench_bulk_{os.getpid()}"
+    name = f"bulk_bench_{os.getpid()}"
     admin = f"{args.pg}/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{args.pg}/{name}"
+    if args.generate:
+        try:
+            bench_generate(url, name, args.generate, args.keep_indexes)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
     now = datetime.now(UTC)
     try:
         engine = make_engine(url)
@@ -124,6 +233,7 @@ def main() -> None:
                 raw_rate = len(raw) / (time.perf_counter() - started)
             del raw
             results = {}
+            schema_rate = 0.0
             for label, path in (("pre-labelled", labelled), ("with classification", bare)):
                 with engine.connect() as warm:  # the pool's connection, so its CPU is counted
                     warm.exec_driver_sql("SELECT 1")
@@ -137,16 +247,27 @@ def main() -> None:
                 py_us = (time.process_time() - cpu_before) / args.rows * 1e6
                 pg_us = (pg_cpu(url, name) - pg_before) / args.rows * 1e6
                 results[label] = (args.rows / report.seconds, py_us, pg_us)
+                if not schema_rate:
+                    # The same complaint rows, as stored, COPYed back into the emptied
+                    # table with its indexes (its partitions, search index, checks).
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute("CREATE TABLE raw_rows AS SELECT * FROM complaints")
+                        conn.execute("TRUNCATE complaints CASCADE")
+                    schema_rate = copy_rate(url, "SELECT * FROM raw_rows", "complaints", args.rows)
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute("TRUNCATE complaints CASCADE")
+                        conn.execute("DROP TABLE raw_rows")
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        load = os.getloadavg()
-        print(f"rows: {args.rows:,} ({size / args.rows:,.0f} bytes each in the file), "
-              f"load average {load[0]:.1f} {load[1]:.1f} on {os.cpu_count()} cores")  # fmt: skip
-        print(f"raw COPY into a bare table:        {raw_rate:10,.0f} rows/s  (1.00x)")
+        _header(args.rows, f" ({size / args.rows:,.0f} bytes each in the file)", url)
+        print(f"raw COPY into a bare table:                {raw_rate:10,.0f} rows/s  (1.00x)")
+        print(f"raw COPY into complaints with its indexes: {schema_rate:10,.0f} rows/s  "
+              f"({schema_rate / raw_rate:.2f}x)")  # fmt: skip
         for label, (rate, py_us, pg_us) in results.items():
             print(
-                f"import {label:<27} {rate:10,.0f} rows/s  ({rate / raw_rate:.2f}x raw COPY); "
-                f"CPU per row: Python {py_us:,.0f} us + PostgreSQL {pg_us:,.0f} us "
-                f"-> {1e6 / (py_us + pg_us):,.0f} rows per CPU-second"
+                f"import {label:<35} {rate:10,.0f} rows/s  ({rate / raw_rate:.2f}x bare, "
+                f"{rate / schema_rate:.2f}x complaints COPY); CPU per row: Python {py_us:,.0f} "
+                f"us + PostgreSQL {pg_us:,.0f} us -> {1e6 / (py_us + pg_us):,.0f} rows per "
+                "CPU-second"
             )
         print(
             f"targets: pre-labelled >= 0.5x raw COPY; with classification >= 30,000 rows/s; "

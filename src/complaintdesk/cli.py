@@ -302,6 +302,13 @@ def generate_command(
     years: Annotated[float, typer.Option(help="How many years of history")] = 3.0,
     company: Annotated[str | None, typer.Option(help="Company code to create")] = None,
     processes: Annotated[int, typer.Option(help="Processes making rows (PostgreSQL)")] = 1,
+    keep_indexes: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the secondary indexes during a load into an empty database "
+            "(by default they are made after it: docs/bulk.md)"
+        ),
+    ] = False,
 ) -> None:
     """Make synthetic complaint history at speed (both languages, whole lifecycles,
     repeats, incidents, a share still open), through the bulk write path."""
@@ -327,6 +334,7 @@ def generate_command(
     report = generate(
         runtime.factory, rows=rows, now=utcnow(), seed=seed, years=years,
         company_code=company, processes=processes, progress=progress,
+        defer_indexes=not keep_indexes,
     )  # fmt: skip
     if show:
         typer.echo("", err=True)
@@ -339,6 +347,8 @@ def generate_command(
                 "owners": report.owners,
                 "seconds": round(report.seconds, 1),
                 "per_second": round(report.rate),
+                "indexes_made_after_the_load": report.deferred_indexes,
+                "index_seconds": round(report.index_seconds, 1),
             }
         )
     )

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import make_sessionmaker
@@ -14,6 +14,7 @@ from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, OwnerUnit, Unit, Visit
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.messages import language_of_text
+from complaintdesk.services import bulk
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.generate import generate
 from tests.conftest import NOW
@@ -87,3 +88,81 @@ def test_generate_in_two_processes_makes_every_row_once(fresh_engine: Engine) ->
         assert len(ids) == len(set(ids)) == 900
         events = session.scalar(select(func.count()).select_from(Event)) or 0
         assert events == report.events > 900
+
+
+def _indexes(engine: Engine) -> dict[str, str]:
+    """The indexes of the history tables (the partitioned parents and the outbox), by
+    name, each definition without its casts and brackets (PostgreSQL prints a
+    re-made predicate's casts in another order)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+                "WHERE t.relname = ANY(:t)"
+            ),
+            {"t": list(bulk.DEFERRABLE)},
+        )
+        return {name: _shape(definition) for name, definition in rows}
+
+
+def _shape(definition: str) -> str:
+    for noise in ("::character varying", "::text[]", "::text", "ONLY ", "(", ")", " "):
+        definition = definition.replace(noise, "")
+    return definition
+
+
+def test_generate_into_an_empty_database_makes_the_indexes_after_the_load(
+    fresh_engine: Engine,
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    before = _indexes(fresh_engine)
+    factory = make_sessionmaker(fresh_engine)
+    report = generate(factory, rows=1500, now=NOW, seed=5, years=1, batch=500, processes=2)
+    assert report.deferred_indexes >= 20  # complaints' list indexes, search, events, …
+    after = _indexes(fresh_engine)
+    # Every index there was is there again, with the same definition, and every month
+    # the load made has the parents' indexes too.
+    assert after == before
+    with fresh_engine.connect() as conn:
+        months = conn.scalars(
+            text(
+                "SELECT inhrelid::regclass::text FROM pg_inherits "
+                "WHERE inhparent = 'complaints'::regclass"
+            )
+        ).all()
+        per_month = {
+            m: conn.scalar(text("SELECT count(*) FROM pg_indexes WHERE tablename = :m"), {"m": m})
+            for m in months
+        }
+        parent = conn.scalar(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'complaints'"))
+        assert conn.scalar(text("SELECT count(*) FROM bulk_deferred_indexes")) == 0
+        # The search index answers again.
+        found = conn.scalar(
+            text(
+                "SELECT count(*) FROM complaints "
+                "WHERE to_tsvector('simple', search_terms) @@ to_tsquery('simple', 'lift')"
+            )
+        )
+    assert len(months) > 12 and set(per_month.values()) == {parent}
+    assert found is not None
+    # A second run into the database that now has complaints keeps its indexes.
+    again = generate(factory, rows=200, now=NOW, seed=6, years=1, company_code="gen-2")
+    assert again.complaints == 200 and again.deferred_indexes == 0
+    assert _indexes(fresh_engine) == after
+
+
+def test_indexes_left_dropped_by_an_interrupted_load_are_made_by_the_next_run(
+    fresh_engine: Engine,
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    before = _indexes(fresh_engine)
+    factory = make_sessionmaker(fresh_engine)
+    with fresh_engine.begin() as conn:  # a load that dropped them, then died
+        dropped = bulk.defer_indexes(conn)
+    assert "ix_complaints_owner" in dropped and "ix_complaints_owner" not in _indexes(fresh_engine)
+    report = generate(factory, rows=100, now=NOW, seed=5, years=1, defer_indexes=False)
+    assert report.complaints == 100
+    assert _indexes(fresh_engine).items() >= before.items()

@@ -18,16 +18,18 @@ twice, or from two processes, never makes the same id.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
+from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.ids import BULK_BIT, BULK_SLOT_LIMIT, BULK_SLOTS, LOW_BITS, bulk_id, ms_of
 from complaintdesk.domain.search import search_terms
 
@@ -439,6 +441,73 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
         session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
     events = results[2]
     return BatchWritten(len(rows), int(getattr(events, "rowcount", 0) or 0))
+
+
+# --- indexes made after the load (an empty database) ---------------------------------
+
+DEFERRABLE = ("complaints", "complaint_departments", "events", "follow_ups", "visits", "outbox")
+"""The tables a bulk load into an empty database fills: their secondary indexes can
+be made after the load instead of row by row during it."""
+_DEFERRED = "bulk_deferred_indexes"
+
+
+def defer_indexes(connection: Connection) -> list[str]:
+    """Drop the secondary indexes of the bulk tables (PostgreSQL), noting each one's
+    definition in ``bulk_deferred_indexes`` in the same transaction, so that
+    :func:`restore_indexes` makes them again after the load, even after a crash (the
+    next :func:`restore_indexes` finds them noted). Primary keys and unique indexes
+    stay: ids are allocated by probing the primary keys, and uniqueness is checked
+    as rows come. Returns the names dropped.
+
+    Only for tables that are empty (the caller checks): building an index once over
+    sorted rows costs a fraction of maintaining it row by row, but the indexes are
+    missing until the load ends, so queries meanwhile would scan."""
+    if connection.dialect.name != "postgresql":
+        return []
+    connection.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {_DEFERRED} "
+            "(name text PRIMARY KEY, tablename text NOT NULL, definition text NOT NULL)"
+        )
+    )
+    found = connection.execute(
+        text(
+            "SELECT c.relname, t.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE t.relname = ANY(:tables) AND t.relnamespace = to_regnamespace(current_schema()) "
+            "AND NOT i.indisunique AND NOT i.indisprimary ORDER BY t.relname, c.relname"
+        ),
+        {"tables": list(DEFERRABLE)},
+    ).all()
+    for name, table, definition in found:
+        made = re.sub(r"^CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", definition)
+        made = made.replace(" ON ONLY ", " ON ", 1)
+        connection.execute(
+            text(f"INSERT INTO {_DEFERRED} (name, tablename, definition) VALUES (:n, :t, :d)"),
+            {"n": name, "t": table, "d": made},
+        )
+        connection.execute(text(f'DROP INDEX "{name}"'))
+    return [name for name, _, _ in found]
+
+
+def restore_indexes(factory: sessionmaker[Session]) -> list[str]:
+    """Make the indexes :func:`defer_indexes` noted (one transaction each, so an
+    interruption keeps those already made), then forget them. Does nothing when
+    none are noted (and on SQLite)."""
+    made: list[str] = []
+    with factory() as session:
+        if _dialect(session) != "postgresql" or not session.scalar(
+            text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
+        ):
+            return made
+        pending = session.execute(text(f"SELECT name, definition FROM {_DEFERRED} ORDER BY name"))
+        noted = pending.all()
+    for name, definition in noted:
+        with unit_of_work(factory) as session:
+            session.execute(text(definition))
+            session.execute(text(f"DELETE FROM {_DEFERRED} WHERE name = :n"), {"n": name})
+        made.append(name)
+    return made
 
 
 def dumps(value: Any) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.generate import iter_generate
@@ -96,6 +96,8 @@ class GenerateReport:
     projects: int = 0
     owners: int = 0
     seconds: float = 0.0
+    deferred_indexes: int = 0  # secondary indexes made after the load (empty database)
+    index_seconds: float = 0.0  # of ``seconds``: making them
 
     @property
     def rate(self) -> float:
@@ -440,25 +442,65 @@ def generate(
     batch: int = 10_000,
     processes: int = 1,
     progress: Callable[[int, float], None] | None = None,
+    defer_indexes: bool = True,
 ) -> GenerateReport:
     """Make ``rows`` complaints of synthetic history (see the module's docstring).
 
     ``processes`` > 1 makes rows in that many processes (PostgreSQL only: each opens
-    its own connection to the database ``factory`` is bound to)."""
+    its own connection to the database ``factory`` is bound to).
+
+    ``defer_indexes``: on PostgreSQL, when the database holds no complaint yet, the
+    secondary indexes of the history tables are dropped before the load and made
+    again after it (:func:`bulk.defer_indexes`), which costs a fraction of keeping
+    them up to date row by row; the database answers queries slowly until the end.
+    Into a database that has complaints, the indexes are always kept."""
     started = time.monotonic()
     rng = random.Random(seed)
     report = GenerateReport()
     projects_n = max(3, -(-rows // ROWS_PER_PROJECT))
+    bulk.restore_indexes(factory)  # those an interrupted earlier run left noted
     with unit_of_work(factory) as session:
         company_id, projects = _organisation(
             session, rng, company_code or f"gen-{seed}-{rows}", projects_n
         )
-        bind = session.get_bind()
+        url = session.get_bind().engine.url.render_as_string(hide_password=False)
+        if defer_indexes and not session.scalar(text("SELECT EXISTS (SELECT 1 FROM complaints)")):
+            report.deferred_indexes = len(bulk.defer_indexes(session.connection()))
     report.projects = len(projects)
     report.owners = sum(len(p.owners) for p in projects)
     start = now - timedelta(days=365 * years)
+    try:
+        _load(report, factory, url, rng, company_id, projects, seed, rows, now, start,
+              batch, processes, progress, started)  # fmt: skip
+    finally:
+        if report.deferred_indexes:
+            indexing = time.monotonic()
+            bulk.restore_indexes(factory)
+            with unit_of_work(factory) as session:  # the planner's statistics of the load
+                for table in bulk.DEFERRABLE:
+                    session.execute(text(f"ANALYZE {table}"))
+            report.index_seconds = time.monotonic() - indexing
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _load(
+    report: GenerateReport,
+    factory: sessionmaker[Session],
+    url: str,
+    rng: random.Random,
+    company_id: int,
+    projects: list[_Project],
+    seed: int,
+    rows: int,
+    now: datetime,
+    start: datetime,
+    batch: int,
+    processes: int,
+    progress: Callable[[int, float], None] | None,
+    started: float,
+) -> None:
     if processes > 1:
-        url = bind.engine.url.render_as_string(hide_password=False)
         _parallel(report, url, company_id, projects, seed, rows, now, start, batch, processes,
                   progress, started)  # fmt: skip
     else:
@@ -471,8 +513,6 @@ def generate(
                 progress(report.complaints, time.monotonic() - started)
 
         _write(factory, maker, rows, batch, done)
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def _parallel(
