@@ -35,7 +35,7 @@ def _query_aliases(dependant: Dependant) -> Iterator[str]:
         yield from _query_aliases(sub)
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return

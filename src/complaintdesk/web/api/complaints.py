@@ -83,12 +83,11 @@ def create_complaint(
     staff: CurrentStaff,
     now: NowDep,
     classifier: ClassifierDep,
-    response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=rules.LINE_PATTERN),
     ] = None,
-) -> ComplaintOut:
+) -> Response:
     """Register a complaint; the caller becomes its first receiver (首问负责制).
 
     Send an ``Idempotency-Key`` header to make retries safe: the same key and body
@@ -107,25 +106,31 @@ def create_complaint(
         occurred_at=body.occurred_at,
         labels=(body.labels or Labels()).given(),
     )
+    created = True
     try:
         complaint, created = intake.register_once(
             session, staff, new, classifier, now, idempotency_key=idempotency_key
         )
         session.flush()  # a racing twin's key conflicts here, inside the try
-        if not created:
-            response.status_code = status.HTTP_200_OK  # a retry: nothing new is made
     except IntegrityError:
         # Two requests with one key at the same moment: the other one made it.
         session.rollback()
         earlier = intake.replay(session, staff, idempotency_key, new) if idempotency_key else None
         if earlier is None:
             raise
-        response.status_code = status.HTTP_200_OK
+        created = False
         complaint = earlier
-    response.headers["Location"] = f"/api/v1/complaints/{complaint.id}"
     # The caller is the first receiver and the project is loaded: the presenter finds
-    # both in the session, no query for them.
-    return out(session, complaint, staff)
+    # both in the session, no query for them. The body is serialised here, once, by
+    # the response model (FastAPI would validate the model again, in another
+    # thread-pool hop, before serialising it).
+    return Response(
+        out(session, complaint, staff).model_dump_json(),
+        # 200: a retry with the same Idempotency-Key; nothing new is made.
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/complaints/{complaint.id}"},
+    )
 
 
 @router.get("", response_model=ComplaintPage)
