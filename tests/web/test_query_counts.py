@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,12 +65,15 @@ def test_list_queue_and_history_do_not_grow_with_the_page(
     assert all(n <= 10 for n in many.values()), many
 
 
-CREATE_STATEMENTS = {"sqlite": 9, "postgresql": 10}
+CREATE_STATEMENTS = {"sqlite": 9, "postgresql": 6}
 """A create by an owner's repeat that upgrades the earlier complaint, the costliest
 kind: the caller and their projects (1), the owner and where they live (1), on
 PostgreSQL the owner's turn (1), the repeat lookup (1), the earlier complaint's
-upgrade (1), then one INSERT per table: complaint, departments, events, outbox, and
-the owner's link to their page that the message carries."""
+upgrade (1), then the writes: on PostgreSQL one statement for the complaint, its
+department, its events, the owner's message and the link to their page that the
+message carries; on SQLite one INSERT per table (5)."""
+
+_INSERT_COMPLAINT = re.compile(r"\bINSERT INTO complaints\b")
 
 
 def _create_cost(api: Api, acme: Org, engine: Engine, body: dict[str, object]) -> list[str]:
@@ -97,7 +101,7 @@ def test_create_costs_a_fixed_number_of_statements(api: Api, acme: Org, engine: 
     for statements in (repeat, later):
         # The earlier complaint is upgraded by one UPDATE; the new row is written once.
         assert sum(s.startswith("UPDATE complaints") for s in statements) == 1, statements
-        assert sum(s.startswith("INSERT INTO complaints") for s in statements) == 1
+        assert sum(bool(_INSERT_COMPLAINT.search(s)) for s in statements) == 1
     assert len(repeat) == len(later) == CREATE_STATEMENTS[engine.dialect.name], repeat
     assert len(first) <= len(repeat)
     caller_only = _create_cost(
