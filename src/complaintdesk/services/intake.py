@@ -5,20 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     CursorResult,
-    Executable,
-    bindparam,
+    TextClause,
     case,
     func,
     insert,
     inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -453,18 +453,16 @@ _WRITTEN_TOGETHER: tuple[type[Any], ...] = (
 )
 """What a create writes, parents before children (SQLite checks foreign keys at once)."""
 
-_Shape = tuple[tuple[str, int], ...]
-_statements: dict[_Shape, Executable] = {}
+_statements: dict[tuple[str, ...], TextClause] = {}
 
 
 def _write(session: Session, complaint: Complaint) -> None:
     """Write the new complaint and what is made with it (its department, events, the
     owner's message and its link, the idempotency key) with Core INSERTs instead of
-    the ORM's unit of work: on PostgreSQL in one statement (each other row's INSERT a
-    data-modifying WITH clause; foreign keys are checked at the statement's end), on
-    SQLite one INSERT per table. The rows are what a flush would write (the objects'
-    values, their columns' defaults, NULL for the rest). The statement is built once
-    per shape (how many rows of each table) and its compiled form is reused. The
+    the ORM's unit of work: on PostgreSQL in one statement (each other table's INSERT
+    a data-modifying WITH clause; foreign keys are checked at the statement's end),
+    on SQLite one INSERT per table. The rows are what a flush would write (the
+    objects' values, their columns' defaults, NULL for the rest). The
     complaint and its departments are then in the session as if just loaded, so the
     response reads them with no query. With anything else pending in the session (a
     caller's own objects) the ORM flushes it all, as before."""
@@ -487,16 +485,17 @@ def _write(session: Session, complaint: Complaint) -> None:
         row["complaint_id"] = complaint.id  # set by the relationship at a flush
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
-            shape = tuple((cls.__tablename__, len(made)) for cls, made in written.items())
-            statement = _statements.get(shape)
+            names = tuple(cls.__tablename__ for cls in written)
+            statement = _statements.get(names)
             if statement is None:
-                statement = _statements[shape] = _one_statement(shape)
-            params = {
-                f"r{n}_{key}": value
-                for n, row in enumerate(row for made in written.values() for _, row in made)
-                for key, value in row.items()
-            }
-            session.execute(statement, params)
+                statement = _statements[names] = _one_statement(names)
+            session.execute(
+                statement,
+                {
+                    f"rows{n}": json.dumps([_json_row(row) for _, row in made], ensure_ascii=False)
+                    for n, made in enumerate(written.values())
+                },
+            )
         else:
             for cls, made in written.items():
                 session.execute(insert(cls.__table__), [row for _, row in made])
@@ -513,23 +512,36 @@ def _write(session: Session, complaint: Complaint) -> None:
     session.add(complaint)
 
 
-def _one_statement(shape: _Shape) -> Executable:
-    """INSERT INTO complaints … with the other rows' INSERTs as WITH clauses, every
-    value a named parameter (``r<row>_<column>``, rows numbered in ``shape`` order)."""
-    tables = Base.metadata.tables
+def _one_statement(names: tuple[str, ...]) -> TextClause:
+    """``INSERT INTO complaints …`` with the other tables' INSERTs as WITH clauses, each
+    table's rows one JSON parameter (``rows<n>``, in ``names`` order) read by
+    ``jsonb_populate_recordset``: a short statement whatever the number of rows, so
+    the driver parses it once and PostgreSQL runs it prepared."""
     inserts = []
-    n = 0
-    for name, count in shape:
-        table = tables[name]
-        for _ in range(count):
-            inserts.append(
-                insert(table).values(
-                    {c.key: bindparam(f"r{n}_{c.key}", type_=c.type) for c in table.c}
-                )
-            )
-            n += 1
+    for n, name in enumerate(names):
+        columns = ", ".join(f'"{c.name}"' for c in Base.metadata.tables[name].c)
+        inserts.append(
+            f"INSERT INTO {name} ({columns}) SELECT {columns} "
+            f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:rows{n} AS jsonb))"
+        )
     first, *rest = inserts
-    return first.add_cte(*(s.cte(f"w{i}") for i, s in enumerate(rest)))
+    with_clauses = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(rest))
+    return text(f"WITH {with_clauses} {first}" if rest else first)
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as JSON for ``jsonb_populate_recordset``: times in UTC, ISO 8601. (A JSON
+    column's None is SQL NULL here; the ORM wrote JSON null: both read back as None.)"""
+    return {
+        key: _utc(value).isoformat() if isinstance(value, datetime) else value
+        for key, value in row.items()
+    }
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC datetime")
+    return value.astimezone(UTC)
 
 
 def _row(obj: object) -> dict[str, Any] | None:
