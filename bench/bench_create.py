@@ -79,6 +79,28 @@ class Setup:
     texts: list[str]
 
 
+SERVER_SETTINGS = (
+    "shared_buffers",
+    "effective_cache_size",
+    "work_mem",
+    "max_wal_size",
+    "synchronous_commit",
+    "wal_compression",
+    "max_connections",
+    "jit",
+)
+
+
+def server_settings(admin_url: str) -> str:
+    """The PostgreSQL settings the run had (the production settings the README gives)."""
+    plain = make_url(admin_url).set(drivername="postgresql")
+    with psycopg.connect(plain.render_as_string(hide_password=False)) as c:
+        return ", ".join(
+            f"{name} {c.execute(f'SHOW {name}').fetchone()[0]}"  # type: ignore[index]
+            for name in SERVER_SETTINGS
+        )
+
+
 def make_database(admin_url: str) -> tuple[str, str]:
     name = f"cd_bench_{uuid.uuid4().hex[:10]}"
     plain = make_url(admin_url).set(drivername="postgresql")
@@ -321,7 +343,7 @@ def cpu_per_create(setup: Setup, n: int = 400) -> dict[str, float]:
         for name, spent in (
             ("token and caller", t1 - t0),
             ("classify one text", t2 - t1),
-            ("register (owner, repeat, rules, flush)", t3 - t2),
+            ("register (owner, repeat, rules, write)", t3 - t2),
             ("commit", t4 - t3),
             ("total", t4 - t0),
         ):
@@ -395,6 +417,7 @@ def main() -> None:
             f"pre-ping {'off' if args.no_pre_ping else 'on'}"
         )
         print(f"settings: {settings}")
+        print(f"PostgreSQL: {server_settings(args.pg)}")
         cpu = cpu_per_create(setup)
         print(
             "CPU per create in one thread (ms): "
