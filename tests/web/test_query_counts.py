@@ -76,10 +76,12 @@ message carries; on SQLite one INSERT per table (5)."""
 _INSERT_COMPLAINT = re.compile(r"\bINSERT INTO complaints\b")
 
 
-def _create_cost(api: Api, acme: Org, engine: Engine, body: dict[str, object]) -> list[str]:
+def _create_cost(
+    api: Api, acme: Org, engine: Engine, body: dict[str, object], status: int = 201, **kw: object
+) -> list[str]:
     with count_queries(engine) as statements:
-        r = api.as_(acme.guard).post("/api/v1/complaints", json=body)
-        assert r.status_code == 201, r.text
+        r = api.as_(acme.guard).post("/api/v1/complaints", json=body, **kw)
+        assert r.status_code == status, r.text
     return statements
 
 
@@ -112,3 +114,12 @@ def test_create_costs_a_fixed_number_of_statements(api: Api, acme: Org, engine: 
     )
     # No owner to read and nothing to upgrade: two statements fewer.
     assert len(caller_only) == CREATE_STATEMENTS[engine.dialect.name] - 2, caller_only
+    # With an Idempotency-Key: one lookup more (has this key been used?), and the key
+    # written with the rest (in the one statement on PostgreSQL, its own INSERT on
+    # SQLite); the retry reads the key and the complaint, writes nothing.
+    keyed = {"project_id": str(acme.project.id), "caller_phone": "13900000001", "text": "水管漏水"}
+    key = {"headers": {"Idempotency-Key": "query-count-1"}}
+    made = _create_cost(api, acme, engine, keyed, **key)
+    assert len(made) == len(caller_only) + 1 + (engine.dialect.name == "sqlite"), made
+    retry = _create_cost(api, acme, engine, keyed, 200, **key)
+    assert not any(s.lstrip().upper().startswith(("INSERT", "WITH", "UPDATE")) for s in retry)
