@@ -517,17 +517,19 @@ def _write(session: Session, complaint: Complaint) -> None:
         row["complaint_id"] = complaint.id  # set by the relationship at a flush
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
+            try:
+                params = {
+                    f"rows{n}": json.dumps([_json_row(row) for _, row in made], ensure_ascii=False)
+                    for n, made in enumerate(written.values())
+                }
+            except TypeError:  # a column type this path does not know: the ORM writes it
+                session.flush()
+                return
             names = tuple(cls.__tablename__ for cls in written)
             statement = _statements.get(names)
             if statement is None:
                 statement = _statements[names] = _one_statement(names)
-            session.execute(
-                statement,
-                {
-                    f"rows{n}": json.dumps([_json_row(row) for _, row in made], ensure_ascii=False)
-                    for n, made in enumerate(written.values())
-                },
-            )
+            session.execute(statement, params)
         else:
             for cls, made in written.items():
                 session.execute(insert(cls.__table__), [row for _, row in made])
@@ -562,12 +564,20 @@ def _one_statement(names: tuple[str, ...]) -> TextClause:
 
 
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as JSON for ``jsonb_populate_recordset``: times in UTC, ISO 8601. (A JSON
-    column's None is SQL NULL here; the ORM wrote JSON null: both read back as None.)"""
-    return {
-        key: _utc(value).isoformat() if isinstance(value, datetime) else value
-        for key, value in row.items()
-    }
+    """A row as JSON for ``jsonb_populate_recordset``: times in UTC, ISO 8601; bytes
+    in bytea's hex form. (A JSON column's None is SQL NULL here; the ORM wrote JSON
+    null: both read back as None.) A value of any other type raises TypeError."""
+    return {key: _json_value(value) for key, value in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | dict | list):
+        return value
+    if isinstance(value, datetime):
+        return _utc(value).isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def _utc(value: datetime) -> datetime:
