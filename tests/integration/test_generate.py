@@ -166,3 +166,43 @@ def test_indexes_left_dropped_by_an_interrupted_load_are_made_by_the_next_run(
     report = generate(factory, rows=100, now=NOW, seed=5, years=1, defer_indexes=False)
     assert report.complaints == 100
     assert _indexes(fresh_engine).items() >= before.items()
+
+
+def test_a_run_over_empty_tables_owns_the_bulk_id_range_and_takes_ids_by_batch(
+    fresh_engine: Engine,
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("the bulk id range is held with PostgreSQL advisory locks")
+    factory = make_sessionmaker(fresh_engine)
+
+    def free_slots() -> int:
+        with fresh_engine.connect() as other:  # another loader's batch
+            return sum(
+                bool(
+                    other.scalar(
+                        text("SELECT pg_try_advisory_xact_lock(CAST(:k AS integer), :s)"),
+                        {"k": bulk._LOCK_KEY, "s": s},
+                    )
+                )
+                for s in range(bulk.BULK_SLOTS)
+            )
+
+    with bulk.own_bulk_ids(factory) as empty:
+        assert empty
+        assert free_slots() == 0  # other loaders wait until the run ends
+    assert free_slots() == bulk.BULK_SLOTS
+    # Ids by batch number: the same millisecond in two batches, never the same id.
+    at = NOW - timedelta(days=3)
+    first = bulk._reserved([bulk.ms_of(at)] * bulk.RESERVED_WIDTH, 0)
+    second = bulk._reserved([bulk.ms_of(at)] * bulk.RESERVED_WIDTH, 1)
+    last = bulk._reserved([bulk.ms_of(at)], bulk.RESERVED_BLOCKS - 1)
+    made = first + second + last
+    assert len(set(made)) == len(made) and {id_time(i) for i in made} == {at}
+    assert all(id_node(i) >= 512 for i in made)  # the bulk loaders' nodes
+    with pytest.raises(ValueError, match="one millisecond"):
+        bulk._reserved([bulk.ms_of(at)] * (bulk.RESERVED_WIDTH + 1), 2)
+    # Once there is history, a run takes ids after what is stored, slot by slot.
+    generate(factory, rows=50, now=NOW, seed=5, years=1)
+    with bulk.own_bulk_ids(factory) as empty:
+        assert not empty
+        assert free_slots() == bulk.BULK_SLOTS

@@ -21,6 +21,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -212,16 +213,21 @@ def _stage_ddl(dialect: str) -> str:
 class IdAllocator:
     """Bulk ids for one table: the next free numbers of each millisecond."""
 
-    def __init__(self, session: Session, table: str, slot: int = 0) -> None:
+    def __init__(
+        self, session: Session, table: str, slot: int = 0, block: int | None = None
+    ) -> None:
         self.session = session
         self.table = table
         self.slot = slot
+        self.block = block
 
     def allocate(self, moments: Sequence[datetime]) -> list[int]:
         """One id per moment, in order; moments may repeat."""
         if not moments:
             return []
         ms_list = [ms_of(m) for m in moments]
+        if self.block is not None:
+            return _reserved(ms_list, self.block)
         wanted = Counter(ms_list)
         base = self._bases(sorted(wanted))
         for ms, count in wanted.items():
@@ -269,6 +275,79 @@ class IdAllocator:
             last = found.get(ms)
             bases[ms] = 0 if last is None else (last & (BULK_SLOT_LIMIT - 1)) + 1
         return bases
+
+
+RESERVED_WIDTH = 32
+"""Ids of one millisecond a batch of a reserved run may take in each table."""
+RESERVED_BLOCKS = BULK_SLOTS * BULK_SLOT_LIMIT // RESERVED_WIDTH
+"""How many batches a reserved run may write (65,536)."""
+
+
+def _reserved(ms_list: list[int], block: int) -> list[int]:
+    """Ids for a batch of a run that owns the whole bulk range of tables that were
+    empty when it began (:func:`own_bulk_ids`): batch ``block`` takes the numbers
+    ``block * 32`` … ``block * 32 + 31`` of each millisecond, so no two batches of the
+    run can make the same id and nothing needs to be read to know it."""
+    if not 0 <= block < RESERVED_BLOCKS:
+        raise ValueError(f"a reserved run writes at most {RESERVED_BLOCKS} batches")
+    first = block * RESERVED_WIDTH
+    used: dict[int, int] = {}
+    ids = []
+    for ms in ms_list:
+        n = used.get(ms, 0)
+        if n >= RESERVED_WIDTH:
+            raise ValueError(f"more than {RESERVED_WIDTH} rows of a batch in one millisecond")
+        used[ms] = n + 1
+        slot, seq = divmod(first + n, BULK_SLOT_LIMIT)
+        ids.append(bulk_id(ms, seq, slot))
+    return ids
+
+
+HISTORY_TABLES = ("complaints", "events", "follow_ups", "visits")
+"""The tables whose ids the bulk loaders allocate."""
+
+
+@contextmanager
+def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
+    """Hold every slot of the bulk id range for a whole run (PostgreSQL: session
+    advisory locks on a connection of the run's own) and say whether the tables whose
+    ids loaders allocate are empty. If they are, the run may take ids by batch number
+    (:func:`assign_ids` with ``block``) without reading the tables: no other bulk
+    loader can write while the run holds the slots (their batches wait), and
+    serving processes take ids from other node numbers. Yields False (and holds
+    nothing) on SQLite or when the tables have rows."""
+    with factory() as probe:
+        dialect = _dialect(probe)
+        engine = probe.get_bind().engine
+    if dialect != "postgresql":
+        yield False
+        return
+    with engine.connect() as holder:
+        holder = holder.execution_options(isolation_level="AUTOCOMMIT")
+        for slot in range(BULK_SLOTS):
+            holder.execute(
+                text("SELECT pg_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+                {"k": _LOCK_KEY, "s": slot},
+            )
+        try:
+            with factory() as session:
+                empty = not any(
+                    session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+                    for table in HISTORY_TABLES
+                )
+            if not empty:  # the run's batches take slots one by one, as any loader's
+                holder.execute(text("SELECT pg_advisory_unlock_all()"))
+            yield empty
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+
+
+def prepare_reserved(session: Session) -> None:
+    """What :func:`lock` does for a batch of a run that holds :func:`own_bulk_ids`
+    (the slots are the run's already)."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+        trust_references(session)
 
 
 def lock(session: Session) -> int:
@@ -433,14 +512,113 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     if dialect == "postgresql":  # history's months get their partitions first
         ids = [row[_INDEX["id"]] for row in rows]
         partitions.ensure_for_ids(session.connection(), min(ids), max(ids))
+        events = _copy_tables(session, rows)
+        if _superuser(session):
+            # The checks are back for whatever else this transaction does.
+            session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
+        return BatchWritten(len(rows), events)
     _stage(session, _with_search_terms(rows))
     results = [session.execute(text(sql)) for sql in _statements(dialect)]
     session.execute(text("DELETE FROM bulk_stage"))
-    if dialect == "postgresql" and _superuser(session):
-        # The checks are back for whatever else this transaction does.
-        session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
-    events = results[2]
-    return BatchWritten(len(rows), int(getattr(events, "rowcount", 0) or 0))
+    return BatchWritten(len(rows), int(getattr(results[2], "rowcount", 0) or 0))
+
+
+_N_COMPLAINT = len(COMPLAINT_COLUMNS)
+_EVENT_STEPS = tuple(
+    (_INDEX[ev], _INDEX[at], _INDEX[actor], kind, old, new)
+    for ev, at, actor, kind, old, new in (
+        ("ev_received", "received_at", "first_receiver_id", "received", None, "received"),
+        ("ev_dispatched", "dispatched_at", "first_receiver_id", "dispatch", "received",
+         "dispatched"),
+        ("ev_started", "started_at", "assignee_id", "start", "dispatched", "in_progress"),
+        ("ev_resolved", "resolved_at", "assignee_id", "resolve", "in_progress", "resolved"),
+        ("ev_visited", "visited_at", "first_receiver_id", "visit_satisfied", "resolved",
+         "visited"),
+    )
+)  # fmt: skip
+
+
+def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
+    """PostgreSQL: COPY the batch straight into each table (complaints, their lead
+    department, the events of their lifecycle, follow-ups, visits, outbox rows): the
+    same rows the staging table's ``INSERT … SELECT`` statements make on SQLite
+    (:func:`_statements`), without writing and re-reading a staging table. Returns the
+    number of events."""
+    i = _INDEX
+    id_, text_, summary, terms = i["id"], i["text"], i["summary"], i["search_terms"]
+    department, status = i["department"], i["status"]
+    receiver, assignee, company, owner = (
+        i["first_receiver_id"], i["assignee_id"], i["company_id"], i["owner_id"]
+    )  # fmt: skip
+    received_data, ev_received, ev_closed = i["received_data"], i["ev_received"], i["ev_closed"]
+    closed_at, visited_at, received_at = i["closed_at"], i["visited_at"], i["received_at"]
+    fu_id, fu_at, fu_note = i["fu_id"], i["fu_at"], i["fu_note"]
+    visit_id, satisfaction, visit_comment = i["visit_id"], i["satisfaction"], i["visit_comment"]
+    msg = [i[c] for c in ("msg_kind", "msg_channel", "msg_recipient", "msg_language",
+                          "msg_subject", "msg_body")]  # fmt: skip
+    msg_body, msg_status, msg_sent_at = i["msg_body"], i["msg_status"], i["msg_sent_at"]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    events: list[tuple[Any, ...]] = []
+    follow_ups: list[tuple[Any, ...]] = []
+    visits: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY complaints ({', '.join(COMPLAINT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                values = row[:_N_COMPLAINT]
+                if values[terms] is None:  # made here: the batch never holds them all
+                    values[terms] = search_terms(row[text_], row[summary])
+                copy.write_row(values)
+        with cursor.copy(
+            "COPY complaint_departments (complaint_id, department, lead) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row((row[id_], row[department], True))
+        for row in rows:
+            complaint = row[id_]
+            for ev, at, actor, kind, old, new in _EVENT_STEPS:
+                if row[ev] is not None:
+                    data = row[received_data] if ev == ev_received else None
+                    events.append(
+                        (row[ev], complaint, row[at], row[actor], kind, "status", old, new, data)
+                    )
+            if row[ev_closed] is not None:
+                final = row[status]
+                events.append(
+                    (row[ev_closed], complaint, row[closed_at], row[receiver],
+                     "withdraw" if final == "withdrawn" else "close", "status",
+                     None if row[visited_at] is None else "visited", final, None)
+                )  # fmt: skip
+            if row[fu_id] is not None:
+                staff = row[assignee] if row[assignee] is not None else row[receiver]
+                follow_ups.append((row[fu_id], complaint, staff, row[fu_at], row[fu_note]))
+            if row[visit_id] is not None:
+                score = row[satisfaction]
+                visits.append(
+                    (row[visit_id], complaint, row[receiver], row[visited_at], score,
+                     None if score is None else score >= 3, row[visit_comment])
+                )  # fmt: skip
+            if row[msg_body] is not None:
+                sent = row[msg_sent_at]
+                outbox.append(
+                    (row[ev_received], row[company], complaint, row[owner],
+                     *(row[m] for m in msg), f"owner:{row[ev_received]}", row[msg_status],
+                     0 if sent is None else 1, row[received_at], row[received_at], sent)
+                )  # fmt: skip
+        for table, columns, made in (
+            ("events", "id, complaint_id, at, actor_id, kind, field, old, new, data", events),
+            ("follow_ups", "id, complaint_id, staff_id, at, note", follow_ups),
+            ("visits", "id, complaint_id, staff_id, at, satisfaction, satisfied, comment", visits),
+            ("outbox", "id, company_id, complaint_id, owner_id, kind, channel, recipient, "
+             "language, subject, body, dedupe_key, status, attempts, created_at, "
+             "next_attempt_at, sent_at", outbox),
+        ):  # fmt: skip
+            if made:
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for values in made:
+                        copy.write_row(values)
+    return len(events)
 
 
 # --- indexes made after the load (an empty database) ---------------------------------
@@ -515,10 +693,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def assign_ids(session: Session, rows: list[list[Any]], slot: int = 0) -> None:
+def assign_ids(
+    session: Session, rows: list[list[Any]], slot: int = 0, block: int | None = None
+) -> None:
     """Give every complaint and every lifecycle step of ``rows`` its bulk id (the
-    stage rows carry their moments; a step without a moment gets no id)."""
-    complaints = IdAllocator(session, "complaints", slot).allocate(
+    stage rows carry their moments; a step without a moment gets no id). ``block``:
+    the batch's number in a run that holds :func:`own_bulk_ids` over empty tables
+    (ids by batch number, nothing read); otherwise the next free ids of ``slot``."""
+    complaints = IdAllocator(session, "complaints", slot, block).allocate(
         [r[_INDEX["received_at"]] for r in rows]
     )
     for row, id_ in zip(rows, complaints, strict=True):
@@ -531,13 +713,18 @@ def assign_ids(session: Session, rows: list[list[Any]], slot: int = 0) -> None:
         ("ev_visited", "visited_at"),
         ("ev_closed", "closed_at"),
     ]
-    _assign_steps(session, "events", rows, event_steps, slot)
-    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")], slot)
-    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")], slot)
+    _assign_steps(session, "events", rows, event_steps, slot, block)
+    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")], slot, block)
+    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")], slot, block)
 
 
 def _assign_steps(
-    session: Session, table: str, rows: list[list[Any]], steps: list[tuple[str, str]], slot: int
+    session: Session,
+    table: str,
+    rows: list[list[Any]],
+    steps: list[tuple[str, str]],
+    slot: int,
+    block: int | None,
 ) -> None:
     """Ids for the steps that are wanted: a row asks for one by holding ``True`` in
     the step's id column."""
@@ -550,6 +737,6 @@ def _assign_steps(
                 wanted.append((row, i))
                 moments.append(row[_INDEX[at_col]])
     for (row, i), id_ in zip(
-        wanted, IdAllocator(session, table, slot).allocate(moments), strict=True
+        wanted, IdAllocator(session, table, slot, block).allocate(moments), strict=True
     ):
         row[i] = id_

@@ -22,10 +22,11 @@ Deterministic for a seed and ``now``.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +99,7 @@ class GenerateReport:
     seconds: float = 0.0
     deferred_indexes: int = 0  # secondary indexes made after the load (empty database)
     index_seconds: float = 0.0  # of ``seconds``: making them
+    reserved_ids: bool = False  # ids by batch number (empty history tables)
 
     @property
     def rate(self) -> float:
@@ -388,13 +390,19 @@ def _write(
     rows: int,
     batch: int,
     done: Callable[[int, int], None],
+    blocks: Iterator[int] | None = None,
 ) -> None:
+    """Make and write ``rows`` rows in batches; ``blocks``: the batch numbers of a run
+    that holds the bulk id range over empty tables (:func:`bulk.own_bulk_ids`)."""
     made = 0
     while made < rows:
         stage = maker.batch(min(batch, rows - made))
         with unit_of_work(factory) as session:
-            slot = bulk.lock(session)
-            bulk.assign_ids(session, stage, slot)
+            if blocks is None:
+                bulk.assign_ids(session, stage, bulk.lock(session))
+            else:
+                bulk.prepare_reserved(session)
+                bulk.assign_ids(session, stage, block=next(blocks))
             maker.link_repeats(stage)
             written = bulk.write_batch(session, stage)
         made += written.complaints
@@ -411,6 +419,8 @@ def _worker(
     start: datetime,
     batch: int,
     counter: Any,
+    reserved: int | None,
+    processes: int,
 ) -> None:
     """One process of a parallel run: makes and writes its share of the rows (the
     processes write side by side, each batch in its own slot of the bulk id range)."""
@@ -426,7 +436,9 @@ def _worker(
             counter[1] += events
 
     try:
-        _write(make_sessionmaker(engine), maker, rows, batch, done)
+        # Process i of n writes the batches i, i + n, i + 2n, … of a reserved run.
+        blocks = None if reserved is None else itertools.count(reserved, processes)
+        _write(make_sessionmaker(engine), maker, rows, batch, done, blocks)
     finally:
         engine.dispose()
 
@@ -464,22 +476,26 @@ def generate(
             session, rng, company_code or f"gen-{seed}-{rows}", projects_n
         )
         url = session.get_bind().engine.url.render_as_string(hide_password=False)
-        if defer_indexes and not session.scalar(text("SELECT EXISTS (SELECT 1 FROM complaints)")):
-            report.deferred_indexes = len(bulk.defer_indexes(session.connection()))
     report.projects = len(projects)
     report.owners = sum(len(p.owners) for p in projects)
     start = now - timedelta(days=365 * years)
-    try:
-        _load(report, factory, url, rng, company_id, projects, seed, rows, now, start,
-              batch, processes, progress, started)  # fmt: skip
-    finally:
-        if report.deferred_indexes:
-            indexing = time.monotonic()
-            bulk.restore_indexes(factory)
-            with unit_of_work(factory) as session:  # the planner's statistics of the load
-                for table in bulk.DEFERRABLE:
-                    session.execute(text(f"ANALYZE {table}"))
-            report.index_seconds = time.monotonic() - indexing
+    with bulk.own_bulk_ids(factory) as empty:
+        # Into empty history tables: ids by batch number, indexes after the load.
+        report.reserved_ids = empty
+        if empty and defer_indexes:
+            with unit_of_work(factory) as session:
+                report.deferred_indexes = len(bulk.defer_indexes(session.connection()))
+        try:
+            _load(report, factory, url, rng, company_id, projects, seed, rows, now, start,
+                  batch, processes, progress, started)  # fmt: skip
+        finally:
+            if report.deferred_indexes:
+                indexing = time.monotonic()
+                bulk.restore_indexes(factory)
+                with unit_of_work(factory) as session:  # the planner's statistics
+                    for table in bulk.DEFERRABLE:
+                        session.execute(text(f"ANALYZE {table}"))
+                report.index_seconds = time.monotonic() - indexing
     report.seconds = time.monotonic() - started
     return report
 
@@ -512,7 +528,8 @@ def _load(
             if progress is not None:
                 progress(report.complaints, time.monotonic() - started)
 
-        _write(factory, maker, rows, batch, done)
+        _write(factory, maker, rows, batch, done,
+               itertools.count() if report.reserved_ids else None)  # fmt: skip
 
 
 def _parallel(
@@ -535,7 +552,19 @@ def _parallel(
     workers = [
         context.Process(
             target=_worker,
-            args=(url, company_id, projects, seed * 1000 + i, share, now, start, batch, counter),
+            args=(
+                url,
+                company_id,
+                projects,
+                seed * 1000 + i,
+                share,
+                now,
+                start,
+                batch,
+                counter,
+                i if report.reserved_ids else None,
+                processes,
+            ),
         )
         for i, share in enumerate(shares)
     ]
