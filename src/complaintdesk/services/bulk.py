@@ -616,8 +616,8 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
         ):  # fmt: skip
             if made:
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for values in made:
-                        copy.write_row(values)
+                    for made_row in made:
+                        copy.write_row(made_row)
     return len(events)
 
 
