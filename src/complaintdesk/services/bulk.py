@@ -290,7 +290,7 @@ def _reserved(ms_list: list[int], block: int) -> list[int]:
     run can make the same id and nothing needs to be read to know it."""
     if not 0 <= block < RESERVED_BLOCKS:
         raise ValueError(f"a reserved run writes at most {RESERVED_BLOCKS} batches")
-    first = block * RESERVED_WIDTH
+    first = BULK_BIT | (block * RESERVED_WIDTH)  # slot and sequence: one number
     used: dict[int, int] = {}
     ids = []
     for ms in ms_list:
@@ -298,8 +298,7 @@ def _reserved(ms_list: list[int], block: int) -> list[int]:
         if n >= RESERVED_WIDTH:
             raise ValueError(f"more than {RESERVED_WIDTH} rows of a batch in one millisecond")
         used[ms] = n + 1
-        slot, seq = divmod(first + n, BULK_SLOT_LIMIT)
-        ids.append(bulk_id(ms, seq, slot))
+        ids.append((ms << LOW_BITS) | first | n)
     return ids
 
 
@@ -730,12 +729,12 @@ def _assign_steps(
     the step's id column."""
     wanted: list[tuple[list[Any], int]] = []
     moments: list[datetime] = []
+    columns = [(_INDEX[id_col], _INDEX[at_col]) for id_col, at_col in steps]
     for row in rows:
-        for id_col, at_col in steps:
-            i = _INDEX[id_col]
+        for i, at in columns:
             if row[i] is True:
                 wanted.append((row, i))
-                moments.append(row[_INDEX[at_col]])
+                moments.append(row[at])
     for (row, i), id_ in zip(
         wanted, IdAllocator(session, table, slot, block).allocate(moments), strict=True
     ):
