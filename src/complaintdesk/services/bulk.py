@@ -556,12 +556,14 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
     msg = [i[c] for c in ("msg_kind", "msg_channel", "msg_recipient", "msg_language",
                           "msg_subject", "msg_body")]  # fmt: skip
     msg_body, msg_status, msg_sent_at = i["msg_body"], i["msg_status"], i["msg_sent_at"]
+    sla_check_at = i["sla_check_at"]
     raw = session.connection().connection.driver_connection
     assert raw is not None
     events: list[tuple[Any, ...]] = []
     follow_ups: list[tuple[Any, ...]] = []
     visits: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
+    checks: list[tuple[Any, ...]] = []
     with raw.cursor() as cursor:
         with cursor.copy(f"COPY complaints ({', '.join(COMPLAINT_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
@@ -605,6 +607,10 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
                      *(row[m] for m in msg), f"owner:{row[ev_received]}", row[msg_status],
                      0 if sent is None else 1, row[received_at], row[received_at], sent)
                 )  # fmt: skip
+            if row[sla_check_at] is not None and row[closed_at] is None:
+                checks.append((complaint, row[sla_check_at]))
+        if checks and not has_table(session, "sla_checks"):
+            checks = []  # a schema before the sweeper's table (migration 0009)
         for table, columns, made in (
             ("events", "id, complaint_id, at, actor_id, kind, field, old, new, data", events),
             ("follow_ups", "id, complaint_id, staff_id, at, note", follow_ups),
@@ -612,6 +618,7 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
             ("outbox", "id, company_id, complaint_id, owner_id, kind, channel, recipient, "
              "language, subject, body, dedupe_key, status, attempts, created_at, "
              "next_attempt_at, sent_at", outbox),
+            ("sla_checks", "complaint_id, check_at", checks),
         ):  # fmt: skip
             if made:
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -620,9 +627,21 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
     return len(events)
 
 
+def has_table(session: Session, name: str) -> bool:
+    return bool(session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
+
+
 # --- indexes made after the load (an empty database) ---------------------------------
 
-DEFERRABLE = ("complaints", "complaint_departments", "events", "follow_ups", "visits", "outbox")
+DEFERRABLE = (
+    "complaints",
+    "complaint_departments",
+    "events",
+    "follow_ups",
+    "visits",
+    "outbox",
+    "sla_checks",
+)
 """The tables a bulk load into an empty database fills: their secondary indexes can
 be made after the load instead of row by row during it."""
 _DEFERRED = "bulk_deferred_indexes"

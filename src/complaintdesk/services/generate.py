@@ -506,7 +506,8 @@ def generate(
                 bulk.restore_indexes(factory)
                 with unit_of_work(factory) as session:  # the planner's statistics
                     for table in bulk.DEFERRABLE:
-                        session.execute(text(f"ANALYZE {table}"))
+                        if bulk.has_table(session, table):
+                            session.execute(text(f"ANALYZE {table}"))
                 report.index_seconds = time.monotonic() - indexing
     report.seconds = time.monotonic() - started
     return report
