@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
 from datetime import timedelta
 
@@ -191,16 +192,25 @@ def test_a_run_over_empty_tables_owns_the_bulk_id_range_and_takes_ids_by_batch(
         assert empty
         assert free_slots() == 0  # other loaders wait until the run ends
     assert free_slots() == bulk.BULK_SLOTS
-    # Ids by batch number: the same millisecond in two batches, never the same id.
+    # Ids by the run's numbers: each batch takes as many numbers of every millisecond
+    # as it has rows in one millisecond of one table, so batches never meet.
+    numbers = bulk.Numbers(multiprocessing.get_context("spawn").Value("q", 0))
     at = NOW - timedelta(days=3)
-    first = bulk._reserved([bulk.ms_of(at)] * bulk.RESERVED_WIDTH, 0)
-    second = bulk._reserved([bulk.ms_of(at)] * bulk.RESERVED_WIDTH, 1)
-    last = bulk._reserved([bulk.ms_of(at)], bulk.RESERVED_BLOCKS - 1)
-    made = first + second + last
-    assert len(set(made)) == len(made) and {id_time(i) for i in made} == {at}
-    assert all(id_node(i) >= 512 for i in made)  # the bulk loaders' nodes
-    with pytest.raises(ValueError, match="one millisecond"):
-        bulk._reserved([bulk.ms_of(at)] * (bulk.RESERVED_WIDTH + 1), 2)
+    batches = []
+    for size in (1, 5000, 3):  # 5,000 rows stamped with one instant in one batch
+        rows = [
+            bulk.new_row(received_at=at, ev_received=True, ev_closed=True, closed_at=at)
+            for _ in range(size)
+        ]
+        bulk.assign_ids(None, rows, numbers=numbers)  # type: ignore[arg-type]  # reads nothing
+        batches.append(rows)
+    made = [r[bulk.col("id")] for rows in batches for r in rows]
+    events = [
+        r[bulk.col(c)] for rows in batches for r in rows for c in ("ev_received", "ev_closed")
+    ]
+    assert len(set(made)) == len(made) == 5004 and len(set(events)) == len(events) == 10008
+    assert {id_time(i) for i in made} == {at} and all(id_node(i) >= 512 for i in made)
+    assert numbers.counter.value == 2 + 10_000 + 6  # the widest table (events) of each batch
     # Once there is history, a run takes ids after what is stored, slot by slot.
     generate(factory, rows=50, now=NOW, seed=5, years=1)
     with bulk.own_bulk_ids(factory) as empty:

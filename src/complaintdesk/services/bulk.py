@@ -213,21 +213,16 @@ def _stage_ddl(dialect: str) -> str:
 class IdAllocator:
     """Bulk ids for one table: the next free numbers of each millisecond."""
 
-    def __init__(
-        self, session: Session, table: str, slot: int = 0, block: int | None = None
-    ) -> None:
+    def __init__(self, session: Session, table: str, slot: int = 0) -> None:
         self.session = session
         self.table = table
         self.slot = slot
-        self.block = block
 
     def allocate(self, moments: Sequence[datetime]) -> list[int]:
         """One id per moment, in order; moments may repeat."""
         if not moments:
             return []
         ms_list = [ms_of(m) for m in moments]
-        if self.block is not None:
-            return _reserved(ms_list, self.block)
         wanted = Counter(ms_list)
         base = self._bases(sorted(wanted))
         for ms, count in wanted.items():
@@ -277,28 +272,37 @@ class IdAllocator:
         return bases
 
 
-RESERVED_WIDTH = 32
-"""Ids of one millisecond a batch of a reserved run may take in each table."""
-RESERVED_BLOCKS = BULK_SLOTS * BULK_SLOT_LIMIT // RESERVED_WIDTH
-"""How many batches a reserved run may write (65,536)."""
+RESERVED_NUMBERS = BULK_SLOTS * BULK_SLOT_LIMIT
+"""Bulk ids of one millisecond (slots and sequences as one number): 2,097,152."""
 
 
-def _reserved(ms_list: list[int], block: int) -> list[int]:
-    """Ids for a batch of a run that owns the whole bulk range of tables that were
-    empty when it began (:func:`own_bulk_ids`): batch ``block`` takes the numbers
-    ``block * 32`` … ``block * 32 + 31`` of each millisecond, so no two batches of the
-    run can make the same id and nothing needs to be read to know it."""
-    if not 0 <= block < RESERVED_BLOCKS:
-        raise ValueError(f"a reserved run writes at most {RESERVED_BLOCKS} batches")
-    first = BULK_BIT | (block * RESERVED_WIDTH)  # slot and sequence: one number
+class Numbers:
+    """The bulk numbers a run over empty tables (:func:`own_bulk_ids`) has handed out:
+    each batch takes the next ``width`` numbers of every millisecond, ``width`` being
+    the most rows of one millisecond it has in one table. Shared by the run's
+    processes (``counter``: a ``multiprocessing`` Value of type ``q``)."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+
+    def take(self, width: int) -> int:
+        with self.counter.get_lock():
+            first = int(self.counter.value)
+            if first + width > RESERVED_NUMBERS:
+                raise ValueError("the run has used every bulk id of a millisecond")
+            self.counter.value = first + width
+        return first
+
+
+def _reserved(ms_list: list[int], first: int) -> list[int]:
+    """Ids numbered from ``first`` in each millisecond, in order."""
+    base = BULK_BIT | first
     used: dict[int, int] = {}
     ids = []
     for ms in ms_list:
         n = used.get(ms, 0)
-        if n >= RESERVED_WIDTH:
-            raise ValueError(f"more than {RESERVED_WIDTH} rows of a batch in one millisecond")
         used[ms] = n + 1
-        ids.append((ms << LOW_BITS) | first | n)
+        ids.append((ms << LOW_BITS) | base | n)
     return ids
 
 
@@ -311,7 +315,7 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     """Hold every slot of the bulk id range for a whole run (PostgreSQL: session
     advisory locks on a connection of the run's own) and say whether the tables whose
     ids loaders allocate are empty. If they are, the run may take ids by batch number
-    (:func:`assign_ids` with ``block``) without reading the tables: no other bulk
+    (:func:`assign_ids` with :class:`Numbers`) without reading the tables: no other bulk
     loader can write while the run holds the slots (their batches wait), and
     serving processes take ids from other node numbers. Yields False (and holds
     nothing) on SQLite or when the tables have rows."""
@@ -711,50 +715,52 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_EVENT_MOMENTS = [
+    ("ev_received", "received_at"),
+    ("ev_dispatched", "dispatched_at"),
+    ("ev_started", "started_at"),
+    ("ev_resolved", "resolved_at"),
+    ("ev_visited", "visited_at"),
+    ("ev_closed", "closed_at"),
+]
+_STEP_TABLES = [
+    ("events", _EVENT_MOMENTS),
+    ("follow_ups", [("fu_id", "fu_at")]),
+    ("visits", [("visit_id", "visited_at")]),
+]
+
+
 def assign_ids(
-    session: Session, rows: list[list[Any]], slot: int = 0, block: int | None = None
+    session: Session, rows: list[list[Any]], slot: int = 0, numbers: Numbers | None = None
 ) -> None:
     """Give every complaint and every lifecycle step of ``rows`` its bulk id (the
-    stage rows carry their moments; a step without a moment gets no id). ``block``:
-    the batch's number in a run that holds :func:`own_bulk_ids` over empty tables
-    (ids by batch number, nothing read); otherwise the next free ids of ``slot``."""
-    complaints = IdAllocator(session, "complaints", slot, block).allocate(
-        [r[_INDEX["received_at"]] for r in rows]
-    )
-    for row, id_ in zip(rows, complaints, strict=True):
-        row[_INDEX["id"]] = id_
-    event_steps = [
-        ("ev_received", "received_at"),
-        ("ev_dispatched", "dispatched_at"),
-        ("ev_started", "started_at"),
-        ("ev_resolved", "resolved_at"),
-        ("ev_visited", "visited_at"),
-        ("ev_closed", "closed_at"),
+    stage rows carry their moments; a step without a moment gets no id; a row asks
+    for a step's id by holding ``True`` in its id column). ``numbers``: a run that
+    holds :func:`own_bulk_ids` over empty tables takes the next numbers of the run
+    (nothing read); otherwise the next free ids of ``slot`` after what is stored."""
+    id_ = _INDEX["id"]
+    tables: list[tuple[str, list[tuple[list[Any], int]], list[datetime]]] = [
+        ("complaints", [(row, id_) for row in rows], [r[_INDEX["received_at"]] for r in rows])
     ]
-    _assign_steps(session, "events", rows, event_steps, slot, block)
-    _assign_steps(session, "follow_ups", rows, [("fu_id", "fu_at")], slot, block)
-    _assign_steps(session, "visits", rows, [("visit_id", "visited_at")], slot, block)
-
-
-def _assign_steps(
-    session: Session,
-    table: str,
-    rows: list[list[Any]],
-    steps: list[tuple[str, str]],
-    slot: int,
-    block: int | None,
-) -> None:
-    """Ids for the steps that are wanted: a row asks for one by holding ``True`` in
-    the step's id column."""
-    wanted: list[tuple[list[Any], int]] = []
-    moments: list[datetime] = []
-    columns = [(_INDEX[id_col], _INDEX[at_col]) for id_col, at_col in steps]
-    for row in rows:
-        for i, at in columns:
-            if row[i] is True:
-                wanted.append((row, i))
-                moments.append(row[at])
-    for (row, i), id_ in zip(
-        wanted, IdAllocator(session, table, slot, block).allocate(moments), strict=True
-    ):
-        row[i] = id_
+    for table, steps in _STEP_TABLES:
+        wanted: list[tuple[list[Any], int]] = []
+        moments: list[datetime] = []
+        columns = [(_INDEX[id_col], _INDEX[at_col]) for id_col, at_col in steps]
+        for row in rows:
+            for i, at in columns:
+                if row[i] is True:
+                    wanted.append((row, i))
+                    moments.append(row[at])
+        tables.append((table, wanted, moments))
+    if numbers is None:
+        for table, wanted, moments in tables:
+            made = IdAllocator(session, table, slot).allocate(moments)
+            for (row, i), value in zip(wanted, made, strict=True):
+                row[i] = value
+        return
+    ms_lists = [[ms_of(m) for m in moments] for _, _, moments in tables]
+    width = max((max(Counter(ms).values()) for ms in ms_lists if ms), default=1)
+    first = numbers.take(width)
+    for (_, wanted, _), ms in zip(tables, ms_lists, strict=True):
+        for (row, i), value in zip(wanted, _reserved(ms, first), strict=True):
+            row[i] = value

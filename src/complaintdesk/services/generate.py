@@ -26,7 +26,7 @@ import itertools
 import multiprocessing
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -402,19 +402,19 @@ def _write(
     rows: int,
     batch: int,
     done: Callable[[int, int], None],
-    blocks: Iterator[int] | None = None,
+    numbers: bulk.Numbers | None = None,
 ) -> None:
-    """Make and write ``rows`` rows in batches; ``blocks``: the batch numbers of a run
-    that holds the bulk id range over empty tables (:func:`bulk.own_bulk_ids`)."""
+    """Make and write ``rows`` rows in batches; ``numbers``: those of a run that holds
+    the bulk id range over empty tables (:func:`bulk.own_bulk_ids`)."""
     made = 0
     while made < rows:
         stage = maker.batch(min(batch, rows - made))
         with unit_of_work(factory) as session:
-            if blocks is None:
+            if numbers is None:
                 bulk.assign_ids(session, stage, bulk.lock(session))
             else:
                 bulk.prepare_reserved(session)
-                bulk.assign_ids(session, stage, block=next(blocks))
+                bulk.assign_ids(session, stage, numbers=numbers)
             maker.link_repeats(stage)
             written = bulk.write_batch(session, stage)
         made += written.complaints
@@ -431,8 +431,7 @@ def _worker(
     start: datetime,
     batch: int,
     counter: Any,
-    reserved: int | None,
-    processes: int,
+    numbers: bulk.Numbers | None,
 ) -> None:
     """One process of a parallel run: makes and writes its share of the rows (the
     processes write side by side, each batch in its own slot of the bulk id range)."""
@@ -448,9 +447,7 @@ def _worker(
             counter[1] += events
 
     try:
-        # Process i of n writes the batches i, i + n, i + 2n, … of a reserved run.
-        blocks = None if reserved is None else itertools.count(reserved, processes)
-        _write(make_sessionmaker(engine), maker, rows, batch, done, blocks)
+        _write(make_sessionmaker(engine), maker, rows, batch, done, numbers)
     finally:
         engine.dispose()
 
@@ -541,8 +538,12 @@ def _load(
             if progress is not None:
                 progress(report.complaints, time.monotonic() - started)
 
-        _write(factory, maker, rows, batch, done,
-               itertools.count() if report.reserved_ids else None)  # fmt: skip
+        _write(factory, maker, rows, batch, done, _numbers(report))
+
+
+def _numbers(report: GenerateReport, context: Any = multiprocessing) -> bulk.Numbers | None:
+    """The run's shared counter of bulk numbers, when it owns the range."""
+    return bulk.Numbers(context.Value("q", 0)) if report.reserved_ids else None
 
 
 def _parallel(
@@ -561,6 +562,7 @@ def _parallel(
 ) -> None:
     context = multiprocessing.get_context("spawn")
     counter = context.Array("q", 2)
+    numbers = _numbers(report, context)  # one counter for all the processes
     shares = [rows // processes + (1 if i < rows % processes else 0) for i in range(processes)]
     workers = [
         context.Process(
@@ -575,8 +577,7 @@ def _parallel(
                 start,
                 batch,
                 counter,
-                i if report.reserved_ids else None,
-                processes,
+                numbers,
             ),
         )
         for i, share in enumerate(shares)
