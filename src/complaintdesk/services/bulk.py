@@ -296,13 +296,12 @@ class Numbers:
 
 def _reserved(ms_list: list[int], first: int) -> list[int]:
     """Ids numbered from ``first`` in each millisecond, in order."""
-    base = BULK_BIT | first
     used: dict[int, int] = {}
     ids = []
     for ms in ms_list:
         n = used.get(ms, 0)
         used[ms] = n + 1
-        ids.append((ms << LOW_BITS) | base | n)
+        ids.append((ms << LOW_BITS) | BULK_BIT | (first + n))
     return ids
 
 
