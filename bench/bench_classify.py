@@ -4,7 +4,9 @@
 
 Prints complaints per second on one core for the model alone and for the product path
 (``default_classifier().predict(texts)``: the model under the emergency rule layer), each
-against the 20,000/s target, and peak resident memory. Results belong in
+against the 20,000/s target, and peak resident memory. The rate is per CPU-second of
+this process (``time.process_time``), which a loaded machine disturbs much less than wall
+time; the wall-clock rate and the load average are printed beside it. Results belong in
 docs/classifier.md.
 """
 
@@ -53,19 +55,28 @@ def main() -> None:
     mean_chars = sum(map(len, corpus)) / len(corpus)
 
     plain = m.ModelClassifier(model)
+    print(f"code {Path(m.__file__).parent}")
     print(f"model {model.version}, file {m.PACKAGED_MODEL.stat().st_size / 1e6:.1f} MB")
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
         f"{args.n} complaints (hand-written holdout texts repeated), mean {mean_chars:.0f} chars,"
         f" batches of {args.batch}, one core; target {TARGET:,}/s"
     )
 
     def run(name: str, step: Callable[[Sequence[str]], object]) -> float:
-        t = time.perf_counter()
+        # Wall time moves with the machine's load; the process's own CPU time much less
+        # (a one-core rate per CPU-second): both are printed, the verdict is on CPU time.
+        t, c = time.perf_counter(), time.process_time()
         for i in range(0, len(corpus), args.batch):
             step(corpus[i : i + args.batch])
-        rate = float(args.n) / (time.perf_counter() - t)
+        n = int(args.n)
+        wall = n / (time.perf_counter() - t)
+        rate = n / (time.process_time() - c)
         verdict = "meets" if rate >= TARGET else "BELOW"
-        print(f"{name:<58} {rate:>7,.0f} complaints/s  {rate / TARGET:.2f}x target ({verdict})")
+        print(
+            f"{name:<54} {rate:>7,.0f}/CPU-s {rate / TARGET:.2f}x target ({verdict});"
+            f" wall {wall:>7,.0f}/s"
+        )
         return rate
 
     limit = run("model only, features + probabilities", model.probabilities)

@@ -78,6 +78,11 @@ def _print_cv(cv: Any, real: list[dict[str, str]], folds: int) -> None:
     typer.echo(cv.report.format())
     typer.echo("")
     typer.echo(cv.review_summary(real))
+    typer.echo("")
+    typer.echo("how letters are read (title and last-line weights, category power):")
+    for f, chosen in enumerate(cv.chosen or []):
+        typer.echo(f"  fold {f} (chosen on the other folds): {chosen}")
+    typer.echo(f"  packaged model (chosen on all folds): {cv.decode}")
 
 
 @model_app.command("train")
@@ -88,11 +93,14 @@ def train_command(
         None, help="JSON Lines of staff corrections: text plus the four labels."
     ),
     no_db: bool = typer.Option(False, "--no-db", help="Do not read corrections from the database."),
-    size: int = typer.Option(50_000, help="Generated examples."),
+    size: int = typer.Option(25_000, help="Generated examples."),
     no_real: bool = typer.Option(
         False, "--no-real", help="Leave out the real labelled messages (read from ../shared)."
     ),
     folds: int = typer.Option(5, min=2, help="Folds of the cross-validation on real messages."),
+    jobs: int = typer.Option(
+        1, min=1, help="Processes fitting the fold models and the packaged one side by side."
+    ),
 ) -> None:
     """Rebuild the model from the generated corpus, staff corrections and the real
     labelled messages; print its cross-validation on the real messages."""
@@ -115,7 +123,7 @@ def train_command(
         if rows:
             typer.echo(f"database corrections: {len(good)} examples", err=True)
     target = out or m.PACKAGED_MODEL
-    model, cv = m.train_default(extra, seed=seed, size=size, real=real, folds=folds)
+    model, cv = m.train_default(extra, seed=seed, size=size, real=real, folds=folds, jobs=jobs)
     if cv is not None:
         _print_cv(cv, real, folds)
     m.save(model, target)
@@ -125,15 +133,16 @@ def train_command(
 @model_app.command("cv")
 def cv_command(
     seed: int = typer.Option(20261123, help="Seed of the generated corpus and of training."),
-    size: int = typer.Option(50_000, help="Generated examples."),
+    size: int = typer.Option(25_000, help="Generated examples."),
     folds: int = typer.Option(5, min=2, help="Folds."),
+    jobs: int = typer.Option(1, min=1, help="Processes fitting the fold models side by side."),
 ) -> None:
     """Cross-validate the training recipe on the real labelled messages (writes no model)."""
     from complaintdesk.classify.crossval import cross_validate
     from complaintdesk.classify.generate import generate
 
     real = _real(False)
-    cv = cross_validate(generate(size, seed), real, k=folds, seed=seed)
+    cv = cross_validate(generate(size, seed), real, k=folds, seed=seed, jobs=jobs)
     _print_cv(cv, real, folds)
 
 

@@ -206,17 +206,21 @@ def _quiet_jieba() -> None:
     jieba.initialize()
 
 
-def build_lexicon(texts: Iterable[str], min_count: int = 2) -> tuple[list[str], U64]:
+def build_lexicon(
+    texts: Iterable[str], min_count: int = 2, weights: Sequence[int] | None = None
+) -> tuple[list[str], U64]:
     """Chinese words (2-4 CJK characters) that jieba finds in ``texts`` at least
-    ``min_count`` times, sorted, with their raw n-gram hashes."""
+    ``min_count`` times, sorted, with their raw n-gram hashes. A text of weight ``w``
+    counts as ``w`` copies of it."""
     _quiet_jieba()
     import jieba
 
     counts: Counter[str] = Counter()
-    for text in texts:
+    for i, text in enumerate(texts):
+        w = 1 if weights is None else weights[i]
         for word in jieba.cut(normalise(text), HMM=False):
             if 2 <= len(word) <= 4 and _CJK.match(word):
-                counts[word] += 1
+                counts[word] += w
     words = sorted(w for w, c in counts.items() if c >= min_count)
     return words, lexicon_hashes(words)
 

@@ -23,24 +23,45 @@ from complaintdesk.classify import features as ft
 from complaintdesk.classify.base import Prediction
 from complaintdesk.domain.taxonomy import LABELS, Category, Department, Nature, Urgency
 
-CODE_VERSION = "hashlr-3"
+CODE_VERSION = "hashlr-4"
 """Bump when features or training change meaning: it is part of every model version."""
 
 LABEL_NAMES = ("nature", "category", "urgency", "department")
 PACKAGED_MODEL = Path(__file__).parent / "model" / "complaintdesk-classifier.npz"
-DEFAULT_CORPUS_SIZE = 50_000
+DEFAULT_CORPUS_SIZE = 25_000
 DEFAULT_SEED = 20261123
 BATCH = 4096
 C_REGULARISATION = 8.0
-REAL_WEIGHT = 30
-"""How many times each real labelled message counts in training."""
+REAL_WEIGHT = 15
+"""How many times each real labelled message counts in training (against 25,000
+generated examples: the same share as 30 against 50,000)."""
 MIN_DF = 2
 """A feature column is fitted only if at least this many distinct texts use it."""
 MIN_PAIR = 20
 """A (category, department) pair is decoded only if training has at least this many
 examples of it (and at least one in 2,000)."""
 
+MAX_TITLE = 100
+"""A first line this short, followed by more text, is a letter's title."""
+LAST_CHARS = 200
+"""A letter's last line is read up to this many characters from its end."""
+NO_VIEWS = {"title": 0.0, "last": 0.0, "category_power": 1.0}
+"""Decoding with the whole text only, and category and department weighed alike."""
+
 Record = dict[str, str]
+
+
+def views(text: str) -> tuple[str, str] | None:
+    """A letter's title and its last line (where petitions state their request), or
+    None for a text with no title line."""
+    cut = text.find("\n", 0, MAX_TITLE + 1)
+    if cut <= 0:
+        return None
+    body = text[cut + 1 :]
+    lines = [line for line in body.splitlines() if line.strip()]
+    if not lines:
+        return None
+    return text[:cut], lines[-1][-LAST_CHARS:]
 
 
 @dataclass
@@ -58,6 +79,12 @@ class TrainedModel:
     pairs: list[tuple[str, str]] | None = None
     """The (category, department) pairs training saw often enough to be real; the
     labels are decoded together within them. None: each label on its own."""
+    decode: dict[str, float] | None = None
+    """How a letter is read (chosen on the real messages' out-of-fold scores, see
+    :mod:`complaintdesk.classify.crossval`): its scores are the whole text's plus
+    ``title`` times its title's plus ``last`` times its last line's; the pair of
+    category and department maximises p(category) ** ``category_power`` * p(department).
+    None: :data:`NO_VIEWS`."""
 
     def __post_init__(self) -> None:
         self._featuriser = ft.Featuriser(self.lexicon)
@@ -89,6 +116,9 @@ class TrainedModel:
         pc, pd = probs["category"], probs["department"]
         if self._pair_mask is None:
             return pc.argmax(axis=1), pd.argmax(axis=1)
+        power = self.reading["category_power"]
+        if power != 1.0:
+            pc = pc**power
         joint = pc[:, :, None] * pd[:, None, :] * self._pair_mask[None, :, :]
         flat = joint.reshape(len(pc), -1).argmax(axis=1)
         return flat // pd.shape[1], flat % pd.shape[1]
@@ -101,12 +131,49 @@ class TrainedModel:
 
     def probabilities(self, texts: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
         """Calibrated class probabilities per label, rows in the order of ``texts``."""
-        return self.probabilities_normalised([ft.normalise(t) for t in texts])
+        return self.probabilities_normalised([ft.normalise(t) for t in texts], texts)
 
-    def probabilities_normalised(self, norm: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
-        """:meth:`probabilities` of texts already passed through :func:`features.normalise`."""
+    @property
+    def reading(self) -> dict[str, float]:
+        return self.decode if self.decode is not None else NO_VIEWS
+
+    def reads_views(self) -> bool:
+        """Whether letters are read by their title and last line as well."""
+        return bool(self.reading["title"] or self.reading["last"])
+
+    def view_scores(
+        self, raw: Sequence[str]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The rows of ``raw`` that have a title line, and the raw scores (all labels,
+        bias included) of their titles and of their last lines."""
+        rows: list[int] = []
+        parts: list[str] = []
+        for i, text in enumerate(raw):
+            v = views(text)
+            if v is not None:
+                rows.append(i)
+                parts.extend(v)
+        total = self.bias.shape[0]
+        if not rows:
+            empty = np.zeros((0, total), dtype=np.float32)
+            return np.zeros(0, dtype=np.int64), empty, empty
+        x = self._featuriser.transform_normalised([ft.normalise(t) for t in parts])
+        s = np.asarray(x @ self._dense) + self.bias
+        return np.array(rows, dtype=np.int64), s[0::2], s[1::2]
+
+    def probabilities_normalised(
+        self, norm: Sequence[str], raw: Sequence[str] | None = None
+    ) -> dict[str, npt.NDArray[np.float32]]:
+        """:meth:`probabilities` of texts already passed through :func:`features.normalise`.
+        With the ``raw`` texts, a letter is also read by its title and last line (see
+        :attr:`decode`)."""
         x = self._featuriser.transform_normalised(norm)
         scores = np.asarray(x @ self._dense) + self.bias
+        if raw is not None and self.reads_views():
+            rows, title, last = self.view_scores(raw)
+            if len(rows):
+                r = self.reading
+                scores[rows] += r["title"] * title + r["last"] * last
         out: dict[str, npt.NDArray[np.float32]] = {}
         for name in LABEL_NAMES:
             z = scores[:, self._slices[name]] / self.temperature[name]
@@ -131,7 +198,7 @@ class ModelClassifier:
         preds: list[Prediction] = []
         for start in range(0, len(texts), BATCH):
             batch = texts[start : start + BATCH]
-            preds.extend(self.predict_normalised([ft.normalise(t) for t in batch]))
+            preds.extend(self.predict_normalised([ft.normalise(t) for t in batch], raw=batch))
         return preds
 
     def predict_normalised(
@@ -139,9 +206,12 @@ class ModelClassifier:
         norm: Sequence[str],
         model_version: str | None = None,
         calm: Sequence[bool] | None = None,
+        raw: Sequence[str] | None = None,
     ) -> list[Prediction]:
         """:meth:`predict` on texts already passed through :func:`features.normalise`,
         recording ``model_version`` (the rule layer's) instead of the model's if given.
+        ``raw``, the texts before normalising, lets a letter be read by its title and
+        last line as well (:attr:`TrainedModel.decode`).
 
         Where ``calm`` is true, the model may not choose ``emergency`` or ``critical``:
         the rule layer has judged that text (a letter, or a danger that is over or only
@@ -156,7 +226,10 @@ class ModelClassifier:
         preds: list[Prediction] = []
         append = preds.append
         for start in range(0, len(norm), BATCH):
-            probs = self.model.probabilities_normalised(norm[start : start + BATCH])
+            probs = self.model.probabilities_normalised(
+                norm[start : start + BATCH],
+                None if raw is None else raw[start : start + BATCH],
+            )
             if calm is not None:
                 self._calm(probs, calm[start : start + BATCH])
             idx = {n: probs[n].argmax(axis=1) for n in ("nature", "urgency")}
@@ -289,13 +362,15 @@ def train(
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    records = (
-        list(corpus)
-        + [r for r in corrections for _ in range(correction_weight)]
-        + [r for r in real for _ in range(real_weight)]
+    records = list(corpus) + list(corrections) + list(real)
+    # A correction counts correction_weight times, a real message real_weight times: as
+    # sample weights (the same loss as repeated rows, without the rows).
+    weight = np.array(
+        [1] * len(corpus) + [correction_weight] * len(corrections) + [real_weight] * len(real),
+        dtype=np.int64,
     )
     texts = [r["text"] for r in records]
-    words, lexicon = ft.build_lexicon(texts)
+    words, lexicon = ft.build_lexicon(texts, weights=weight.tolist())
     featuriser = ft.Featuriser(lexicon)
     with threadpool_limits(1):
         x_full = featuriser.transform(texts)
@@ -317,7 +392,7 @@ def train(
             present = [c for c in names if c in set(labels)]
             y = np.array([present.index(v) for v in labels], dtype=np.int64)
             clf = LogisticRegression(C=C_REGULARISATION, max_iter=300, tol=1e-4, random_state=seed)
-            clf.fit(x, y)
+            clf.fit(x, y, sample_weight=weight.astype(np.float64))
             coef = np.asarray(clf.coef_, dtype=np.float64)
             bias = np.asarray(clf.intercept_, dtype=np.float64)
             if len(present) == 2:  # binary LR keeps one row; make it two-class softmax
@@ -338,10 +413,11 @@ def train(
             else:
                 temps[name] = 1.0
     counts: dict[tuple[str, str], int] = {}
-    for r in records:
+    for r, w in zip(records, weight.tolist(), strict=True):
         key = (r["category"], r["department"])
-        counts[key] = counts.get(key, 0) + 1
-    pairs = sorted(k for k, v in counts.items() if v >= max(MIN_PAIR, len(records) // 2000))
+        counts[key] = counts.get(key, 0) + w
+    total = int(weight.sum())
+    pairs = sorted(k for k, v in counts.items() if v >= max(MIN_PAIR, total // 2000))
     w_used = np.hstack(coefs).astype(np.float16)
     keep = np.abs(w_used).max(axis=1) > 0
     rows = used[keep].astype(np.uint32)
@@ -349,18 +425,19 @@ def train(
     digest = hashlib.sha256()
     digest.update(CODE_VERSION.encode())
     digest.update(str(seed).encode())
-    for r in records:
-        digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    for r, w in zip(records, weight.tolist(), strict=True):
+        for _ in range(w):  # as when each weighted example was a repeated row
+            digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     for r in calibration:
         digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
-    if temperature is not None:
-        digest.update(json.dumps(temperature, sort_keys=True).encode())
-    version = f"{CODE_VERSION}-{digest.hexdigest()[:12]}"
+    data_digest = digest.hexdigest()
+    version = _version(data_digest, temperature)
     meta = {
         "version": version,
+        "data_digest": data_digest,
         "code_version": CODE_VERSION,
         "seed": seed,
-        "n_training": len(records),
+        "n_training": total,
         "n_corrections": len(corrections),
         "n_calibration": len(calibration),
         "n_real": len(real),
@@ -381,6 +458,43 @@ def train(
     )
 
 
+def _version(data_digest: str, temperature: dict[str, float] | None) -> str:
+    """The model version: the code version, then 12 hex digits of a SHA-256 over the
+    code version, the seed, every example (a weighted one as often as its weight) and
+    the temperatures given (if any)."""
+    if temperature is None:
+        return f"{CODE_VERSION}-{data_digest[:12]}"
+    digest = hashlib.sha256(data_digest.encode())
+    digest.update(json.dumps(temperature, sort_keys=True).encode())
+    return f"{CODE_VERSION}-{digest.hexdigest()[:12]}"
+
+
+def with_temperature(
+    model: TrainedModel,
+    temperature: dict[str, float],
+    decode: dict[str, float] | None = None,
+) -> TrainedModel:
+    """``model`` with the given temperatures (and way of reading letters), and the
+    version that says so: the packaged model is fitted at the same time as the
+    cross-validation that calibrates it, and gets its temperatures afterwards."""
+    stamp = dict(temperature)
+    if decode is not None:
+        stamp.update({f"decode_{k}": v for k, v in decode.items()})
+    version = _version(str(model.meta["data_digest"]), stamp)
+    return TrainedModel(
+        version=version,
+        classes=model.classes,
+        rows=model.rows,
+        weights=model.weights,
+        bias=model.bias,
+        temperature={n: temperature[n] for n in model.classes},
+        lexicon=model.lexicon,
+        meta={**model.meta, "version": version},
+        pairs=model.pairs,
+        decode=dict(decode) if decode is not None else None,
+    )
+
+
 def _columns_in_use(x: Any, texts: Sequence[str]) -> npt.NDArray[np.int64]:
     """Columns used by at least :data:`MIN_DF` distinct texts (a repeated example counts once)."""
     first: dict[str, int] = {}
@@ -398,6 +512,7 @@ def train_default(
     real: Sequence[Record] = (),
     real_weight: int = REAL_WEIGHT,
     folds: int = 5,
+    jobs: int = 1,
 ) -> tuple[TrainedModel, Any]:
     """The packaged recipe, and its cross-validation on ``real`` (None without it).
 
@@ -405,7 +520,9 @@ def train_default(
     real messages, ``folds`` models are first trained each without one fold, to score
     that fold and fit the temperatures on real text
     (:func:`complaintdesk.classify.crossval.cross_validate`); without them, the
-    temperatures come from a calibration set generated with another seed.
+    temperatures come from a calibration set generated with another seed. ``jobs``
+    processes fit the fold models and the packaged one side by side (the same file
+    whatever their number).
     """
     from complaintdesk.classify.generate import generate
 
@@ -416,16 +533,17 @@ def train_default(
     from complaintdesk.classify.crossval import cross_validate
 
     cv = cross_validate(
-        corpus, real, k=folds, seed=seed, corrections=corrections, real_weight=real_weight
-    )
-    model = train(
         corpus,
-        corrections,
+        real,
+        k=folds,
         seed=seed,
-        real=real,
+        corrections=corrections,
         real_weight=real_weight,
-        temperature=cv.temperature,
+        jobs=jobs,
+        final=True,
     )
+    assert cv.final is not None
+    model = with_temperature(cv.final, cv.temperature, cv.decode)
     model.meta["cv_folds"] = folds
     model.meta["cv_accuracy"] = {n: round(s.accuracy, 4) for n, s in cv.report.labels.items()}
     return model, cv
@@ -442,6 +560,7 @@ def save(model: TrainedModel, path: Path) -> None:
         "temperature": model.temperature,
         "meta": model.meta,
         "pairs": model.pairs,
+        "decode": model.decode,
     }
     buf = io.BytesIO()
     np.savez_compressed(
@@ -469,4 +588,5 @@ def load(path: Path) -> TrainedModel:
             lexicon=z["lexicon"],
             meta=header["meta"],
             pairs=[(c, d) for c, d in header["pairs"]] if header.get("pairs") else None,
+            decode=header.get("decode"),
         )

@@ -494,6 +494,7 @@ class TakesNormalised(Protocol):
         norm: Sequence[str],
         model_version: str | None = None,
         calm: Sequence[bool] | None = None,
+        raw: Sequence[str] | None = None,
     ) -> list[Prediction]: ...
 
 
@@ -535,7 +536,7 @@ class RuledClassifier:
         if isinstance(inner, TakesNormalised):
             # The model normalises exactly as the rules do: do it once for both, and
             # let it record our version (one Prediction per text, not two).
-            preds = inner.predict_normalised(norm, version, calm)
+            preds = inner.predict_normalised(norm, version, calm, raw=texts)
             # A weak emergency call of the model's alone, where the rules saw no
             # danger, is taken back: asked again without emergency (a rare second look).
             weak = [
@@ -550,7 +551,7 @@ class RuledClassifier:
             ]
             if weak:
                 again = inner.predict_normalised(
-                    [norm[i] for i in weak], version, [True] * len(weak)
+                    [norm[i] for i in weak], version, [True] * len(weak), [texts[i] for i in weak]
                 )
                 for i, p in zip(weak, again, strict=True):
                     preds[i] = p

@@ -1,0 +1,119 @@
+"""How a letter is read: its title and last line beside the whole text, category and
+department decoded together, the reading chosen on out-of-fold scores only."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from complaintdesk.classify import crossval
+from complaintdesk.classify import features as ft
+from complaintdesk.classify import model as m
+from complaintdesk.classify.generate import generate
+
+LETTER = (
+    "关于小区物业乱收停车费的投诉\n"
+    "尊敬的领导：我们小区今年停车费从每月150元涨到300元，没有公示。\n"
+    "物业还说不交就不让车进小区。\n"
+    "恳请有关部门调查并退还多收的费用。"
+)
+
+
+@functools.cache
+def _tiny() -> m.TrainedModel:
+    return m.train(generate(600, 3), seed=3, temperature={n: 1.0 for n in m.LABEL_NAMES})
+
+
+def test_a_letter_has_a_title_and_a_last_line() -> None:
+    title, last = m.views(LETTER) or ("", "")
+    assert title == "关于小区物业乱收停车费的投诉"
+    assert last == "恳请有关部门调查并退还多收的费用。"
+    assert m.views("电梯坏了三天了，没人来修") is None  # one line: no title
+    assert m.views("标题\n\n   \n") is None  # a title and nothing after it
+    assert m.views("x" * 150 + "\n正文") is None  # a first line that long is no title
+    long_last = m.views("标题\n" + "很" * 500)
+    assert long_last is not None and len(long_last[1]) == m.LAST_CHARS
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_a_letter_is_read_by_its_title_and_last_line_as_well() -> None:
+    model = _tiny()
+    texts = [LETTER, "电梯坏了三天了，没人来修"]
+    norm = [ft.normalise(t) for t in texts]
+    plain = model.probabilities_normalised(norm, texts)
+    model.decode = {"title": 1.0, "last": 0.5, "category_power": 1.0}
+    try:
+        read = model.probabilities_normalised(norm, texts)
+        without_raw = model.probabilities_normalised(norm)
+    finally:
+        model.decode = None
+    whole = model.scores(texts)
+    title = model.scores([LETTER.split("\n")[0]])
+    last = model.scores([LETTER.split("\n")[-1]])
+    for n in m.LABEL_NAMES:
+        expected = _softmax(whole[n][:1] + title[n] + 0.5 * last[n])
+        assert np.allclose(read[n][:1], expected, atol=1e-5)
+        # A text with no title line reads the same either way; no raw text, no views.
+        assert np.array_equal(read[n][1:], plain[n][1:])
+        assert np.array_equal(without_raw[n], plain[n])
+
+
+def test_a_higher_category_power_lets_the_category_lead_the_department() -> None:
+    model = _tiny()
+    cats, deps = model.classes["category"], model.classes["department"]
+    assert model.pairs is not None
+    assert ("management", "finance") in model.pairs and ("neighborhood", "security") in model.pairs
+    pc = np.zeros((1, len(cats)), dtype=np.float32)
+    pd = np.zeros((1, len(deps)), dtype=np.float32)
+    pc[0, cats.index("neighborhood")], pc[0, cats.index("management")] = 0.6, 0.4
+    pd[0, deps.index("finance")], pd[0, deps.index("security")] = 0.7, 0.3
+    probs = {"category": pc, "department": pd}
+    c, d = model.category_department(probs)  # 0.6 * 0.3 < 0.4 * 0.7
+    assert (cats[c[0]], deps[d[0]]) == ("management", "finance")
+    model.decode = {"title": 0.0, "last": 0.0, "category_power": 3.0}
+    try:
+        c, d = model.category_department(probs)  # 0.216 * 0.3 > 0.064 * 0.7
+    finally:
+        model.decode = None
+    assert (cats[c[0]], deps[d[0]]) == ("neighborhood", "security")
+
+
+def test_the_reading_is_chosen_on_the_rows_given_only() -> None:
+    rng = np.random.default_rng(0)
+    sizes = {"nature": 3, "category": 7, "urgency": 4, "department": 6}
+    n_rows = 60
+
+    def scores() -> dict[str, np.ndarray]:
+        return {n: rng.normal(size=(n_rows, k)) for n, k in sizes.items()}
+
+    gold = {n: rng.integers(0, k, n_rows) for n, k in sizes.items()}
+    full, title, last = scores(), scores(), scores()
+    for n in sizes:  # the titles are right on the first half, wrong on the second
+        title[n][np.arange(30), gold[n][:30]] += 5.0
+        title[n][30 + np.arange(30), gold[n][30:]] -= 5.0
+    folds = np.repeat(np.arange(2), 30)
+    reading = crossval._Reading(full, title, last, np.ones(n_rows, bool), gold, folds, [None, None])
+    first, _ = reading.choose(np.arange(30))
+    second, _ = reading.choose(np.arange(30, 60))
+    assert first["title"] > 0 and second["title"] == 0
+    # Scrambling the rows not given changes nothing.
+    for n in sizes:
+        full[n][30:] = rng.normal(size=(30, sizes[n]))
+    assert reading.choose(np.arange(30))[0] == first
+
+
+def test_the_temperatures_added_later_give_the_same_version() -> None:
+    temps = {"nature": 1.5, "category": 1.2, "urgency": 2.0, "department": 1.0}
+    direct = m.train(generate(300, 4), seed=4, temperature=temps)
+    later = m.with_temperature(
+        m.train(generate(300, 4), seed=4, temperature={n: 1.0 for n in m.LABEL_NAMES}), temps
+    )
+    assert later.version == direct.version and later.temperature == direct.temperature
+    read = m.with_temperature(direct, temps, {"title": 0.5, "last": 0.0, "category_power": 2.0})
+    assert read.version != direct.version and read.decode is not None
