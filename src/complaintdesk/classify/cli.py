@@ -93,7 +93,7 @@ def train_command(
         None, help="JSON Lines of staff corrections: text plus the four labels."
     ),
     no_db: bool = typer.Option(False, "--no-db", help="Do not read corrections from the database."),
-    size: int = typer.Option(25_000, help="Generated examples."),
+    size: int = typer.Option(50_000, help="Generated examples."),
     no_real: bool = typer.Option(
         False, "--no-real", help="Leave out the real labelled messages (read from ../shared)."
     ),
@@ -133,7 +133,7 @@ def train_command(
 @model_app.command("cv")
 def cv_command(
     seed: int = typer.Option(20261123, help="Seed of the generated corpus and of training."),
-    size: int = typer.Option(25_000, help="Generated examples."),
+    size: int = typer.Option(50_000, help="Generated examples."),
     folds: int = typer.Option(5, min=2, help="Folds."),
     jobs: int = typer.Option(1, min=1, help="Processes fitting the fold models side by side."),
 ) -> None:
