@@ -81,12 +81,15 @@ def _sizes(engine: Engine, complaints: int, label: str) -> float:
             exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar()
             if exists is None:
                 continue
+            # A partitioned table holds nothing itself: sum its partitions.
             heap, toast, idx, rows = conn.execute(
                 text(
-                    "SELECT pg_relation_size(c.oid), "
-                    "COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0), "
-                    "pg_indexes_size(c.oid), (SELECT count(*) FROM " + table + ") "
-                    "FROM pg_class c WHERE c.oid = CAST(:t AS regclass)"
+                    "SELECT CAST(COALESCE(sum(pg_relation_size(c.oid)), 0) AS bigint), "
+                    "CAST(COALESCE(sum(COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), "
+                    "0)), 0) AS bigint), CAST(COALESCE(sum(pg_indexes_size(c.oid)), 0) AS bigint), "
+                    "(SELECT count(*) FROM " + table + ") "
+                    "FROM pg_partition_tree(CAST(:t AS regclass)) p "
+                    "JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf"
                 ),
                 {"t": table},
             ).one()

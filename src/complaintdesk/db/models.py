@@ -24,11 +24,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    delete,
+    event,
+    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.domain.lifecycle import OPEN_STATES
@@ -79,13 +84,25 @@ def _id() -> Mapped[int]:
     return mapped_column(BigInteger, primary_key=True, default=new_id, autoincrement=False)
 
 
-_OPEN = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATES))
+# Open work: a complaint is open until it is closed or withdrawn, which set
+# ``closed_at`` (a CHECK constraint on PostgreSQL keeps the two in step). The partial
+# indexes of open work say it this way, not ``status IN (...)``: a predicate column
+# that changes defeats HOT updates, and ``status`` changes at every step of the
+# lifecycle while ``closed_at`` is set once. Queries must spell it the same way
+# (``Complaint.closed_at.is_(None)``) for the planner to use these indexes.
+OPEN_PREDICATE = "closed_at IS NULL"
+OPEN_STATUS = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATES))
 
 
 def _open_index(name: str, *columns: str) -> Index:
     """A partial index over open complaints only: it stays small however large the
     history grows."""
-    return Index(name, *columns, postgresql_where=text(_OPEN), sqlite_where=text(_OPEN))
+    return Index(
+        name,
+        *columns,
+        postgresql_where=text(OPEN_PREDICATE),
+        sqlite_where=text(OPEN_PREDICATE),
+    )
 
 
 def _flag_index(name: str, where: str) -> Index:
@@ -226,7 +243,13 @@ class Complaint(Base):
     told of every escalation, never changed by reassignment. Labels carry their
     source (auto / staff / rule) and the classifier's confidence and version.
     Three SLA clocks (response, resolution, return visit) each escalate at most once
-    per level; ``sla_check_at`` is when the sweeper must look next.
+    per level; ``sla_check_at`` is when the sweeper must look next (indexed in
+    :class:`SlaCheck`, not here).
+
+    Bytes: the row is updated at most steps of its life, so the columns that change
+    at every step (``status``, ``sla_check_at``, the moments, ``version``) are in no
+    index and no index predicate: those updates are HOT (no new index entries), with
+    room on the page from the partitions' fill factor (migration 0009).
     """
 
     __tablename__ = "complaints"
@@ -237,18 +260,16 @@ class Complaint(Base):
         _open_index("ix_complaints_open_receiver", "first_receiver_id", "resolve_by"),
         # A project's overdue list and open work.
         _open_index("ix_complaints_open_project_due", "project_id", "resolve_by"),
-        # What the sweeper must look at now.
-        _open_index("ix_complaints_open_sla_check", "sla_check_at"),
         # An owner's history, newest first.
         Index("ix_complaints_owner", "owner_id", "id"),
         # A project's complaints by time (lists, reports, repeat lookups by unit).
         Index("ix_complaints_project", "project_id", "id"),
         Index("ix_complaints_company", "company_id", "id"),
         # The list's filters, each newest first from its own index (no filter may scan
-        # history): open states (small: open work only), people, labels, and the rare
-        # flags as partial indexes that hold only the rows flagged. A time window is
-        # an id range of the primary key (ids are time-ordered).
-        _open_index("ix_complaints_open_status", "status", "id"),
+        # history): people, labels, and the rare flags as partial indexes that hold
+        # only the rows flagged. An open state is found among open work (the open
+        # indexes above); a final one by the primary key. A time window is an id
+        # range of the primary key (ids are time-ordered).
         Index("ix_complaints_assignee", "assignee_id", "id"),
         Index("ix_complaints_receiver", "first_receiver_id", "id"),
         Index("ix_complaints_category", "category", "id"),
@@ -335,6 +356,61 @@ class Complaint(Base):
     @property
     def escalation_level(self) -> int:
         return max(self.response_level, self.resolution_level, self.visit_level)
+
+
+class SlaCheck(Base):
+    """When the sweeper must next look at an open complaint: ``complaints.sla_check_at``
+    for the complaints that have one, kept in this narrow table so that its index
+    lives here (it changes at almost every step; in the complaints' indexes it would
+    make every update a non-HOT one). Kept by :func:`_sync_sla_checks` at each
+    flush of the ORM and by the bulk path's statements; a complaint that is closed
+    or has nothing left to check has no row."""
+
+    __tablename__ = "sla_checks"
+    __table_args__ = (Index("ix_sla_checks_due", "check_at"),)
+    complaint_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    check_at: Mapped[datetime]
+
+
+def _sla_check_rows(session: Session) -> tuple[list[dict[str, Any]], list[int]]:
+    """The complaints of this flush whose next check was set or changed: rows to
+    write, and ids whose row goes (closed, or nothing left to check)."""
+    upsert: list[dict[str, Any]] = []
+    remove: list[int] = []
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, Complaint):
+            continue
+        state = inspect(obj)
+        if obj not in session.new and not (
+            state.attrs.sla_check_at.history.has_changes()
+            or state.attrs.closed_at.history.has_changes()
+        ):
+            continue
+        if obj.sla_check_at is not None and obj.closed_at is None:
+            upsert.append({"complaint_id": obj.id, "check_at": obj.sla_check_at})
+        elif obj not in session.new:
+            remove.append(obj.id)
+    return upsert, remove
+
+
+@event.listens_for(Session, "after_flush")
+def _sync_sla_checks(session: Session, _context: object) -> None:
+    upsert, remove = _sla_check_rows(session)
+    if not upsert and not remove:
+        return
+    connection = session.connection()
+    if remove:
+        connection.execute(delete(SlaCheck).where(SlaCheck.complaint_id.in_(remove)))
+    if upsert:
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(SlaCheck)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[SlaCheck.complaint_id],
+                set_={"check_at": statement.excluded.check_at},
+            ),
+            upsert,
+        )
 
 
 class ComplaintDepartment(Base):

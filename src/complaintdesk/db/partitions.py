@@ -91,9 +91,11 @@ def _exists(connection: Connection, name: str) -> bool:
     return bool(connection.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
 
 
-def _storage_options(connection: Connection, table: str) -> str:
+def _storage_options(connection: Connection, table: str, month: datetime) -> str:
     """The storage options (fillfactor, …) of the table's newest month partition: a
-    new month takes what its predecessor was tuned with."""
+    new month takes what its predecessor was tuned with; except that a month already
+    over when its partition is made (history written by the bulk path, which is not
+    updated) is filled whole: a fill factor's room is for the updates of live rows."""
     options = connection.scalar(
         text(
             "SELECT c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -102,6 +104,8 @@ def _storage_options(connection: Connection, table: str) -> str:
         ),
         {"t": table, "d": f"{table}_default"},
     )
+    if options and add_months(month, 1) <= month_start(datetime.now(UTC)):
+        options = [o for o in options if not o.startswith("fillfactor=")]
     return f" WITH ({', '.join(options)})" if options else ""
 
 
@@ -124,7 +128,7 @@ def create_month(connection: Connection, table: str, month: datetime) -> bool | 
     connection.execute(
         text(
             f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})"
-            f"{_storage_options(connection, table)}"
+            f"{_storage_options(connection, table, month)}"
         )
     )
     return True

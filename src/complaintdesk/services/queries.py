@@ -33,6 +33,12 @@ _Row = TypeVar("_Row", Event, FollowUp, Visit, Outbox)
 _OPEN = [s.value for s in OPEN_STATES]
 
 
+def open_work() -> ColumnElement[bool]:
+    """Open (not closed, not withdrawn), spelt as the partial open-work indexes'
+    predicate (``db/models.py``: ``closed_at IS NULL``) so that they serve it."""
+    return Complaint.closed_at.is_(None)
+
+
 @dataclass(frozen=True)
 class ComplaintFilter:
     """Filters of the complaint list; None means any."""
@@ -58,7 +64,7 @@ class ComplaintFilter:
 def overdue(now: datetime) -> ColumnElement[bool]:
     """Open and past a deadline the owner is waiting on: not yet answered after the
     response deadline, or not yet resolved after the resolution deadline."""
-    return Complaint.status.in_(_OPEN) & or_(
+    return open_work() & or_(
         Complaint.responded_at.is_(None) & (Complaint.respond_by < now),
         Complaint.resolved_at.is_(None) & (Complaint.resolve_by < now),
     )
@@ -105,9 +111,10 @@ def filtered(actor: Staff, flt: ComplaintFilter, now: datetime) -> Select[Compla
         value = getattr(flt, name)
         if value is not None:
             query = query.where(getattr(Complaint, name) == value)
+    if flt.status in _OPEN:
+        query = query.where(open_work())  # found among open work (its indexes)
     if flt.open is not None:
-        status_in = Complaint.status.in_(_OPEN)
-        query = query.where(status_in if flt.open else ~status_in)
+        query = query.where(open_work() if flt.open else Complaint.closed_at.is_not(None))
     if flt.overdue is not None:
         query = query.where(overdue(now) if flt.overdue else ~overdue(now))
     if flt.repeat is not None:
@@ -199,7 +206,7 @@ def queue_page(
         raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
     after = _parse_queue_cursor(cursor) if cursor is not None else None
     visible = visible_project_ids(actor)
-    seen = [(Complaint.company_id + 0) == actor.company_id, Complaint.status.in_(_OPEN)]
+    seen = [(Complaint.company_id + 0) == actor.company_id, open_work()]
     if visible is not None:
         seen.append((Complaint.project_id + 0).in_(visible or [-1]))
     rows: dict[int, Complaint] = {}
@@ -324,7 +331,7 @@ def my_work(
         raise InvalidInput(f"scope is one of {', '.join(WORK_SCOPES)}", field="scope")
     if not 1 <= page_size <= MAX_PAGE or not 1 <= page <= 1000:
         raise InvalidInput("page is 1 to 1000", field="page")
-    query = _scoped(actor).where(Complaint.status.in_(_OPEN))
+    query = _scoped(actor).where(open_work())
     mine = (Complaint.assignee_id == actor.id) | (Complaint.first_receiver_id == actor.id)
     if flt.scope == "mine":
         query = query.where(mine)
@@ -371,7 +378,7 @@ def follow_ups_due(
     for mine in (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id):
         query = (
             _scoped(actor)
-            .where(mine, Complaint.status.in_(_OPEN), Complaint.next_follow_up_at < until)
+            .where(mine, open_work(), Complaint.next_follow_up_at < until)
             .order_by(Complaint.next_follow_up_at)
             .limit(limit)
         )
@@ -382,10 +389,10 @@ def follow_ups_due(
 
 def visits_due(session: Session, actor: Staff, *, limit: int = 50) -> list[Complaint]:
     """Resolved complaints of the actor's projects waiting for their return visit,
-    the earliest deadline first (resolved is an open state: the partial index holds it)."""
+    the earliest deadline first (resolved is an open state: among open work)."""
     query = (
         _scoped(actor)
-        .where(Complaint.status == Status.RESOLVED.value)
+        .where(Complaint.status == Status.RESOLVED.value, open_work())
         .order_by(Complaint.visit_by, Complaint.id)
         .limit(limit)
     )
@@ -398,7 +405,7 @@ def review_queue(
     """Open complaints whose labels the classifier was unsure of, oldest first."""
     query = (
         _scoped(actor)
-        .where(Complaint.status.in_(_OPEN), Complaint.needs_review.is_(True))
+        .where(open_work(), Complaint.needs_review.is_(True))
         .order_by(Complaint.id)
         .offset((page - 1) * page_size)
         .limit(page_size + 1)

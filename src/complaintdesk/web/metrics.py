@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from complaintdesk.classify.base import Classifier, Prediction
 from complaintdesk.db.migrate import alembic_config
 from complaintdesk.db.models import Complaint, Outbox
-from complaintdesk.domain.lifecycle import OPEN_STATES
 
 REQUESTS = Counter(
     "complaintdesk_http_requests", "HTTP requests by route template", ["method", "route", "status"]
@@ -82,7 +81,8 @@ class DatabaseCollector(Collector):
                 select(func.count())
                 .select_from(Complaint)
                 .where(
-                    Complaint.status.in_([s.value for s in OPEN_STATES]),
+                    # Open work, spelt as the open-work indexes' predicate.
+                    Complaint.closed_at.is_(None),
                     Complaint.resolve_by < now,
                 )
             )
