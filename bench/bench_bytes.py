@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import make_engine, make_sessionmaker
 from complaintdesk.db.migrate import upgrade
@@ -52,7 +56,15 @@ def pg_cpu(url: str, database: str) -> float:
     return total
 
 
-TABLES = ("complaints", "complaint_departments", "events", "follow_ups", "visits", "outbox")
+TABLES = (
+    "complaints",
+    "complaint_departments",
+    "events",
+    "follow_ups",
+    "visits",
+    "outbox",
+    "sla_checks",
+)
 ORG = ("owners", "owner_units", "units", "buildings", "staff", "owner_links")
 
 
@@ -85,11 +97,13 @@ def _sizes(engine: Engine, complaints: int, label: str) -> float:
             heap, toast, idx, rows = conn.execute(
                 text(
                     "SELECT CAST(COALESCE(sum(pg_relation_size(c.oid)), 0) AS bigint), "
-                    "CAST(COALESCE(sum(COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), "
-                    "0)), 0) AS bigint), CAST(COALESCE(sum(pg_indexes_size(c.oid)), 0) AS bigint), "
+                    "CAST(COALESCE(sum(COALESCE("
+                    "pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0)), 0) AS bigint), "
+                    "CAST(COALESCE(sum(pg_indexes_size(c.oid)), 0) AS bigint), "
                     "(SELECT count(*) FROM " + table + ") "
-                    "FROM pg_partition_tree(CAST(:t AS regclass)) p "
-                    "JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf"
+                    "FROM pg_class c WHERE c.oid = CAST(:t AS regclass) AND c.relkind = 'r' "
+                    "OR c.oid IN (SELECT relid FROM pg_partition_tree(CAST(:t AS regclass)) "
+                    "WHERE isleaf)"
                 ),
                 {"t": table},
             ).one()
@@ -105,18 +119,297 @@ def _sizes(engine: Engine, complaints: int, label: str) -> float:
         return total
 
 
+# --- The live path: lifecycles interleaved in time, one request a transaction --------
+
+
+@dataclass(order=True)
+class _Step:
+    at: datetime
+    seq: int
+    complaint: int = field(compare=False)  # index into the plan
+    action: str = field(compare=False)
+    score: int = field(compare=False, default=5)
+
+
+def _plan_steps(rng: random.Random, n: int, start: datetime, days: float) -> list[_Step]:
+    """Each complaint's steps at realistic distances (minutes to days), the arrivals
+    spread evenly over ``days``; the way the demo walks one (dispatch, start, a
+    follow-up for 40 %, resolve, return visit, close; 3 % withdrawn; 13 % of visits
+    unsatisfied: resolved again and visited again)."""
+    steps: list[_Step] = []
+    seq = 0
+
+    def add(at: datetime, i: int, action: str, score: int = 5) -> None:
+        nonlocal seq
+        seq += 1
+        steps.append(_Step(at, seq, i, action, score))
+
+    for i in range(n):
+        t = start + timedelta(days=days * i / n)
+        add(t, i, "intake")
+        if rng.random() < 0.03:
+            add(t + timedelta(hours=2), i, "withdraw")
+            continue
+        t += timedelta(minutes=rng.uniform(3, 240))
+        add(t, i, "dispatch")
+        t += timedelta(minutes=rng.uniform(10, 600))
+        add(t, i, "start")
+        if rng.random() < 0.4:
+            t += timedelta(hours=rng.uniform(1, 12))
+            add(t, i, "follow_up")
+        t += timedelta(hours=rng.expovariate(1 / 30))
+        add(t, i, "resolve")
+        t += timedelta(hours=rng.uniform(2, 60))
+        score = rng.choices([5, 4, 3, 2, 1], [45, 30, 12, 9, 4])[0]
+        add(t, i, "visit", score)
+        if score < 3:
+            t += timedelta(hours=rng.uniform(4, 48))
+            add(t, i, "resolve")
+            t += timedelta(hours=rng.uniform(2, 24))
+            add(t, i, "visit", 4)
+        t += timedelta(hours=rng.uniform(1, 24))
+        add(t, i, "close")
+    steps.sort()
+    return steps
+
+
+def live(
+    factory: sessionmaker[Session], engine: Engine, n: int, days: float, now: datetime
+) -> datetime:
+    """``n`` complaints through the services over ``days`` simulated days, each step
+    one transaction in time order, with what ``serve`` runs beside them: delivery and
+    the sweeper every simulated hour, the outbox purge every day, and a VACUUM of the
+    history tables every 2,000 transactions (as autovacuum would). Returns the end."""
+    from complaintdesk.classify.base import default_classifier
+    from complaintdesk.classify.generate import iter_generate
+    from complaintdesk.db.engine import unit_of_work
+    from complaintdesk.db.models import Company
+    from complaintdesk.demo import _organisation
+    from complaintdesk.domain.errors import DomainError
+    from complaintdesk.services import org
+    from complaintdesk.services.delivery import LogChannel, deliver
+    from complaintdesk.services.escalation import sweep
+    from complaintdesk.services.retention import purge_outbox
+
+    rng = random.Random(11)
+    start = now - timedelta(days=days)
+    with unit_of_work(factory) as session:
+        company: Company = org.create_company(session, code="live", name="Live")
+        projects, staff, owners, _ = _organisation(session, company, rng, start, 200)
+    records = list(iter_generate(n, 11))
+    predictions = default_classifier().predict([r["text"] for r in records])
+    ids: dict[int, int] = {}
+    who: dict[int, tuple[Any, Any, Any]] = {}
+    log = LogChannel()
+    channels = {"email": log, "sms": log, "wechat": log, "log": log}
+    next_hour = start + timedelta(hours=1)
+    next_day = start + timedelta(days=1)
+    plan = _plan_steps(rng, n, start, days)
+    for done, step in enumerate(plan, 1):
+        while step.at >= next_hour:
+            while deliver(factory, channels, next_hour, batch=500).claimed == 500:
+                pass
+            sweep(factory, next_hour)
+            if next_hour >= next_day:
+                purge_outbox(factory, next_day)
+                next_day += timedelta(days=1)
+            next_hour += timedelta(hours=1)
+        try:
+            with unit_of_work(factory) as session:
+                _do(session, step, ids, who, projects, staff, owners, records, predictions, rng)
+        except DomainError:
+            pass
+        if done % 2000 == 0:
+            _vacuum(engine)
+            print(f"  {done:,}/{len(plan):,} requests, simulated {step.at:%Y-%m-%d %H:%M}")
+    end = plan[-1].at + timedelta(hours=1)
+    while deliver(factory, channels, end, batch=500).claimed == 500:
+        pass
+    sweep(factory, end)
+    purge_outbox(factory, end)
+    return end
+
+
+def _do(
+    session: Session,
+    step: _Step,
+    ids: dict[int, int],
+    who: dict[int, tuple[Any, Any, Any]],
+    projects: list[Any],
+    staff: dict[int, list[Any]],
+    owners: dict[int, list[Any]],
+    records: list[dict[str, Any]],
+    predictions: list[Any],
+    rng: random.Random,
+) -> None:
+    """One request: the step's service call on the complaint, read by its id."""
+    from complaintdesk.classify.base import default_classifier
+    from complaintdesk.db.models import Complaint
+    from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
+    from complaintdesk.services import closing, dispatch, follow_up, intake, resolve, visits
+
+    i = step.complaint
+    if step.action == "intake":
+        project = rng.choice(projects)
+        people = staff[project.id]
+        owner, unit = rng.choice(owners[project.id])
+        receiver = rng.choice(people)
+        made = intake.register(
+            session,
+            receiver,
+            intake.NewComplaint(
+                project_id=project.id,
+                text=records[i]["text"],
+                channel=rng.choice(list(Channel)),
+                owner_id=owner.id,
+                unit_id=unit.id,
+                location=unit.name,
+            ),
+            default_classifier(),
+            step.at,
+            prediction=predictions[i],
+        )
+        by_role = {(s.department, s.role): s for s in people}
+        agent = by_role[(StaffDepartment.CUSTOMER_SERVICE.value, Role.AGENT.value)]
+        department = Department(made.department)
+        worker = (
+            by_role.get((department.value, Role.STAFF.value))
+            or by_role[(department.value, Role.SUPERVISOR.value)]
+        )
+        ids[i] = made.id
+        who[i] = (receiver, agent, worker)
+        return
+    if i not in ids:
+        return
+    complaint = session.get(Complaint, ids[i])
+    assert complaint is not None
+    receiver, agent, worker = who[i]
+    t = step.at
+    if step.action == "withdraw":
+        closing.withdraw(session, receiver, complaint, t, reason="业主表示问题已自行解决")
+    elif step.action == "dispatch":
+        dispatch.dispatch(
+            session,
+            agent,
+            complaint,
+            t,
+            department=Department(complaint.department),
+            assignee_id=worker.id,
+        )
+    elif step.action == "start":
+        dispatch.start(session, worker, complaint, t)
+    elif step.action == "follow_up":
+        follow_up.add_follow_up(
+            session,
+            worker,
+            complaint,
+            t,
+            note=rng.choice(["已联系业主确认情况", "配件已订,等待到货", "Spoke to the owner"]),
+            next_follow_up_at=t + timedelta(days=1),
+        )
+    elif step.action == "resolve":
+        outcome = (
+            resolve.Outcome.ANSWERED if complaint.nature == "consulting" else resolve.Outcome.FIXED
+        )
+        resolve.resolve(session, worker, complaint, t, outcome=outcome, resolution="已维修完毕")
+    elif step.action == "visit":
+        visits.record_visit(
+            session,
+            agent,
+            complaint,
+            t,
+            satisfaction=step.score,
+            comment=None if step.score >= 3 else "还是没解决 / still not right",
+        )
+    elif step.action == "close":
+        closing.close(
+            session,
+            agent,
+            complaint,
+            t,
+            closing.Summary(
+                cause="设备老化 / ageing equipment",
+                lesson="巡检频次不足 / inspections too rare",
+                corrective_action="已维修更换 / repaired",
+                preventive_action="纳入月度巡检 / monthly check",
+            ),
+        )
+
+
+_VACUUMED = (*TABLES, "sla_checks")
+
+
+def _vacuum(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in _VACUUMED:
+            conn.execute(text(f"VACUUM {table}"))
+
+
+def _settings(pg: str) -> None:
+    names = ("shared_buffers", "maintenance_work_mem", "autovacuum", "server_version")
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        shown = {n: conn.execute(f"SHOW {n}").fetchone() for n in names}
+    load = os.getloadavg()
+    print(
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load[0]:.1f} on "
+        f"{os.cpu_count()} cores; PostgreSQL "
+        + ", ".join(f"{n} {v[0] if v else '?'}" for n, v in shown.items())
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=200_000, help="generated history (0: none)")
+    parser.add_argument("--services", type=int, default=1000, help="demo loader (0: none)")
+    parser.add_argument(
+        "--live", type=int, default=0, help="complaints through the services, interleaved"
+    )
+    parser.add_argument("--days", type=float, default=30.0, help="the live run's span")
+    parser.add_argument("--keep", action="store_true", help="keep the live run's database")
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     args = parser.parse_args()
+    _settings(args.pg)
+    now = datetime.now(UTC)
+    if args.rows > 0:
+        _bench_generate(args, now)
+    if args.services > 0:
+        _bench_demo(args, now)
+    if args.live > 0:
+        _bench_live(args, now)
+
+
+def _bench_live(args: argparse.Namespace, now: datetime) -> None:
+    from complaintdesk.services.retention import purge_outbox
+
+    name = f"cd_bench_live_{os.getpid()}"
+    engine = _database(args.pg, name)
+    try:
+        factory = make_sessionmaker(engine)
+        started = time.perf_counter()
+        end = live(factory, engine, args.live, args.days, now)
+        seconds = time.perf_counter() - started
+        load = os.getloadavg()
+        print(
+            f"\nlive: {args.live:,} complaints over {args.days:g} simulated days in "
+            f"{seconds:,.0f} s; load average {load[0]:.1f}"
+        )
+        with engine.connect() as conn:
+            waiting = conn.execute(text("SELECT count(*) FROM outbox")).scalar()
+        _sizes(engine, args.live, f"live, outbox at its 30-day window ({waiting:,} messages)")
+        purge_outbox(factory, end + timedelta(days=31))
+        _sizes(engine, args.live, "live, every message past its retention (purged)")
+    finally:
+        engine.dispose()
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            _drop(args.pg, name)
+
+
+def _bench_generate(args: argparse.Namespace, now: datetime) -> None:
     from complaintdesk.services.generate import generate
 
-    if args.rows <= 0:
-        raise SystemExit("--rows must be positive")
-
-    now = datetime.now(UTC)
     name = f"cd_bench_gen_{os.getpid()}"
     engine = _database(args.pg, name)
     try:
@@ -170,8 +463,9 @@ def main() -> None:
     finally:
         engine.dispose()
         _drop(args.pg, name)
-    if args.services <= 0:
-        return
+
+
+def _bench_demo(args: argparse.Namespace, now: datetime) -> None:
     from complaintdesk.demo import load_demo
     from complaintdesk.services.delivery import LogChannel, deliver
     from complaintdesk.services.retention import purge_outbox
