@@ -343,7 +343,8 @@ def _vacuum(engine: Engine) -> None:
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in _VACUUMED:
-            conn.execute(text(f"VACUUM {table}"))
+            if conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is not None:
+                conn.execute(text(f"VACUUM {table}"))
 
 
 def _settings(pg: str) -> None:
