@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import make_engine, make_sessionmaker
@@ -82,18 +82,24 @@ def _drop(pg: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _sizes(engine: Engine, complaints: int, label: str) -> float:
+Sizes = dict[str, tuple[int, int, int, int]]
+"""Per table: rows, heap, TOAST and index bytes."""
+
+# A complaint's owner links (one per message to the owner) are part of its cost.
+TABLES = (*TABLES, "owner_links")
+ORG = tuple(t for t in ORG if t != "owner_links")
+
+
+def _measure(engine: Engine) -> Sizes:
+    """VACUUM ANALYZE, then each table's size (a partitioned one: its partitions')."""
+    sizes: Sizes = {}
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.execute(text("VACUUM ANALYZE"))
-        total = 0.0
-        print(f"\n{label}: bytes per complaint ({complaints:,} complaints)")
-        print(f"  {'table':<24}{'rows/c':>8}{'heap':>8}{'toast':>8}{'indexes':>9}{'total':>9}")
         for table in (*TABLES, *ORG):
             exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar()
             if exists is None:
                 continue
-            # A partitioned table holds nothing itself: sum its partitions.
             heap, toast, idx, rows = conn.execute(
                 text(
                     "SELECT CAST(COALESCE(sum(pg_relation_size(c.oid)), 0) AS bigint), "
@@ -107,16 +113,33 @@ def _sizes(engine: Engine, complaints: int, label: str) -> float:
                 ),
                 {"t": table},
             ).one()
-            per = (heap + toast + idx) / complaints
-            if table in TABLES:
-                total += per
-            print(
-                f"  {table:<24}{rows / complaints:8.2f}{heap / complaints:8.0f}"
-                f"{toast / complaints:8.0f}{idx / complaints:9.0f}{per:9.0f}"
-                + ("" if table in TABLES else "  (organisation, not counted)")
-            )
-        print(f"  {'complaint with its lifecycle':<49}{total:9.0f}  (target <= 2,560)")
-        return total
+            sizes[table] = (int(rows), int(heap), int(toast), int(idx))
+    return sizes
+
+
+def _print(label: str, sizes: Sizes, complaints: int, before: Sizes | None = None) -> float:
+    """Bytes per complaint of each table (with ``before``: what grew since, per
+    complaint added)."""
+    total = 0.0
+    print(f"\n{label}: bytes per complaint ({complaints:,} complaints)")
+    print(f"  {'table':<24}{'rows/c':>8}{'heap':>8}{'toast':>8}{'indexes':>9}{'total':>9}")
+    for table, values in sizes.items():
+        old = (before or {}).get(table, (0, 0, 0, 0))
+        rows, heap, toast, idx = (v - o for v, o in zip(values, old, strict=True))
+        per = (heap + toast + idx) / complaints
+        if table in TABLES:
+            total += per
+        print(
+            f"  {table:<24}{rows / complaints:8.2f}{heap / complaints:8.0f}"
+            f"{toast / complaints:8.0f}{idx / complaints:9.0f}{per:9.0f}"
+            + ("" if table in TABLES else "  (organisation, not counted)")
+        )
+    print(f"  {'complaint with its lifecycle':<49}{total:9.0f}  (target <= 2,560)")
+    return total
+
+
+def _sizes(engine: Engine, complaints: int, label: str) -> float:
+    return _print(label, _measure(engine), complaints)
 
 
 # --- The live path: lifecycles interleaved in time, one request a transaction --------
@@ -368,6 +391,10 @@ def main() -> None:
     )
     parser.add_argument("--days", type=float, default=30.0, help="the live run's span")
     parser.add_argument("--keep", action="store_true", help="keep the live run's database")
+    parser.add_argument(
+        "--base", type=int, default=0, help="generated history under the live run (0: none)"
+    )
+    parser.add_argument("--base-years", type=float, default=0.25)
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
     args = parser.parse_args()
     _settings(args.pg)
@@ -381,12 +408,30 @@ def main() -> None:
 
 
 def _bench_live(args: argparse.Namespace, now: datetime) -> None:
+    from complaintdesk.services.generate import generate
     from complaintdesk.services.retention import purge_outbox
 
     name = f"cd_bench_live_{os.getpid()}"
     engine = _database(args.pg, name)
+    engine.dispose()
+
+    @event.listens_for(engine, "connect")
+    def _no_fsync_wait(dbapi_connection: Any, _record: object) -> None:
+        # Commits need not wait for the disk here (bytes do not depend on it).
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET synchronous_commit = off")
+        dbapi_connection.autocommit = False
+
     try:
         factory = make_sessionmaker(engine)
+        before: Sizes | None = None
+        if args.base > 0:
+            # A database that already holds history (its indexes' upper levels, every
+            # search term's key, its months): what the live complaints add to it is
+            # what each costs in a growing database.
+            generate(factory, rows=args.base, now=now, seed=7, years=args.base_years)
+            before = _measure(engine)
+            _print("history before the live run", before, args.base)
         started = time.perf_counter()
         end = live(factory, engine, args.live, args.days, now)
         seconds = time.perf_counter() - started
@@ -397,9 +442,16 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
         )
         with engine.connect() as conn:
             waiting = conn.execute(text("SELECT count(*) FROM outbox")).scalar()
-        _sizes(engine, args.live, f"live, outbox at its 30-day window ({waiting:,} messages)")
+        label = f"live, outbox at its 30-day window ({waiting:,} messages)"
+        _print(label, _measure(engine), args.live, before)
         purge_outbox(factory, end + timedelta(days=31))
-        _sizes(engine, args.live, "live, every message past its retention (purged)")
+        label = "live, every message past its retention (purged)"
+        _print(
+            label + (", growth per live complaint" if before else ""),
+            _measure(engine),
+            args.live,
+            before,
+        )
     finally:
         engine.dispose()
         if args.keep:
