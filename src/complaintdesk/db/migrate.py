@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from complaintdesk.db import fts
+from complaintdesk.db import fts, sla_checks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +24,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
     if engine.dialect.name == "sqlite" and revision == "head":
         # A batch-mode rebuild of complaints in a later migration drops the FTS
-        # triggers; put them back (a no-op when they are there).
+        # and sla_checks triggers; put them back (a no-op when they are there).
         with engine.begin() as connection:
             fts.install(connection)
+            sla_checks.install(connection)

@@ -24,16 +24,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    delete,
-    event,
-    inspect,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.domain.lifecycle import OPEN_STATES
@@ -362,55 +357,15 @@ class SlaCheck(Base):
     """When the sweeper must next look at an open complaint: ``complaints.sla_check_at``
     for the complaints that have one, kept in this narrow table so that its index
     lives here (it changes at almost every step; in the complaints' indexes it would
-    make every update a non-HOT one). Kept by :func:`_sync_sla_checks` at each
-    flush of the ORM and by the bulk path's statements; a complaint that is closed
-    or has nothing left to check has no row."""
+    make every update a non-HOT one). Kept by triggers on complaints
+    (``db/sla_checks.py``; the bulk path, which writes with triggers off on
+    PostgreSQL, adds its rows itself): a complaint that is closed or has nothing
+    left to check has no row."""
 
     __tablename__ = "sla_checks"
     __table_args__ = (Index("ix_sla_checks_due", "check_at"),)
     complaint_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     check_at: Mapped[datetime]
-
-
-def _sla_check_rows(session: Session) -> tuple[list[dict[str, Any]], list[int]]:
-    """The complaints of this flush whose next check was set or changed: rows to
-    write, and ids whose row goes (closed, or nothing left to check)."""
-    upsert: list[dict[str, Any]] = []
-    remove: list[int] = []
-    for obj in (*session.new, *session.dirty):
-        if not isinstance(obj, Complaint):
-            continue
-        state = inspect(obj)
-        if obj not in session.new and not (
-            state.attrs.sla_check_at.history.has_changes()
-            or state.attrs.closed_at.history.has_changes()
-        ):
-            continue
-        if obj.sla_check_at is not None and obj.closed_at is None:
-            upsert.append({"complaint_id": obj.id, "check_at": obj.sla_check_at})
-        elif obj not in session.new:
-            remove.append(obj.id)
-    return upsert, remove
-
-
-@event.listens_for(Session, "after_flush")
-def _sync_sla_checks(session: Session, _context: object) -> None:
-    upsert, remove = _sla_check_rows(session)
-    if not upsert and not remove:
-        return
-    connection = session.connection()
-    if remove:
-        connection.execute(delete(SlaCheck).where(SlaCheck.complaint_id.in_(remove)))
-    if upsert:
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(SlaCheck)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SlaCheck.complaint_id],
-                set_={"check_at": statement.excluded.check_at},
-            ),
-            upsert,
-        )
 
 
 class ComplaintDepartment(Base):

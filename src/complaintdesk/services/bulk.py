@@ -502,10 +502,12 @@ def _statements(dialect: str) -> list[str]:
         "msg_status, CASE WHEN msg_sent_at IS NULL THEN 0 ELSE 1 END, received_at, received_at, "
         "msg_sent_at FROM bulk_stage WHERE msg_body IS NOT NULL"
     )
-    # The sweeper's index of open work's next checks (db/models.py SlaCheck).
+    # The sweeper's index of open work's next checks (db/models.py SlaCheck; the
+    # triggers that keep it are off in a bulk transaction on PostgreSQL).
     sla_checks = (
         "INSERT INTO sla_checks (complaint_id, check_at) SELECT id, sla_check_at "
-        "FROM bulk_stage WHERE sla_check_at IS NOT NULL AND closed_at IS NULL"
+        "FROM bulk_stage WHERE sla_check_at IS NOT NULL AND closed_at IS NULL "
+        "ON CONFLICT (complaint_id) DO NOTHING"  # the triggers' row, where they ran
     )
     return [complaints, departments, events, follow_ups, visits, outbox, sla_checks]
 

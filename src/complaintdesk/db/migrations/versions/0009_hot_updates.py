@@ -1,6 +1,7 @@
 """updates that can be HOT: the sweeper's next check in a narrow table of its own
-(``sla_checks``), open work as ``closed_at IS NULL`` instead of ``status IN (...)``,
-no index on ``status``; complaints' months filled to 85 % on PostgreSQL
+(``sla_checks``, kept by triggers on complaints), open work as ``closed_at IS NULL``
+instead of ``status IN (...)``, no index on ``status``; complaints' months filled to
+85 % on PostgreSQL
 
 A complaint is updated at most steps of its life. An update is HOT (heap-only: no new
 entry in any index, the old version pruned from the page) only when no indexed column
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from complaintdesk.db import sla_checks
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -54,6 +57,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("complaint_id", name="pk_sla_checks"),
     )
     op.create_index("ix_sla_checks_due", "sla_checks", ["check_at"])
+    sla_checks.install(conn)
     conn.execute(
         sa.text(
             "INSERT INTO sla_checks (complaint_id, check_at) SELECT id, sla_check_at "
@@ -115,5 +119,6 @@ def downgrade() -> None:
             postgresql_where=sa.text(_OPEN_STATUS),
             sqlite_where=sa.text(_OPEN_STATUS),
         )
+    sla_checks.uninstall(conn)
     op.drop_index("ix_sla_checks_due", table_name="sla_checks")
     op.drop_table("sla_checks")
