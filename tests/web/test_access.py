@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.orm import Session
 
+from complaintdesk.services import org
 from tests.conftest import Org
 from tests.web.conftest import Api
 
@@ -151,6 +153,31 @@ def test_staff_and_owners_of_other_projects_are_not_listed(api: Api, acme: Org) 
     )
     assert r.status_code == 404 and r.json()["errors"][0]["field"] == "owner_id"
     r = cleaner.post("/api/v1/owners", json={"name": "x", "unit_ids": [str(acme.unit.id)]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "unit_ids"
+
+
+def test_an_owner_placed_in_no_unit_is_known_only_where_they_complained(
+    api: Api, acme: Org, session: Session
+) -> None:
+    # Imported or made by an operator without a home: not the whole company's to see.
+    loner = org.create_owner(session, acme.company, name="无房业主", phone="13900000077")
+    session.commit()
+    path = f"/api/v1/owners/{loner.id}"
+    for who in (acme.agent, acme.guard, acme.cleaner_other_project, acme.manager):
+        assert api.as_(who).get(path).status_code == 404, who.username
+        found = api.as_(who).get("/api/v1/owners", params={"phone": "13900000077"}).json()
+        assert found == [], who.username
+    assert api.as_(acme.admin).get(path).status_code == 200
+    # Once they complained in a project, that project's staff know of them; others not.
+    r = api.as_(acme.admin).post(
+        "/api/v1/complaints",
+        json={"project_id": str(acme.project.id), "owner_id": str(loner.id), "text": "楼道灯坏了"},
+    )
+    assert r.status_code == 201, r.text
+    assert api.as_(acme.agent).get(path).status_code == 200
+    assert api.as_(acme.cleaner_other_project).get(path).status_code == 404
+    # Staff register an owner in a unit of their projects, never nowhere.
+    r = api.as_(acme.agent).post("/api/v1/owners", json={"name": "新业主"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "unit_ids"
 
 

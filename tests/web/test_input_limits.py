@@ -67,9 +67,10 @@ def test_a_dispatch_note_with_escape_codes_is_refused_and_nothing_stored(
 
 
 def test_line_breaks_are_refused_in_one_line_values(api: Api, acme: Org) -> None:
-    r = api.as_(acme.agent).post("/api/v1/owners", json={"name": "王\n先生"})
+    unit = [str(acme.unit.id)]
+    r = api.as_(acme.agent).post("/api/v1/owners", json={"name": "王\n先生", "unit_ids": unit})
     assert r.status_code == 422 and _fields(r) == ["name"]
-    r = api.as_(acme.agent).post("/api/v1/owners", json={"name": "   "})
+    r = api.as_(acme.agent).post("/api/v1/owners", json={"name": "   ", "unit_ids": unit})
     assert r.status_code == 422 and _fields(r) == ["name"]
 
 

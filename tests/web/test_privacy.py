@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.models import AuditEntry
+from complaintdesk.db.models import AuditEntry, Owner
 from complaintdesk.domain import privacy
 from complaintdesk.domain.audit import AuditKind
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
@@ -111,3 +111,62 @@ def test_sign_ins_are_on_record(pages, acme: Org, session: Session) -> None:  # 
         select(AuditEntry.kind).where(AuditEntry.subject_id == acme.agent.id)
     ).all()
     assert AuditKind.SIGN_IN_FAILED in kinds and AuditKind.SIGN_IN in kinds
+
+
+def test_admin_owner_pages_mask_phones_for_administrators_and_audit_managers(  # type: ignore[no-untyped-def]
+    pages, acme: Org, session: Session
+) -> None:
+    admin = pages(acme.admin)
+    listed = admin.client.get("/admin/owners").text
+    one = admin.client.get(f"/admin/owners/{acme.owner.id}").text
+    for html in (listed, one):
+        assert "138****0001" in html and "13800000001" not in html
+    assert 'data-test="contact-masked"' in one
+    assert _reads(session, acme.owner.id) == []
+    # Saving the form with the masked fields left empty keeps the number on record.
+    r = admin.post_form(
+        f"/admin/owners/{acme.owner.id}",
+        {"name": "王女士", "phone": "", "email": "", "language": "zh", "contact_channel": "sms"},
+    )
+    assert r.status_code == 303, r.text
+    session.expire_all()
+    assert session.get(Owner, acme.owner.id).phone == "13800000001"  # type: ignore[union-attr]
+
+    manager = pages(acme.manager)
+    assert "13800000001" in manager.client.get("/admin/owners").text
+    assert "13800000001" in manager.client.get(f"/admin/owners/{acme.owner.id}").text
+    reads = _reads(session, acme.owner.id)
+    assert [e.actor_id for e in reads] == [acme.manager.id, acme.manager.id]
+
+
+def test_sign_outs_are_on_record(pages, acme: Org, session: Session) -> None:  # type: ignore[no-untyped-def]
+    agent = pages(acme.agent)
+    r = agent.post_form("/signout", {})
+    assert r.status_code == 303
+    assert agent.client.get("/work", follow_redirects=False).status_code == 303
+    session.expire_all()
+    outs = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.kind == AuditKind.SIGN_OUT, AuditEntry.subject_id == acme.agent.id
+        )
+    ).all()
+    assert [e.actor_id for e in outs] == [acme.agent.id]
+
+
+def test_owner_portal_sign_ins_and_outs_are_on_record(  # type: ignore[no-untyped-def]
+    pages, acme: Org, session: Session
+) -> None:
+    from tests.web.test_portal_pages import _owner_browser
+
+    browser = _owner_browser(pages, session, "13800000001")
+    r = browser.client.post(
+        "/portal/signout", data={"csrf_token": browser.csrf("/portal")}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    session.expire_all()
+    kinds = session.scalars(
+        select(AuditEntry.kind)
+        .where(AuditEntry.subject_id == acme.owner.id, AuditEntry.subject_type == "owner")
+        .order_by(AuditEntry.id)
+    ).all()
+    assert kinds == [AuditKind.SIGN_IN, AuditKind.SIGN_OUT]

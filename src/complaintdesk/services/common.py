@@ -65,35 +65,34 @@ def get_project(session: Session, actor: Staff, project_id: int) -> Project:
 
 def get_owner(session: Session, actor: Staff, owner_id: int) -> Owner:
     """The owner, if the actor may know of them: an owner of the actor's company who
-    lives in, or has complained in, one of the actor's projects, or who is not yet
-    placed in any unit. Else NotFound.
+    lives in, or has complained in, one of the actor's projects (administrators: any
+    owner of their company). Else NotFound: an owner placed in no unit who has not
+    complained is known to administrators only, not to the whole company.
 
-    The owner and where they live are read in one query (it is on every create)."""
+    The owner and whether they live here are read in one query (it is on every create)."""
     visible = visible_project_ids(actor)
     if visible is None:
         owner = session.get(Owner, owner_id)
-        placed = lives_here = True
+        lives_here = True
     else:
-        units = select(OwnerUnit.unit_id).where(OwnerUnit.owner_id == Owner.id)
         row = session.execute(
             select(
                 Owner,
-                exists(units),
                 exists(
-                    units.join(Unit, Unit.id == OwnerUnit.unit_id).where(
-                        Unit.project_id.in_(visible)
-                    )
+                    select(OwnerUnit.unit_id)
+                    .join(Unit, Unit.id == OwnerUnit.unit_id)
+                    .where(OwnerUnit.owner_id == Owner.id, Unit.project_id.in_(visible or [-1]))
                 ),
             ).where(Owner.id == owner_id)
         ).first()
-        owner, placed, lives_here = row if row is not None else (None, False, False)
+        owner, lives_here = row if row is not None else (None, False)
     if owner is None or owner.company_id != actor.company_id:
         raise NotFound(f"owner {owner_id} not found", field="owner_id")
-    if not placed or lives_here or visible is None:
+    if lives_here or visible is None:
         return owner
     complained_here = session.scalar(
         select(Complaint.id)
-        .where(Complaint.owner_id == owner.id, Complaint.project_id.in_(visible))
+        .where(Complaint.owner_id == owner.id, Complaint.project_id.in_(visible or [-1]))
         .limit(1)
     )
     if complained_here is None:

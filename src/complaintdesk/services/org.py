@@ -116,7 +116,14 @@ def create_owner(
     unit_ids: Iterable[int] = (),
     actor: Staff | None = None,
 ) -> Owner:
-    """A new owner; with an ``actor``, only in units of the actor's projects."""
+    """A new owner; with an ``actor``, in at least one unit of the actor's projects
+    (an owner is visible to the staff of the projects where they live or have
+    complained: one placed nowhere would be known to administrators only)."""
+    unit_ids = list(dict.fromkeys(unit_ids))
+    if actor is not None and not unit_ids:
+        raise InvalidInput(
+            "give the unit the owner lives in / 请填写业主所住的房屋", field="unit_ids"
+        )
     if language not in ("zh", "en"):
         raise InvalidInput("language is zh or en", field="language")
     if contact_channel not in ("sms", "wechat", "email"):
@@ -132,7 +139,7 @@ def create_owner(
     )
     session.add(owner)
     session.flush()
-    for unit_id in dict.fromkeys(unit_ids):
+    for unit_id in unit_ids:
         unit = session.get(Unit, unit_id)
         project = session.get(Project, unit.project_id) if unit is not None else None
         if (
@@ -468,11 +475,23 @@ def buildings_of(session: Session, actor: Staff, project_id: int) -> list[tuple[
     return [(b, int(n)) for b, n in rows]
 
 
-def units_of(session: Session, actor: Staff, building_id: int) -> tuple[Building, list[Unit]]:
+def _building(session: Session, actor: Staff, building_id: int) -> Building:
+    """The building, if its project is the actor's to know of; else NotFound naming
+    the building only (never its project: that would tell that it exists)."""
     building = session.get(Building, building_id)
-    if building is None:
-        raise NotFound(f"building {building_id} not found")
-    get_project(session, actor, building.project_id)
+    project = session.get(Project, building.project_id) if building is not None else None
+    if (
+        building is None
+        or project is None
+        or project.company_id != actor.company_id
+        or not can_see_project(actor, project.id)
+    ):
+        raise NotFound(f"building {building_id} not found", field="building_id")
+    return building
+
+
+def units_of(session: Session, actor: Staff, building_id: int) -> tuple[Building, list[Unit]]:
+    building = _building(session, actor, building_id)
     units = session.scalars(select(Unit).where(Unit.building_id == building.id).order_by(Unit.name))
     return building, list(units)
 
@@ -483,9 +502,7 @@ def new_building(session: Session, actor: Staff, project_id: int, name: str) -> 
 
 
 def new_unit(session: Session, actor: Staff, building_id: int, name: str) -> Unit:
-    building = session.get(Building, building_id)
-    if building is None:
-        raise NotFound(f"building {building_id} not found", field="building_id")
+    building = _building(session, actor, building_id)
     administered_project(session, actor, building.project_id)
     return add_unit(session, building, rules.clean_text(name, field="name", max_chars=100))
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.models import Staff
+from complaintdesk.db.models import Owner, Staff
 from complaintdesk.domain.audit import AuditKind, Subject
 from complaintdesk.services import audit, org, ratelimit
 
@@ -83,3 +83,31 @@ def sign_in(
         subject_id=matches[0].id,
     )
     return SignInResult(matches[0])
+
+
+def sign_out(session: Session, staff: Staff, now: datetime) -> None:
+    """A staff member ended their page session: on record like the sign-in."""
+    audit.record(
+        session,
+        company_id=staff.company_id,
+        actor=staff,
+        kind=AuditKind.SIGN_OUT,
+        at=now,
+        subject=Subject.STAFF,
+        subject_id=staff.id,
+    )
+
+
+def owner_signed(session: Session, owners: list[Owner], kind: AuditKind, now: datetime) -> None:
+    """An owner signed in to (or out of) the portal with their phone: on record in the
+    audit trail of each company that knows them by it (no staff actor)."""
+    for owner in owners:
+        audit.record(
+            session,
+            company_id=owner.company_id,
+            actor=None,
+            kind=kind,
+            at=now,
+            subject=Subject.OWNER,
+            subject_id=owner.id,
+        )

@@ -401,7 +401,12 @@ class OwnerCreate(BaseModel):
     email: Line200 | None = None
     language: str = Field("zh", pattern="^(zh|en)$")
     contact_channel: str = Field("sms", pattern="^(sms|wechat|email)$")
-    unit_ids: list[Id] = Field(default_factory=list)
+    unit_ids: list[Id] = Field(
+        min_length=1,
+        max_length=20,
+        description="The units the owner lives in, on the caller's projects: an owner is "
+        "visible to the staff of the projects where they live or have complained",
+    )
 
 
 class OwnerOut(BaseModel):

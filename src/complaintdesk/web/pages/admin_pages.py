@@ -20,7 +20,7 @@ from complaintdesk.domain.errors import DomainError, Forbidden
 from complaintdesk.domain.sla import Clock
 from complaintdesk.domain.taxonomy import Role, StaffDepartment, Urgency, display_name
 from complaintdesk.i18n import N_, pick
-from complaintdesk.services import org
+from complaintdesk.services import org, privacy
 from complaintdesk.services.common import get_owner
 from complaintdesk.web.deps import IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
@@ -389,11 +389,16 @@ def _owners_page(
     values: dict[str, Any],
     status_code: int = 200,
 ) -> Response:
+    found = org.list_owners(session, staff, q)
+    now = request.app.state.clock()
+    # In full only to those who call owners back (each read audited), else masked.
+    phones = {o.id: privacy.owner_contact(session, staff, o, now).phone for o in found}
     return render.page(
         request,
         "admin_owners.html",
         title=N_("Owners"),
-        owners=org.list_owners(session, staff, q),
+        owners=found,
+        phones=phones,
         q=q,
         errors=errors,
         values=values,
@@ -441,13 +446,35 @@ def add_owner(
     return RedirectResponse(f"/admin/owners/{owner.id}", status_code=303)
 
 
+def _owner_page(
+    request: Request,
+    session: Session,
+    staff: Staff,
+    owner: Owner,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    """The owner's form. Their phone and e-mail are in it only for those who call owners
+    back (the read is audited); everyone else sees them masked, and a field left empty
+    keeps what is on record."""
+    contact = privacy.owner_contact(session, staff, owner, request.app.state.clock())
+    return render.page(
+        request,
+        "admin_owner.html",
+        title=N_("Owner"),
+        owner=owner,
+        contact=contact,
+        errors=errors,
+        status_code=status_code,
+    )
+
+
 @router.get("/admin/owners/{owner_id}")
 def owner_page(
     request: Request, owner_id: IdPath, session: SessionDep, staff: PageStaff
 ) -> Response:
     _require(staff)
-    owner = get_owner(session, staff, owner_id)
-    return render.page(request, "admin_owner.html", title=N_("Owner"), owner=owner, errors={})
+    return _owner_page(request, session, staff, get_owner(session, staff, owner_id), {})
 
 
 @router.post("/admin/owners/{owner_id}")
@@ -464,6 +491,8 @@ def update_owner(
 ) -> Response:
     _require(staff)
     owner = get_owner(session, staff, owner_id)
+    # Who sees contacts masked was given empty fields: empty keeps what is on record.
+    masked = not privacy.sees_contact(staff)
     _, errors = _attempt(
         session,
         request,
@@ -472,22 +501,15 @@ def update_owner(
             staff,
             owner.id,
             name=name,
-            phone=phone or None,
-            email=email or None,
+            phone=phone or (owner.phone if masked else None),
+            email=email or (owner.email if masked else None),
             language=language,
             contact_channel=contact_channel,
         ),
     )
     if errors:
         session.refresh(owner)
-        return render.page(
-            request,
-            "admin_owner.html",
-            title=N_("Owner"),
-            owner=owner,
-            errors=errors,
-            status_code=422,
-        )
+        return _owner_page(request, session, staff, owner, errors, 422)
     return RedirectResponse(f"/admin/owners/{owner.id}", status_code=303)
 
 

@@ -79,8 +79,12 @@ def signin_submit(
 
 
 @router.post("/signout")
-def signout(request: Request) -> RedirectResponse:
+def signout(
+    request: Request, session: SessionDep, now: NowDep, staff: MaybeStaff
+) -> RedirectResponse:
     response = RedirectResponse("/signin", status_code=303)
+    if staff is not None:
+        signin.sign_out(session, staff, now)
     security_of(request).end_session(response)
     return response
 

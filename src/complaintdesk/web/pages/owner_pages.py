@@ -16,9 +16,11 @@ from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from complaintdesk.db.models import Complaint, Owner
+from complaintdesk.domain.audit import AuditKind
 from complaintdesk.domain.errors import DomainError, NotFound, RateLimited
 from complaintdesk.i18n import N_, pick, translator
 from complaintdesk.services import owner_links, owner_portal
+from complaintdesk.services import signin as signin_audit
 from complaintdesk.web.deps import ClassifierDep, IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.deps import SignInRequired, pages_router
@@ -151,13 +153,22 @@ def signin(
             error=t("That code is wrong or has expired. Ask for a new one if needed."),
             status_code=401,
         )
+    signin_audit.owner_signed(session, owners, AuditKind.SIGN_IN, now)
     response = RedirectResponse(render.safe_next(next, "/portal"), status_code=303)
     security_of(request).start_session(response, OWNER, owners[0].id, _phone_check(owners[0].phone))
     return response
 
 
 @router.post("/portal/signout")
-def signout(request: Request) -> Response:
+def signout(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    viewer: Annotated[owner_portal.Viewer | None, Depends(signed_in_owner)],
+) -> Response:
+    if viewer is not None:
+        owners = [o for i in sorted(viewer.owner_ids) if (o := session.get(Owner, i))]
+        signin_audit.owner_signed(session, owners, AuditKind.SIGN_OUT, now)
     response = RedirectResponse("/portal/signin", status_code=303)
     security_of(request).end_session(response)
     return response
