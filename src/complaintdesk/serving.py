@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from complaintdesk import heartbeat
 from complaintdesk.classify.base import Classifier, Prediction, default_classifier
 from complaintdesk.db import ids
 from complaintdesk.runtime import Periodic, Runtime, utcnow
@@ -175,7 +176,11 @@ def worker_app() -> FastAPI:
     runtime = Runtime.from_settings(settings)
     configure_logging()  # a spawned worker starts with no logging set up
     log.info("worker %d serving with node %d", os.getpid(), node)
-    return create_app(runtime.factory, classifier=CoalescingClassifier(default_classifier()))
+    app = create_app(runtime.factory, classifier=CoalescingClassifier(default_classifier()))
+    # /readyz reads whether the supervisor's jobs are alive from its heartbeat.
+    beat = os.environ.get(heartbeat.HEARTBEAT_ENV)
+    app.state.heartbeat = Path(beat) if beat else None
+    return app
 
 
 def deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
@@ -267,6 +272,15 @@ def serve(
     jobs = background_jobs(runtime) if background else []
     for job in jobs:
         job.start()
+    # Workers answer /readyz; the jobs run here: they learn of them from a heartbeat.
+    beat = (
+        heartbeat.Heartbeat(heartbeat.path_for(settings.node_lock_dir, base), jobs)
+        if jobs and workers > 1
+        else None
+    )
+    if beat is not None:
+        beat.start()
+        os.environ[heartbeat.HEARTBEAT_ENV] = str(beat.path)
     try:
         if workers == 1:
             from complaintdesk.web.app import create_app
@@ -293,4 +307,6 @@ def serve(
     finally:
         for job in jobs:
             job.stop()
+        if beat is not None:
+            beat.stop()
         runtime.engine.dispose()

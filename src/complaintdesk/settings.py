@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     """How long a request waits for a free connection before it fails."""
     node_lock_dir: Path = Path(tempfile.gettempdir()) / "complaintdesk-nodes"
     """Where ``serve`` processes hold the lock on their id node numbers."""
+    heartbeat_stale_seconds: float = 15.0
+    """A worker's /readyz reports the supervisor's jobs stopped when its heartbeat is
+    older than this."""
     db_pool_pre_ping: bool = True
     """Check each connection as it leaves the pool (one round trip per request):
     survives a database restart without a failed request; off saves that round trip."""

@@ -45,6 +45,16 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120
     raise AssertionError(f"serve did not come up in {timeout:.0f} s; it said:\n{output[-3000:]}")
 
 
+def _readiness(url: str, until: int | None = None, timeout: float = 60) -> tuple[int, str]:
+    """/readyz's status and its ``workers`` check (waiting for ``until`` if given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(f"{url}/readyz", timeout=10)
+        if until is None or r.status_code == until or time.monotonic() > deadline:
+            return r.status_code, str(r.json()["checks"]["workers"])
+        time.sleep(0.5)
+
+
 def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
@@ -65,6 +75,7 @@ def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
         "COMPLAINTDESK_NODE_LOCK_DIR": str(locks),
         "COMPLAINTDESK_DELIVER_INTERVAL_SECONDS": "0.2",
         "COMPLAINTDESK_DB_POOL_SIZE": "3",
+        "COMPLAINTDESK_HEARTBEAT_STALE_SECONDS": "4",
     }
     command = [str(Path(sys.executable).parent / "complaintdesk"), "serve", "--workers", "2"]
     proc = subprocess.Popen(
@@ -105,6 +116,16 @@ def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
                 break
             time.sleep(0.3)
         assert not pending
+        # A worker's /readyz sees the supervisor's jobs through its heartbeat: alive,
+        # then stale while the supervisor is stopped, then alive again.
+        assert _readiness(url) == (200, "ok")
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            status, workers = _readiness(url, until=503)
+            assert status == 503 and workers.startswith("stopped: supervisor silent"), workers
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert _readiness(url, until=200) == (200, "ok")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -154,9 +154,18 @@ def install(app: FastAPI, factory: sessionmaker[Session]) -> None:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         checks["database_ms"] = round((time.perf_counter() - started) * 1000, 1)
         jobs = getattr(request.app.state, "jobs", None)
+        beat = getattr(request.app.state, "heartbeat", None)
         if jobs is not None:
             dead = [job.name for job in jobs if not job.alive]
             checks["workers"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
+        elif beat is not None:
+            # serve --workers N: the jobs run in the supervisor, which writes a heartbeat.
+            from complaintdesk import heartbeat
+            from complaintdesk.settings import get_settings
+
+            checks["workers"] = heartbeat.check(
+                beat, stale_after=get_settings().heartbeat_stale_seconds
+            )
         else:
             checks["workers"] = "not run by this process"
         ready = (
