@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, FollowUp, Staff
 from complaintdesk.domain import rules
-from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.errors import TransitionNotAllowed
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.services.common import mark_responded, record_event, require
@@ -26,7 +26,7 @@ def add_follow_up(
     """Record what was done or learnt; a next date puts it back in the queue then."""
     require(actor, Permission.FOLLOW_UP, complaint)
     if not Status(complaint.status).is_open:
-        raise InvalidInput("the complaint is closed / 投诉已结案", field="status")
+        raise TransitionNotAllowed("the complaint is closed / 投诉已结案", field="status")
     note = rules.clean_text(note, field="note")
     if next_follow_up_at is not None:
         rules.check_future(next_follow_up_at, now, field="next_follow_up_at")

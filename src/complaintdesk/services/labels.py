@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from complaintdesk.db.models import Complaint, ComplaintDepartment, LabelCorrection, Staff
 from complaintdesk.domain import rules
 from complaintdesk.domain.audit import AuditKind, Subject
-from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.errors import InvalidInput, TransitionNotAllowed
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, parse_labels
@@ -35,7 +35,7 @@ def correct_labels(
     audit trail."""
     require(actor, Permission.RELABEL, complaint)
     if not Status(complaint.status).is_open:
-        raise InvalidInput(
+        raise TransitionNotAllowed(
             "a closed complaint's labels cannot change / 已结案投诉不能修改分类", field="status"
         )
     if not changes:

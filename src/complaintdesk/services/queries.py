@@ -180,6 +180,8 @@ def queue_cursor(c: Complaint) -> str:
 def _parse_queue_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         micros, id_ = (int(part) for part in cursor.split("."))
+        if not 0 < id_ < 2**63:  # ids are 64-bit: the database would refuse the query
+            raise ValueError(id_)
         return _EPOCH + micros * _MICRO, id_
     except (ValueError, OverflowError) as exc:
         raise InvalidInput(

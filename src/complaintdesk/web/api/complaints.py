@@ -239,7 +239,12 @@ def my_queue(
     session: SessionDep,
     staff: CurrentStaff,
     cursor: Annotated[
-        str | None, Query(max_length=60, description="next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^-?\d{1,16}\.\d{1,19}$",
+            description="next_cursor of the previous page",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = queries.QUEUE_PAGE,
 ) -> ComplaintPage:
