@@ -341,10 +341,12 @@ def photo_of(session: Session, complaint: Complaint, photo_id: int) -> Complaint
 
 
 def get_photo(session: Session, viewer: Viewer, photo_id: int) -> ComplaintPhoto:
+    """The photo, if its complaint is the viewer's; else NotFound naming the photo
+    only (its complaint's id would tell that it exists)."""
     photo = session.get(ComplaintPhoto, photo_id)
-    if photo is None:
+    complaint = session.get(Complaint, photo.complaint_id) if photo is not None else None
+    if photo is None or complaint is None or not viewer.may_see(complaint):
         raise NotFound(f"photo {photo_id} not found")
-    get_complaint(session, viewer, photo.complaint_id)  # NotFound unless theirs
     return photo
 
 
