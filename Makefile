@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 BIN := .venv/bin
 
-.PHONY: setup run demo test lint types pytest bench clean messages browser-deps
+.PHONY: setup run demo test lint types pytest bench clean messages browser-deps schemathesis reliability
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.8"
@@ -37,6 +37,17 @@ test: lint types browser-deps pytest
 
 bench: setup
 	$(BIN)/python bench/bench_classify.py
+
+# Not part of `make test` (minutes each); figures in docs/operations.md.
+# Schemathesis against the OpenAPI document, in-process, on a throw-away SQLite database
+# with the demo company, as every role and as nobody (SCHEMATHESIS_ARGS, e.g. --database postgresql).
+schemathesis: setup
+	$(BIN)/python bench/schemathesis_run.py $(SCHEMATHESIS_ARGS)
+
+# SIGKILLs of `serve --workers 2` under concurrent creates on a throw-away PostgreSQL
+# database (RELIABILITY_ARGS; the PostgreSQL restart round: see docs/operations.md).
+reliability: setup
+	$(BIN)/python bench/reliability.py $(RELIABILITY_ARGS)
 
 clean:
 	rm -rf var .venv .pytest_cache .mypy_cache .ruff_cache
