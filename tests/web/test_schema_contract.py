@@ -40,3 +40,27 @@ def test_queue_cursors_out_of_range_are_refused_by_the_schema(api: Api, acme: Or
         r = agent.get("/api/v1/complaints/queue", params={"cursor": cursor})
         assert r.status_code == 422, (cursor, r.text)
     assert agent.get("/api/v1/complaints/queue", params={"cursor": "0.1"}).status_code == 200
+
+
+def test_times_are_iso_8601_as_the_document_says_not_bare_numbers(api: Api, acme: Org) -> None:
+    admin = api.as_(acme.admin)
+    for value in ("0", "0.0", "1700000000"):
+        r = admin.get("/api/v1/audit", params={"at_from": value})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["errors"][0]["field"] == "at_from"
+    assert admin.get("/api/v1/audit", params={"at_from": "2026-11-01T00:00:00Z"}).is_success
+
+
+def test_sla_targets_have_their_shape_in_the_document(api: Api, acme: Org) -> None:
+    doc = api.client.get("/api/v1/openapi.json").json()
+    shape = str(doc["components"]["schemas"]["ProjectCreate"]["properties"]["sla_overrides"])
+    assert "propertyNames" in shape
+    admin = api.as_(acme.admin)
+    r = admin.post("/api/v1/projects", json={"code": "PX", "name": "x", "sla_overrides": {"M": {}}})
+    assert r.status_code == 422
+    r = admin.post(
+        "/api/v1/projects",
+        json={"code": "PY", "name": "y", "sla_overrides": {"high": {"response": 30}}},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["sla_overrides"] == {"high": {"response": 30}}

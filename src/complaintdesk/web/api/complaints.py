@@ -242,7 +242,7 @@ def my_queue(
         str | None,
         Query(
             max_length=40,
-            pattern=r"^-?\d{1,16}\.\d{1,19}$",
+            pattern=r"^-?\d{1,16}\.[1-9]\d{0,18}$",
             description="next_cursor of the previous page",
         ),
     ] = None,

@@ -128,7 +128,7 @@ def create_project(body: ProjectCreate, session: SessionDep, staff: CurrentStaff
         code=body.code,
         name=body.name,
         city=body.city,
-        sla_overrides=body.sla_overrides,
+        sla_overrides=body.plain_sla_overrides(),
     )
     return ProjectOut.of(project)
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
 from complaintdesk.db.models import (
     ApiToken,
@@ -22,6 +30,7 @@ from complaintdesk.db.models import (
 from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome
 from complaintdesk.domain.messages import mask_links
+from complaintdesk.domain.sla import MAX_TARGET_MINUTES, Clock
 from complaintdesk.domain.taxonomy import (
     Category,
     Channel,
@@ -44,7 +53,17 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("is out of range") from exc
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _iso_only(value: Any) -> Any:
+    """The document says ``date-time`` (ISO 8601): a bare number (which pydantic would
+    read as seconds since 1970) is refused, as the document says it is."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("is an ISO 8601 time with its zone, e.g. 2026-11-02T09:00:00+08:00")
+    return value
+
+
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
 """A time with its zone, as UTC; a time without a zone is refused (422)."""
 
 # The shapes the services' cleaning rules (domain/rules.py) accept, stated in the schema
@@ -434,14 +453,28 @@ class OwnerOut(BaseModel):
         )
 
 
+SlaOverrides = dict[
+    Urgency,
+    dict[Clock, Annotated[float, Field(gt=0, le=MAX_TARGET_MINUTES, allow_inf_nan=False)]],
+]
+"""SLA targets in minutes by urgency and clock, as the services accept them."""
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: Code
     name: Name
     city: Line100 | None = None
-    sla_overrides: dict[str, dict[str, Annotated[float, Field(allow_inf_nan=False)]]] | None = (
-        Field(None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}')
+    sla_overrides: SlaOverrides | None = Field(
+        None, description='Minutes per urgency and clock, e.g. {"high": {"response": 60}}'
     )
+
+    def plain_sla_overrides(self) -> dict[str, dict[str, float]] | None:
+        if self.sla_overrides is None:
+            return None
+        return {
+            u.value: {c.value: m for c, m in cl.items()} for u, cl in self.sla_overrides.items()
+        }
 
 
 class ProjectOut(BaseModel):
