@@ -3,7 +3,7 @@ at random moments (and, once, PostgreSQL itself is restarted); every acknowledge
 complaint must be in the database exactly once, and no request made two.
 
     .venv/bin/python bench/reliability.py                 # 20 rounds of SIGKILL
-    flock /work/land.lock .venv/bin/python bench/reliability.py --pg-restart
+    .venv/bin/python bench/reliability.py --pg-restart --lock /work/land.lock --rounds 4
 
 What it does:
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import random
 import re
@@ -238,8 +239,9 @@ class ClientStats:
     sent: int = 0
     created: int = 0  # 201: made by this request
     replayed: int = 0  # 200: an earlier attempt with the same key had made it
-    unacknowledged: int = 0  # no answer, a dropped connection, a 5xx: retried
-    refused: Counter[int] = field(default_factory=Counter)  # other 4xx (should be none)
+    unacknowledged: int = 0  # sent, and then no answer (dropped in flight) or a 5xx: retried
+    refused: int = 0  # no connection (the server was down): retried
+    other: Counter[int] = field(default_factory=Counter)  # other 4xx (should be none)
     acked: dict[str, int] = field(default_factory=dict)  # key -> complaint id
     keys: list[str] = field(default_factory=list)  # every key sent
     pending: str | None = None
@@ -278,6 +280,10 @@ class Client(threading.Thread):
                 json=self.body(key),
                 headers={"Idempotency-Key": key, "Authorization": f"Bearer {self.token}"},
             )
+        except httpx.ConnectError:
+            self.stats.refused += 1
+            time.sleep(0.3)
+            return False
         except httpx.TransportError:
             self.stats.unacknowledged += 1
             return False
@@ -291,7 +297,7 @@ class Client(threading.Thread):
         if r.status_code >= 500:
             self.stats.unacknowledged += 1
             return False
-        self.stats.refused[r.status_code] += 1
+        self.stats.other[r.status_code] += 1
         if r.status_code == 429:
             time.sleep(float(r.headers.get("Retry-After", "1")))
         return False
@@ -322,10 +328,23 @@ class Client(threading.Thread):
 # --- PostgreSQL restart -------------------------------------------------------------------
 
 
-def restart_postgresql(admin_url: str) -> float:
-    """Restart the shared PostgreSQL once; the seconds until it accepts connections."""
+def restart_postgresql(admin_url: str, lock: Path | None) -> float:
+    """Restart the shared PostgreSQL once; the seconds until it accepts connections.
+    With ``lock``, holds that file locked while doing so (on this machine the landing
+    lock: no test run uses PostgreSQL meanwhile)."""
     versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
     command = PG_RESTART.format(version=versions[-1])
+    with contextlib.ExitStack() as held:
+        if lock is not None:
+            log(f"waiting for the lock {lock}")
+            handle = held.enter_context(lock.open("a"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+            log(f"holding the lock {lock}")
+        return _restart(admin_url, command)
+
+
+def _restart(admin_url: str, command: str) -> float:
     announce(f"reliability bench: restarting PostgreSQL now ({command}); back in seconds")
     started = time.monotonic()
     subprocess.run(command, shell=True, check=True)
@@ -405,6 +424,12 @@ def main() -> int:
         action="store_true",
         help="restart PostgreSQL once, halfway (run under flock /work/land.lock)",
     )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="a file to hold locked while PostgreSQL restarts (here /work/land.lock)",
+    )
     parser.add_argument("--min-gap", type=float, default=1.0, help="seconds before a kill, min")
     parser.add_argument("--max-gap", type=float, default=6.0, help="seconds before a kill, max")
     parser.add_argument("--seed", type=int, default=None)
@@ -438,7 +463,7 @@ def main() -> int:
         for n in range(args.rounds):
             time.sleep(rng.uniform(args.min_gap, args.max_gap))
             if n == pg_round:
-                pg_seconds = restart_postgresql(admin_url)
+                pg_seconds = restart_postgresql(admin_url, args.lock)
                 time.sleep(rng.uniform(args.min_gap, args.max_gap))
             acked = sum(len(c.stats.acked) for c in clients)
             server.kill()
@@ -461,9 +486,9 @@ def main() -> int:
     verdict = check(setup, clients)
     elapsed = time.monotonic() - started
     stats = [c.stats for c in clients]
-    refused: Counter[int] = Counter()
+    other: Counter[int] = Counter()
     for s in stats:
-        refused.update(s.refused)
+        other.update(s.other)
     pending = sum(1 for s in stats if s.pending is not None)
     load_after = os.getloadavg()
     print()
@@ -476,10 +501,11 @@ def main() -> int:
         )
     )
     print(
-        f"clients: {args.clients} threads; requests sent {sum(s.sent for s in stats):,}; "
+        f"clients: {args.clients} threads; requests sent {sum(s.sent for s in stats):,}: "
         f"created (201) {sum(s.created for s in stats):,}; replayed on retry (200) "
-        f"{sum(s.replayed for s in stats):,}; unacknowledged and retried "
-        f"{sum(s.unacknowledged for s in stats):,}; other refusals {dict(refused) or 0}"
+        f"{sum(s.replayed for s in stats):,}; lost in flight or 5xx, retried "
+        f"{sum(s.unacknowledged for s in stats):,}; no connection (server down), retried "
+        f"{sum(s.refused for s in stats):,}; other refusals {dict(other) or 0}"
     )
     print(
         f"keys: {sum(len(s.keys) for s in stats):,} sent, {verdict.acknowledged:,} acknowledged, "
