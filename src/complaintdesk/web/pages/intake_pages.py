@@ -3,6 +3,7 @@ review queue of labels the classifier was unsure of."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
@@ -65,6 +66,9 @@ def _intake_page(
         label_options=_label_options(),
         form=form or {},
         errors=errors or {},
+        # One key per form shown: sending it twice (a double click, a retry after the
+        # server died before answering) registers the complaint once.
+        form_key=(form or {}).get("idempotency_key") or f"form-{uuid.uuid4().hex}",
     )
 
 
@@ -153,8 +157,10 @@ def register(
     suggested_category: Short = "",
     suggested_urgency: Short = "",
     suggested_department: Short = "",
+    idempotency_key: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     form = {
+        "idempotency_key": idempotency_key,
         "text": text,
         "project_id": project_id,
         "who": who,
@@ -201,6 +207,7 @@ def register(
                 ),
                 classifier,
                 now,
+                idempotency_key=idempotency_key or None,
             )
     except DomainError as exc:
         message = i18n.pick(exc.message, render.lang_of(request))
