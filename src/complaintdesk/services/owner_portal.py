@@ -271,9 +271,11 @@ def submit(
     photo: Photo | None,
     classifier: Classifier,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> Complaint:
     """An owner's own complaint about one of their homes, received on their behalf by
-    the project's customer service (who then answers for it)."""
+    the project's customer service (who then answers for it). The same
+    ``idempotency_key`` again (the form sent twice) returns the first complaint."""
     homes = {u.id: (u, p) for u, p in my_units(session, viewer)}
     if unit_id not in homes:
         raise InvalidInput("choose one of your homes / 请选择您的房屋", field="unit_id")
@@ -284,7 +286,7 @@ def submit(
         )
     )
     receiver = receiver_for(session, project.id)
-    complaint = intake.register(
+    complaint, made = intake.register_once(
         session,
         receiver,
         intake.NewComplaint(
@@ -297,7 +299,10 @@ def submit(
         ),
         classifier,
         now,
+        idempotency_key=f"owner:{owner_id}:{idempotency_key}" if idempotency_key else None,
     )
+    if not made:
+        return complaint  # the form sent again: its photo and its event are there already
     record_event(
         session,
         complaint,

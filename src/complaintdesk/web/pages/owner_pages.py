@@ -9,6 +9,7 @@ that is not the viewer's is a 404, as in the API.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -196,7 +197,7 @@ def new_form(request: Request, session: SessionDep, viewer: OwnerViewer) -> Resp
         title=N_("New complaint"),
         homes=owner_portal.my_units(session, viewer),
         max_mb=owner_portal.PHOTO_MAX_BYTES // (1024 * 1024),
-        values={},
+        values={"idempotency_key": f"form-{uuid.uuid4().hex}"},
         errors={},
     )
 
@@ -211,6 +212,7 @@ async def submit(
     unit_id: Annotated[str, Form(max_length=20)] = "",
     text: Annotated[str, Form(max_length=20000)] = "",
     photo: Annotated[UploadFile | None, File()] = None,
+    idempotency_key: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     lang = render.lang_of(request)
     try:
@@ -226,6 +228,7 @@ async def submit(
                 photo=picture,
                 classifier=classifier,
                 now=now,
+                idempotency_key=idempotency_key or None,
             )
     except DomainError as exc:
         return _page(
@@ -234,7 +237,7 @@ async def submit(
             title=N_("New complaint"),
             homes=owner_portal.my_units(session, viewer),
             max_mb=owner_portal.PHOTO_MAX_BYTES // (1024 * 1024),
-            values={"unit_id": unit_id, "text": text},
+            values={"unit_id": unit_id, "text": text, "idempotency_key": idempotency_key},
             errors={exc.field or "text": pick(str(exc), lang)},
             status_code=422,
         )
