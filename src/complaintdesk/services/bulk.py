@@ -619,8 +619,17 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
                 )  # fmt: skip
             if row[sla_check_at] is not None and row[closed_at] is None:
                 checks.append((complaint, row[sla_check_at]))
-        if checks and not has_table(session, "sla_checks"):
-            checks = []  # a schema before the sweeper's table (migration 0009)
+        if checks and has_table(session, "sla_checks"):  # the sweeper's table (0009)
+            # Its triggers on complaints are off in a bulk batch (replica role) but
+            # run for a role that may not turn them off: their rows stay.
+            session.execute(
+                text(
+                    "INSERT INTO sla_checks (complaint_id, check_at) "
+                    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) "
+                    "ON CONFLICT (complaint_id) DO NOTHING"
+                ),
+                {"ids": [c for c, _ in checks], "ats": [a for _, a in checks]},
+            )
         for table, columns, made in (
             ("events", "id, complaint_id, at, actor_id, kind, field, old, new, data", events),
             ("follow_ups", "id, complaint_id, staff_id, at, note", follow_ups),
@@ -628,7 +637,6 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
             ("outbox", "id, company_id, complaint_id, owner_id, kind, channel, recipient, "
              "language, subject, body, dedupe_key, status, attempts, created_at, "
              "next_attempt_at, sent_at", outbox),
-            ("sla_checks", "complaint_id, check_at", checks),
         ):  # fmt: skip
             if made:
                 with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
