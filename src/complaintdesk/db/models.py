@@ -502,13 +502,18 @@ class IdempotencyKey(Base):
 class OwnerLink(Base):
     """A link to one complaint's owner page that works without an account: it ends
     every message to the owner. Only the token's SHA-256 is kept; revoking a
-    complaint's links (staff, or the owner) stops every one of them."""
+    complaint's links (staff, or the owner) stops every one of them.
+
+    A complaint gets one link per message to its owner (several in its life), so the
+    hash is stored as 16 raw bytes (the first half of the SHA-256: as many bits as
+    the random token has), not 64 hex characters: half the row, a third of its
+    unique index (migration 0010)."""
 
     __tablename__ = "owner_links"
     __table_args__ = (Index("ix_owner_links_complaint", "complaint_id"),)
     id: Mapped[int] = _id()
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]

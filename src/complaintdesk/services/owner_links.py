@@ -28,8 +28,13 @@ back at it; a link that should stop working sooner is revoked."""
 LINK_PATH = "/l/"
 
 
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+HASH_BYTES = 16
+"""The stored hash: the first 128 bits of the token's SHA-256 (the token itself has
+128 random bits; a longer hash would only take more room, see ``db/models.py``)."""
+
+
+def _hash(raw: str) -> bytes:
+    return hashlib.sha256(raw.encode("utf-8")).digest()[:HASH_BYTES]
 
 
 def issue(session: Session, complaint: Complaint, now: datetime) -> str:

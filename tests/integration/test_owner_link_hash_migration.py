@@ -1,0 +1,110 @@
+"""Migration 0010 shortens owner links' stored hashes to 16 raw bytes: a link sent
+before the upgrade (its hash stored as 64 hex characters) still opens its complaint
+after it, on both databases."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.engine import make_engine
+from complaintdesk.db.migrate import upgrade
+from complaintdesk.db.models import OwnerLink
+from complaintdesk.domain.taxonomy import Channel
+from complaintdesk.services import intake, owner_links
+from tests.conftest import NOW, PG_URL, Databases, _pg_admin_url, build_org
+
+
+def _engine_at(databases: Databases, backend: str, revision: str) -> Engine:
+    name = f"cd_test_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{databases.tmp / (name + '.db')}")
+    else:
+        try:
+            with psycopg.connect(_pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError as exc:
+            pytest.skip(f"PostgreSQL not reachable: {exc}")
+        databases.pg_made.append(name)
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+    upgrade(engine, revision)
+    return engine
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_links_sent_before_the_upgrade_still_open_their_complaint(
+    databases: Databases, backend: str
+) -> None:
+    engine = _engine_at(databases, backend, "0009")
+    raw = secrets.token_urlsafe(16)
+    sql = (
+        "INSERT INTO owner_links (id, complaint_id, token_hash, created_at, expires_at) "
+        "VALUES (1, 42, :h, :now, :until)"
+    )
+    values = {
+        "h": hashlib.sha256(raw.encode()).hexdigest(),
+        "now": NOW,
+        "until": NOW + timedelta(days=365),
+    }
+    # The link's complaint is not needed to look it up: no foreign-key check here.
+    expected_complaint = 42
+    if backend == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text(sql), values)
+    else:
+        # SQLite's rebuild of the table checks foreign keys: a real complaint.
+        with Session(engine) as session:
+            acme = build_org(session)
+            complaint = intake.register(
+                session,
+                acme.agent,
+                intake.NewComplaint(
+                    project_id=acme.project.id,
+                    text="电梯坏了",
+                    channel=Channel.PHONE,
+                    owner_id=acme.owner.id,
+                ),
+                KeywordClassifier(),
+                NOW,
+            )
+            session.commit()
+            complaint_id = complaint.id
+        database = engine.url.database
+        assert database is not None
+        with sqlite3.connect(database) as conn:
+            conn.execute(
+                sql.replace(":h", "?")
+                .replace(":now", "?")
+                .replace(":until", "?")
+                .replace("42", str(complaint_id)),
+                (values["h"], "2026-11-02 09:00:00.000000", "2027-11-02 09:00:00.000000"),
+            )
+        expected_complaint = complaint_id
+    upgrade(engine)
+    with Session(engine) as session:
+        stored = session.get(OwnerLink, 1)
+        assert stored is not None and stored.complaint_id == expected_complaint
+        assert stored.token_hash == hashlib.sha256(raw.encode()).digest()[:16]
+        found = session.scalar(
+            select(OwnerLink).where(OwnerLink.token_hash == owner_links._hash(raw))
+        )
+        assert found is not None and found.id == 1
+        assert (
+            session.scalar(
+                select(OwnerLink).where(OwnerLink.token_hash == owner_links._hash(raw + "x"))
+            )
+            is None
+        )
+    engine.dispose()
