@@ -183,13 +183,15 @@ def prepare(url: str) -> Setup:
             complaints = int(c.scalar(text("SELECT count(*) FROM complaints")) or 0)
         size = str(c.scalar(text("SELECT pg_size_pretty(pg_database_size(current_database()))")))
         low, high = c.execute(text("SELECT min(id), max(id) FROM complaints")).one()
-        sample = c.execute(
-            text(
-                "SELECT id, owner_id FROM complaints TABLESAMPLE SYSTEM (:pct) "
-                "WHERE company_id = :c LIMIT 4000"
-            ),
-            {"pct": min(100.0, max(0.02, 200_000 / max(complaints, 1))), "c": company_id},
-        ).all()
+        sample = list(
+            c.execute(
+                text(
+                    "SELECT id, owner_id FROM complaints TABLESAMPLE SYSTEM (:pct) "
+                    "WHERE company_id = :c LIMIT 4000"
+                ),
+                {"pct": min(100.0, max(0.02, 200_000 / max(complaints, 1))), "c": company_id},
+            ).all()
+        )
         settings = {s: str(c.scalar(text(f"SHOW {s}"))) for s in SETTINGS}
         newest = c.scalar(text("SELECT received_at FROM complaints ORDER BY id DESC LIMIT 1"))
     engine.dispose()
