@@ -495,7 +495,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="without --db: complaints")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="requests a query not counted (fills each "
+        "worker's connections and their prepared statements)",
+    )
+    parser.add_argument("--progress", action="store_true", help="a line as each query ends")
     parser.add_argument("--only", help="only queries whose name contains this")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -557,6 +564,9 @@ def main() -> None:
                         client, name, group, path, setup.tokens[role], args.requests, args.warmup
                     )
                 )
+                if args.progress:
+                    f = results[-1]
+                    print(f"  ... {name}: p50 {f.pct(0.5):.1f} p99 {f.pct(0.99):.1f}", flush=True)
             after = base("baseline GET /staff/me (after)")
         if not args.only or "sweeper" in args.only:
             results.insert(4, sweeper_due(url, args.requests, args.warmup))
