@@ -79,7 +79,8 @@ class Loaded:
 @pytest.fixture(scope="module")
 def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
     """A PostgreSQL database of its own with 4,000 complaints of the last weeks
-    (through the bulk path), analysed; made once for this module."""
+    (through the bulk path), some with follow-up dates, analysed; made once for this
+    module."""
     engine = databases.new("postgresql")
     factory = sessionmaker(engine, expire_on_commit=False)
     generate(factory, rows=4000, now=NOW, years=0.05, company_code="plans", batch=4000)
@@ -99,6 +100,13 @@ def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
         ids = (admin.id, busiest[0], busiest[1])
     with engine.begin() as connection:
         partitions.ensure(connection, NOW - timedelta(days=90), NOW)  # older, empty months
+        # A third of the open complaints have a follow-up date (generate sets none).
+        connection.execute(
+            text(
+                "UPDATE complaints SET next_follow_up_at = resolve_by - interval '1 hour' "
+                "WHERE status IN ('received', 'dispatched', 'in_progress') AND id % 3 = 0"
+            )
+        )
         for table in partitions.PARTITIONED:
             connection.execute(text(f"ANALYZE {table}"))
     yield engine, *ids
@@ -330,6 +338,24 @@ def test_the_queue_reads_open_work_not_the_project_history(pg: Session, loaded: 
         assert {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)} == {
             "btree (assignee_id, resolve_by)"
         }, plan
+    # By follow-up date: an index of the open complaints that have one, not the
+    # person's whole open work sorted.
+    for person, column in (
+        (Complaint.assignee_id, "assignee_id"),
+        (Complaint.first_receiver_id, "first_receiver_id"),
+    ):
+        query = (
+            select(Complaint)
+            .where(person == loaded.agent.id, queries.is_open())
+            .where(Complaint.next_follow_up_at.is_not(None))
+            .where((Complaint.project_id + 0).in_([loaded.project_id]))
+            .order_by(Complaint.next_follow_up_at, Complaint.id)
+            .limit(21)
+        )
+        for plan in (_plan(pg, query), _generic_plan(pg, query)):
+            assert {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)} == {
+                f"btree ({column}, next_follow_up_at)"
+            }, plan
 
 
 def test_reads_run_from_generic_plans_on_postgresql(pg: Session, loaded: Loaded) -> None:

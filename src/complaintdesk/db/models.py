@@ -100,6 +100,18 @@ def _open_index(name: str, *columns: str) -> Index:
     )
 
 
+def _follow_up_index(name: str, person: str) -> Index:
+    """A person's open complaints that have a follow-up date, soonest first."""
+    where = f"{_OPEN} AND next_follow_up_at IS NOT NULL"
+    return Index(
+        name,
+        person,
+        "next_follow_up_at",
+        postgresql_where=text(where),
+        sqlite_where=text(where),
+    )
+
+
 def _flag_index(name: str, where: str) -> Index:
     """A partial index of the rows a rare flag is set on, newest first."""
     return Index(name, "id", postgresql_where=text(where), sqlite_where=text(where))
@@ -253,6 +265,9 @@ class Complaint(Base):
         _open_index("ix_complaints_open_assignee_due", "assignee_id", "resolve_by"),
         # A first receiver's open complaints (they stay accountable).
         _open_index("ix_complaints_open_receiver", "first_receiver_id", "resolve_by"),
+        # The queue by follow-up date: only open complaints with one (migration 0009).
+        _follow_up_index("ix_complaints_open_assignee_follow_up", "assignee_id"),
+        _follow_up_index("ix_complaints_open_receiver_follow_up", "first_receiver_id"),
         # A project's overdue list and open work.
         _open_index("ix_complaints_open_project_due", "project_id", "resolve_by"),
         # An owner's history, newest first.
