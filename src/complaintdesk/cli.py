@@ -72,7 +72,8 @@ def db_partitions(
     ] = None,
 ) -> None:
     """Create the monthly partitions of complaint history (PostgreSQL) for this month
-    and the next ones, ahead of need; ``serve`` does this at start and every 6 hours."""
+    and the next ones, ahead of need, and move rows that wait in a default partition
+    into their month's; ``serve`` does this at start and every 6 hours."""
     from complaintdesk.db import partitions
 
     runtime = _runtime()
@@ -83,7 +84,13 @@ def db_partitions(
         report.created += more.created
         report.waiting_in_default += more.waiting_in_default
     typer.echo(
-        json.dumps({"created": report.created, "waiting_in_default": report.waiting_in_default})
+        json.dumps(
+            {
+                "created": report.created,
+                "moved_from_default": report.moved,
+                "waiting_in_default": report.waiting_in_default,
+            }
+        )
     )
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from psycopg import sql
 from sqlalchemy import Connection, Engine, Select, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
@@ -366,3 +367,62 @@ def test_reads_run_from_generic_plans_on_postgresql(pg: Session, loaded: Loaded)
     assert pg.scalar(text("SHOW plan_cache_mode")) == "auto"  # for this transaction only
     queries.queue_page(pg, loaded.agent, limit=5)
     assert pg.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+
+
+def test_maintenance_moves_rows_waiting_in_the_default_partition(
+    pg: Session, loaded: Loaded
+) -> None:
+    """Rows of a month that had no partition (maintenance lapsed) are moved into the
+    month's own partition by the maintenance that serve runs; references hold and are
+    still enforced afterwards."""
+    connection = pg.connection()
+    old = pg.scalars(
+        select(Complaint.id).where(Complaint.id.in_(select(Event.complaint_id))).limit(1)
+    ).one()
+    month = partitions.add_months(partitions.month_start(datetime.now(UTC)), 14)
+    low, _ = partitions.bounds(month)
+    new, new_event = low + 1000, low + 2000
+    columns = [c.name for c in Complaint.__table__.columns if c.name != "id"]
+    listed = ", ".join(columns)
+    connection.execute(
+        text(f"INSERT INTO complaints (id, {listed}) SELECT :new, {listed} FROM complaints "
+             "WHERE id = :old"),
+        {"new": new, "old": old},
+    )  # fmt: skip
+    event_columns = [
+        c.name for c in Event.__table__.columns if c.name not in ("id", "complaint_id")
+    ]
+    listed = ", ".join(event_columns)
+    connection.execute(
+        text(f"INSERT INTO events (id, complaint_id, {listed}) SELECT :id, :new, {listed} "
+             "FROM events WHERE complaint_id = :old LIMIT 1"),
+        {"id": new_event, "new": new, "old": old},
+    )  # fmt: skip
+
+    def where(table: str, id_: int) -> str:
+        return str(
+            connection.scalar(
+                text(f"SELECT tableoid::regclass::text FROM {table} WHERE id = :i"), {"i": id_}
+            )
+        )
+
+    assert where("complaints", new) == "complaints_default"
+    assert where("events", new_event) == "events_default"
+
+    report = partitions.maintain(connection, datetime.now(UTC))
+
+    complaints_month = partitions.partition_name("complaints", month)
+    events_month = partitions.partition_name("events", month)
+    assert report.moved == {complaints_month: 1, events_month: 1}
+    assert report.waiting_in_default == []
+    assert where("complaints", new) == complaints_month
+    assert where("events", new_event) == events_month
+    assert connection.scalar(text("SHOW session_replication_role")) == "origin"
+    # The event still points at its complaint, and the key is still enforced.
+    assert connection.scalar(
+        text("SELECT count(*) FROM events e JOIN complaints c ON c.id = e.complaint_id "
+             "WHERE e.id = :e"), {"e": new_event},
+    ) == 1  # fmt: skip
+    with pytest.raises(IntegrityError), connection.begin_nested():
+        connection.execute(text("DELETE FROM complaints WHERE id = :i"), {"i": new})
+    assert partitions.maintain(connection, datetime.now(UTC)).moved == {}

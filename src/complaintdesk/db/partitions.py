@@ -20,10 +20,22 @@ index over the whole table.
 Each partitioned table also has a DEFAULT partition: a row for a month that has no
 partition yet (maintenance lapsed, history older than the partitions) is still
 written, never refused. :func:`ensure` creates the months from a start to some
-months ahead of now; ``serve`` runs :func:`maintain` at start and daily, and
+months ahead of now; ``serve`` runs :func:`maintain` at start and every 6 hours, and
 ``complaintdesk db partitions`` runs it once. A month whose rows already sit in the
-default partition is left to the operator (reported, not created: moving rows
-between partitions under foreign keys is not a job for a background task).
+default partition gets its partition with those rows moved into it
+(:func:`move_from_default`), in the maintenance transaction.
+
+Moving rows between partitions of a table that foreign keys point at: PostgreSQL 15
+checks such a key against the very partition that holds the row, so deleting a row
+from the default partition fails while an event still points at it, even if the
+same row is inserted into its month in the same transaction (deferring the keys
+does not help: the deferred check still looks in the old partition). The move
+therefore runs with ``session_replication_role = replica`` for its transaction
+(foreign-key triggers off), takes the rows out of the default partition, creates the
+month and puts the same rows back: every reference holds before and after. Setting
+that parameter needs a superuser or ``GRANT SET ON PARAMETER session_replication_role``;
+without it the month is reported as waiting, as before, and the warning says what to
+grant.
 
 Why the project's own few lines and not pg_partman: the partition key is our own id
 layout (milliseconds since 2020 in the high bits), which pg_partman does not know
@@ -40,7 +52,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from complaintdesk.db.ids import id_floor
+from complaintdesk.db.ids import id_floor, id_time
 
 PARTITIONED: dict[str, str] = {
     "complaints": "id",
@@ -60,6 +72,8 @@ class Maintenance:
     created: list[str] = field(default_factory=list)
     waiting_in_default: list[str] = field(default_factory=list)
     """Months with no partition whose rows are in the default partition."""
+    moved: dict[str, int] = field(default_factory=dict)
+    """Partitions made for rows that waited in the default partition: rows moved."""
 
 
 def month_start(moment: datetime) -> datetime:
@@ -111,7 +125,8 @@ def _storage_options(connection: Connection, table: str, month: datetime) -> str
 
 def create_month(connection: Connection, table: str, month: datetime) -> bool | None:
     """Create ``table``'s partition for ``month``: True if made, False if it was there,
-    None if the default partition holds rows of that month (left to the operator)."""
+    None if the default partition holds rows of that month (see
+    :func:`move_from_default`)."""
     name = partition_name(table, month)
     if _exists(connection, name):
         return False
@@ -160,10 +175,87 @@ def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenanc
     return report
 
 
+def may_move(connection: Connection) -> bool:
+    """Whether this session may switch foreign-key triggers off for a move."""
+    return bool(
+        connection.scalar(text("SELECT has_parameter_privilege('session_replication_role', 'SET')"))
+    )
+
+
+def months_in_default(connection: Connection, table: str) -> list[datetime]:
+    """The months whose rows wait in ``table``'s default partition (one index probe a
+    month found)."""
+    default = f"{table}_default"
+    if connection.dialect.name != "postgresql" or not _exists(connection, default):
+        return []
+    key = PARTITIONED[table]
+    months: list[datetime] = []
+    after = -1
+    while True:
+        low = connection.scalar(
+            text(f"SELECT min({key}) FROM {default} WHERE {key} > :after"), {"after": after}
+        )
+        if low is None:
+            return months
+        month = month_start(id_time(int(low)))
+        months.append(month)
+        after = bounds(month)[1] - 1
+
+
+def move_from_default(connection: Connection, table: str, month: datetime) -> int:
+    """Create ``table``'s partition for ``month`` and move that month's rows into it
+    from the default partition, in the caller's transaction; the rows moved.
+
+    Foreign-key triggers are off for the rest of the transaction while the rows are
+    out (see the module's notes); the same rows are put back before it commits."""
+    name = partition_name(table, month)
+    low, high = bounds(month)
+    key = PARTITIONED[table]
+    moving = f"{name}__moving"
+    connection.execute(text("SET LOCAL session_replication_role = replica"))
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {moving} ON COMMIT DROP AS "
+            f"WITH gone AS (DELETE FROM {table}_default "
+            f"WHERE {key} >= {int(low)} AND {key} < {int(high)} RETURNING *) "
+            "SELECT * FROM gone"
+        )
+    )
+    connection.execute(
+        text(
+            f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})"
+            f"{_storage_options(connection, table)}"
+        )
+    )
+    moved = connection.execute(text(f"INSERT INTO {name} SELECT * FROM {moving}")).rowcount
+    connection.execute(text(f"DROP TABLE {moving}"))
+    connection.execute(text("SET LOCAL session_replication_role = origin"))
+    return int(moved)
+
+
+def empty_default(connection: Connection, report: Maintenance | None = None) -> Maintenance:
+    """Give every month waiting in a default partition its own partition, its rows
+    moved into it, when this session may (:func:`may_move`); otherwise report them."""
+    report = report or Maintenance()
+    if connection.dialect.name != "postgresql":
+        return report
+    allowed = may_move(connection)
+    for table in PARTITIONED:
+        for month in months_in_default(connection, table):
+            name = partition_name(table, month)
+            if allowed:
+                report.moved[name] = move_from_default(connection, table, month)
+                if name in report.waiting_in_default:
+                    report.waiting_in_default.remove(name)
+            elif name not in report.waiting_in_default:
+                report.waiting_in_default.append(name)
+    return report
+
+
 def maintain(connection: Connection, now: datetime, ahead: int = AHEAD_MONTHS) -> Maintenance:
     """This month's partitions and the next ``ahead`` months', made before they are
-    needed."""
-    return ensure(connection, now, add_months(month_start(now), ahead))
+    needed; then months whose rows wait in a default partition get theirs."""
+    return empty_default(connection, ensure(connection, now, add_months(month_start(now), ahead)))
 
 
 def run_maintenance(engine: Engine, now: datetime, ahead: int = AHEAD_MONTHS) -> Maintenance:
@@ -173,9 +265,13 @@ def run_maintenance(engine: Engine, now: datetime, ahead: int = AHEAD_MONTHS) ->
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         report = maintain(connection, now, ahead)
+    if report.moved:
+        log.info("rows moved out of default partitions into their months: %s", report.moved)
     if report.waiting_in_default:
         log.warning(
-            "rows wait in default partitions for months without their own: %s",
+            "rows wait in default partitions for months without their own: %s (to move "
+            "them, maintenance needs: GRANT SET ON PARAMETER session_replication_role TO "
+            "<its role>)",
             ", ".join(report.waiting_in_default),
         )
     return report
@@ -184,6 +280,4 @@ def run_maintenance(engine: Engine, now: datetime, ahead: int = AHEAD_MONTHS) ->
 def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Maintenance:
     """Partitions for every month that complaint ids ``low_id`` … ``high_id`` were
     made in (a bulk loader writing history calls this before each batch)."""
-    from complaintdesk.db.ids import id_time
-
     return ensure(connection, id_time(low_id), id_time(high_id))
