@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
@@ -129,11 +130,16 @@ def search(
         more = len(rows) > limit or (len(rows) == limit and not exhausted)
         next_cursor = str(rows[limit - 1].id) if more else None
         return SearchPage(rows[:limit], next_cursor, searched_from)
-    rows, searched_from, _ = _newest_matches(
-        session, actor, flt, now, phrases, upper, floor, enough=RANK_POOL, at_most=RANK_POOL
-    )
-    ranked = sorted(rows, key=lambda c: (-terms.rank(c.search_terms, phrases), -c.id))
-    page = ranked[offset : offset + limit]
+    # The pool is read as ids and terms only; the page's complaints are then loaded by
+    # id (whole rows for 1,000 matches cost more than their ranking).
+    pool, searched_from, _ = _newest_matches(
+        session, actor, flt, now, phrases, upper, floor, enough=RANK_POOL, at_most=RANK_POOL,
+        terms_only=True,
+    )  # fmt: skip
+    ranked = sorted(pool, key=lambda r: (-terms.rank(r[1], phrases), -r[0]))
+    ids = [r[0] for r in ranked[offset : offset + limit]]
+    loaded = {c.id: c for c in session.scalars(select(Complaint).where(Complaint.id.in_(ids)))}
+    page = [loaded[i] for i in ids if i in loaded]
     more = offset + limit < len(ranked)
     return SearchPage(page, f"{upper}.{offset + limit}" if more else None, searched_from)
 
@@ -149,14 +155,18 @@ def _newest_matches(
     *,
     enough: int,
     at_most: int,
-) -> tuple[list[Complaint], datetime | None, bool]:
+    terms_only: bool = False,
+) -> tuple[list[Any], datetime | None, bool]:
     """Up to ``at_most`` matches below id ``upper`` (and at or above ``floor``), newest
     first, read window by widening window back from ``upper`` until ``enough``; how far
-    back it read; whether it read down to ``floor``."""
+    back it read; whether it read down to ``floor``. ``terms_only``: (id, search
+    terms) pairs instead of complaints."""
     dialect = session.get_bind().dialect.name
-    base = filtered(actor, flt, now)
+    base: Any = filtered(actor, flt, now)
+    if terms_only:
+        base = base.with_only_columns(Complaint.id, Complaint.search_terms)
     anchor = id_time(upper) if upper < MAX_ID else now
-    found: list[Complaint] = []
+    found: list[Any] = []
     hi = upper
     for span in (*WINDOWS, None):
         lo = floor if span is None else max(floor, _id_since(anchor - span))
@@ -166,7 +176,7 @@ def _newest_matches(
                 .order_by(Complaint.id.desc())
                 .limit(at_most - len(found))
             )
-            found.extend(session.scalars(query))
+            found.extend(session.execute(query).tuples() if terms_only else session.scalars(query))
             hi = lo
         if len(found) >= enough or lo <= floor:
             break
