@@ -263,15 +263,20 @@ def measure(
     token: str,
     requests: int,
     warmup: int,
+    budget: float = 1e9,
 ) -> Figures:
     latencies: list[float] = []
     errors = 0
     rows = 0
     samples: list[str] = []
     searched: set[str] = set()
+    deadline = time.monotonic() + budget
     for n in range(warmup + requests):
+        if n >= warmup and latencies and time.monotonic() > deadline:
+            break  # a slow query: fewer requests, said in the output
         status, body, seconds = client.get(paths(n), token)
         if n < warmup:
+            deadline = time.monotonic() + budget
             continue
         if status == 200:
             latencies.append(seconds)
@@ -284,6 +289,8 @@ def measure(
             if len(samples) < 2:
                 samples.append(f"{status} {body[:200].decode(errors='replace')}")
     note = "; ".join(samples)
+    if len(latencies) + errors < requests:
+        note = f"{len(latencies) + errors} requests (time budget)" + (f"; {note}" if note else "")
     if searched:
         note = f"looked back to {min(searched)}" + (f"; {note}" if note else "")
     return Figures(name, group, latencies, errors, rows / max(1, len(latencies)), note)
@@ -503,6 +510,12 @@ def main() -> None:
         "worker's connections and their prepared statements)",
     )
     parser.add_argument("--progress", action="store_true", help="a line as each query ends")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60,
+        help="seconds a query may take in all (then fewer requests are counted)",
+    )
     parser.add_argument("--only", help="only queries whose name contains this")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -531,6 +544,8 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("VACUUM ANALYZE")
         print(f"generated {args.rows:,} complaints in {time.monotonic() - t0:.0f} s")
+    # A stopped run still stops its server and drops its throw-away database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="cd-bench-read-"))
     try:
         setup = prepare(url)
@@ -561,9 +576,10 @@ def main() -> None:
             for name, group, role, path in queries:
                 results.append(
                     measure(
-                        client, name, group, path, setup.tokens[role], args.requests, args.warmup
+                        client, name, group, path, setup.tokens[role], args.requests,
+                        args.warmup, args.budget,
                     )
-                )
+                )  # fmt: skip
                 if args.progress:
                     f = results[-1]
                     print(f"  ... {name}: p50 {f.pct(0.5):.1f} p99 {f.pct(0.99):.1f}", flush=True)
