@@ -102,7 +102,7 @@ def _open_index(name: str, *columns: str) -> Index:
 
 def _follow_up_index(name: str, person: str) -> Index:
     """A person's open complaints that have a follow-up date, soonest first."""
-    where = f"{_OPEN} AND next_follow_up_at IS NOT NULL"
+    where = f"{OPEN_PREDICATE} AND next_follow_up_at IS NOT NULL"
     return Index(
         name,
         person,

@@ -224,7 +224,7 @@ def move_from_default(connection: Connection, table: str, month: datetime) -> in
     connection.execute(
         text(
             f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({low}) TO ({high})"
-            f"{_storage_options(connection, table)}"
+            f"{_storage_options(connection, table, month)}"
         )
     )
     moved = connection.execute(text(f"INSERT INTO {name} SELECT * FROM {moving}")).rowcount
