@@ -11,6 +11,13 @@ the primary keys, which are the id).
 
 Offline on a large database: the copy rewrites the tables (see docs/capacity.md).
 
+Not in alembic's offline mode (``--sql``): the rebuild reads the live catalogue (the
+constraints, indexes and foreign keys each table has, the months that hold rows), so
+there is no fixed script to print; it refuses with that reason. No downgrade in
+place: going back would copy all history into unpartitioned tables again under the
+same locks as the upgrade, with nothing gained over restoring the backup taken before
+it (docs/operations.md); it refuses with that reason.
+
 Revision ID: 0008
 Revises: 0007
 """
@@ -21,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from complaintdesk.db import partitions
 from complaintdesk.db.ids import id_time
@@ -148,6 +155,11 @@ def _check(table: str, column: str, values: Sequence[str], nullable: bool = Fals
 
 
 def upgrade() -> None:
+    if context.is_offline_mode():
+        raise RuntimeError(
+            "0008 rebuilds tables from what the live catalogue holds (constraints, "
+            "indexes, months with rows): run it online, not with --sql"
+        )
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
@@ -171,5 +183,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Going back to unpartitioned tables is a dump and reload; not done in place.
+    if op.get_bind().dialect.name != "postgresql":
+        return  # nothing was done on SQLite
+    # Going back would copy all history into unpartitioned tables under the same
+    # locks as the upgrade; restoring the backup taken before it is the same and safer.
     raise NotImplementedError("0008 is not reversible in place: restore from a backup")
