@@ -308,6 +308,8 @@ def test_withdrawn_is_read_newest_first_from_the_primary_key(pg: Session, loaded
 # (Withdrawn has none: an index that names status would keep every status change from
 # being a HOT update, docs/capacity.md; it is read from the primary key, newest first.)
 _PARTIAL_INDEX_OF = {
+    "status=received": "WHERE (closed_at IS NULL)",
+    "open": "WHERE (closed_at IS NULL)",
     "needs_review": "WHERE needs_review",
     "repeat": "WHERE (repeat_of_id IS NOT NULL)",
     "risk": "WHERE at_risk",

@@ -265,7 +265,9 @@ class Complaint(Base):
         _open_index("ix_complaints_open_assignee_due", "assignee_id", "resolve_by"),
         # A first receiver's open complaints (they stay accountable).
         _open_index("ix_complaints_open_receiver", "first_receiver_id", "resolve_by"),
-        # The queue by follow-up date: only open complaints with one (migration 0009).
+        # Open work newest first: the list's open statuses and open=true (0010).
+        _open_index("ix_complaints_open_id", "id"),
+        # The queue by follow-up date: only open complaints with one (migration 0010).
         _follow_up_index("ix_complaints_open_assignee_follow_up", "assignee_id"),
         _follow_up_index("ix_complaints_open_receiver_follow_up", "first_receiver_id"),
         # A project's overdue list and open work.

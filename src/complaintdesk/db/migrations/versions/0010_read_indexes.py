@@ -1,4 +1,8 @@
-"""read path: the queue's follow-up dates by person
+"""read path: open work newest first, and the queue's follow-up dates by person
+
+Open work by id (``closed_at IS NULL``): the list with an open status or ``open=true``
+newest first. 0009 dropped the open-status index (it named ``status``); without this
+one ``status=received`` sorted all open work (151 ms p50 through the API at 1M).
 
 The queue's two scans by follow-up date (assigned to me / received by me, soonest
 follow-up first) read the person's whole open work through the deadline index and
@@ -29,6 +33,7 @@ depends_on: str | Sequence[str] | None = None
 
 _FOLLOW_UP = "closed_at IS NULL AND next_follow_up_at IS NOT NULL"
 _INDEXES = [
+    ("ix_complaints_open_id", ["id"]),
     ("ix_complaints_open_assignee_follow_up", ["assignee_id", "next_follow_up_at"]),
     ("ix_complaints_open_receiver_follow_up", ["first_receiver_id", "next_follow_up_at"]),
 ]
@@ -36,12 +41,13 @@ _INDEXES = [
 
 def upgrade() -> None:
     for name, columns in _INDEXES:
+        where = "closed_at IS NULL" if columns == ["id"] else _FOLLOW_UP
         op.create_index(
             name,
             "complaints",
             columns,
-            postgresql_where=sa.text(_FOLLOW_UP),
-            sqlite_where=sa.text(_FOLLOW_UP),
+            postgresql_where=sa.text(where),
+            sqlite_where=sa.text(where),
         )
 
 
