@@ -22,7 +22,7 @@ from complaintdesk.db import partitions
 from complaintdesk.db.ids import id_floor
 from complaintdesk.db.models import Company, Complaint, Event, Staff
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import org, queries, search
+from complaintdesk.services import closing, org, queries, search
 from complaintdesk.services.generate import generate
 from tests.conftest import Databases
 
@@ -80,8 +80,8 @@ class Loaded:
 @pytest.fixture(scope="module")
 def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
     """A PostgreSQL database of its own with 4,000 complaints of the last weeks
-    (through the bulk path), some with follow-up dates, analysed; made once for this
-    module."""
+    (through the bulk path), a dozen withdrawn, some with follow-up dates, analysed;
+    made once for this module."""
     engine = databases.new("postgresql")
     factory = sessionmaker(engine, expire_on_commit=False)
     generate(factory, rows=4000, now=NOW, years=0.05, company_code="plans", batch=4000)
@@ -91,6 +91,11 @@ def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
             session, company, username="plans-admin", name="admin",
             department=StaffDepartment.MANAGEMENT, role=Role.ADMIN,
         )  # fmt: skip
+        # A dozen complaints withdrawn by their owners, through the service.
+        for complaint in session.scalars(
+            select(Complaint).where(queries.open_work()).order_by(Complaint.id).limit(12)
+        ):
+            closing.withdraw(session, admin, complaint, NOW, reason="已自行解决 / sorted")
         busiest = session.execute(
             select(Complaint.assignee_id, Complaint.project_id)
             .where(Complaint.assignee_id.is_not(None), queries.open_work())
@@ -287,21 +292,33 @@ def test_every_list_filter_is_answered_from_an_index(pg: Session, loaded: Loaded
     assert not seq_scans, "\n\n".join(f"{k}:\n{v}" for k, v in seq_scans.items())
 
 
-def test_withdrawn_is_read_newest_first_from_the_primary_key(pg: Session, loaded: Loaded) -> None:
-    """Withdrawn has no index of its own (one naming status would make every status
-    change a non-HOT update). The list runs it from its generic plan: the primary key
-    (or the company's id index) newest first, stopping at the page (some 27,000 rows at
-    1M, docs/capacity.md). (A custom plan of this test's few thousand rows may rightly
-    prefer to read them all.)"""
-    query = (
-        queries.filtered(loaded.admin, queries.ComplaintFilter(status="withdrawn"), NOW)
-        .order_by(Complaint.id.desc())
-        .limit(51)
+def test_withdrawn_are_listed_from_the_index_of_withdrawal_events(
+    pg: Session, loaded: Loaded
+) -> None:
+    """No index on complaints names status (HOT updates); the list finds withdrawn
+    complaints through their withdrawal events, newest first, page by page, exactly
+    the ones a scan would find."""
+    expected = list(
+        pg.scalars(
+            select(Complaint.id)
+            .where(Complaint.status == "withdrawn", Complaint.company_id == loaded.admin.company_id)
+            .order_by(Complaint.id.desc())
+        )
     )
-    plan = _generic_plan(pg, query)
-    used = {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)}
-    assert used and used <= {"btree (id)", "btree (company_id, id)"}, plan
-    assert "Index Scan Backward" in plan and _seq_scans_of_rows(pg, plan) == [], plan
+    assert len(expected) > 7
+    flt = queries.ComplaintFilter(status="withdrawn")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        rows, cursor = queries.list_complaints(pg, loaded.admin, flt, NOW, cursor=cursor, limit=3)
+        seen += [c.id for c in rows]
+        if cursor is None:
+            break
+    assert seen == expected
+    ids = queries.withdrawn_ids(expected[2], 4)
+    for plan in (_plan(pg, ids), _generic_plan(pg, ids)):
+        used = _indexes_used(pg, plan)
+        assert used == {"btree (complaint_id) WHERE ((kind)::text = 'withdraw'::text)"}, plan
 
 
 # Rare flags each have a partial index holding only their rows; both plans use it.

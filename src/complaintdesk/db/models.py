@@ -398,7 +398,17 @@ class Event(Base):
     """One append-only line of a complaint's history: who did what, when, old → new."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_complaint", "complaint_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_complaint", "complaint_id", "id"),
+        # Withdrawn complaints, newest first, for the list (events are only inserted:
+        # no index on complaints names status, which would cost HOT updates; 0010).
+        Index(
+            "ix_events_withdrawn",
+            "complaint_id",
+            postgresql_where=text("kind = 'withdraw'"),
+            sqlite_where=text("kind = 'withdraw'"),
+        ),
+    )
     id: Mapped[int] = _id()
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     at: Mapped[datetime]

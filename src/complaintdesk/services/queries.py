@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Select, literal, or_, select, text, true, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import LOW_BITS, id_floor
@@ -25,7 +36,7 @@ from complaintdesk.db.models import (
     Visit,
 )
 from complaintdesk.domain.errors import InvalidInput, NotFound
-from complaintdesk.domain.lifecycle import OPEN_STATES, Status
+from complaintdesk.domain.lifecycle import OPEN_STATES, Action, Status
 from complaintdesk.services.common import can_see_project, visible_project_ids
 
 MAX_PAGE = 200
@@ -176,9 +187,47 @@ def list_complaints(
     query = filtered(actor, flt, now)
     if cursor is not None:
         query = query.where(Complaint.id < cursor)
-    rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
+    if flt.status == Status.WITHDRAWN.value:
+        rows = _withdrawn(session, query, cursor, limit + 1)
+    else:
+        rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def withdrawn_ids(below: int | None, n: int) -> Select[int]:
+    """The ids of the ``n`` newest withdrawn complaints below ``below``, from the
+    partial index of withdrawal events (the kind written inline for it)."""
+    query = (
+        select(Event.complaint_id)
+        .where(Event.kind == literal(Action.WITHDRAW.value, String(), literal_execute=True))
+        .order_by(Event.complaint_id.desc())
+        .limit(n)
+    )
+    return query if below is None else query.where(Event.complaint_id < below)
+
+
+def _withdrawn(
+    session: Session, query: Select[Complaint], below: int | None, wanted: int
+) -> list[Complaint]:
+    """Up to ``wanted`` complaints of ``query`` (withdrawn ones), newest first: their
+    ids from the index of withdrawal events (newest complaint first), then those
+    complaints, in batches that grow until the page is full or none are left.
+
+    Nothing on complaints indexes ``status`` (HOT updates, migration 0009); reading
+    the newest complaints until enough withdrawn ones turn up read 27,000 at 1M."""
+    found: list[Complaint] = []
+    batch = wanted
+    while len(found) < wanted:
+        ids = list(dict.fromkeys(session.scalars(withdrawn_ids(below, batch))))
+        if not ids:
+            break
+        chosen = query.where(Complaint.id.in_(ids)).order_by(Complaint.id.desc())
+        found.extend(session.scalars(chosen.limit(wanted - len(found))))
+        if len(ids) < batch:
+            break
+        below, batch = ids[-1], min(batch * 4, 2000)
+    return found
 
 
 QUEUE_PAGE = 100
