@@ -406,6 +406,11 @@ def test_reads_run_from_generic_plans_on_postgresql(pg: Session, loaded: Loaded)
     assert pg.scalar(text("SHOW plan_cache_mode")) == "auto"  # for this transaction only
     queries.queue_page(pg, loaded.agent, limit=5)
     assert pg.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+    pg.rollback()
+    # Search plans each window's statement for its words (a generic plan is blind to
+    # how common they are).
+    search.search(pg, loaded.admin, "电梯", queries.ComplaintFilter(), NOW)
+    assert pg.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
 
 
 def test_maintenance_moves_rows_waiting_in_the_default_partition(
