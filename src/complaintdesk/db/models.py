@@ -265,9 +265,9 @@ class Complaint(Base):
         _open_index("ix_complaints_open_assignee_due", "assignee_id", "resolve_by"),
         # A first receiver's open complaints (they stay accountable).
         _open_index("ix_complaints_open_receiver", "first_receiver_id", "resolve_by"),
-        # Open work newest first: the list's open statuses and open=true (0010).
+        # Open work newest first: the list's open statuses and open=true (0011).
         _open_index("ix_complaints_open_id", "id"),
-        # The queue by follow-up date: only open complaints with one (migration 0010).
+        # The queue by follow-up date: only open complaints with one (migration 0011).
         _follow_up_index("ix_complaints_open_assignee_follow_up", "assignee_id"),
         _follow_up_index("ix_complaints_open_receiver_follow_up", "first_receiver_id"),
         # A project's overdue list and open work.
@@ -401,7 +401,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_complaint", "complaint_id", "id"),
         # Withdrawn complaints, newest first, for the list (events are only inserted:
-        # no index on complaints names status, which would cost HOT updates; 0010).
+        # no index on complaints names status, which would cost HOT updates; 0011).
         Index(
             "ix_events_withdrawn",
             "complaint_id",
