@@ -72,6 +72,23 @@ def test_relevance_ranks_and_pages(api: Api, acme: Org) -> None:
     assert second.json()["next_cursor"] is None
 
 
+def test_relevance_orders_by_occurrences_then_by_length(api: Api, acme: Org) -> None:
+    """The order is the rank's, not the newest's: more occurrences of the phrase
+    first, then a shorter text first (PostgreSQL ranks in SQL with ts_rank_cd, SQLite
+    with domain.search.rank: the same order); the phrase's characters apart match
+    nothing."""
+    short_once = _post(api, acme, "停车场坏了")
+    thrice = _post(api, acme, "停车场 停车场 停车场 很脏")
+    long_once = _post(api, acme, "停车场的灯坏了,还有别的事情要反映一下,请尽快处理")
+    _post(api, acme, "停车的灯坏了,车场还很脏")
+    twice = _post(api, acme, "停车场的灯坏了,停车场还很脏")
+    assert _ids(api, acme, q="停车场") == [thrice, twice, short_once, long_once]
+    assert _ids(api, acme, q="停车场 很脏") == [thrice, twice]
+    often = _post(api, acme, "Parking lot lights broken, parking lot dirty")
+    once = _post(api, acme, "the parking lot")
+    assert _ids(api, acme, q="parking lot") == [often, once]
+
+
 def test_newest_first_pages_by_cursor(api: Api, acme: Org, clock: Clock) -> None:
     ids = []
     for n in range(5):

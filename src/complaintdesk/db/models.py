@@ -86,6 +86,7 @@ def _id() -> Mapped[int]:
 # lifecycle while ``closed_at`` is set once. Queries must spell it the same way
 # (``Complaint.closed_at.is_(None)``) for the planner to use these indexes.
 OPEN_PREDICATE = "closed_at IS NULL"
+CLOSED_PREDICATE = "closed_at IS NOT NULL"
 OPEN_STATUS = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATES))
 
 
@@ -277,6 +278,15 @@ class Complaint(Base):
         # A project's complaints by time (lists, reports, repeat lookups by unit).
         Index("ix_complaints_project", "project_id", "id"),
         Index("ix_complaints_company", "company_id", "id"),
+        # Closed (and withdrawn) complaints by company, newest first: the list's final
+        # states and open=false (migration 0012; closed_at is set once).
+        Index(
+            "ix_complaints_closed_company",
+            "company_id",
+            "id",
+            postgresql_where=text(CLOSED_PREDICATE),
+            sqlite_where=text(CLOSED_PREDICATE),
+        ),
         # The list's filters, each newest first from its own index (no filter may scan
         # history): people, labels, and the rare flags as partial indexes that hold
         # only the rows flagged. An open state is found among open work (the open

@@ -118,7 +118,11 @@ def _occurrences(doc: list[str], phrase: Phrase) -> int:
 
 def rank(stored_terms: str, phrases: list[Phrase]) -> float:
     """How well a complaint's stored terms answer the query: each phrase counts by
-    how often it occurs (with diminishing returns), a long text counts each less."""
+    how often it occurs (with diminishing returns), a long text counts each less.
+
+    SQLite's ranking of a relevance search's pool. PostgreSQL ranks the pool in SQL
+    with ``ts_rank_cd(..., 1)`` (``services/search.py``), which has the same shape and
+    orders the tests' cases the same way."""
     doc = stored_terms.split()
     if not doc:
         return 0.0

@@ -50,6 +50,12 @@ def open_work() -> ColumnElement[bool]:
     return Complaint.closed_at.is_(None)
 
 
+def closed() -> ColumnElement[bool]:
+    """Closed or withdrawn, spelt as the partial index of closed complaints'
+    predicate (``closed_at IS NOT NULL``, migration 0012) so that it serves it."""
+    return Complaint.closed_at.is_not(None)
+
+
 def generic_plans(session: Session) -> None:
     """On PostgreSQL, have this transaction's statements run from plans made once per
     connection (generic plans of the prepared statements psycopg makes of a statement
@@ -141,8 +147,10 @@ def filtered(actor: Staff, flt: ComplaintFilter, now: datetime) -> Select[Compla
             query = query.where(getattr(Complaint, name) == value)
     if flt.status in _OPEN:
         query = query.where(open_work())  # found among open work (its indexes)
+    elif flt.status is not None:
+        query = query.where(closed())  # a final state: among closed work (its index)
     if flt.open is not None:
-        query = query.where(open_work() if flt.open else Complaint.closed_at.is_not(None))
+        query = query.where(open_work() if flt.open else closed())
     if flt.overdue is not None:
         query = query.where(overdue(now) if flt.overdue else ~overdue(now))
     if flt.repeat is not None:
