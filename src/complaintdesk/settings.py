@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -82,3 +84,26 @@ class Settings(BaseSettings):
 @functools.cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def load_secret_key(path: Path) -> str:
+    """The secret in ``path``, made once (0600) if missing. Every worker of one
+    installation reads the same file, so each accepts the others' cookies."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker made it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def secret_key() -> str:
+    """The installation's secret: ``COMPLAINTDESK_SECRET_KEY``, else the one in
+    ``secret_key_file`` (made once)."""
+    settings = get_settings()
+    return settings.secret_key or load_secret_key(settings.secret_key_file)

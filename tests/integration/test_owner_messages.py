@@ -188,17 +188,69 @@ def test_every_owner_message_links_to_the_complaint_and_the_link_can_be_revoked(
         assert found is not None, m.body
         tokens.append(found.group(1))
         assert found.group(1) not in mask_links(m.body)
+    # One link a complaint: every message carries it, one row holds its hash.
+    assert len(set(tokens)) == 1
     stored = list(session.scalars(select(OwnerLink).where(OwnerLink.complaint_id == c.id)))
-    assert len(stored) == len(tokens)
+    assert len(stored) == 1
     assert not {s.token_hash for s in stored} & set(tokens)  # only hashes are kept
     later = NOW + timedelta(days=1)
     for token in tokens:
         opened = owner_links.complaint_for(session, token, later)
         assert opened is not None and opened.id == c.id
     assert owner_links.complaint_for(session, tokens[0] + "x", later) is None
+    # Each message's link works a year after the message, not for ever.
+    last = owner_messages[-1].created_at
+    assert owner_links.complaint_for(session, tokens[0], last + owner_links.LINK_LIFETIME)
     assert owner_links.complaint_for(session, tokens[0], NOW + timedelta(days=400)) is None
-    assert owner_links.revoke(session, acme.agent, c, later) == len(tokens)
+    assert owner_links.revoke(session, acme.agent, c, later) == 1
     assert all(owner_links.complaint_for(session, t, later) is None for t in tokens)
+    # After a revocation the next message carries a new link, which opens.
+    fresh = owner_links.issue(session, c, later)
+    session.flush()
+    assert fresh not in tokens
+    assert owner_links.complaint_for(session, fresh, later) is c
+
+
+def test_a_link_is_reused_only_while_it_has_a_year_left(session: Session, acme: Org) -> None:
+    c = _register(session, acme)
+    session.flush()
+    first = owner_links.issue(session, c, NOW)
+    session.flush()
+    same = owner_links.issue(session, c, NOW + owner_links.REUSE)
+    session.flush()
+    assert same == first
+    later = NOW + owner_links.REUSE + timedelta(minutes=1)
+    other = owner_links.issue(session, c, later)
+    session.flush()
+    assert other != first
+    # Both open the complaint: the older link until it expires.
+    for token in (first, other):
+        assert owner_links.complaint_for(session, token, later) is c
+    assert owner_links.complaint_for(session, first, later + owner_links.LINK_LIFETIME) is None
+    assert owner_links.complaint_for(session, other, later + owner_links.LINK_LIFETIME) is c
+
+
+def test_a_link_made_under_another_secret_still_opens_and_is_not_reused(
+    session: Session, acme: Org
+) -> None:
+    c = _register(session, acme)
+    session.flush()
+    # A link from before links were reused (a random token): only its hash is known.
+    session.add(
+        OwnerLink(
+            complaint_id=c.id,
+            token_hash=owner_links._hash("an-older-random-token"),
+            created_at=NOW,
+            expires_at=NOW + owner_links.LINK_LIFETIME + owner_links.REUSE,
+        )
+    )
+    session.flush()
+    assert owner_links.complaint_for(session, "an-older-random-token", NOW) is c
+    made = owner_links.issue(session, c, NOW)
+    session.flush()
+    assert made != "an-older-random-token"
+    assert owner_links.complaint_for(session, made, NOW) is c
+    assert owner_links.complaint_for(session, "an-older-random-token", NOW) is c
 
 
 def test_only_coordinators_revoke_links(session: Session, acme: Org) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.domain.lifecycle import OPEN_STATES
@@ -428,6 +428,14 @@ class Event(Base):
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+    @validates("data")
+    def _compact(self, _key: str, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Keys without a value are left out (a reader's ``.get`` finds None either
+        way): a complaint has nine events or so, and every one is kept for ever."""
+        if value is None:
+            return None
+        return {k: v for k, v in value.items() if v is not None} or None
 
 
 class LabelCorrection(Base):

@@ -55,8 +55,9 @@ def close(
                     "纠正及预防措施",
                     field=name,
                 )
+    # The summary is kept on the row (a closed complaint is final: it never changes
+    # again), so the event does not copy it.
     event = transition(session, complaint, actor, Action.CLOSE, now)
-    event.data = cleaned
     for name, value in cleaned.items():
         setattr(complaint, name, value)
     complaint.closed_at = now

@@ -199,13 +199,10 @@ def register_once(
         now,
         field="status",
         new=Status.RECEIVED.value,
-        data={
-            "channel": new.channel.value,
-            "labels": labels,
-            "confidence": prediction.confidence,
-            "model_version": prediction.model_version,
-            "risk_flags": complaint.risk_flags,
-        },
+        # What the classifier suggested (corrections train on it: the row's labels
+        # may be corrected later). Channel, confidences, model version and risk flags
+        # are on the row and never change: not copied here (bytes on every complaint).
+        data={"labels": labels},
     )
     if complaint.risk_flags:
         record_event(

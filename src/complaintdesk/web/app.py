@@ -15,12 +15,12 @@ from swagger_ui_bundle import swagger_ui_path
 from complaintdesk import __version__
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.services.throttle import Throttle
-from complaintdesk.settings import get_settings
+from complaintdesk.settings import get_settings, load_secret_key
 from complaintdesk.web import errors, metrics, pages
 from complaintdesk.web.api import accounts, complaints, organisation
 from complaintdesk.web.limits import BodyLimitMiddleware, BodyLimits
 from complaintdesk.web.observe import ObserveMiddleware
-from complaintdesk.web.pages.security import Security, load_secret_key
+from complaintdesk.web.pages.security import Security
 from complaintdesk.web.strict_query import reject_unknown_query
 
 

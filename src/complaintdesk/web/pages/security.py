@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
@@ -33,22 +31,6 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_MAX_AGE = timedelta(hours=12)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def load_secret_key(path: Path) -> str:
-    """The secret in ``path``, made once (0600) if missing. Every worker of one
-    installation reads the same file, so each accepts the others' cookies."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker made it first: use theirs
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
 
 
 def fingerprint(password_hash: str | None) -> str:
