@@ -55,25 +55,40 @@ _WORD_POWERS = np.cumprod(np.full(64, _WORD_BASE, dtype=np.uint64)) // _WORD_BAS
 # Punctuation other than ? and ! (which say something: a question, anger) becomes a space.
 _PUNCT = "\"#$%&'()*+,-./:;<=>@[\\]^_`{|}~。,、;:“”‘’《》「」『』【】()…—~·"
 _TRANSLATE = {ord(ch): " " for ch in _PUNCT}
-_SPACES = re.compile(r"\s+")
+_TRANSLATE[_SEP] = " "  # a NUL inside a text would split it in two in a batch
 _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
 
 
 def normalise(text: str) -> str:
     """NFKC (full-width -> half-width), lower case, punctuation folded, cut to MAX_CHARS."""
-    text = unicodedata.normalize("NFKC", text[: MAX_CHARS * 2]).lower()
-    text = _SPACES.sub(" ", text.translate(_TRANSLATE)).strip()
-    return text[:MAX_CHARS]
+    # str.split() splits where the regex \s+ matches (both use Python's isspace), and
+    # leaves no space at either end: the same as re.sub(r"\s+", " ", text).strip(), faster.
+    return " ".join(fold(text[: MAX_CHARS * 2]).split())[:MAX_CHARS]
+
+
+def fold(text: str) -> str:
+    """NFKC, lower case, punctuation other than ? and ! to spaces: :func:`normalise`
+    before its spaces are squeezed and its length cut."""
+    return unicodedata.normalize("NFKC", text).lower().translate(_TRANSLATE)
 
 
 def _mix(h: U64) -> U64:
     """A 64-bit finaliser (splitmix64) so that nearby inputs land far apart."""
     with np.errstate(over="ignore"):
-        h = h ^ (h >> np.uint64(30))
-        h = h * np.uint64(0xBF58476D1CE4E5B9)
-        h = h ^ (h >> np.uint64(27))
-        h = h * np.uint64(0x94D049BB133111EB)
-        h = h ^ (h >> np.uint64(31))
+        return _mix_raw(h)
+
+
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix_raw(h: U64) -> U64:
+    """:func:`_mix` where overflow warnings are already off."""
+    h = h ^ (h >> _S30)
+    h *= _M1
+    h ^= h >> _S27
+    h *= _M2
+    h ^= h >> _S31
     return h
 
 
@@ -154,49 +169,149 @@ class Featuriser:
     def transform_normalised(self, norm: Sequence[str]) -> sp.csr_matrix:
         """:meth:`transform` of texts already passed through :func:`normalise` (the rule
         layer normalises each text once, for itself and for the model)."""
-        n_docs = len(norm)
+        data, indices, indptr = self.rows(norm)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(norm), self.n_features))
+
+    def _hashed(self, norm: Sequence[str]) -> tuple[U64, npt.NDArray[np.int64]]:
+        """The hashed feature of every n-gram, lexicon word, Latin word and word bigram
+        of the texts, and the text of each (overflow warnings off: the caller's).
+
+        The same features as one :func:`ngram_hashes` and one :func:`_mix` per order and
+        kind, in fewer and larger numpy operations (a single text has a few hundred
+        features, and then the number of operations is the cost): the n-gram sums of
+        order n extend those of order n - 1, and every kind is mixed in one call."""
         cps, doc = _codepoints(norm)
-        cols: list[U64] = []
-        rows: list[npt.NDArray[np.int64]] = []
+        size = len(cps)
+        parts: list[U64] = []
+        docs: list[npt.NDArray[np.int64]] = []
+        lexical: list[bool] = []
+        acc = np.zeros(0, dtype=np.uint64)
+        previous = 0
         for n in CHAR_ORDERS:
-            h, d = ngram_hashes(cps, doc, n)
-            cols.append(_mix(h ^ _SALT_CHAR))
-            rows.append(d)
-            if n in LEXICON_ORDERS and len(self.lexicon):
-                found = self.lexicon_matches(h)
-                cols.append(_mix(h[found] ^ _SALT_LEX))
-                rows.append(d[found])
+            m = size - n + 1
+            if m <= 0:
+                continue
+            # The sum over k < n of cps[i + k] * _MULT[k], as ngram_hashes computes it:
+            # the previous order's sums (when it was n - 1) plus one more term.
+            first = n - 1 if previous == n - 1 and n > 1 else 0
+            acc = np.zeros(m, dtype=np.uint64) if first == 0 else acc[:m]
+            for k in range(first, n):
+                acc = acc + cps[k : k + m] * _MULT[k]
+            previous = n
+            valid = (doc[:m] >= 0) & (doc[:m] == doc[n - 1 : n - 1 + m])
+            parts.append(acc[valid] + np.uint64(n))
+            docs.append(doc[:m][valid])
+            lexical.append(n in LEXICON_ORDERS)
+        if parts:
+            h = _mix_raw(np.concatenate(parts))
+            d = np.concatenate(docs)
+        else:
+            h, d = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        keys: list[U64] = [h ^ _SALT_CHAR]
+        rows: list[npt.NDArray[np.int64]] = [d]
+        if len(self.lexicon) and any(lexical):
+            sel = np.repeat(np.array(lexical), [len(p) for p in parts])
+            hl, dl = h[sel], d[sel]
+            found = self.lexicon_matches(hl)
+            keys.append(hl[found] ^ _SALT_LEX)
+            rows.append(dl[found])
         wh, wd = _latin_words(cps, doc)
-        cols.append(_mix(wh ^ _SALT_WORD))
+        keys.append(wh ^ _SALT_WORD)
         rows.append(wd)
         if len(wh) > 1:
             same = wd[1:] == wd[:-1]
-            with np.errstate(over="ignore"):
-                bi = wh[:-1][same] * _MULT[0] + wh[1:][same]
-            cols.append(_mix(bi ^ _SALT_BIGRAM))
+            bi = wh[:-1][same] * _MULT[0] + wh[1:][same]
+            keys.append(bi ^ _SALT_BIGRAM)
             rows.append(wd[1:][same])
-        col = (np.concatenate(cols) % np.uint64(self.n_features)).astype(np.int64)
-        row = np.concatenate(rows)
+        return _mix_raw(np.concatenate(keys)), np.concatenate(rows)
+
+    def row(self, norm: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """One normalised text's (data, indices): the same as its row of :meth:`rows`,
+        bit for bit (tested), in about a third of the numpy operations: no text
+        boundaries to track, no row keys."""
+        with np.errstate(over="ignore"):
+            cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+            size = len(cps)
+            parts: list[U64] = []
+            lexical: list[U64] = []
+            acc = np.zeros(0, dtype=np.uint64)
+            previous = 0
+            for n in CHAR_ORDERS:
+                m = size - n + 1
+                if m <= 0:
+                    continue
+                first = n - 1 if previous == n - 1 and n > 1 else 0
+                acc = acc[:m] if first else np.zeros(m, dtype=np.uint64)
+                for k in range(first, n):
+                    acc = acc + cps[k : k + m] * _MULT[k]
+                previous = n
+                h = acc + np.uint64(n)
+                parts.append(h)
+                if n in LEXICON_ORDERS:
+                    lexical.append(h)
+            keys: list[U64] = []
+            if parts:
+                h = _mix_raw(np.concatenate(parts))
+                keys.append(h ^ _SALT_CHAR)
+                if lexical and len(self.lexicon):
+                    hl = _mix_raw(np.concatenate(lexical))
+                    keys.append(hl[self.lexicon_matches(hl)] ^ _SALT_LEX)
+            wh, _ = _latin_words(cps, np.zeros(size, dtype=np.int64))
+            keys.append(wh ^ _SALT_WORD)
+            if len(wh) > 1:
+                keys.append((wh[:-1] * _MULT[0] + wh[1:]) ^ _SALT_BIGRAM)
+            col = np.sort(_mix_raw(np.concatenate(keys)) % np.uint64(self.n_features))
+        if not len(col):
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        first_of = np.empty(len(col), dtype=bool)
+        first_of[0] = True
+        np.not_equal(col[1:], col[:-1], out=first_of[1:])
+        starts = np.flatnonzero(first_of)
+        counts = np.diff(np.append(starts, len(col))).astype(np.float32)
+        data = np.log1p(counts)
+        sq = np.add.reduceat(data * data, np.zeros(1, dtype=np.int64))
+        data *= (1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(np.float32)
+        return data, col[starts].astype(np.int64)
+
+    def rows(
+        self, norm: Sequence[str]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """The CSR arrays (data, indices, indptr) of :meth:`transform_normalised`,
+        without building a scipy matrix (a single text's features are gathered from
+        them directly: see :meth:`TrainedModel.probabilities_normalised`)."""
+        n_docs = len(norm)
+        with np.errstate(over="ignore"):
+            col, row = self._hashed(norm)
         # One sort of (row, column) keys gives the canonical CSR layout and the count of
         # each feature in each text, without scipy's COO -> CSR -> sort -> merge steps.
-        keys = np.sort(row * self.n_features + col)
+        # The keys fit in 32 bits for a batch of up to 2^32 / n_features texts (16,384),
+        # which sorts in about 60% of the time 64-bit keys take; same order either way.
+        small = n_docs * self.n_features <= 1 << 32
+        kind = np.uint32 if small else np.int64
+        col = (col % np.uint64(self.n_features)).astype(kind)
+        row = row.astype(kind)
+        keys = np.sort(row * kind(self.n_features) + col)
         first = np.empty(len(keys), dtype=bool)
         first[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
         unique = keys[starts]
-        indices = (unique % self.n_features).astype(np.int32)
-        indptr = np.searchsorted(unique // self.n_features, np.arange(n_docs + 1)).astype(np.int32)
+        indices = (unique % kind(self.n_features)).astype(np.int32)
+        indptr = np.searchsorted(
+            unique // kind(self.n_features), np.arange(n_docs + 1, dtype=kind)
+        ).astype(np.int32)
         data = np.log1p(counts)
-        sq = np.asarray(
-            sp.csr_matrix((data * data, indices, indptr), shape=(n_docs, self.n_features)).sum(
-                axis=1
-            )
-        ).ravel()
+        # Each row's sum of squares as scipy's csr sum(axis=1) computes it (a reduceat
+        # over the non-empty rows), so one text alone gets the same bits as in a batch.
+        lengths = np.diff(indptr)
+        filled = np.flatnonzero(lengths)
+        sq = np.zeros(n_docs, dtype=np.float32)
+        if len(filled):
+            sq[filled] = np.add.reduceat(data * data, indptr[filled])
         scale = (1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(np.float32)
-        data *= np.repeat(scale, np.diff(indptr))
-        return sp.csr_matrix((data, indices, indptr), shape=(n_docs, self.n_features))
+        data *= np.repeat(scale, lengths)
+        return data, indices, indptr
 
 
 def _quiet_jieba() -> None:

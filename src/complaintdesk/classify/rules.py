@@ -20,10 +20,10 @@ import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from complaintdesk.classify.base import Classifier, Prediction
-from complaintdesk.classify.features import normalise
+from complaintdesk.classify.features import MAX_CHARS, fold, normalise
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 
 RULE_CONFIDENCE = 0.9
@@ -226,19 +226,100 @@ def prefilter(*patterns: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(_trie(words)) if words else None
 
 
-class _Rule:
-    """A pattern behind its prefilter: the same ``search``/``sub`` results, faster."""
+def _top_branches(source: str) -> list[str]:
+    """The top-level alternatives of a regex's source ("a|b(c|d)|e" -> a, b(c|d), e)."""
+    out: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    i = 0
+    while i < len(source):
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if source[i + 1 : i + 2] == "]":  # "[]...]": the first ] is a member
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(source[start:i])
+            start = i + 1
+        i += 1
+    out.append(source[start:])
+    return out
 
-    __slots__ = ("pattern", "pre")
+
+def _literal(branch: str) -> str | None:
+    """The text a regex branch matches when it is a plain literal, else None."""
+    sre = _parser()
+    if sre is None:
+        return None
+    try:
+        items = list(sre.parse(branch))
+    except Exception:
+        return None
+    if not items or any(op is not sre.LITERAL for op, _ in items):
+        return None
+    return "".join(chr(av) for _, av in items)
+
+
+def split_literals(
+    pattern: re.Pattern[str],
+) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """``pattern`` as two regexes: its plain-literal top-level branches as a trie
+    ("着火|起火|burning": most of a danger pattern), and the other branches. A match
+    of either is a match of ``pattern``, and the leftmost of the two starts where
+    ``pattern``'s own search match starts. (None, None) when it cannot be split."""
+    if pattern.flags & ~(re.UNICODE):
+        return None, None
+    branches = _top_branches(pattern.pattern)
+    words = [w for w in (_literal(b) for b in branches) if w]
+    if len(branches) < 2 or len(words) < 2:
+        return None, None
+    rest = [b for b in branches if not _literal(b)]
+    return re.compile(_trie(words)), (re.compile("|".join(rest)) if rest else None)
+
+
+class _Rule:
+    """A pattern behind its prefilter: the same ``search``/``sub`` results, faster.
+
+    A long alternation of literals ("着火|起火|…|burning") is searched as a trie, and
+    only its other branches as a regex: Python's ``re`` tries the branches of an
+    alternation one after another at each position, a trie one character at a time.
+    ``search`` then returns the leftmost of the two matches: it starts where the full
+    pattern's match starts (its end and groups may differ; the rules use only the start).
+    """
+
+    __slots__ = ("lit", "pattern", "pre", "rest", "rest_pre")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self.pre = prefilter(pattern)
+        self.lit, self.rest = split_literals(pattern)
+        self.rest_pre = prefilter(self.rest) if self.rest is not None else None
 
     def search(self, text: str) -> re.Match[str] | None:
-        if self.pre is not None and self.pre.search(text) is None:
+        if self.pre is None:
+            return self.pattern.search(text)
+        if self.pre.search(text) is None:
             return None
-        return self.pattern.search(text)
+        if self.lit is None:
+            return self.pattern.search(text)
+        a = self.lit.search(text)
+        rest = self.rest
+        if rest is None or (self.rest_pre is not None and self.rest_pre.search(text) is None):
+            return a
+        b = rest.search(text)
+        if b is None or (a is not None and a.start() <= b.start()):
+            return a
+        return b
 
     def subn(self, repl: str, text: str) -> tuple[str, int]:
         if self.pre is not None and self.pre.search(text) is None:
@@ -297,10 +378,36 @@ _SENTENCE_END = re.compile(r"[。！？!?；;\n\r]+|\.(?=\s|$)|…+|\.{3,}")
 
 def _sentences(text: str) -> list[tuple[int, str]]:
     """The normalised sentences of a raw text (the title is the first line), with the
-    offset where each starts."""
+    offset where each starts.
+
+    The text is folded (NFKC, lower case, punctuation) once, and each sentence is cut
+    from the folded text: the same as normalising each sentence on its own whenever
+    folding keeps every character in its place (the same length) and no letter's lower
+    case depends on its neighbours (only a capital sigma's does), which is checked;
+    otherwise each sentence is normalised on its own (tested on every text at hand)."""
     out: list[tuple[int, str]] = []
     start = 0
     head = text[:MAX_RAW]
+    folded = fold(head)
+    if len(folded) != len(head) or "\u03a3" in head:
+        # A character folded into more or fewer (a ligature, a combining accent), or a
+        # capital sigma (lower case depends on what follows it): sentence by sentence.
+        return _sentences_slow(head)
+    for m in _SENTENCE_END.finditer(head):
+        part = " ".join(folded[start : m.start()].split())[:MAX_CHARS]
+        if part:
+            out.append((start, part))
+        start = m.end()
+    part = " ".join(folded[start:].split())[:MAX_CHARS]
+    if part:
+        out.append((start, part))
+    return out
+
+
+def _sentences_slow(head: str) -> list[tuple[int, str]]:
+    """:func:`_sentences`, normalising each sentence on its own."""
+    out: list[tuple[int, str]] = []
+    start = 0
     for m in _SENTENCE_END.finditer(head):
         part = normalise(head[start : m.start()])
         if part:
@@ -503,6 +610,9 @@ class RuledClassifier:
 
     def __init__(self, inner: Classifier) -> None:
         self.inner = inner
+        # Checked once: isinstance against a runtime-checkable Protocol costs tens of
+        # microseconds, as much as the rules on one text.
+        self._takes_normalised = isinstance(inner, TakesNormalised)
 
     @property
     def version(self) -> str:
@@ -533,10 +643,11 @@ class RuledClassifier:
                 calm.append(len(t) > LONG)
         inner = self.inner
         version = self.version
-        if isinstance(inner, TakesNormalised):
+        if self._takes_normalised:
+            fast = cast(TakesNormalised, inner)
             # The model normalises exactly as the rules do: do it once for both, and
             # let it record our version (one Prediction per text, not two).
-            preds = inner.predict_normalised(norm, version, calm, raw=texts)
+            preds = fast.predict_normalised(norm, version, calm, raw=texts)
             # A weak emergency call of the model's alone, where the rules saw no
             # danger, is taken back: asked again without emergency (a rare second look).
             weak = [
@@ -550,7 +661,7 @@ class RuledClassifier:
                 )
             ]
             if weak:
-                again = inner.predict_normalised(
+                again = fast.predict_normalised(
                     [norm[i] for i in weak], version, [True] * len(weak), [texts[i] for i in weak]
                 )
                 for i, p in zip(weak, again, strict=True):
