@@ -7,6 +7,7 @@ path and ANALYZE; the planner is left to choose (nothing is switched off)."""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,51 @@ def test_maintenance_makes_months_ahead_once(pg: Session) -> None:
         {"n": partitions.partition_name("complaints", later)},
     )
     assert bound == f"FOR VALUES FROM ('{low}') TO ('{high}')"
+
+
+def test_two_writers_reaching_a_missing_month_at_once_take_turns(
+    loaded_db: tuple[Engine, int, int, int],
+) -> None:
+    """generate's processes (or a loader beside serve's maintenance) may both find a
+    month missing: the second waits for the first and finds its partition, instead of
+    failing on "relation already exists" when the first commits."""
+    engine = loaded_db[0]
+    month = partitions.add_months(partitions.month_start(datetime.now(UTC)), 20)
+    name = partitions.partition_name("complaints", month)
+    second: dict[str, object] = {}
+    with engine.connect() as first:
+        first_pid = first.scalar(text("SELECT pg_backend_pid()"))
+        assert partitions.create_month(first, "complaints", month) is True  # not committed
+
+        def other_writer() -> None:
+            try:
+                with engine.begin() as connection:
+                    second["pid"] = connection.scalar(text("SELECT pg_backend_pid()"))
+                    second["made"] = partitions.create_month(connection, "complaints", month)
+            except Exception as exc:  # the test reports what the writer met
+                second["error"] = exc
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        with engine.connect() as watcher:  # until the second writer waits on the first
+            for _ in range(600):
+                waiting = watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid <> :p "
+                        "AND datname = current_database() AND wait_event_type = 'Lock'"
+                    ),
+                    {"p": first_pid},
+                )
+                if waiting or not thread.is_alive():
+                    break
+                watcher.rollback()
+                thread.join(0.05)
+        first.commit()
+    thread.join(30)
+    assert "error" not in second, second.get("error")
+    assert second["made"] is False
+    with engine.connect() as connection:
+        assert name in _partitions(connection, "complaints")
 
 
 @dataclass

@@ -101,6 +101,9 @@ def is_partitioned(connection: Connection, table: str) -> bool:
     return bool(kind == "p")
 
 
+_CREATE_LOCK = 0x6364_7061_7274  # "cdpart": the advisory lock partition makers take turns on
+
+
 def _exists(connection: Connection, name: str) -> bool:
     return bool(connection.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
 
@@ -129,6 +132,19 @@ def create_month(connection: Connection, table: str, month: datetime) -> bool | 
     :func:`move_from_default`)."""
     name = partition_name(table, month)
     if _exists(connection, name):
+        return False
+    # Two writers may reach a missing month at once (generate's processes, a loader beside
+    # serve's maintenance): they take turns, and the second finds the first's partition.
+    # (pg_class is read, not to_regclass: the name's lookup cache of this transaction
+    # would still say "missing" after the other writer's commit.)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK})
+    if connection.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = :n "
+            "AND relnamespace = to_regnamespace(current_schema()))"
+        ),
+        {"n": name},
+    ):
         return False
     low, high = bounds(month)
     key = PARTITIONED[table]
