@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from complaintdesk.domain.search import (
     Phrase,
+    needle,
     parse_query,
     rank,
     search_terms,
+    spaced,
     to_fts5,
     to_tsquery,
 )
@@ -57,3 +59,12 @@ def test_rank_prefers_more_occurrences_in_shorter_text() -> None:
     once = rank(search_terms("漏水,还有别的问题"), phrases)
     none = rank(search_terms("电梯坏了"), phrases)
     assert twice > once > none == 0.0
+
+
+def test_rank_counts_a_phrase_only_where_its_terms_are_adjacent_and_in_order() -> None:
+    stored = search_terms("停车场 停车场,停车的灯坏了,车场还很脏")
+    doc = spaced(stored)
+    assert doc.count(needle(parse_query("停车场")[0])) == 2  # back to back: both
+    assert doc.count(needle(parse_query("车场停")[0])) == 0
+    assert doc.count(needle(parse_query("停")[0])) == 3  # terms starting with 停
+    assert rank(stored, parse_query("停车场")) > rank(stored, parse_query("很脏"))
