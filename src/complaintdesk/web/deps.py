@@ -42,6 +42,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         with CancelScope(shield=True):
             await to_thread.run_sync(_end, session, False, limiter=CapacityLimiter(1))
         raise
+    if not session.in_transaction():
+        # Nothing to commit (the handler committed in its own thread, or never
+        # touched the database): closing runs no statement, so no thread-pool hop.
+        session.close()
+        return
     with CancelScope(shield=True):
         await to_thread.run_sync(_end, session, True, limiter=CapacityLimiter(1))
 
@@ -82,12 +87,18 @@ ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
 _MINUTE = timedelta(minutes=1)
 
 
-def get_current_staff(
-    session: SessionDep,
-    now: NowDep,
-    throttle: ThrottleDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def authenticate_request(
+    session: Session,
+    credentials: HTTPAuthorizationCredentials | None,
+    now: datetime,
+    throttle: Throttle,
 ) -> Staff:
+    """The staff member the request's bearer token belongs to; 401 without a valid one.
+    Blocking (it queries): called in a worker thread, by :func:`get_current_staff` or
+    by a route that does all its database work in one thread-pool hop."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401,
@@ -113,6 +124,12 @@ def get_current_staff(
     throttle.hit(f"address:{address}", Limit(settings.address_requests_per_minute, _MINUTE), now)
     context.current().caller = f"staff:{staff.id}"
     return staff
+
+
+def get_current_staff(
+    session: SessionDep, now: NowDep, throttle: ThrottleDep, credentials: BearerDep
+) -> Staff:
+    return authenticate_request(session, credentials, now, throttle)
 
 
 CurrentStaff = Annotated[Staff, Depends(get_current_staff)]
