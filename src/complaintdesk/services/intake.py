@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     CursorResult,
     Executable,
+    LargeBinary,
     String,
     TextClause,
     bindparam,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from complaintdesk.classify.base import Classifier, Prediction
@@ -41,6 +42,7 @@ from complaintdesk.db.models import (
     OwnerLink,
     Staff,
     Unit,
+    UtcDateTime,
 )
 from complaintdesk.domain import rules
 from complaintdesk.domain.errors import Conflict, InvalidInput
@@ -389,30 +391,32 @@ def _repeat_lookup(given: tuple[str, ...]) -> Executable:
 
 
 _EFFECTIVE_OUTCOMES = [o.value for o in Outcome if is_effective(Nature.DISSATISFACTION.value, o)]
+_UPGRADE_COMMUNICATION = (
+    update(Complaint)
+    .where(
+        Complaint.id == bindparam("complaint_id"),
+        Complaint.nature.in_([n.value for n in Nature if n.is_communication]),
+    )
+    .values(
+        nature=Nature.DISSATISFACTION.value,
+        upgraded=True,
+        # Judged again as a dissatisfaction complaint if it was already resolved.
+        effective=case(
+            (Complaint.resolution_outcome.is_(None), Complaint.effective),
+            else_=Complaint.resolution_outcome.in_(_EFFECTIVE_OUTCOMES),
+        ),
+        version=Complaint.version + 1,
+        updated_at=bindparam("now", type_=Complaint.updated_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _upgrade_communication(session: Session, complaint_id: int, now: datetime) -> bool:
     """Upgrade the complaint to dissatisfaction if it is still a communication
-    complaint; True if this call did it. One statement: no read-modify-write."""
-    result = session.execute(
-        update(Complaint)
-        .where(
-            Complaint.id == complaint_id,
-            Complaint.nature.in_([n.value for n in Nature if n.is_communication]),
-        )
-        .values(
-            nature=Nature.DISSATISFACTION.value,
-            upgraded=True,
-            # Judged again as a dissatisfaction complaint if it was already resolved.
-            effective=case(
-                (Complaint.resolution_outcome.is_(None), Complaint.effective),
-                else_=Complaint.resolution_outcome.in_(_EFFECTIVE_OUTCOMES),
-            ),
-            version=Complaint.version + 1,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    complaint; True if this call did it. One statement (built once): no
+    read-modify-write."""
+    result = session.execute(_UPGRADE_COMMUNICATION, {"complaint_id": complaint_id, "now": now})
     loaded = session.identity_map.get(session.identity_key(Complaint, complaint_id))
     if loaded is not None:
         session.expire(loaded)  # its nature and version changed underneath it
@@ -501,7 +505,8 @@ def _write(session: Session, complaint: Complaint) -> None:
     written: dict[type[Any], list[tuple[object, dict[str, Any]]]] = {}
     for cls in _WRITTEN_TOGETHER:
         objs = pending.pop(cls, [])
-        rows = [_row(obj) for obj in objs]
+        plan = _plan(cls)
+        rows = [_row(obj, plan) for obj in objs]
         if any(row is None for row in rows):
             pending[cls] = objs  # not a row this path can write
             break
@@ -516,10 +521,12 @@ def _write(session: Session, complaint: Complaint) -> None:
         if session.get_bind().dialect.name == "postgresql":
             try:
                 params = {
-                    f"rows{n}": json.dumps([_json_row(row) for _, row in made], ensure_ascii=False)
-                    for n, made in enumerate(written.values())
+                    f"rows{n}": json.dumps(
+                        [_json_row(row, _plan(cls)) for _, row in made], ensure_ascii=False
+                    )
+                    for n, (cls, made) in enumerate(written.items())
                 }
-            except TypeError:  # a column type this path does not know: the ORM writes it
+            except TypeError:  # a value this path cannot write as JSON: the ORM writes it
                 session.flush()
                 return
             names = tuple(cls.__tablename__ for cls in written)
@@ -536,10 +543,13 @@ def _write(session: Session, complaint: Complaint) -> None:
                 session.expunge(obj)
     # The complaint and its departments join the session as persistent, every column
     # set to what was written: reading any of them runs no query.
-    for obj, row in [*written[Complaint], *written.get(ComplaintDepartment, [])]:
-        for prop in inspect(obj).mapper.column_attrs:
-            set_committed_value(obj, prop.key, row[prop.columns[0].key])
-        make_transient_to_detached(obj)
+    for cls in (Complaint, ComplaintDepartment):
+        plan = _plan(cls)
+        for obj, row in written.get(cls, []):
+            # Every column's value into the instance; make_transient_to_detached then
+            # takes them all as committed (what set_committed_value does, at once).
+            instance_dict(obj).update({key: row[column] for key, column, _, _ in plan.columns})
+            make_transient_to_detached(obj)
     session.add(complaint)
 
 
@@ -560,21 +570,71 @@ def _one_statement(names: tuple[str, ...]) -> TextClause:
     return text(f"WITH {with_clauses} {first}" if rest else first)
 
 
-def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Plan:
+    """How to make a mapped class's row: per column (attribute key, column key, what
+    to write when the attribute is unset, the default's value or callable), and which
+    columns hold times and bytes (their JSON form differs)."""
+
+    columns: tuple[tuple[str, str, int, Any], ...]
+    times: tuple[str, ...]
+    binaries: tuple[str, ...]
+
+
+_NULL, _VERSION, _CALL, _SCALAR, _UNKNOWN = range(5)
+_plans: dict[type[Any], _Plan] = {}
+
+
+def _plan(cls: type[Any]) -> _Plan:
+    """The class's plan, worked out once (per create, walking the mapper's columns and
+    their defaults was a good part of the write's CPU)."""
+    plan = _plans.get(cls)
+    if plan is None:
+        mapper = inspect(cls)
+        columns = []
+        arg: Any
+        for prop in mapper.column_attrs:
+            column = prop.columns[0]
+            default = column.default
+            if column is mapper.version_id_col:
+                how, arg = _VERSION, 1
+            elif isinstance(default, CallableColumnDefault):
+                how, arg = _CALL, default.arg
+            elif isinstance(default, ScalarElementColumnDefault):
+                how, arg = _SCALAR, default.arg
+            elif (
+                default is not None
+                or column.server_default is not None
+                or isinstance(column.type, JSON)
+            ):
+                how, arg = _UNKNOWN, None
+            else:
+                how, arg = _NULL, None
+            columns.append((prop.key, column.key, how, arg))
+        table = mapper.local_table
+        plan = _plans[cls] = _Plan(
+            tuple(columns),
+            tuple(c.key for c in table.c if isinstance(c.type, UtcDateTime)),
+            tuple(c.key for c in table.c if isinstance(c.type, LargeBinary)),
+        )
+    return plan
+
+
+def _json_row(row: dict[str, Any], plan: _Plan) -> dict[str, Any]:
     """A row as JSON for ``jsonb_populate_recordset``: times in UTC, ISO 8601; bytes
     in bytea's hex form. (A JSON column's None is SQL NULL here; the ORM wrote JSON
-    null: both read back as None.) A value of any other type raises TypeError."""
-    return {key: _json_value(value) for key, value in row.items()}
-
-
-def _json_value(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | dict | list):
-        return value
-    if isinstance(value, datetime):
-        return _utc(value).isoformat()
-    if isinstance(value, bytes):
-        return "\\x" + value.hex()
-    raise TypeError(f"no JSON form for {type(value).__name__}")
+    null: both read back as None.) A value JSON cannot hold raises TypeError when
+    the rows are dumped."""
+    row = dict(row)
+    for key in plan.times:
+        value = row[key]
+        if isinstance(value, datetime):
+            row[key] = _utc(value).isoformat()
+    for key in plan.binaries:
+        value = row[key]
+        if isinstance(value, bytes):
+            row[key] = "\\x" + value.hex()
+    return row
 
 
 def _utc(value: datetime) -> datetime:
@@ -583,31 +643,21 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _row(obj: object) -> dict[str, Any] | None:
+def _row(obj: object, plan: _Plan) -> dict[str, Any] | None:
     """The row a flush would insert for ``obj`` (every column), or None if this path
     cannot tell (a default computed by SQL, a server default, an unset JSON column:
     the ORM leaves it out, so it is SQL NULL, where None would write JSON null)."""
-    state = inspect(obj)
-    mapper = state.mapper
+    values = instance_dict(obj)
     row: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        default = column.default
-        if prop.key in state.dict:
-            value = state.dict[prop.key]
-        elif column is mapper.version_id_col:
-            value = 1
-        elif isinstance(default, CallableColumnDefault):
-            value = default.arg(None)  # type: ignore[arg-type]  # ids, clocks: no context read
-        elif isinstance(default, ScalarElementColumnDefault):
-            value = default.arg
-        elif (
-            default is not None
-            or column.server_default is not None
-            or isinstance(column.type, JSON)
-        ):
+    for key, column, how, arg in plan.columns:
+        if key in values:
+            row[column] = values[key]
+        elif how == _NULL:
+            row[column] = None
+        elif how == _CALL:
+            row[column] = arg(None)  # ids, clocks: no context read
+        elif how == _UNKNOWN:
             return None
         else:
-            value = None
-        row[column.key] = value
+            row[column] = arg  # the version's first value, a scalar default
     return row
