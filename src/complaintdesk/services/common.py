@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import ColumnElement, String, bindparam, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.ids import new_id
@@ -63,22 +63,35 @@ def get_project(session: Session, actor: Staff, project_id: int) -> Project:
     return project
 
 
-def get_owner(session: Session, actor: Staff, owner_id: int) -> Owner:
+def get_owner(session: Session, actor: Staff, owner_id: int, *, take_turn: bool = False) -> Owner:
     """The owner, if the actor may know of them: an owner of the actor's company who
     lives in, or has complained in, one of the actor's projects (administrators: any
     owner of their company). Else NotFound: an owner placed in no unit who has not
     complained is known to administrators only, not to the whole company.
 
-    The owner and whether they live here are read in one query (it is on every create)."""
+    The owner and whether they live here are read in one query (it is on every create).
+    With ``take_turn``, on PostgreSQL the same query takes the owner's turn (intake's
+    lock, see :func:`turn_lock`): the caller's next statements see every create for
+    this owner committed before, and the next create for them waits for this
+    transaction to end."""
     visible = visible_project_ids(actor)
-    if visible is None:
+    turn = take_turn and session.get_bind().dialect.name == "postgresql"
+    if visible is None and not turn:
         owner = session.get(Owner, owner_id)
         lives_here = True
     else:
+        statement = (
+            (_OWNER_TURN if visible is None else _OWNER_LIVES_IN_TURN) if turn else _OWNER_LIVES_IN
+        )
         row = session.execute(
-            _OWNER_LIVES_IN, {"owner_id": owner_id, "visible": list(visible) or [-1]}
+            statement,
+            {
+                "owner_id": owner_id,
+                "visible": list(visible or ()) or [-1],
+                "turn": owner_turn(owner_id),
+            },
         ).first()
-        owner, lives_here = row if row is not None else (None, False)
+        owner, lives_here = (row[0], bool(row[1])) if row is not None else (None, False)
     if owner is None or owner.company_id != actor.company_id:
         raise NotFound(f"owner {owner_id} not found", field="owner_id")
     if lives_here or visible is None:
@@ -106,6 +119,25 @@ _OWNER_LIVES_IN = select(
 ).where(Owner.id == bindparam("owner_id"))
 """The owner and whether they live in one of the ``visible`` projects: built once (on
 every create; made per call, the statement cost about as much CPU as running it)."""
+
+TURN_SEED = 0x6364_696E_7461_6B65  # "cdintake": the seed of intake's advisory lock keys
+
+
+def turn_lock(key: ColumnElement[str]) -> ColumnElement[Any]:
+    """PostgreSQL: wait for, then hold until the transaction ends, the turn of the
+    caller named ``key`` (``owner:<id>``, ``phone:<number>``, ``unit:<id>``): creates
+    by one caller take turns, so the second sees the first (intake's repeat check)."""
+    return func.pg_advisory_xact_lock(func.hashtextextended(key, TURN_SEED))
+
+
+def owner_turn(owner_id: int) -> str:
+    return f"owner:{owner_id}"
+
+
+_OWNER_LIVES_IN_TURN = _OWNER_LIVES_IN.add_columns(turn_lock(bindparam("turn", type_=String)))
+_OWNER_TURN = select(Owner, true(), turn_lock(bindparam("turn", type_=String))).where(
+    Owner.id == bindparam("owner_id")
+)
 
 
 def get_complaint(session: Session, actor: Staff, complaint_id: int) -> Complaint:

@@ -17,7 +17,6 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     case,
-    func,
     insert,
     inspect,
     or_,
@@ -57,6 +56,7 @@ from complaintdesk.services.common import (
     record_event,
     require,
     set_deadlines,
+    turn_lock,
 )
 from complaintdesk.services.notify import tell_owner
 
@@ -130,7 +130,12 @@ def register_once(
     )
     caller_name = rules.clean_short(new.caller_name, field="caller_name", max_chars=200)
     caller_phone = rules.clean_short(new.caller_phone, field="caller_phone", max_chars=40)
-    owner = get_owner(session, actor, new.owner_id) if new.owner_id is not None else None
+    # An owner's creates take turns from here (the lock comes with the owner's row).
+    owner = (
+        get_owner(session, actor, new.owner_id, take_turn=True)
+        if new.owner_id is not None
+        else None
+    )
     unit_id = _unit(session, project.id, new.unit_id)
     if owner is None and not (caller_name or caller_phone):
         raise InvalidInput(
@@ -290,7 +295,8 @@ def _repeat_of(
     what it upgrades), and upgrade the earlier one now if the rule says so.
 
     Never refuses the new complaint. On PostgreSQL, creates by one caller take turns
-    (a transaction-scoped advisory lock on the owner, else the phone, else the unit),
+    (a transaction-scoped advisory lock on the owner, taken with the owner's row by
+    ``get_owner(take_turn=True)``; else on the phone, else the unit, taken here),
     so two messages sent at the same moment see each other and the second is linked
     to the first. The earlier complaint is upgraded by one conditional UPDATE, not
     through its version: it changes only a communication complaint, and PostgreSQL
@@ -298,16 +304,10 @@ def _repeat_of(
     arriving at once exactly one upgrades it and the others find nothing left to do;
     none of them fails.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if owner is None and session.get_bind().dialect.name == "postgresql":
         # SQLite needs no lock: its IMMEDIATE transactions already take turns. One
         # lock per transaction, so two creates can never wait on each other's.
-        caller = (
-            f"owner:{owner.id}"
-            if owner is not None
-            else f"phone:{caller_phone}"
-            if caller_phone
-            else f"unit:{unit_id}"
-        )
+        caller = f"phone:{caller_phone}" if caller_phone else f"unit:{unit_id}"
         session.execute(_LOCK, {"caller": caller})
     since = now - rules.REPEAT_WINDOW
     given = {
@@ -350,10 +350,7 @@ def _repeat_of(
     return _Repeat(earlier, Nature(labels["nature"]), upgrade_new, upgraded)
 
 
-_LOCKS = 0x6364_696E_7461_6B65  # "cdintake": the seed of intake's advisory lock keys
-_LOCK = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("caller", type_=String), _LOCKS))
-)
+_LOCK = select(turn_lock(bindparam("caller", type_=String)))
 _lookups: dict[tuple[str, ...], Executable] = {}
 
 
@@ -362,29 +359,19 @@ def _repeat_lookup(given: tuple[str, ...]) -> Executable:
     (made per create, the expression was a good part of the create's CPU)."""
     lookup = _lookups.get(given)
     if lookup is None:
-        column = {
-            "owner_id": Complaint.owner_id,
-            "unit_id": Complaint.unit_id,
-            "caller_phone": Complaint.caller_phone,
-        }
+        # The table's columns, not the mapped class's: a Core statement, whose rows
+        # skip the ORM's loading steps.
+        c = Complaint.__table__.c
         lookup = _lookups[given] = (
-            select(
-                Complaint.id,
-                Complaint.category,
-                Complaint.nature,
-                Complaint.received_at,
-                Complaint.status,
-                Complaint.text,
-                Complaint.location,
-            )
+            select(c.id, c.category, c.nature, c.received_at, c.status, c.text, c.location)
             .where(
-                Complaint.project_id == bindparam("project_id"),
+                c.project_id == bindparam("project_id"),
                 # Ids are time-ordered: the window is a range of the primary key.
-                Complaint.id >= bindparam("id_floor"),
-                Complaint.received_at >= bindparam("since"),
-                or_(*(column[name] == bindparam(name) for name in given)),
+                c.id >= bindparam("id_floor"),
+                c.received_at >= bindparam("since"),
+                or_(*(c[name] == bindparam(name) for name in given)),
             )
-            .order_by(Complaint.id.desc())
+            .order_by(c.id.desc())
             .limit(20)
         )
     return lookup
