@@ -83,6 +83,9 @@ def _print_cv(cv: Any, real: list[dict[str, str]], folds: int) -> None:
     for f, chosen in enumerate(cv.chosen or []):
         typer.echo(f"  fold {f} (chosen on the other folds): {chosen}")
     typer.echo(f"  packaged model (chosen on all folds): {cv.decode}")
+    typer.echo("class offsets after the temperature (fitted on all folds):")
+    for name, values in (cv.offset or {}).items():
+        typer.echo(f"  {name}: {values}")
 
 
 @model_app.command("train")

@@ -114,6 +114,8 @@ class CrossValidation:
     """How letters are read, chosen on all the folds (for the packaged model)."""
     chosen: list[dict[str, float]] | None = None
     """How each fold was read in the report: chosen on the other folds."""
+    offset: dict[str, list[float]] | None = None
+    """Class offsets per label fitted on all the folds (for the packaged model)."""
 
     def review_summary(self, gold: Sequence[Record]) -> str:
         """How well "needs review" separates right from wrong labels on real text."""
@@ -202,18 +204,21 @@ def cross_validate(
     }
     fold_of = np.array(folds, dtype=np.int64)
     masks = [f._pair_mask for f in models]
-    reading = _Reading(full, title, last, has, gold, fold_of, masks)
+    letter = np.array([len(normalise(t)) > m.LETTER_CHARS for t in texts], dtype=bool)
+    reading = _Reading(full, title, last, has, gold, fold_of, masks, letter)
     # Each fold is read the way chosen on the other folds (nested: the report is honest);
     # the packaged model is read the way chosen on all of them.
     predictions: list[Prediction | None] = [None] * n_rows
     for f, fitted in enumerate(models):
         others = np.flatnonzero(fold_of != f)
         fitted.decode, fitted.temperature = reading.choose(others)
+        fitted.set_offset(reading.offsets(fitted.decode, fitted.temperature, others))
         held = [i for i, g in enumerate(folds) if g == f]
         clf = RuledClassifier(m.ModelClassifier(fitted))
         for i, p in zip(held, clf.predict([texts[i] for i in held]), strict=True):
             predictions[i] = replace(p, model_version=f"fold-{f}")
     decode, temperature = reading.choose(np.arange(n_rows))
+    offset = reading.offsets(decode, temperature, np.arange(n_rows))
     scores = reading.combined(decode)
     preds = [p for p in predictions if p is not None]
     return CrossValidation(
@@ -226,6 +231,7 @@ def cross_validate(
         final=fits[k] if final else None,
         decode=decode,
         chosen=[dict(fitted.decode or m.NO_VIEWS) for fitted in models],
+        offset=offset,
     )
 
 
@@ -245,6 +251,8 @@ class _Reading:
     gold: dict[str, npt.NDArray[np.int64]]
     fold_of: npt.NDArray[np.int64]
     masks: list[npt.NDArray[np.float32] | None]
+    letter: npt.NDArray[np.bool_] | None = None
+    """Which rows are letters (the class offsets are fitted on those only); None: all."""
 
     def combined(self, decode: dict[str, float]) -> dict[str, npt.NDArray[np.float64]]:
         w = self.has[:, None].astype(np.float64)
@@ -283,6 +291,18 @@ class _Reading:
             right += int((cat == self.gold["category"][rows][sel]).sum())
             right += int((dep == self.gold["department"][rows][sel]).sum())
         return right, temps
+
+    def offsets(
+        self, decode: dict[str, float], temperature: dict[str, float], rows: npt.NDArray[np.int64]
+    ) -> dict[str, list[float]]:
+        """Class offsets per label (:func:`model.fit_offsets`) on the letters among
+        ``rows``, read the way ``decode`` says, after ``temperature``."""
+        z = self.combined(decode)
+        if self.letter is not None:
+            rows = rows[self.letter[rows]]
+        return {
+            n: m.fit_offsets(z[n][rows], self.gold[n][rows], temperature[n]) for n in m.LABEL_NAMES
+        }
 
     def choose(self, rows: npt.NDArray[np.int64]) -> tuple[dict[str, float], dict[str, float]]:
         """The reading (title and last-line weights, category power) that gets the most

@@ -46,6 +46,10 @@ MAX_TITLE = 100
 """A first line this short, followed by more text, is a letter's title."""
 LAST_CHARS = 200
 """A letter's last line is read up to this many characters from its end."""
+LETTER_CHARS = 200
+"""A text whose normalised form is longer than this is a letter (as for the rule layer):
+the real messages the class offsets are fitted on are letters, and only letters get
+them; a short message on the desk keeps the generated corpus's mix of classes."""
 NO_VIEWS = {"title": 0.0, "last": 0.0, "category_power": 1.0}
 """Decoding with the whole text only, and category and department weighed alike."""
 
@@ -86,6 +90,11 @@ class TrainedModel:
     ``title`` times its title's plus ``last`` times its last line's; the pair of
     category and department maximises p(category) ** ``category_power`` * p(department).
     None: :data:`NO_VIEWS`."""
+    offset: dict[str, list[float]] | None = None
+    """Per label, a score added to each class of a letter (a text longer than
+    :data:`LETTER_CHARS`) after the temperature, fitted on the real letters'
+    out-of-fold scores with :func:`fit_offsets`: the generated corpus has its own mix of
+    classes, real petitions another. None: no offsets."""
 
     def __post_init__(self) -> None:
         self._featuriser = ft.Featuriser(self.lexicon)
@@ -99,6 +108,7 @@ class TrainedModel:
             k = len(self.classes[name])
             self._slices[name] = slice(start, start + k)
             start += k
+        self.set_offset(self.offset)
         self._pair_mask: npt.NDArray[np.float32] | None = None
         if self.pairs is not None:
             cats, deps = self.classes["category"], self.classes["department"]
@@ -107,6 +117,15 @@ class TrainedModel:
                 if c in cats and d in deps:
                     mask[cats.index(c), deps.index(d)] = 1.0
             self._pair_mask = mask
+
+    def set_offset(self, offset: dict[str, list[float]] | None) -> None:
+        """Use these class offsets (see :attr:`offset`) from now on."""
+        self.offset = offset
+        self._offset = {
+            name: np.asarray(values, dtype=np.float32)
+            for name, values in (offset or {}).items()
+            if any(values)
+        }
 
     def category_department(
         self, probs: dict[str, npt.NDArray[np.float32]]
@@ -190,8 +209,15 @@ class TrainedModel:
                 r = self.reading
                 scores[rows] += r["title"] * title + r["last"] * last
         out: dict[str, npt.NDArray[np.float32]] = {}
+        letters = (
+            np.fromiter((len(t) > LETTER_CHARS for t in norm), dtype=bool, count=len(norm))
+            if self._offset
+            else None
+        )
         for name in LABEL_NAMES:
             z = scores[:, self._slices[name]] / self.temperature[name]
+            if letters is not None and name in self._offset and letters.any():
+                z[letters] += self._offset[name]
             z = z - z.max(axis=1, keepdims=True)
             e = np.exp(z)
             out[name] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -363,6 +389,43 @@ def fit_temperature(
     return round(best_t, 4)
 
 
+def fit_offsets(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int64], temperature: float
+) -> list[float]:
+    """Per-class offsets ``c`` minimising the negative log-likelihood of the true classes
+    ``y`` under ``softmax(scores / temperature + c)``: a shift of the class priors from
+    the training mix to the one of ``y``. Classes absent from ``y`` (no real emergency,
+    nothing critical) keep 0, and the offsets of the others sum to 0, so those classes
+    are not pushed down; each offset stays within +-3. Rounded to 4 places."""
+    from scipy.optimize import minimize
+
+    k = scores.shape[1]
+    present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
+    if len(present) < 2:
+        return [0.0] * k
+    z = scores / temperature
+    rows = np.arange(len(y))
+
+    def nll(free: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        c = np.zeros(k)
+        c[present] = free - free.mean()
+        q = z + c
+        q = q - q.max(axis=1, keepdims=True)
+        e = np.exp(q)
+        p = e / e.sum(axis=1, keepdims=True)
+        loss = float(-np.log(np.maximum(p[rows, y], 1e-300)).mean())
+        grad_c = p.mean(axis=0)
+        np.subtract.at(grad_c, y, 1.0 / len(y))
+        g = grad_c[present]
+        return loss, g - g.mean()
+
+    bounds = [(-3.0, 3.0)] * len(present)
+    found = minimize(nll, np.zeros(len(present)), jac=True, method="L-BFGS-B", bounds=bounds)
+    c = np.zeros(k)
+    c[present] = found.x - found.x.mean()
+    return [round(float(v), 4) for v in np.clip(c, -3.0, 3.0)]
+
+
 def train(
     corpus: Sequence[Record],
     corrections: Sequence[Record] = (),
@@ -476,7 +539,7 @@ def train(
     )
 
 
-def _version(data_digest: str, temperature: dict[str, float] | None) -> str:
+def _version(data_digest: str, temperature: dict[str, Any] | None) -> str:
     """The model version: the code version, then 12 hex digits of a SHA-256 over the
     code version, the seed, every example (a weighted one as often as its weight) and
     the temperatures given (if any)."""
@@ -491,13 +554,16 @@ def with_temperature(
     model: TrainedModel,
     temperature: dict[str, float],
     decode: dict[str, float] | None = None,
+    offset: dict[str, list[float]] | None = None,
 ) -> TrainedModel:
-    """``model`` with the given temperatures (and way of reading letters), and the
-    version that says so: the packaged model is fitted at the same time as the
+    """``model`` with the given temperatures (way of reading letters, class offsets),
+    and the version that says so: the packaged model is fitted at the same time as the
     cross-validation that calibrates it, and gets its temperatures afterwards."""
-    stamp = dict(temperature)
+    stamp: dict[str, Any] = dict(temperature)
     if decode is not None:
         stamp.update({f"decode_{k}": v for k, v in decode.items()})
+    if offset is not None:
+        stamp.update({f"offset_{k}": v for k, v in offset.items()})
     version = _version(str(model.meta["data_digest"]), stamp)
     return TrainedModel(
         version=version,
@@ -510,6 +576,7 @@ def with_temperature(
         meta={**model.meta, "version": version},
         pairs=model.pairs,
         decode=dict(decode) if decode is not None else None,
+        offset={k: list(v) for k, v in offset.items()} if offset is not None else None,
     )
 
 
@@ -561,7 +628,7 @@ def train_default(
         final=True,
     )
     assert cv.final is not None
-    model = with_temperature(cv.final, cv.temperature, cv.decode)
+    model = with_temperature(cv.final, cv.temperature, cv.decode, cv.offset)
     model.meta["cv_folds"] = folds
     model.meta["cv_accuracy"] = {n: round(s.accuracy, 4) for n, s in cv.report.labels.items()}
     return model, cv
@@ -579,6 +646,7 @@ def save(model: TrainedModel, path: Path) -> None:
         "meta": model.meta,
         "pairs": model.pairs,
         "decode": model.decode,
+        "offset": model.offset,
     }
     buf = io.BytesIO()
     np.savez_compressed(
@@ -607,4 +675,5 @@ def load(path: Path) -> TrainedModel:
             meta=header["meta"],
             pairs=[(c, d) for c, d in header["pairs"]] if header.get("pairs") else None,
             decode=header.get("decode"),
+            offset=header.get("offset"),
         )
