@@ -19,7 +19,9 @@ messages sent per second in the same window and the most ever waiting; then ever
 message made so far is put back in the outbox at once while intake goes on for half
 the time again, and the rate at which the supervisor's delivery worker gets through
 them is its capacity, printed against the intake rate. It also prints the CPU a
-create costs in this process by step, and what classification costs per request
+create costs in this process by step, the CPU per request of each server's
+processes, of PostgreSQL's backends and of the load generator during the counted
+window (from /proc), and what classification costs per request
 (``predict([text])`` on one text) against a batch. Everything runs on this machine,
 load generator included: compare ratios, not absolute figures. Results belong in
 docs/capacity.md.
@@ -184,9 +186,11 @@ def drive(
     warmup: float,
     seconds: float,
     request: Callable[[random.Random], tuple[str, bytes, dict[str, str]]],
+    cpu: CpuWatch | None = None,
 ) -> Result:
     """``clients`` threads, each on one keep-alive connection, post for ``warmup``
-    seconds (not counted) then ``seconds``."""
+    seconds (not counted) then ``seconds``; ``cpu`` is read when the counted window
+    starts and when it ends."""
     result = Result()
     lock = threading.Lock()
     start = time.monotonic() + warmup
@@ -231,13 +235,101 @@ def drive(
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
+    if cpu is not None:
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu.begin()
     for t in threads:
         t.join()
+    if cpu is not None:
+        cpu.end()
     return result
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process: its parent, its command name and the CPU seconds it has used
+    (user + system, from /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry)] = (
+            int(fields[1]),
+            name,
+            (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,
+        )
+    return found
+
+
+class CpuWatch:
+    """The CPU the server's processes (its supervisor and its workers), the
+    PostgreSQL backends of the bench's database and this process (the load
+    generator) use between :meth:`begin` and :meth:`end`, read from /proc (Linux)."""
+
+    def __init__(self, server: int, database: str) -> None:
+        self.server = server
+        self.database = database
+        self.used: dict[str, float] = {}
+        self._start: dict[int, tuple[str, float]] = {}
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        processes = _processes()
+        workers = {pid for pid, (parent, _, _) in processes.items() if parent == self.server}
+        kinds: dict[int, tuple[str, float]] = {}
+        for pid, (_, name, spent) in processes.items():
+            if pid == self.server:
+                kind = "server's main process"
+            elif pid in workers:
+                kind = "workers"
+            elif pid == os.getpid():
+                kind = "load generator"
+            elif name == "postgres" and self._ours(pid):
+                kind = "PostgreSQL"
+            else:
+                continue
+            kinds[pid] = (kind, spent)
+        return kinds
+
+    def _ours(self, pid: int) -> bool:
+        try:
+            return self.database in Path(f"/proc/{pid}/cmdline").read_text()
+        except OSError:
+            return False
+
+    def begin(self) -> None:
+        self._start = self._read()
+
+    def end(self) -> None:
+        used: dict[str, float] = {}
+        for pid, (kind, spent) in self._read().items():
+            # A backend that started in the window counts from zero.
+            used[kind] = used.get(kind, 0.0) + spent - self._start.get(pid, (kind, 0.0))[1]
+        self.used = used
+
+    def per_request(self, done: int) -> str:
+        if not done or not self.used:
+            return "n/a"
+        order = ("workers", "server's main process", "PostgreSQL", "load generator")
+        return (
+            ", ".join(
+                f"{kind} {self.used[kind] / done * 1000:.2f}" for kind in order if kind in self.used
+            )
+            + f"; total {sum(self.used.values()) / done * 1000:.2f}"
+        )
+
+
 @contextmanager
-def served(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+def served(
+    command: list[str], env: dict[str, str], port: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -256,7 +348,7 @@ def served(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
                 raise SystemExit("server did not come up")
             time.sleep(0.5)
         time.sleep(3)  # the other workers finish starting
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=120)
@@ -454,17 +546,21 @@ def main() -> None:
                 "--timeout-worker-healthcheck", "30",
                 "--port", str(port),
             ]  # fmt: skip
-            with served(bare_cmd, env, port, tmp / f"bare-{r}.log"):
-                bare = drive(port, args.clients, args.warmup, args.seconds, bare_request)
+            with served(bare_cmd, env, port, tmp / f"bare-{r}.log") as server:
+                bare_cpu = CpuWatch(server.pid, name)
+                bare = drive(port, args.clients, args.warmup, args.seconds, bare_request, bare_cpu)
             port = free_port()
             serve_cmd = [
                 str(BIN / "complaintdesk"), "serve", "--workers", str(args.workers),
                 "--port", str(port),
             ]  # fmt: skip
-            with served(serve_cmd, env, port, tmp / f"serve-{r}.log"):
+            with served(serve_cmd, env, port, tmp / f"serve-{r}.log") as server:
                 # Intake with delivery running beside it: does the backlog stay small?
+                cd_cpu = CpuWatch(server.pid, name)
                 with sampling(factory) as most_pending:
-                    cd = drive(port, args.clients, args.warmup, args.seconds, create_request)
+                    cd = drive(
+                        port, args.clients, args.warmup, args.seconds, create_request, cd_cpu
+                    )
                 window_end = datetime.now(UTC)
                 window_start = datetime.fromtimestamp(window_end.timestamp() - args.seconds, UTC)
                 sent = count(factory, Outbox.sent_at >= window_start, Outbox.sent_at <= window_end)
@@ -489,6 +585,11 @@ def main() -> None:
             print(
                 f"  ComplaintDesk create: {cd_rate:7.0f} req/s  p50 {cd.pct(0.5):6.1f} ms  "
                 f"p99 {cd.pct(0.99):6.1f} ms  errors {cd.errors}"
+            )
+            print(f"  CPU per request by process (ms): bare {bare_cpu.per_request(bare.done)}")
+            print(
+                f"  CPU per create by process (ms): ComplaintDesk {cd_cpu.per_request(cd.done)} "
+                "(its main process runs the sweeper and delivery)"
             )
             for sample in cd.error_samples + bare.error_samples:
                 print(f"    error: {sample}")
