@@ -70,6 +70,17 @@ def test_generate_makes_history_with_whole_lifecycles(
     assert session.scalar(select(func.count()).select_from(Visit)) >= len(closed)
     assert session.scalar(select(func.count()).select_from(FollowUp)) > len(made) // 3
     assert all(c.satisfaction is not None for c in closed)
+    # Older messages left their delivery record in the event, as JSON (the bulk path
+    # COPYs it in binary on PostgreSQL: an object, not a string).
+    old = [c.id for c in made if c.received_at < NOW - timedelta(days=40)][:50]
+    records = session.scalars(
+        select(Event.data).where(Event.complaint_id.in_(old), Event.kind == "received")
+    ).all()
+    assert len(records) == len(old)
+    assert all(r is not None and r["delivered"][0]["to"] == "owner" for r in records), records[:3]
+    # Times and codes read back as they were made.
+    assert all(c.risk_flags == [] and c.label_source == "auto" for c in made)
+    assert all(c.search_terms for c in made)
     # Only messages inside the outbox's retention are still there, all sent.
     sent = session.scalars(select(Outbox)).all()
     assert sent

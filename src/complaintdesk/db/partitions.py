@@ -177,17 +177,32 @@ def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenanc
     report = Maintenance()
     if connection.dialect.name != "postgresql":
         return report
+    months = []
+    month = month_start(start)
+    while month <= end:
+        months.append(month)
+        month = add_months(month, 1)
+    names = [partition_name(table, m) for table in PARTITIONED for m in months]
+    # One query for what exists (a bulk loader asks before every batch, for every month
+    # of its history: most exist already).
+    there = set(
+        connection.scalars(
+            text(
+                "SELECT n FROM unnest(CAST(:names AS text[])) AS n WHERE to_regclass(n) IS NOT NULL"
+            ),
+            {"names": names},
+        )
+    )
     for table in PARTITIONED:
-        if not is_partitioned(connection, table):
+        missing = [m for m in months if partition_name(table, m) not in there]
+        if not missing or not is_partitioned(connection, table):
             continue
-        month = month_start(start)
-        while month <= end:
+        for month in missing:
             made = create_month(connection, table, month)
             if made:
                 report.created.append(partition_name(table, month))
             elif made is None:
                 report.waiting_in_default.append(partition_name(table, month))
-            month = add_months(month, 1)
     return report
 
 

@@ -21,17 +21,28 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.ids import BULK_BIT, BULK_SLOT_LIMIT, BULK_SLOTS, LOW_BITS, bulk_id, ms_of
+from complaintdesk.db.ids import (
+    BULK_BIT,
+    BULK_SLOT_LIMIT,
+    BULK_SLOTS,
+    EPOCH_MS,
+    LOW_BITS,
+    bulk_id,
+    ms_of,
+)
 from complaintdesk.domain.search import search_terms
 
 _LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
@@ -294,17 +305,6 @@ class Numbers:
         return first
 
 
-def _reserved(ms_list: list[int], first: int) -> list[int]:
-    """Ids numbered from ``first`` in each millisecond, in order."""
-    used: dict[int, int] = {}
-    ids = []
-    for ms in ms_list:
-        n = used.get(ms, 0)
-        used[ms] = n + 1
-        ids.append((ms << LOW_BITS) | BULK_BIT | (first + n))
-    return ids
-
-
 HISTORY_TABLES = ("complaints", "events", "follow_ups", "visits")
 """The tables whose ids the bulk loaders allocate."""
 
@@ -547,6 +547,40 @@ _EVENT_STEPS = tuple(
 )  # fmt: skip
 
 
+_JSONB_OID = 3802
+
+
+class _JsonbAsGiven(Dumper):
+    """jsonb in a binary COPY from what a stage row holds: JSON text already made
+    (:func:`dumps`), or an object."""
+
+    format = Format.BINARY
+    oid = _JSONB_OID
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + (obj if isinstance(obj, str) else dumps(obj)).encode("utf-8")
+
+
+_COPIED = ("complaints", "complaint_departments", "events", "follow_ups", "visits", "outbox")
+
+
+def _column_types(session: Session) -> dict[str, dict[str, int]]:
+    """The type (oid) of every column of the tables a batch COPYs, as the database has
+    them: a binary COPY must send each value in its column's own type."""
+    found: dict[str, dict[str, int]] = {}
+    for table, column, oid in session.execute(
+        text(
+            "SELECT c.relname, a.attname, CAST(a.atttypid AS bigint) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE a.attrelid = ANY(CAST(:tables AS regclass[])) AND a.attnum > 0 "
+            "AND NOT a.attisdropped"
+        ),
+        {"tables": list(_COPIED)},
+    ):
+        found.setdefault(table, {})[column] = int(oid)
+    return found
+
+
 def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
     """PostgreSQL: COPY the batch straight into each table (complaints, their lead
     department, the events of their lifecycle, follow-ups, visits, outbox rows): the
@@ -574,16 +608,27 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
     visits: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
     checks: list[tuple[Any, ...]] = []
+    types = _column_types(session)
+
+    def binary(cursor: Any, table: str, columns: Sequence[str]) -> Any:
+        # Binary COPY: PostgreSQL reads each value as it is stored, instead of parsing
+        # text (its timestamps most of all): about a quarter of the database's work a
+        # row, and less formatting here (docs/capacity.md).
+        copy = cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")
+        return copy
+
     with raw.cursor() as cursor:
-        with cursor.copy(f"COPY complaints ({', '.join(COMPLAINT_COLUMNS)}) FROM STDIN") as copy:
+        cursor.adapters.register_dumper(None, _JsonbAsGiven)
+        with binary(cursor, "complaints", COMPLAINT_COLUMNS) as copy:
+            copy.set_types([types["complaints"][c] for c in COMPLAINT_COLUMNS])
             for row in rows:
                 values = row[:_N_COMPLAINT]
                 if values[terms] is None:  # made here: the batch never holds them all
                     values[terms] = search_terms(row[text_], row[summary])
                 copy.write_row(values)
-        with cursor.copy(
-            "COPY complaint_departments (complaint_id, department, lead) FROM STDIN"
-        ) as copy:
+        department_columns = ("complaint_id", "department", "lead")
+        with binary(cursor, "complaint_departments", department_columns) as copy:
+            copy.set_types([types["complaint_departments"][c] for c in department_columns])
             for row in rows:
                 copy.write_row((row[id_], row[department], True))
         for row in rows:
@@ -639,7 +684,9 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
              "next_attempt_at, sent_at", outbox),
         ):  # fmt: skip
             if made:
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                names = columns.split(", ")
+                with binary(cursor, table, names) as copy:
+                    copy.set_types([types[table][c] for c in names])
                     for made_row in made:
                         copy.write_row(made_row)
     return len(events)
@@ -704,24 +751,32 @@ def defer_indexes(connection: Connection) -> list[str]:
     return [name for name, _, _ in found]
 
 
-def restore_indexes(factory: sessionmaker[Session]) -> list[str]:
+def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[str]:
     """Make the indexes :func:`defer_indexes` noted (one transaction each, so an
-    interruption keeps those already made), then forget them. Does nothing when
-    none are noted (and on SQLite)."""
-    made: list[str] = []
+    interruption keeps those already made), then forget them; ``workers`` at a time
+    (each in its own connection: a build uses one core, and PostgreSQL's parallel
+    maintenance workers help only the btrees, not the search index). Does nothing
+    when none are noted (and on SQLite)."""
     with factory() as session:
         if _dialect(session) != "postgresql" or not session.scalar(
             text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
         ):
-            return made
+            return []
         pending = session.execute(text(f"SELECT name, definition FROM {_DEFERRED} ORDER BY name"))
         noted = pending.all()
-    for name, definition in noted:
+        if isinstance(session.get_bind(), Connection):
+            workers = 1  # the factory's sessions share one connection: one at a time
+
+    def make(name: str, definition: str) -> str:
         with unit_of_work(factory) as session:
             session.execute(text(definition))
             session.execute(text(f"DELETE FROM {_DEFERRED} WHERE name = :n"), {"n": name})
-        made.append(name)
-    return made
+        return name
+
+    if workers <= 1:
+        return [make(name, definition) for name, definition in noted]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda noted_row: make(*noted_row), noted))
 
 
 def dumps(value: Any) -> str:
@@ -744,6 +799,18 @@ _STEP_TABLES = [
 ]
 
 
+def _ms_list(moments: list[datetime]) -> list[int]:
+    """:func:`ms_of` of each moment (most of a batch's id work: said once, fast, for
+    the aware datetimes the loaders make)."""
+    epoch = EPOCH_MS
+    made = [
+        int(m.timestamp() * 1000) - epoch if m.tzinfo is not None else ms_of(m) for m in moments
+    ]
+    if made and not (min(made) >= 0 and max(made) < 1 << 41):
+        raise ValueError("a moment is outside the id range (2020 to 2089)")
+    return made
+
+
 def assign_ids(
     session: Session, rows: list[list[Any]], slot: int = 0, numbers: Numbers | None = None
 ) -> None:
@@ -759,12 +826,11 @@ def assign_ids(
     for table, steps in _STEP_TABLES:
         wanted: list[tuple[list[Any], int]] = []
         moments: list[datetime] = []
-        columns = [(_INDEX[id_col], _INDEX[at_col]) for id_col, at_col in steps]
-        for row in rows:
-            for i, at in columns:
-                if row[i] is True:
-                    wanted.append((row, i))
-                    moments.append(row[at])
+        for id_col, at_col in steps:
+            i, at = _INDEX[id_col], _INDEX[at_col]
+            chosen = [row for row in rows if row[i] is True]
+            wanted += [(row, i) for row in chosen]
+            moments += [row[at] for row in chosen]
         tables.append((table, wanted, moments))
     if numbers is None:
         for table, wanted, moments in tables:
@@ -772,9 +838,12 @@ def assign_ids(
             for (row, i), value in zip(wanted, made, strict=True):
                 row[i] = value
         return
-    ms_lists = [[ms_of(m) for m in moments] for _, _, moments in tables]
+    ms_lists = [_ms_list(moments) for _, _, moments in tables]
     width = max((max(Counter(ms).values()) for ms in ms_lists if ms), default=1)
-    first = numbers.take(width)
-    for (_, wanted, _), ms in zip(tables, ms_lists, strict=True):
-        for (row, i), value in zip(wanted, _reserved(ms, first), strict=True):
-            row[i] = value
+    low = BULK_BIT | numbers.take(width)
+    for (_, wanted, _), ms_list in zip(tables, ms_lists, strict=True):
+        used: dict[int, int] = {}
+        for (row, i), ms in zip(wanted, ms_list, strict=True):
+            n = used.get(ms, 0)
+            used[ms] = n + 1
+            row[i] = (ms << LOW_BITS) | (low + n)
