@@ -753,30 +753,39 @@ def defer_indexes(connection: Connection) -> list[str]:
 
 def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[str]:
     """Make the indexes :func:`defer_indexes` noted (one transaction each, so an
-    interruption keeps those already made), then forget them; ``workers`` at a time
-    (each in its own connection: a build uses one core, and PostgreSQL's parallel
-    maintenance workers help only the btrees, not the search index). Does nothing
-    when none are noted (and on SQLite)."""
+    interruption keeps those already made), then forget them. Up to ``workers``
+    tables at a time, each in its own connection (a build uses one core, and
+    PostgreSQL's parallel maintenance workers help only the btrees, not the search
+    index); one table's indexes one after another, never at once: PostgreSQL names
+    a partitioned index's partitions after their columns, and two builds of indexes
+    over the same columns at once (``ix_complaints_company`` and the closed one)
+    would both take the same name. Does nothing when none are noted (and on SQLite)."""
     with factory() as session:
         if _dialect(session) != "postgresql" or not session.scalar(
             text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
         ):
             return []
-        pending = session.execute(text(f"SELECT name, definition FROM {_DEFERRED} ORDER BY name"))
-        noted = pending.all()
+        pending = session.execute(
+            text(f"SELECT name, tablename, definition FROM {_DEFERRED} ORDER BY name")
+        )
+        by_table: dict[str, list[tuple[str, str]]] = {}
+        for name, table, definition in pending:
+            by_table.setdefault(table, []).append((name, definition))
         if isinstance(session.get_bind(), Connection):
             workers = 1  # the factory's sessions share one connection: one at a time
 
-    def make(name: str, definition: str) -> str:
-        with unit_of_work(factory) as session:
-            session.execute(text(definition))
-            session.execute(text(f"DELETE FROM {_DEFERRED} WHERE name = :n"), {"n": name})
-        return name
+    def make(indexes: list[tuple[str, str]]) -> list[str]:
+        for name, definition in indexes:
+            with unit_of_work(factory) as session:
+                session.execute(text(definition))
+                session.execute(text(f"DELETE FROM {_DEFERRED} WHERE name = :n"), {"n": name})
+        return [name for name, _ in indexes]
 
+    groups = sorted(by_table.values(), key=len, reverse=True)  # the longest first
     if workers <= 1:
-        return [make(name, definition) for name, definition in noted]
+        return [name for group in groups for name in make(group)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda noted_row: make(*noted_row), noted))
+        return [name for made in pool.map(make, groups) for name in made]
 
 
 def dumps(value: Any) -> str:
