@@ -22,6 +22,7 @@ is refused instead of making clashing ids.
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 import threading
@@ -180,7 +181,18 @@ def worker_app() -> FastAPI:
     # /readyz reads whether the supervisor's jobs are alive from its heartbeat.
     beat = os.environ.get(heartbeat.HEARTBEAT_ENV)
     app.state.heartbeat = Path(beat) if beat else None
+    settle_heap()
     return app
+
+
+def settle_heap() -> None:
+    """Move what start-up made (modules, routes, mapped classes, the classifier's
+    lexicon: objects that live as long as the process) out of the garbage collector's
+    way, so that its full collections walk only what requests make. Measured by the
+    read bench at 10M: about 2 % of requests paid 80-90 ms of CPU for a full collection
+    over start-up's objects; with them frozen the worst was 12 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 def deliverer(runtime: Runtime) -> Callable[[], DeliveryReport]:
@@ -286,6 +298,7 @@ def serve(
             from complaintdesk.web.app import create_app
 
             app = create_app(runtime.factory, classifier=CoalescingClassifier(default_classifier()))
+            settle_heap()
             app.state.jobs = jobs  # /readyz reports whether they still run
             uvicorn.run(app, host=host, port=port, access_log=False)
         else:
