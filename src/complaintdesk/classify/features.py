@@ -23,7 +23,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -117,6 +117,25 @@ def ngram_hashes(cps: U64, doc: npt.NDArray[np.int64], n: int) -> tuple[U64, npt
     return h[valid], doc[:m][valid]
 
 
+def _order_sums(cps: U64) -> Iterator[tuple[int, U64]]:
+    """For each character order n that fits, the sum over k < n of cps[i + k] * _MULT[k]
+    at every start i, as ngram_hashes computes it; an order's sums extend the previous
+    order's (when it was n - 1) by one more term. Used by the batch and one-text paths."""
+    size = len(cps)
+    acc = np.zeros(0, dtype=np.uint64)
+    previous = 0
+    for n in CHAR_ORDERS:
+        m = size - n + 1
+        if m <= 0:
+            continue
+        first = n - 1 if previous == n - 1 and n > 1 else 0
+        acc = acc[:m] if first else np.zeros(m, dtype=np.uint64)
+        for k in range(first, n):
+            acc = acc + cps[k : k + m] * _MULT[k]
+        previous = n
+        yield n, acc
+
+
 def _latin_words(cps: U64, doc: npt.NDArray[np.int64]) -> tuple[U64, npt.NDArray[np.int64]]:
     """Hashes of runs of [a-z0-9] and their text index."""
     c = cps
@@ -181,23 +200,11 @@ class Featuriser:
         features, and then the number of operations is the cost): the n-gram sums of
         order n extend those of order n - 1, and every kind is mixed in one call."""
         cps, doc = _codepoints(norm)
-        size = len(cps)
         parts: list[U64] = []
         docs: list[npt.NDArray[np.int64]] = []
         lexical: list[bool] = []
-        acc = np.zeros(0, dtype=np.uint64)
-        previous = 0
-        for n in CHAR_ORDERS:
-            m = size - n + 1
-            if m <= 0:
-                continue
-            # The sum over k < n of cps[i + k] * _MULT[k], as ngram_hashes computes it:
-            # the previous order's sums (when it was n - 1) plus one more term.
-            first = n - 1 if previous == n - 1 and n > 1 else 0
-            acc = np.zeros(m, dtype=np.uint64) if first == 0 else acc[:m]
-            for k in range(first, n):
-                acc = acc + cps[k : k + m] * _MULT[k]
-            previous = n
+        for n, acc in _order_sums(cps):
+            m = len(acc)
             valid = (doc[:m] >= 0) & (doc[:m] == doc[n - 1 : n - 1 + m])
             parts.append(acc[valid] + np.uint64(n))
             docs.append(doc[:m][valid])
@@ -234,17 +241,7 @@ class Featuriser:
             size = len(cps)
             parts: list[U64] = []
             lexical: list[U64] = []
-            acc = np.zeros(0, dtype=np.uint64)
-            previous = 0
-            for n in CHAR_ORDERS:
-                m = size - n + 1
-                if m <= 0:
-                    continue
-                first = n - 1 if previous == n - 1 and n > 1 else 0
-                acc = acc[:m] if first else np.zeros(m, dtype=np.uint64)
-                for k in range(first, n):
-                    acc = acc + cps[k : k + m] * _MULT[k]
-                previous = n
+            for n, acc in _order_sums(cps):
                 h = acc + np.uint64(n)
                 parts.append(h)
                 if n in LEXICON_ORDERS:
