@@ -63,7 +63,7 @@ PARTITIONED: dict[str, str] = {
 """Partitioned tables and their partition key."""
 AHEAD_MONTHS = 3
 MAINTENANCE_INTERVAL_SECONDS = 6 * 3600
-_LOCK_KEY = 0x0C0D_9A27
+_LOCK_KEY = 0x0C0D_9A27  # the advisory lock partition makers take turns on (maintenance, loaders)
 log = logging.getLogger(__name__)
 
 
@@ -101,9 +101,6 @@ def is_partitioned(connection: Connection, table: str) -> bool:
     return bool(kind == "p")
 
 
-_CREATE_LOCK = 0x6364_7061_7274  # "cdpart": the advisory lock partition makers take turns on
-
-
 def _exists(connection: Connection, name: str) -> bool:
     return bool(connection.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
 
@@ -137,7 +134,7 @@ def create_month(connection: Connection, table: str, month: datetime) -> bool | 
     # serve's maintenance): they take turns, and the second finds the first's partition.
     # (pg_class is read, not to_regclass: the name's lookup cache of this transaction
     # would still say "missing" after the other writer's commit.)
-    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK})
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     if connection.scalar(
         text(
             "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = :n "
