@@ -16,7 +16,9 @@ administrator of the company:
 - the hot queries: the agent's queue (first page of 20), an owner's history, the
   project's overdue list, one complaint's timeline, the list's first page and a deep
   page by cursor (70 % of the way back in history); the sweeper's due list is not an
-  HTTP route and is timed through its service query (``escalation._claim_due``);
+  HTTP route and is timed through its service query (``escalation._claim_due``) in
+  this process, set up as serve's supervisor runs it (its pool, a settled heap, one
+  committed transaction a claim);
 - the list as the administrator across the company with each single filter;
 - search within a project, as its supervisor: one and two words in Chinese and in
   English, newest first ("the newest 20 matching a common phrase") and by relevance.
@@ -32,6 +34,7 @@ filter p99 < 100 ms; search p95 < 200 ms. ``--json FILE`` writes the figures.
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import os
@@ -54,11 +57,14 @@ import psycopg
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from complaintdesk import serving
 from complaintdesk.db.engine import make_engine, make_sessionmaker, unit_of_work
 from complaintdesk.db.migrate import upgrade
 from complaintdesk.db.models import Company, Staff
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.runtime import Runtime
 from complaintdesk.services import accounts, escalation, org
+from complaintdesk.settings import get_settings
 
 BIN = Path(sys.executable).parent
 ADMIN_USERNAME = "bench-read-admin"
@@ -299,25 +305,33 @@ def measure(
 
 
 def sweeper_due(url: str, requests: int, warmup: int) -> Figures:
-    """The sweeper's due list (200, locked SKIP LOCKED), its service query, in a
-    transaction rolled back each time."""
-    engine = make_engine(url)
-    factory = make_sessionmaker(engine)
+    """The sweeper's due list (up to 200 complaints locked SKIP LOCKED): its service
+    query, the way ``serve`` runs it. The sweeper runs in serve's supervisor, whose
+    heap is settled after start-up (``serving.start_jobs``), with the supervisor's
+    pool, one transaction a claim, committed (as ``sweep`` does: here nothing is
+    written but the row locks, and a ROLLBACK would make psycopg forget its prepared
+    statements, which the product keeps). Timed in this process after the same
+    settling."""
+    settings = get_settings().model_copy(update={"database_url": url})
+    runtime = Runtime.from_settings(settings, pool_size=serving.background_pool(settings))
+    serving.settle_heap()
     latencies: list[float] = []
     rows = 0
-    for n in range(warmup + requests):
-        with factory() as session:
+    try:
+        for n in range(warmup + requests):
             t0 = time.perf_counter()
-            due = escalation._claim_due(session, datetime.now(UTC), 200)
+            with unit_of_work(runtime.factory) as session:
+                due = escalation._claim_due(session, datetime.now(UTC), 200)
             seconds = time.perf_counter() - t0
-            session.rollback()
-        if n >= warmup:
-            latencies.append(seconds)
-            rows += len(due)
-    engine.dispose()
+            if n >= warmup:
+                latencies.append(seconds)
+                rows += len(due)
+    finally:
+        gc.unfreeze()
+        runtime.engine.dispose()
     return Figures(
         "sweeper due list (200, service)", "hot", latencies, 0, rows / max(1, requests),
-        "in-process, not HTTP",
+        "in-process as serve's supervisor runs it, not HTTP",
     )  # fmt: skip
 
 
@@ -456,25 +470,20 @@ def report(rows: list[Figures], base: Figures) -> None:
 
 
 def targets(rows: list[Figures]) -> None:
-    hot = [f for f in rows if f.group == "hot"]
-    filters = [f for f in rows if f.group == "filter"]
-    searches = [f for f in rows if f.group == "search"]
-    worst_hot = max(hot, key=lambda f: f.pct(0.99))
-    worst_filter = max(filters, key=lambda f: f.pct(0.99))
-    worst_search = max(searches, key=lambda f: f.pct(0.95))
     print("targets (issue 7, at 30M; here at this database's size):")
-    print(
-        f"  hot p99 < 20 ms: worst {worst_hot.name} {worst_hot.pct(0.99):.1f} ms "
-        f"({'met' if worst_hot.pct(0.99) < 20 else 'NOT met'})"
-    )
-    print(
-        f"  single filter p99 < 100 ms: worst {worst_filter.name} "
-        f"{worst_filter.pct(0.99):.1f} ms ({'met' if worst_filter.pct(0.99) < 100 else 'NOT met'})"
-    )
-    print(
-        f"  search p95 < 200 ms: worst {worst_search.name} {worst_search.pct(0.95):.1f} ms "
-        f"({'met' if worst_search.pct(0.95) < 200 else 'NOT met'})"
-    )
+    for group, label, q, limit in (
+        ("hot", "hot p99 < 20 ms", 0.99, 20),
+        ("filter", "single filter p99 < 100 ms", 0.99, 100),
+        ("search", "search p95 < 200 ms", 0.95, 200),
+    ):
+        measured = [f for f in rows if f.group == group]
+        if not measured:
+            continue  # --only left none of this group
+        worst = max(measured, key=lambda f: f.pct(q))
+        print(
+            f"  {label}: worst {worst.name} {worst.pct(q):.1f} ms "
+            f"({'met' if worst.pct(q) < limit else 'NOT met'})"
+        )
     print("  hot p99 <= 1.5x the 1M figure: compare the --json files of the 1M and this run")
 
 

@@ -23,7 +23,7 @@ from complaintdesk.db import partitions
 from complaintdesk.db.ids import id_floor
 from complaintdesk.db.models import Company, Complaint, Event, Staff
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import closing, org, queries, search
+from complaintdesk.services import closing, escalation, org, queries, search
 from complaintdesk.services.generate import generate
 from tests.conftest import Databases
 
@@ -478,6 +478,24 @@ def test_reads_run_from_generic_plans_on_postgresql(pg: Session, loaded: Loaded)
     # how common they are).
     search.search(pg, loaded.admin, "电梯", queries.ComplaintFilter(), NOW)
     assert pg.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+def test_the_sweepers_claim_reads_the_due_index_from_a_generic_plan(
+    pg: Session, loaded: Loaded
+) -> None:
+    """The claim is planned once per connection: planned for each claim, its join was
+    planned against every month (30-100 ms at 37 months); generically, the months are
+    pruned at run time, complaint by complaint, and no month is scanned."""
+    later = NOW + timedelta(days=30)  # the open complaints' checks are due by then
+    claimed = escalation._claim_due(pg, later, 50)
+    assert claimed
+    assert pg.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+    plan = _generic_plan(pg, escalation.due_query(later, 50, lock=True))
+    assert "LockRows" in plan
+    assert _seq_scans_of_rows(pg, plan) == []
+    used = {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)}
+    assert "btree (check_at)" in used and "btree (id)" in used, plan
+    pg.rollback()
 
 
 def test_maintenance_moves_rows_waiting_in_the_default_partition(

@@ -13,6 +13,7 @@ import pytest
 from complaintdesk import serving
 from complaintdesk.classify.base import Prediction
 from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.runtime import Periodic
 
 
 def test_a_held_node_is_skipped_and_none_free_is_refused(tmp_path: Path) -> None:
@@ -94,4 +95,27 @@ def test_settle_heap_moves_start_up_objects_out_of_the_collectors_way() -> None:
         assert gc.get_freeze_count() >= before + len(kept)
         assert all(gc.is_tracked(k) for k in kept)
     finally:
+        gc.unfreeze()
+
+
+def test_background_jobs_start_on_a_settled_heap() -> None:
+    """The supervisor's sweeper claims hundreds of complaints a transaction: its
+    process freezes what start-up made before the jobs run."""
+    import gc
+
+    seen: list[int] = []
+    ran = threading.Event()
+
+    def job() -> None:
+        seen.append(gc.get_freeze_count())
+        ran.set()
+
+    jobs = [Periodic("probe", 60, job)]
+    gc.unfreeze()
+    try:
+        serving.start_jobs(jobs)
+        assert ran.wait(10)
+        assert seen[0] > 0
+    finally:
+        jobs[0].stop()
         gc.unfreeze()

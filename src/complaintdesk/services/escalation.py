@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from complaintdesk.db.engine import unit_of_work
@@ -28,6 +28,7 @@ from complaintdesk.domain.taxonomy import Nature, Role
 from complaintdesk.services.common import clocks, record_event, refresh_sla_check, staff_in_project
 from complaintdesk.services.intake import upgrade_nature
 from complaintdesk.services.notify import tell_owner, tell_staff
+from complaintdesk.services.queries import generic_plans
 from complaintdesk.services.reminders import remind_due
 
 _LEVEL_COLUMN = {
@@ -64,9 +65,21 @@ def sweep(factory: sessionmaker[Session], now: datetime, *, batch: int = 200) ->
 
 
 def _claim_due(session: Session, now: datetime, batch: int) -> list[Complaint]:
-    """The open complaints whose next check is due, the earliest first: from the
-    narrow ``sla_checks`` table's index (``db/models.py`` says why it is not an index
-    of complaints), each complaint then read by its id."""
+    """The open complaints whose next check is due, the earliest first, locked.
+
+    From a generic plan (``queries.generic_plans``): planned for each claim, the join
+    to complaints is planned against every month's partition (30-100 ms at 37 months,
+    against 0.2 ms of execution); the generic plan prunes the months at run time, per
+    complaint, and is made once per connection."""
+    generic_plans(session)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    return list(session.scalars(due_query(now, batch, lock=postgresql)))
+
+
+def due_query(now: datetime, batch: int, *, lock: bool) -> Select[Complaint]:
+    """The sweeper's claim: from the narrow ``sla_checks`` table's index
+    (``db/models.py`` says why it is not an index of complaints), each complaint then
+    read by its id; with ``lock``, ``FOR UPDATE SKIP LOCKED`` (PostgreSQL)."""
     query = (
         select(Complaint)
         .join(SlaCheck, SlaCheck.complaint_id == Complaint.id)
@@ -77,10 +90,10 @@ def _claim_due(session: Session, now: datetime, batch: int) -> list[Complaint]:
         )
         .order_by(SlaCheck.check_at)
         .limit(batch)
+        # The sweep reads no complaint's departments: not loaded (on access they would be).
+        .options(lazyload(Complaint.departments))
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Complaint)
-    return list(session.scalars(query))
+    return query.with_for_update(skip_locked=True, of=Complaint) if lock else query
 
 
 def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: SweepReport) -> None:
