@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.classify.base import default_classifier
 from complaintdesk.db.engine import make_sessionmaker
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, OwnerUnit, Unit, Visit
+from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.messages import language_of_text
 from complaintdesk.services import bulk
@@ -79,7 +81,18 @@ def test_generate_makes_history_with_whole_lifecycles(
     assert len(records) == len(old)
     assert all(r is not None and r["delivered"][0]["to"] == "owner" for r in records), records[:3]
     # Times and codes read back as they were made.
-    assert all(c.risk_flags == [] and c.label_source == "auto" for c in made)
+    assert all(c.label_source == "auto" for c in made)
+    # Risk flags as the write path finds them in the words (the classifier's generator
+    # writes some owners who threaten to withhold fees or go to the media).
+    for c in made:
+        assert c.risk_flags == [r.value for r in rules.risk_flags(c.text)], c.text
+        assert c.at_risk == bool(c.risk_flags)
+    assert any(c.at_risk for c in made)
+    # "Needs review" where the classifier was unsure, until someone dispatched it.
+    waiting = [c for c in made if c.assignee_id is None]
+    unsure = default_classifier().predict([c.text for c in waiting])
+    assert [c.needs_review for c in waiting] == [p.needs_review for p in unsure]
+    assert not any(c.needs_review for c in made if c.assignee_id is not None)
     assert all(c.search_terms for c in made)
     # Only messages inside the outbox's retention are still there, all sent.
     sent = session.scalars(select(Outbox)).all()

@@ -12,6 +12,10 @@ benchmark or a capacity test fills its database with:
   high summer, building leaks in the rainy season, more complaints in the evening;
 - repeats (the same owner back on the same matter within days) and incidents (many
   owners of one building within a few hours about one event);
+- risk flags found in the words as the write path finds them (``at_risk``), and
+  ``needs_review`` where the classifier is unsure of the words until the complaint was
+  dispatched (whoever dispatches checks the labels; that check is not written as an
+  event, nor is the risk flag: the import writes neither);
 - most history closed (a few withdrawn), recent complaints at every stage, and a share
   of older ones still open and overdue;
 - owner messages older than the outbox's retention are gone, their delivery kept in
@@ -35,11 +39,12 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.classify.base import default_classifier
 from complaintdesk.classify.generate import iter_generate
 from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.ids import new_id
 from complaintdesk.db.models import Building, Owner, OwnerUnit, Unit
-from complaintdesk.domain import sla
+from complaintdesk.domain import rules, sla
 from complaintdesk.domain.lifecycle import Outcome, Status, is_effective
 from complaintdesk.domain.search import search_terms
 from complaintdesk.domain.taxonomy import Category, Role, StaffDepartment, Urgency
@@ -224,8 +229,28 @@ class _Maker:
             for month in range(1, 13)
         ]
         self.last_moment = now - timedelta(minutes=1)
-        # Search terms of each text of the pool, made once (texts repeat).
-        self.terms: dict[str, str] = {}
+        # What the write path derives from each text of the pool, made once (texts
+        # repeat): search terms and risk flags; whether the classifier was unsure of
+        # it, asked for a batch's new texts at a time.
+        self.derived: dict[str, tuple[str, str, bool]] = {}
+        self.unsure: dict[str, bool] = {}
+        self.classifier = default_classifier()
+
+    def _derive(self, words: str) -> tuple[str, str, bool]:
+        risks = [r.value for r in rules.risk_flags(words)]
+        found = (search_terms(words, None), bulk.dumps(risks), bool(risks))
+        self.derived[words] = found
+        return found
+
+    def _mark_unsure(self, rows: list[list[Any]]) -> None:
+        """``needs_review`` where the classifier is unsure of the words, until someone
+        dispatched the complaint (whoever dispatches checks the labels)."""
+        text, waiting = C["text"], C["dispatched_at"]
+        new = list({row[text] for row in rows if row[text] not in self.unsure})
+        for words, prediction in zip(new, self.classifier.predict(new), strict=True):
+            self.unsure[words] = prediction.needs_review
+        for row in rows:
+            row[C["needs_review"]] = row[waiting] is None and self.unsure[row[text]]
 
     def moment(self) -> datetime:
         rng = self.rng
@@ -267,6 +292,7 @@ class _Maker:
                         rows.append(self.one(project, unit, when, category))
         rows = rows[:count]
         self._repeats = [(r, e) for r, e in repeats if r < count]
+        self._mark_unsure(rows)
         return rows
 
     def link_repeats(self, rows: list[list[Any]]) -> None:
@@ -286,9 +312,7 @@ class _Maker:
         at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # what an id can say
         record = rng.choice(self.texts[category])
         words = record["text"]
-        terms = self.terms.get(words)
-        if terms is None:
-            terms = self.terms[words] = search_terms(words, None)
+        terms, risks, at_risk = self.derived.get(words) or self._derive(words)
         lang = "en" if words[:1].isascii() else "zh"
         urgency = Urgency(record["urgency"])
         nature = nature or record["nature"]
@@ -305,7 +329,7 @@ class _Maker:
             upgraded=False, clock_started_at=at, respond_by=at + targets.response,
             resolve_by=at + targets.resolution, response_level=0, resolution_level=0,
             visit_level=0, response_breached=False, resolution_breached=False,
-            risk_flags="[]", at_risk=False, reopen_count=0, version=1, ev_received=True,
+            risk_flags=risks, at_risk=at_risk, reopen_count=0, version=1, ev_received=True,
         )  # fmt: skip
         age = self.now - at
         # How far along its life it got: old complaints are mostly closed, a few
