@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -387,3 +388,57 @@ def test_history_before_2020_is_refused(session: Session, acme: Org) -> None:
             datetime(2019, 6, 1, tzinfo=UTC),
         )
     assert err.value.field == "received_at"
+
+
+def test_each_step_writes_the_complaint_row_once(session: Session, acme: Org) -> None:
+    """Each step of the lifecycle, run as a request runs it (nothing loaded yet), sends
+    one UPDATE of the complaint: a second one would leave a second row version (and,
+    when the first is not HOT, more index entries) for the same step."""
+    c = _register(session, acme)
+    session.commit()
+    engine = session.get_bind()
+    updates: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("UPDATE complaints"):
+            updates.append(statement)
+
+    steps = {
+        "dispatch": lambda c, t: dispatch.dispatch(
+            session, acme.agent, c, t, department=Department.ENGINEERING,
+            assignee_id=acme.engineer.id,
+        ),
+        "start": lambda c, t: dispatch.start(session, acme.engineer, c, t),
+        "resolve": lambda c, t: resolve.resolve(
+            session, acme.engineer, c, t, outcome=resolve.Outcome.FIXED, resolution="换了门机板"
+        ),
+        "visit_unsatisfied": lambda c, t: visits.record_visit(
+            session, acme.agent, c, t, satisfaction=2, comment="还是有异响"
+        ),
+        "resolve again": lambda c, t: resolve.resolve(
+            session, acme.engineer, c, t, outcome=resolve.Outcome.FIXED, resolution="换导轨"
+        ),
+        "visit_satisfied": lambda c, t: visits.record_visit(
+            session, acme.agent, c, t, satisfaction=5
+        ),
+        "close": lambda c, t: closing.close(
+            session, acme.agent, c, t,
+            closing.Summary(
+                cause="老化", lesson="巡检", corrective_action="换", preventive_action="查"
+            ),
+        ),
+    }  # fmt: skip
+    sent = {}
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for hours, (name, step) in enumerate(steps.items(), 1):
+            session.expunge_all()  # a new request: nothing in the session yet
+            complaint = session.get(Complaint, c.id)
+            assert complaint is not None
+            updates.clear()
+            step(complaint, NOW + timedelta(hours=hours))
+            session.commit()
+            sent[name] = len(updates)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+    assert sent == dict.fromkeys(steps, 1)

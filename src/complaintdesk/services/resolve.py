@@ -48,6 +48,9 @@ def resolve(
             "/ 须说明向业主所作的解释,不能只说“与我们无关”",
             field="owner_explanation",
         )
+    # Read before the row changes: a query after a change flushes it, and the rest of
+    # the step would then be a second UPDATE of the row (a second row version).
+    visit_target = targets_for(session, complaint).visit
     event = transition(session, complaint, actor, Action.RESOLVE, now)
     event.data = {
         "outcome": outcome.value,
@@ -63,7 +66,7 @@ def resolve(
     complaint.resolved_at = now
     if complaint.resolve_by is not None and now > complaint.resolve_by:
         complaint.resolution_breached = True
-    complaint.visit_by = now + targets_for(session, complaint).visit
+    complaint.visit_by = now + visit_target
     complaint.visit_level = 0
     mark_responded(complaint, now)
     refresh_sla_check(complaint, now)

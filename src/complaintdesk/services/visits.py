@@ -60,6 +60,9 @@ def _record(
     satisfied = rules.is_satisfied(satisfaction)
     comment = rules.clean_text(comment or "", field="comment", required=False) or None
     action = Action.VISIT_SATISFIED if satisfied else Action.VISIT_UNSATISFIED
+    # Read before the row changes: a query after a change flushes it, and the rest of
+    # the step would then be a second UPDATE of the row (a second row version).
+    targets = targets_for(session, complaint)
     event = transition(session, complaint, staff, action, now)
     event.data = {
         "satisfaction": satisfaction,
@@ -87,7 +90,7 @@ def _record(
         complaint.visit_level = 0
         complaint.resolution_level = 0
         complaint.clock_started_at = now
-        complaint.resolve_by = now + targets_for(session, complaint).resolution
+        complaint.resolve_by = now + targets.resolution
         kind = MessageKind.REOPENED
     refresh_sla_check(complaint, now)
     tell_owner(session, complaint, kind, event, now)
