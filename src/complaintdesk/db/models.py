@@ -427,15 +427,20 @@ class Event(Base):
     field: Mapped[str | None] = mapped_column(String(40))
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # No data is SQL NULL, not JSON null (9 bytes and its alignment on about a third of
+    # the events), as the bulk path writes it.
+    data: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
 
     @validates("data")
     def _compact(self, _key: str, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Keys without a value are left out (a reader's ``.get`` finds None either
-        way): a complaint has nine events or so, and every one is kept for ever."""
+        """Keys without a value, or with an empty list, are left out (a reader's
+        ``.get`` finds None either way): a complaint has nine events or so, and every
+        one is kept for ever."""
         if value is None:
             return None
-        return {k: v for k, v in value.items() if v is not None} or None
+        return {k: v for k, v in value.items() if v is not None and v != []} or None
 
 
 class LabelCorrection(Base):

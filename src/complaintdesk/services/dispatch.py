@@ -57,10 +57,11 @@ def dispatch(
         # Sending it elsewhere than the label says corrects the label: training data.
         correct_labels(session, actor, complaint, {"department": department.value}, now)
     event = transition(session, complaint, actor, Action.DISPATCH, now)
+    # The assignee is not repeated here: an "assigned" event records the change (and
+    # an unchanged one is on the row and in the earlier events).
     event.data = {
         "department": department.value,
         "also": [d.value for d in involved[1:]],
-        "assignee_id": str(assignee_id) if assignee_id is not None else None,
         "note": note,
     }
     complaint.departments = [

@@ -4,7 +4,7 @@ The outbox is a queue, not an archive: a message that was sent is needed only fo
 while (to answer "did the owner get it?" on the complaint's page, to resend by hand).
 After the retention period :func:`purge_outbox` deletes it and keeps a compact
 delivery record in the event that caused it: ``data.delivered``, a list of
-``{"to": "owner" | staff id, "ch": channel, "at": when sent}``. Messages still pending,
+``{"to": "owner" | staff id, "ch": channel, "at": when sent (UTC)}``. Messages still pending,
 being sent or failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
@@ -14,7 +14,7 @@ being sent or failed stay (they need delivery or someone's attention).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -40,11 +40,14 @@ def _cause(dedupe_key: str) -> int | None:
 
 
 def delivery_record(message: Outbox) -> dict[str, Any]:
+    """``at`` is UTC to the second without its offset (``2026-12-17T11:02:34``), as
+    the bulk path writes it: six bytes less on each of about eight records a
+    complaint, kept for ever."""
     sent = message.sent_at
     return {
         "to": "owner" if message.staff_id is None else str(message.staff_id),
         "ch": message.channel,
-        "at": sent.isoformat(timespec="seconds") if sent is not None else None,
+        "at": sent.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if sent is not None else None,
     }
 
 
