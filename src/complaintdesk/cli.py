@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -89,6 +89,37 @@ def db_partitions(
                 "created": report.created,
                 "moved_from_default": report.moved,
                 "waiting_in_default": report.waiting_in_default,
+            }
+        )
+    )
+
+
+@db_app.command("compact")
+def db_compact(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: the month settled most recently)")
+    ] = None,
+) -> None:
+    """Rebuild the indexes of a settled month of complaint history (PostgreSQL): the
+    entries its rows' rewrites left half-empty are packed as the bulk path's. Run it
+    once a month (cron), for the month that ended two months before."""
+    from complaintdesk.db import partitions
+
+    if month is None:
+        chosen = partitions.settled_month(utcnow())
+    else:
+        try:
+            chosen = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not YYYY-MM: {month!r}", param_hint="--month") from exc
+    report = partitions.compact_month(_runtime().engine, chosen)
+    typer.echo(
+        json.dumps(
+            {
+                "month": report.month,
+                "partitions": report.tables,
+                "index_bytes_before": report.index_bytes_before,
+                "index_bytes_after": report.index_bytes_after,
             }
         )
     )

@@ -309,3 +309,70 @@ def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Mainten
     """Partitions for every month that complaint ids ``low_id`` … ``high_id`` were
     made in (a bulk loader writing history calls this before each batch)."""
     return ensure(connection, id_time(low_id), id_time(high_id))
+
+
+SETTLED_MONTHS = 2
+"""A month is settled this many months after it ends: its complaints are closed (a
+complaint lives days to weeks), so its rows are no longer rewritten."""
+
+
+@dataclass
+class Compaction:
+    month: str
+    index_bytes_before: int = 0
+    index_bytes_after: int = 0
+    tables: list[str] = field(default_factory=list)
+
+
+def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
+    """The month that became settled most recently at ``now``: the one that ended
+    ``settled`` months before this month began (``now`` in January: October)."""
+    return add_months(month_start(now), -settled - 1)
+
+
+def compact_month(engine: Engine, month: datetime) -> Compaction:
+    """Rebuild the indexes of ``month``'s partitions once its rows have settled.
+
+    A complaint made through the services is written about eight times; the updates
+    that change an indexed column (dispatch sets the assignee, closing sets
+    ``closed_at``, a follow-up date, a reopening's deadline) and those that find no
+    room on their page are not HOT, so each adds an entry to every index of the
+    month. ``VACUUM`` removes the dead entries but leaves their pages half empty
+    (B-tree pages are only reused by keys of their own range, and a month's keys stop
+    growing when it ends); the search index's pending list leaves pages likewise. A
+    rebuild packs them as the bulk path's indexes are: measured on the live path in
+    ``docs/capacity.md`` ("Bytes per complaint"). Events are rewritten once more
+    (the outbox purge adds each delivery record 30 days after the month's messages),
+    so a month is compacted once it is settled (:data:`SETTLED_MONTHS`).
+
+    ``VACUUM`` then ``REINDEX … CONCURRENTLY`` per partition, outside a transaction:
+    reads and writes of the month go on meanwhile (the rebuild takes a lock that only
+    other maintenance of the same table waits for). Heaps are not rewritten (that
+    would lock the month against reads: ``VACUUM FULL``); their free space stays for
+    late updates. Does nothing on SQLite or for a month without partitions."""
+    report = Compaction(month=f"{month.year:04d}-{month.month:02d}")
+    if engine.dialect.name != "postgresql":
+        return report
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in PARTITIONED:
+            name = partition_name(table, month)
+            if not _exists(connection, name):
+                continue
+            report.index_bytes_before += int(
+                connection.scalar(text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}) or 0
+            )
+            connection.execute(text(f"VACUUM (ANALYZE) {name}"))
+            connection.execute(text(f"REINDEX TABLE CONCURRENTLY {name}"))
+            report.index_bytes_after += int(
+                connection.scalar(text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}) or 0
+            )
+            report.tables.append(name)
+    if report.tables:
+        log.info(
+            "compacted %s: indexes %d -> %d bytes",
+            report.month,
+            report.index_bytes_before,
+            report.index_bytes_after,
+        )
+    return report

@@ -1,0 +1,113 @@
+"""A settled month's indexes are rebuilt packed (``complaintdesk db compact``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import sessionmaker
+from typer.testing import CliRunner
+
+from complaintdesk.cli import app
+from complaintdesk.db import partitions
+from complaintdesk.services.generate import generate
+from complaintdesk.settings import get_settings
+from tests.conftest import Databases
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+MONTH = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def _index_state(engine: Engine) -> tuple[int, list[tuple[str, bool, bool]]]:
+    """September's complaint index bytes, and per index of its partitions: name,
+    valid, still a partition of its parent index."""
+    with engine.connect() as connection:
+        size = connection.scalar(text("SELECT pg_indexes_size('complaints_2026_09')"))
+        rows = connection.execute(
+            text(
+                "SELECT c.relname, x.indisvalid, EXISTS (SELECT 1 FROM pg_inherits i "
+                "WHERE i.inhrelid = c.oid) FROM pg_index x JOIN pg_class c "
+                "ON c.oid = x.indexrelid WHERE x.indrelid IN ("
+                "'complaints_2026_09'::regclass, 'events_2026_09'::regclass)"
+            )
+        ).all()
+    return int(size or 0), sorted((r[0], r[1], r[2]) for r in rows)
+
+
+def test_a_settled_month_gets_its_indexes_packed_and_still_used(databases: Databases) -> None:
+    engine = databases.new("postgresql")
+    try:
+        factory = sessionmaker(engine)
+        generate(factory, rows=3000, now=NOW, years=0.3, company_code="compact", batch=3000)
+        with engine.begin() as connection:
+            count = connection.scalar(text("SELECT count(*) FROM complaints_2026_09"))
+            assert count and count > 500
+            # Rewrites that change an indexed column (as dispatch and closing do): each
+            # puts a new entry in every index of the month.
+            for _ in range(4):
+                connection.execute(
+                    text("UPDATE complaints_2026_09 SET needs_review = NOT needs_review")
+                )
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM complaints_2026_09")
+            )
+        before, indexes = _index_state(engine)
+
+        report = partitions.compact_month(engine, MONTH)
+
+        after, rebuilt = _index_state(engine)
+        assert report.month == "2026-09"
+        assert set(report.tables) == {
+            partitions.partition_name(t, MONTH) for t in partitions.PARTITIONED
+        }
+        assert after < before * 0.6, (before, after)
+        assert report.index_bytes_after < report.index_bytes_before
+        # The same indexes, valid, each still a partition of its parent index.
+        assert len(rebuilt) == len(indexes) > 20
+        assert all(valid and attached for _, valid, attached in rebuilt), rebuilt
+        with engine.connect() as connection:
+            connection.execute(text("SET enable_seqscan = off"))
+            by_index = connection.scalar(
+                text("SELECT count(*) FROM complaints WHERE id >= :lo AND id < :hi"),
+                dict(zip(("lo", "hi"), partitions.bounds(MONTH), strict=True)),
+            )
+        assert by_index == count
+    finally:
+        engine.dispose()
+
+
+def test_the_settled_month_is_the_one_that_ended_two_months_before() -> None:
+    assert partitions.settled_month(datetime(2027, 1, 15, tzinfo=UTC)) == datetime(
+        2026, 10, 1, tzinfo=UTC
+    )
+    assert partitions.settled_month(datetime(2026, 3, 1, tzinfo=UTC)) == datetime(
+        2025, 12, 1, tzinfo=UTC
+    )
+
+
+def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    engine = databases.new("sqlite")
+    assert partitions.compact_month(engine, MONTH).tables == []
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.chdir(tmp_path)
+    engine.dispose()
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["db", "compact", "--month", "2026-09"])
+        refused = CliRunner().invoke(app, ["db", "compact", "--month", "September"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "month": "2026-09",
+        "partitions": [],
+        "index_bytes_before": 0,
+        "index_bytes_after": 0,
+    }
+    assert refused.exit_code != 0 and "YYYY-MM" in refused.output
