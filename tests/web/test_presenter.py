@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from complaintdesk.domain.taxonomy import Category
 from complaintdesk.services.common import get_complaint
-from complaintdesk.web.presenter import present_one, zone
+from complaintdesk.web.presenter import Named, department_named, present_one, zone
 from tests.conftest import Org
-from tests.web.conftest import Api
+from tests.web.conftest import Api, Clock
 
 
 def test_the_api_says_the_time_zone_and_what_the_caller_may_do_now(
@@ -47,3 +48,67 @@ def test_local_times_follow_the_projects_time_zone(api: Api, acme: Org, session:
     assert local.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
     assert view.labels["category"].value.name("en") != view.labels["category"].value.name("zh")
     assert zone("Not/AZone").key == "Asia/Shanghai"
+
+
+def _register(api: Api, acme: Org, texts: list[str]) -> list[str]:
+    ids = []
+    for text in texts:
+        r = api.as_(acme.guard).post(
+            "/api/v1/complaints",
+            json={"project_id": acme.project.id, "owner_id": acme.owner.id, "text": text},
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+def test_lists_write_each_complaint_as_the_complaint_itself_is_written(
+    api: Api, acme: Org, clock: Clock
+) -> None:
+    """Lists write the wire form straight to JSON; one complaint is checked into its
+    model first: the same fields and values either way, whoever asks."""
+    ids = _register(api, acme, ["电梯坏了", "楼上漏水 water leak", "保安态度差", "停车收费不合理"])
+    agent = api.as_(acme.agent)
+    r = agent.post(
+        f"/api/v1/complaints/{ids[0]}/dispatch",
+        json={
+            "department": "engineering",
+            "assignee_id": str(acme.engineer.id),
+            "also": ["security"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    engineer = api.as_(acme.engineer)
+    for step, body in (
+        ("dispatch", {"department": "engineering", "assignee_id": str(acme.engineer.id)}),
+        ("start", None),
+        ("resolve", {"outcome": "answered", "resolution": "已答复", "owner_explanation": "解释"}),
+    ):
+        by = agent if step == "dispatch" else engineer
+        r = by.post(f"/api/v1/complaints/{ids[1]}/{step}", json=body)
+        assert r.status_code == 200, r.text
+    clock.advance(days=10)  # every deadline passed: all of them overdue
+    for viewer in (acme.agent, acme.engineer, acme.admin):
+        as_ = api.as_(viewer)
+        one = {i: as_.get(f"/api/v1/complaints/{i}").json() for i in ids}
+        for path in (
+            "/api/v1/complaints?limit=50",
+            "/api/v1/complaints/queue",
+            "/api/v1/complaints?q=漏水",
+        ):
+            r = as_.get(path)
+            assert r.status_code == 200, (path, r.text)
+            items = r.json()["items"]
+            for item in items:
+                assert item == one[item["id"]], path
+            assert items or viewer is not acme.agent or "queue" in path, path
+
+
+def test_names_of_codes_spelt_alike_stay_apart() -> None:
+    """Names are made once per code, by kind: the complaint category ``management``
+    and the staff department ``management`` keep their own."""
+    category = Named.of(Category.MANAGEMENT)
+    department = department_named("management")
+    assert category.name("en") == "Management and fees"
+    assert department.name("en") == "Management"
+    assert Named.of(Category.MANAGEMENT) is category  # made once

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,13 +25,15 @@ from sqlalchemy.orm.util import identity_key
 
 from complaintdesk.db.models import Complaint, Event, Project, Staff
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
-from complaintdesk.domain.permissions import available_actions
+from complaintdesk.domain.permissions import ActorView, available_actions
+from complaintdesk.domain.permissions import ComplaintView as PermissionView
 from complaintdesk.domain.taxonomy import (
     Category,
     Channel,
     Department,
     Nature,
     StaffDepartment,
+    Target,
     Urgency,
     display_name,
 )
@@ -62,12 +65,25 @@ class Named:
         return self.names.get(lang) or self.names["zh"]
 
     @classmethod
-    def of(cls, code: Status | Nature | Category | Urgency | Department | Channel) -> Named:
-        if isinstance(code, Status):
-            return cls(code.value, {"zh": status_name(code, "zh"), "en": status_name(code, "en")})
-        return cls(code.value, {"zh": display_name(code, "zh"), "en": display_name(code, "en")})
+    def of(
+        cls, code: Status | Nature | Category | Urgency | Department | Channel | Target
+    ) -> Named:
+        return _named(type(code), code.value)
 
 
+@functools.cache
+def _named(kind: type[StrEnum], value: str) -> Named:
+    """A code's names, made once per code (by its kind too: codes of two kinds may be
+    spelt alike): every complaint of a list shows four labels, a status, a channel
+    and a target, whose names never change while a process runs. Shared between
+    views, so read only."""
+    code = kind(value)
+    if isinstance(code, Status):
+        return Named(code.value, {"zh": status_name(code, "zh"), "en": status_name(code, "en")})
+    return Named(code.value, {"zh": display_name(code, "zh"), "en": display_name(code, "en")})
+
+
+@functools.cache
 def department_named(code: str) -> Named:
     try:
         return Named.of(Department(code))
@@ -147,39 +163,36 @@ def present(
     views = []
     for c in complaints:
         status = Status(c.status)
-        category = Category(c.category)
         confidence = c.label_confidence or {}
-        codes: dict[str, Nature | Category | Urgency | Department] = {
-            "nature": Nature(c.nature),
-            "category": category,
-            "urgency": Urgency(c.urgency),
-            "department": Department(c.department),
-        }
         views.append(
             ComplaintView(
                 row=c,
                 reference=reference(c),
                 status=Named.of(status),
                 labels={
-                    k: LabelView(k, Named.of(v), _float(confidence.get(k)))
-                    for k, v in codes.items()
+                    "nature": LabelView(
+                        "nature", _label(Nature, c.nature), _float(confidence.get("nature"))
+                    ),
+                    "category": LabelView(
+                        "category", _label(Category, c.category), _float(confidence.get("category"))
+                    ),
+                    "urgency": LabelView(
+                        "urgency", _label(Urgency, c.urgency), _float(confidence.get("urgency"))
+                    ),
+                    "department": LabelView(
+                        "department",
+                        _label(Department, c.department),
+                        _float(confidence.get("department")),
+                    ),
                 },
-                target=Named(
-                    category.target.value,
-                    {
-                        "zh": display_name(category.target, "zh"),
-                        "en": display_name(category.target, "en"),
-                    },
-                ),
+                target=_target(c.category),
                 channel=_channel(c.channel),
                 departments=[(department_named(d.department), d.lead) for d in c.departments],
                 receiver=people.get(c.first_receiver_id),
                 assignee=people.get(c.assignee_id) if c.assignee_id is not None else None,
                 timezone=zones.get(c.project_id, DEFAULT_TIMEZONE),
-                allowed_actions=[a.value for a in allowed_actions(status)],
-                actions=None
-                if actor is None
-                else available_actions(actor, status, complaint_view(c)),
+                allowed_actions=list(_allowed(status)),
+                actions=None if actor is None else list(_actions(actor, status, complaint_view(c))),
             )
         )
     return views
@@ -195,6 +208,29 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+@functools.cache
+def _label(kind: type[Nature | Category | Urgency | Department], code: str) -> Named:
+    return Named.of(kind(code))
+
+
+@functools.cache
+def _target(category: str) -> Named:
+    return Named.of(Category(category).target)
+
+
+@functools.cache
+def _allowed(status: Status) -> tuple[str, ...]:
+    return tuple(a.value for a in allowed_actions(status))
+
+
+@functools.lru_cache(maxsize=4096)
+def _actions(actor: ActorView, status: Status, complaint: PermissionView) -> tuple[str, ...]:
+    """What the viewer may do: a pure function of who they are, the state and the
+    complaint's people and departments (all frozen), which repeat down a list."""
+    return tuple(available_actions(actor, status, complaint))
+
+
+@functools.cache
 def _channel(code: str) -> Named:
     try:
         return Named.of(Channel(code))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +50,7 @@ from complaintdesk.web.api.schemas import (
     VisitIn,
     VisitOut,
     WithdrawIn,
+    complaint_wire,
 )
 from complaintdesk.web.deps import (
     MAX_ID,
@@ -82,6 +84,26 @@ def outs(session: Session, complaints: Sequence[Complaint], viewer: Staff) -> li
 
 def out(session: Session, complaint: Complaint, viewer: Staff) -> ComplaintOut:
     return outs(session, [complaint], viewer)[0]
+
+
+def page(
+    session: Session,
+    complaints: Sequence[Complaint],
+    viewer: Staff,
+    next_cursor: str | None,
+    searched_from: datetime | None = None,
+) -> Response:
+    """A :class:`ComplaintPage` through the shared read model, written as JSON once:
+    each complaint's wire form (``schemas.complaint_wire``, the one
+    :class:`ComplaintOut` is checked from) straight to JSON, not a model per complaint
+    checked again as the route's response (a list's pages are the hot reads)."""
+    people: dict[int, dict[str, Any]] = {}
+    body = {
+        "items": [complaint_wire(v, people) for v in present(session, complaints, viewer)],
+        "next_cursor": next_cursor,
+        "searched_from": searched_from,
+    }
+    return Response(to_json(body), media_type="application/json")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ComplaintOut)
@@ -203,7 +225,7 @@ def list_complaints(
         ),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, le=queries.MAX_PAGE)] = None,
-) -> ComplaintPage:
+) -> Response:
     """Complaints the caller may see, newest first, with filters and a cursor.
 
     With ``q``: those whose words match, ranked (``sort=relevance``) or newest first
@@ -239,19 +261,13 @@ def list_complaints(
             cursor=cursor,
             limit=limit or 20,
         )
-        return ComplaintPage(
-            items=outs(session, found.items, staff),
-            next_cursor=found.next_cursor,
-            searched_from=found.searched_from,
-        )
+        return page(session, found.items, staff, found.next_cursor, found.searched_from)
     if sort is not None:
         raise InvalidInput("sort orders a search: give q too / 排序仅用于搜索", field="sort")
     rows, next_cursor = queries.list_complaints(
         session, staff, flt, now, cursor=_list_cursor(cursor), limit=limit or 50
     )
-    return ComplaintPage(
-        items=outs(session, rows, staff), next_cursor=str(next_cursor) if next_cursor else None
-    )
+    return page(session, rows, staff, str(next_cursor) if next_cursor else None)
 
 
 def _list_cursor(cursor: str | None) -> int | None:
@@ -278,11 +294,11 @@ def my_queue(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = queries.QUEUE_PAGE,
-) -> ComplaintPage:
+) -> Response:
     """The caller's open work, what is due first (a follow-up date or the resolution
     deadline) first: assigned to them or received by them; pages by cursor."""
     rows, next_cursor = queries.queue_page(session, staff, limit=limit, cursor=cursor)
-    return ComplaintPage(items=outs(session, rows, staff), next_cursor=next_cursor)
+    return page(session, rows, staff, next_cursor)
 
 
 @router.get("/{complaint_id}", response_model=ComplaintOut)
