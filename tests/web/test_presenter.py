@@ -94,6 +94,8 @@ def test_lists_write_each_complaint_as_the_complaint_itself_is_written(
         for path in (
             "/api/v1/complaints?limit=50",
             "/api/v1/complaints/queue",
+            f"/api/v1/owners/{acme.owner.id}/complaints",
+            f"/api/v1/projects/{acme.project.id}/overdue",
             "/api/v1/complaints?q=漏水",
         ):
             r = as_.get(path)

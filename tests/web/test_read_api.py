@@ -45,8 +45,8 @@ def test_unknown_parameters_are_refused_on_paths_and_posts_too(api: Api, acme: O
     agent = api.as_(acme.agent)
     r = agent.get(f"/api/v1/complaints/{cid}/events?order=desc")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "order"
-    r = agent.get(f"/api/v1/owners/{acme.owner.id}/complaints?limit=3")
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "limit"
+    r = agent.get(f"/api/v1/owners/{acme.owner.id}/complaints?order=desc")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "order"
     r = agent.post(f"/api/v1/complaints/{cid}/start?force=true")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "force"
     # Declared parameters still pass, and nothing is refused without a query.
@@ -123,3 +123,69 @@ def test_bad_queue_limits_and_cursors_are_422(
     r = api.as_(acme.guard).get("/api/v1/complaints/queue", params=params)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == next(iter(params))
+
+
+def _pages(api: Api, acme: Org, path: str, limit: int) -> list[list[dict[str, object]]]:
+    """Every page of ``path``, ``limit`` a page, following next_cursor."""
+    pages: list[list[dict[str, object]]] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        r = api.as_(acme.agent).get(path, params=params)
+        assert r.status_code == 200, r.text
+        pages.append(r.json()["items"])
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 20
+
+
+def test_owner_history_pages_20_by_default_up_to_100_and_by_cursor(api: Api, acme: Org) -> None:
+    ids = [_post(api, acme, f"停车收费不合理 {i}") for i in range(23)]
+    agent = api.as_(acme.agent)
+    path = f"/api/v1/owners/{acme.owner.id}/complaints"
+    first = agent.get(path).json()
+    assert len(first["items"]) == 20 and first["next_cursor"] == first["items"][-1]["id"]
+    rest = agent.get(path, params={"cursor": first["next_cursor"]}).json()
+    assert rest["next_cursor"] is None
+    assert [c["id"] for c in first["items"] + rest["items"]] == ids[::-1]  # newest first
+    assert len(agent.get(path, params={"limit": 100}).json()["items"]) == 23
+    pages = _pages(api, acme, path, 7)
+    assert [len(p) for p in pages] == [7, 7, 7, 2]
+    assert [c["id"] for p in pages for c in p] == ids[::-1]
+    for limit in (0, 101):
+        r = agent.get(path, params={"limit": limit})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "limit"
+
+
+def test_the_overdue_list_pages_by_deadline_then_id(api: Api, acme: Org, clock: Clock) -> None:
+    ids = set()
+    for i in range(23):  # deadlines by urgency: later complaints are due first, and ties
+        r = api.as_(acme.guard).post(
+            "/api/v1/complaints",
+            json={
+                "project_id": str(acme.project.id),
+                "owner_id": str(acme.owner.id),
+                "text": f"楼道灯坏了 {i}",
+                "labels": {"urgency": ["low", "normal", "high", "critical"][i * 4 // 23]},
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids.add(r.json()["id"])
+    path = f"/api/v1/projects/{acme.project.id}/overdue"
+    assert api.as_(acme.agent).get(path).json()["items"] == []  # nothing late yet
+    clock.advance(days=30)
+    first = api.as_(acme.agent).get(path).json()
+    assert len(first["items"]) == 20 and first["next_cursor"]
+    pages = _pages(api, acme, path, 6)
+    assert [len(p) for p in pages] == [6, 6, 6, 5]
+    shown = [c for p in pages for c in p]
+    assert {str(c["id"]) for c in shown} == ids  # each once
+    order = [(str(c["resolve_by"]), int(str(c["id"]))) for c in shown]
+    assert order == sorted(order) and len({d for d, _ in order}) == 4
+    assert [c["id"] for c in first["items"]] == [c["id"] for c in shown[:20]]
+    for params in ({"limit": 101}, {"cursor": "x.1"}, {"cursor": "12.0"}):
+        r = api.as_(acme.agent).get(path, params=params)
+        assert r.status_code == 422, (params, r.text)

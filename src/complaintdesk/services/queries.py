@@ -318,29 +318,68 @@ def my_queue(session: Session, actor: Staff, *, limit: int = QUEUE_PAGE) -> list
     return queue_page(session, actor, limit=limit)[0]
 
 
+HISTORY_PAGE = 20
+MAX_HISTORY_PAGE = 100
+"""Owner history and the overdue list page like the list: 20 a page by default, up to
+100 with ``limit``, the rest by cursor (docs/api.md)."""
+
+
+def overdue_cursor(c: Complaint) -> str:
+    """The opaque position after ``c`` in an overdue list: its resolution deadline
+    and id (the queue's cursor format)."""
+    due = c.resolve_by if c.resolve_by is not None else _NO_DEADLINE
+    return f"{(due - _EPOCH) // _MICRO}.{c.id}"
+
+
 def project_overdue(
-    session: Session, actor: Staff, project_id: int, now: datetime, *, limit: int = 100
-) -> list[Complaint]:
+    session: Session,
+    actor: Staff,
+    project_id: int,
+    now: datetime,
+    *,
+    limit: int = HISTORY_PAGE,
+    cursor: str | None = None,
+) -> tuple[list[Complaint], str | None]:
+    """A page of the project's open complaints past a deadline the owner waits on, by
+    resolution deadline (then id), and the cursor of the next page: from the partial
+    index of the project's open work by deadline, starting past the cursor."""
+    if not 1 <= limit <= MAX_HISTORY_PAGE:
+        raise InvalidInput(f"limit is 1 to {MAX_HISTORY_PAGE}", field="limit")
     if not can_see_project(actor, project_id):
         raise NotFound(f"project {project_id} not found")
+    after = _parse_queue_cursor(cursor) if cursor is not None else None
     generic_plans(session)
-    query = (
-        _scoped(actor)
-        .where(Complaint.project_id == project_id, overdue(now))
-        .order_by(Complaint.resolve_by)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+    query = _scoped(actor).where(Complaint.project_id == project_id, overdue(now))
+    if after is not None:
+        position = tuple_(
+            literal(after[0], Complaint.resolve_by.type), literal(after[1], BigInteger())
+        )
+        query = query.where(tuple_(Complaint.resolve_by, Complaint.id) > position)
+    query = query.order_by(Complaint.resolve_by, Complaint.id).limit(limit + 1)
+    rows = list(session.scalars(query))
+    next_cursor = overdue_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 def owner_history(
-    session: Session, actor: Staff, owner: Owner, *, limit: int = 100, cursor: int | None = None
-) -> list[Complaint]:
+    session: Session,
+    actor: Staff,
+    owner: Owner,
+    *,
+    limit: int = HISTORY_PAGE,
+    cursor: int | None = None,
+) -> tuple[list[Complaint], int | None]:
+    """A page of the owner's complaints the actor may see, newest first, and the
+    cursor of the next page (the last id shown)."""
+    if not 1 <= limit <= MAX_HISTORY_PAGE:
+        raise InvalidInput(f"limit is 1 to {MAX_HISTORY_PAGE}", field="limit")
     generic_plans(session)
     query = _scoped(actor).where(Complaint.owner_id == owner.id)
     if cursor is not None:
         query = query.where(Complaint.id < cursor)
-    return list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit)))
+    rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
 
 
 def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:

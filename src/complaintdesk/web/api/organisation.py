@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Outcome, Status, status_name
@@ -13,9 +13,9 @@ from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.taxonomy import LABELS, Channel, Role, StaffDepartment, display_name
 from complaintdesk.services import org, privacy, queries
 from complaintdesk.services.common import get_project, require
-from complaintdesk.web.api.complaints import outs
+from complaintdesk.web.api.complaints import page
 from complaintdesk.web.api.schemas import (
-    ComplaintOut,
+    ComplaintPage,
     OwnerCreate,
     OwnerOut,
     ProjectCreate,
@@ -102,15 +102,20 @@ def get_owner_(owner: OwnerDep, session: SessionDep, staff: CurrentStaff, now: N
     return OwnerOut.of(owner, privacy.owner_contact(session, staff, owner, now))
 
 
-@router.get("/owners/{owner_id}/complaints", response_model=list[ComplaintOut])
+@router.get("/owners/{owner_id}/complaints", response_model=ComplaintPage)
 def owner_history(
     owner: OwnerDep,
     session: SessionDep,
     staff: CurrentStaff,
-    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> list[ComplaintOut]:
-    """The owner's complaints the caller may see, newest first."""
-    return outs(session, queries.owner_history(session, staff, owner, cursor=cursor), staff)
+    cursor: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_HISTORY_PAGE)] = queries.HISTORY_PAGE,
+) -> Response:
+    """The owner's complaints the caller may see, newest first, 20 a page (``limit``
+    up to 100); ``next_cursor`` is the next page's ``cursor``."""
+    rows, next_cursor = queries.owner_history(session, staff, owner, limit=limit, cursor=cursor)
+    return page(session, rows, staff, str(next_cursor) if next_cursor else None)
 
 
 @router.get("/projects", response_model=list[ProjectOut])
@@ -138,14 +143,30 @@ def get_project_(project_id: IdPath, session: SessionDep, staff: CurrentStaff) -
     return ProjectOut.of(get_project(session, staff, project_id))
 
 
-@router.get("/projects/{project_id}/overdue", response_model=list[ComplaintOut])
+@router.get("/projects/{project_id}/overdue", response_model=ComplaintPage)
 def project_overdue(
-    project_id: IdPath, session: SessionDep, staff: CurrentStaff, now: NowDep
-) -> list[ComplaintOut]:
+    project_id: IdPath,
+    session: SessionDep,
+    staff: CurrentStaff,
+    now: NowDep,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            pattern=r"^-?\d{1,16}\.[1-9]\d{0,18}$",
+            description="next_cursor of the previous page",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_HISTORY_PAGE)] = queries.HISTORY_PAGE,
+) -> Response:
     """Open complaints of the project past a deadline the owner waits on, by resolution
-    deadline."""
+    deadline, 20 a page (``limit`` up to 100); ``next_cursor`` is the next page's
+    ``cursor``."""
     get_project(session, staff, project_id)
-    return outs(session, queries.project_overdue(session, staff, project_id, now), staff)
+    rows, next_cursor = queries.project_overdue(
+        session, staff, project_id, now, limit=limit, cursor=cursor
+    )
+    return page(session, rows, staff, next_cursor)
 
 
 @router.get("/staff/me", response_model=StaffOut)

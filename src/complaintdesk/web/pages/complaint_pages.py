@@ -117,7 +117,7 @@ def complaint_context(
     owner = session.get(Owner, complaint.owner_id) if complaint.owner_id is not None else None
     history: list[ComplaintView] = []
     if owner is not None:
-        earlier = queries.owner_history(session, staff, owner, limit=11)
+        earlier, _ = queries.owner_history(session, staff, owner, limit=11)
         history = present(session, [h for h in earlier if h.id != complaint.id][:10], staff)
     unit_name = None
     if complaint.unit_id is not None:
