@@ -120,6 +120,7 @@ def db_compact(
                 "partitions": report.tables,
                 "index_bytes_before": report.index_bytes_before,
                 "index_bytes_after": report.index_bytes_after,
+                "dropped_unfinished": report.dropped,
             }
         )
     )

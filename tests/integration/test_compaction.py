@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
@@ -56,6 +57,16 @@ def test_a_settled_month_gets_its_indexes_packed_and_still_used(databases: Datab
                 text("VACUUM complaints_2026_09")
             )
         before, indexes = _index_state(engine)
+        # An interrupted concurrent rebuild leaves an invalid copy behind (here: one that
+        # failed on a duplicate key); a rebuild would skip it, so it would stay.
+        unfinished = "complaints_2026_09_category_idx_ccnew"
+        with engine.connect() as connection, pytest.raises(IntegrityError):
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text(
+                    f"CREATE UNIQUE INDEX CONCURRENTLY {unfinished} "
+                    "ON complaints_2026_09 (category)"
+                )
+            )
 
         report = partitions.compact_month(engine, MONTH)
 
@@ -65,6 +76,9 @@ def test_a_settled_month_gets_its_indexes_packed_and_still_used(databases: Datab
             partitions.partition_name(t, MONTH) for t in partitions.PARTITIONED
         }
         assert after < before * 0.6, (before, after)
+        assert report.dropped == [unfinished]
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT to_regclass(:n)"), {"n": unfinished}) is None
         assert report.index_bytes_after < report.index_bytes_before
         # The same indexes, valid, each still a partition of its parent index.
         assert len(rebuilt) == len(indexes) > 20
@@ -109,5 +123,6 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "partitions": [],
         "index_bytes_before": 0,
         "index_bytes_after": 0,
+        "dropped_unfinished": [],
     }
     assert refused.exit_code != 0 and "YYYY-MM" in refused.output

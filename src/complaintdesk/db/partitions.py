@@ -322,6 +322,28 @@ class Compaction:
     index_bytes_before: int = 0
     index_bytes_after: int = 0
     tables: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    """Invalid copies an interrupted rebuild had left (see :func:`compact_month`)."""
+
+
+def _drop_unfinished_rebuilds(connection: Connection, table: str) -> list[str]:
+    """Drop the invalid index copies (``…_ccnew``, ``…_ccold``) that a concurrent
+    rebuild of ``table`` left when it was interrupted: a later rebuild skips invalid
+    indexes, so they would stay, as large as the indexes they copy, and be maintained
+    on every write."""
+    names = list(
+        connection.scalars(
+            text(
+                "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+                "WHERE x.indrelid = to_regclass(:t) AND NOT x.indisvalid "
+                "AND c.relname ~ '_cc(new|old)[0-9]*$'"
+            ),
+            {"t": table},
+        )
+    )
+    for name in names:
+        connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
+    return names
 
 
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
@@ -347,7 +369,8 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
 
     ``VACUUM`` then ``REINDEX … CONCURRENTLY`` per partition, outside a transaction:
     reads and writes of the month go on meanwhile (the rebuild takes a lock that only
-    other maintenance of the same table waits for). Heaps are not rewritten (that
+    other maintenance of the same table waits for). A rebuild that was interrupted
+    leaves invalid copies of indexes; the next run drops them first. Heaps are not rewritten (that
     would lock the month against reads: ``VACUUM FULL``); their free space stays for
     late updates. Does nothing on SQLite or for a month without partitions."""
     report = Compaction(month=f"{month.year:04d}-{month.month:02d}")
@@ -362,6 +385,7 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
             report.index_bytes_before += int(
                 connection.scalar(text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}) or 0
             )
+            report.dropped += _drop_unfinished_rebuilds(connection, name)
             connection.execute(text(f"VACUUM (ANALYZE) {name}"))
             connection.execute(text(f"REINDEX TABLE CONCURRENTLY {name}"))
             report.index_bytes_after += int(
