@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,12 @@ REAL_WEIGHT = 30
 """How many times each real labelled message counts in training (a sample weight).
 25,000 generated examples with weight 15 (the same share) was tried: out-of-fold
 category 81.3% and department 76.2%, against 82.5% and 77.7% (docs/classifier.md)."""
+REAL_WEIGHT_BY_LABEL = {"category": 100, "department": 100}
+"""Labels whose regression counts each real message more than :data:`REAL_WEIGHT`
+(session 5). On the same folds (model alone, whole-text reading), category and
+department rose with the real weight: 83.4 / 79.6% at 30, 84.4 / 79.7% at 60, 84.5 /
+80.7% at 100 (docs/classifier.md); nature and urgency did not (urgency 83.9% at 30,
+83.6% at 60), so they keep 30. The lexicon and the pairs are made with :data:`REAL_WEIGHT`."""
 MIN_DF = 2
 """A feature column is fitted only if at least this many distinct texts use it."""
 MIN_PAIR = 20
@@ -52,8 +59,23 @@ the real messages the class offsets are fitted on are letters, and only letters 
 them; a short message on the desk keeps the generated corpus's mix of classes."""
 NO_VIEWS = {"title": 0.0, "last": 0.0, "category_power": 1.0}
 """Decoding with the whole text only, and category and department weighed alike."""
+MONEY_TITLE = re.compile(
+    r"费|公共收益|维修基金|维修资金|押金|保证金|退款|退还"
+    r"|\bfees?\b|\brefunds?\b|\bdeposits?\b|\bservice charges?\b|\bmaintenance fund"
+)
+"""Money named in a title, in the words of rule 6 of docs/labelling.md (fees, shared
+income, the maintenance fund, deposits, refunds), in Chinese and English."""
 
 Record = dict[str, str]
+
+
+def money_title(text: str) -> bool:
+    """Whether ``text`` has a title line (a first line of at most :data:`MAX_TITLE`
+    characters, followed by more) that names money (:data:`MONEY_TITLE`)."""
+    cut = text.find("\n", 0, MAX_TITLE + 1)
+    if cut <= 0 or not text[cut + 1 :].strip():
+        return False
+    return MONEY_TITLE.search(text[:cut].lower()) is not None
 
 
 def views(text: str) -> tuple[str, str] | None:
@@ -89,7 +111,8 @@ class TrainedModel:
     :mod:`complaintdesk.classify.crossval`): its scores are the whole text's plus
     ``title`` times its title's plus ``last`` times its last line's; the pair of
     category and department maximises p(category) ** ``category_power`` * p(department).
-    None: :data:`NO_VIEWS`."""
+    None: :data:`NO_VIEWS`. With ``money_title`` set (1.0), a letter decoded
+    ``management`` whose title names money goes to ``finance`` (:meth:`finance_by_title`)."""
     offset: dict[str, list[float]] | None = None
     """Per label, a score added to each class of a letter (a text longer than
     :data:`LETTER_CHARS`) after the temperature, fitted on the real letters'
@@ -117,6 +140,25 @@ class TrainedModel:
                 if c in cats and d in deps:
                     mask[cats.index(c), deps.index(d)] = 1.0
             self._pair_mask = mask
+        self._money_pair: tuple[int, int] | None = None
+        cats, deps = self.classes["category"], self.classes["department"]
+        if "management" in cats and "finance" in deps:
+            pair = (cats.index("management"), deps.index("finance"))
+            if self._pair_mask is None or self._pair_mask[pair]:
+                self._money_pair = pair
+
+    def finance_by_title(
+        self, category: npt.NDArray[np.int64], norm: Sequence[str], raw: Sequence[str]
+    ) -> npt.NDArray[np.int64]:
+        """The rows decoded ``management`` that are letters (normalised text longer than
+        :data:`LETTER_CHARS`) whose title names money: rule 24 of docs/labelling.md sends
+        them to ``finance`` (the labels do so in every such real message). Only when the
+        reading says ``money_title``; the rows are few, so this is a loop over them."""
+        if not self.reading.get("money_title") or self._money_pair is None:
+            return np.zeros(0, dtype=np.int64)
+        rows = np.flatnonzero(category == self._money_pair[0]).tolist()
+        keep = [i for i in rows if len(norm[i]) > LETTER_CHARS and money_title(raw[i])]
+        return np.array(keep, dtype=np.int64)
 
     def set_offset(self, offset: dict[str, list[float]] | None) -> None:
         """Use these class offsets (see :attr:`offset`) from now on."""
@@ -278,6 +320,13 @@ class ModelClassifier:
                 self._calm(probs, calm[start : start + BATCH])
             idx = {n: probs[n].argmax(axis=1) for n in ("nature", "urgency")}
             idx["category"], idx["department"] = self.model.category_department(probs)
+            if raw is not None:
+                money = self.model.finance_by_title(
+                    idx["category"], norm[start : start + BATCH], raw[start : start + BATCH]
+                )
+                if len(money):
+                    assert self.model._money_pair is not None
+                    idx["department"][money] = self.model._money_pair[1]
             rows = np.arange(len(idx["nature"]))
             # The probability of each chosen class rounded to 4 places, as Python floats.
             # (A float32 times 10^4 is exact in float64, so numpy's round gives what
@@ -435,11 +484,14 @@ def train(
     real: Sequence[Record] = (),
     real_weight: int = REAL_WEIGHT,
     temperature: dict[str, float] | None = None,
+    real_weight_by_label: dict[str, int] | None = None,
 ) -> TrainedModel:
     """Fit the model. Corrections by staff count ``correction_weight`` times each, real
     labelled messages ``real_weight`` times each. ``temperature``, when given (fitted on
     real folds, see :mod:`complaintdesk.classify.crossval`), is used as it is instead of
-    being fitted on ``calibration``."""
+    being fitted on ``calibration``. ``real_weight_by_label`` (default
+    :data:`REAL_WEIGHT_BY_LABEL`) overrides ``real_weight`` for the regressions of the
+    labels it names."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -450,6 +502,9 @@ def train(
         [1] * len(corpus) + [correction_weight] * len(corrections) + [real_weight] * len(real),
         dtype=np.int64,
     )
+    by_label = dict(REAL_WEIGHT_BY_LABEL if real_weight_by_label is None else real_weight_by_label)
+    if not real:
+        by_label = {}
     texts = [r["text"] for r in records]
     words, lexicon = ft.build_lexicon(texts, weights=weight.tolist())
     featuriser = ft.Featuriser(lexicon)
@@ -473,7 +528,10 @@ def train(
             present = [c for c in names if c in set(labels)]
             y = np.array([present.index(v) for v in labels], dtype=np.int64)
             clf = LogisticRegression(C=C_REGULARISATION, max_iter=300, tol=1e-4, random_state=seed)
-            clf.fit(x, y, sample_weight=weight.astype(np.float64))
+            sample_weight = weight.astype(np.float64)
+            if name in by_label:
+                sample_weight[len(records) - len(real) :] = by_label[name]
+            clf.fit(x, y, sample_weight=sample_weight)
             coef = np.asarray(clf.coef_, dtype=np.float64)
             bias = np.asarray(clf.intercept_, dtype=np.float64)
             if len(present) == 2:  # binary LR keeps one row; make it two-class softmax
@@ -511,6 +569,8 @@ def train(
             digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     for r in calibration:
         digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
+    if by_label:
+        digest.update(json.dumps(by_label, sort_keys=True).encode())
     data_digest = digest.hexdigest()
     version = _version(data_digest, temperature)
     meta = {
@@ -523,6 +583,7 @@ def train(
         "n_calibration": len(calibration),
         "n_real": len(real),
         "real_weight": real_weight if real else 0,
+        "real_weight_by_label": by_label,
         "n_features": ft.N_FEATURES,
         "lexicon_words": len(words),
     }

@@ -117,3 +117,51 @@ def test_the_temperatures_added_later_give_the_same_version() -> None:
     assert later.version == direct.version and later.temperature == direct.temperature
     read = m.with_temperature(direct, temps, {"title": 0.5, "last": 0.0, "category_power": 2.0})
     assert read.version != direct.version and read.decode is not None
+
+
+BODY = "我们小区的业主多次向物业反映情况，一直没有得到答复，希望有关部门重视，尽快督促解决。" * 6
+MONEY_LETTER = "关于物业擅自上调物业费的投诉\n" + BODY
+RULES_LETTER = "关于业委会选举违规的投诉\n" + BODY
+EN_LETTER = "Service charge doubled without any notice\n" + "We wrote to the office again. " * 10
+
+
+def test_a_management_letter_whose_title_names_money_goes_to_finance() -> None:
+    """Rule 24 of docs/labelling.md: the title's issue decides the department inside
+    management, and money named in it means finance."""
+    assert m.money_title(MONEY_LETTER) and m.money_title(EN_LETTER)
+    assert not m.money_title(RULES_LETTER)
+    assert not m.money_title("物业费太贵了")  # no title line
+    assert not m.money_title("关于物业费\n   ")  # a title and nothing after it
+    assert not m.money_title("Feedback on the gym\n" + BODY)  # "fee" inside a word
+    model = _tiny()
+    texts = [MONEY_LETTER, RULES_LETTER, EN_LETTER, "关于物业费的问题\n太贵了"]
+    norm = [ft.normalise(t) for t in texts]
+    cats, deps = model.classes["category"], model.classes["department"]
+    mg = np.full(len(texts), cats.index("management"), dtype=np.int64)
+    # Off unless the reading says so (a model file without it decodes as before).
+    assert len(model.finance_by_title(mg, norm, texts)) == 0
+    model.decode = {**m.NO_VIEWS, "money_title": 1.0}
+    real_decoder = model.category_department
+    try:
+        # Letters only (the last text is too short), and management only.
+        assert model.finance_by_title(mg, norm, texts).tolist() == [0, 2]
+        other = np.full(len(texts), cats.index("equipment"), dtype=np.int64)
+        assert len(model.finance_by_title(other, norm, texts)) == 0
+        # Through the classifier: whatever department the model leaned to.
+        cs = deps.index("customer_service")
+        model.category_department = (
+            lambda probs: (  # type: ignore[method-assign]
+                mg[: len(probs["category"])].copy(),
+                np.full(len(probs["category"]), cs, dtype=np.int64),
+            )
+        )
+        preds = m.ModelClassifier(model).predict(texts)
+        assert [p.department.value for p in preds] == [
+            "finance",
+            "customer_service",
+            "finance",
+            "customer_service",
+        ]
+    finally:
+        model.decode = None
+        model.category_department = real_decoder  # type: ignore[method-assign]
