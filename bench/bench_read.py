@@ -546,6 +546,9 @@ def main() -> None:
         help="seconds a query may take in all (then fewer requests are counted)",
     )
     parser.add_argument("--only", help="only queries whose name contains this")
+    parser.add_argument(
+        "--group", choices=("hot", "filter", "search"), help="only the queries of this group"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--compare", type=Path, help="a --json file of a smaller run: print p99 ratios to it"
@@ -590,6 +593,8 @@ def main() -> None:
         queries = plan(setup)
         if args.only:
             queries = [q for q in queries if args.only in q[0]]
+        if args.group:
+            queries = [q for q in queries if q[1] == args.group]
         results: list[Figures] = []
         with served(url, args.workers, tmp / "serve.log", args.background) as port:
             client = Client(port)
@@ -613,7 +618,7 @@ def main() -> None:
                     f = results[-1]
                     print(f"  ... {name}: p50 {f.pct(0.5):.1f} p99 {f.pct(0.99):.1f}", flush=True)
             after = base("baseline GET /staff/me (after)")
-        if not args.only or "sweeper" in args.only:
+        if (not args.only or "sweeper" in args.only) and args.group in (None, "hot"):
             results.insert(6, sweeper_due(url, args.requests, args.warmup))
         baseline = Figures(
             "baseline GET /staff/me", "baseline", before.latencies + after.latencies,
