@@ -83,12 +83,14 @@ def db_partitions(
             more = partitions.ensure(connection, _parse_now(since), utcnow())
         report.created += more.created
         report.waiting_in_default += more.waiting_in_default
+        report.busy += more.busy
     typer.echo(
         json.dumps(
             {
                 "created": report.created,
                 "moved_from_default": report.moved,
                 "waiting_in_default": report.waiting_in_default,
+                "busy": report.busy,
             }
         )
     )

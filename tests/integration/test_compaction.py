@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,3 +128,70 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "dropped_unfinished": [],
     }
     assert refused.exit_code != 0 and "YYYY-MM" in refused.output
+
+
+def test_a_month_made_while_another_is_compacted_does_not_hold_up_reads(
+    databases: Databases,
+) -> None:
+    """``db compact`` holds a month's partition (REINDEX CONCURRENTLY, VACUUM) for
+    minutes at scale. Making a new month locks the partitioned table, then every month:
+    had it waited there, every read of complaints would have queued behind it. It gives
+    up instead, the month is reported busy, and the next run makes it."""
+    engine = databases.new("postgresql")
+    ahead = partitions.add_months(partitions.month_start(datetime.now(UTC)), 9)
+    made = partitions.partition_name("complaints", ahead)
+    try:
+        with engine.connect() as probe:
+            existing = probe.scalar(
+                text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = 'complaints'::regclass AND c.relname <> "
+                    "'complaints_default' ORDER BY c.relname LIMIT 1"
+                )
+            )
+        assert existing is not None
+        reports: list[partitions.Maintenance] = []
+        errors: list[BaseException] = []
+
+        def make_month() -> None:
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text("SET application_name = 'maker'"))
+                    reports.append(partitions.ensure(connection, ahead, ahead))
+            except BaseException as exc:  # reported to the test below
+                errors.append(exc)
+
+        with engine.connect() as holder, engine.connect() as reader:
+            holder.execute(text(f"LOCK TABLE {existing} IN SHARE UPDATE EXCLUSIVE MODE"))
+            maker = threading.Thread(target=make_month)
+            maker.start()
+            try:
+                # Once the maker waits for the held month (holding the table's lock) or
+                # has given up, a read of complaints must go through.
+                for _ in range(400):
+                    waiting = reader.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
+                            "ON a.pid = l.pid WHERE a.application_name = 'maker' "
+                            "AND NOT l.granted"
+                        )
+                    )
+                    reader.rollback()
+                    if waiting or not maker.is_alive():
+                        break
+                    time.sleep(0.05)
+                reader.execute(text("SET lock_timeout = '20s'"))
+                assert reader.scalar(text("SELECT count(*) FROM complaints")) == 0
+                reader.rollback()
+            finally:
+                holder.rollback()
+                maker.join()
+        assert errors == []
+        assert reports[0].busy == [made] and made not in reports[0].created
+        with engine.begin() as connection:  # the next run makes it
+            again = partitions.ensure(connection, ahead, ahead)
+            # and the loader's transaction keeps its own lock timeout
+            assert connection.scalar(text("SELECT current_setting('lock_timeout')")) == "0"
+        assert again.created == [made] and again.busy == []
+    finally:
+        engine.dispose()

@@ -47,10 +47,13 @@ no extension to install and upgrade on every server.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from complaintdesk.db.ids import id_floor, id_time
 
@@ -64,6 +67,9 @@ PARTITIONED: dict[str, str] = {
 AHEAD_MONTHS = 3
 MAINTENANCE_INTERVAL_SECONDS = 6 * 3600
 _LOCK_KEY = 0x0C0D_9A27  # the advisory lock partition makers take turns on (maintenance, loaders)
+MAKE_LOCK_TIMEOUT = "2s"
+"""How long making a month's partition waits for its locks before leaving it to the
+next run (see :func:`_not_queueing`)."""
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +80,40 @@ class Maintenance:
     """Months with no partition whose rows are in the default partition."""
     moved: dict[str, int] = field(default_factory=dict)
     """Partitions made for rows that waited in the default partition: rows moved."""
+    busy: list[str] = field(default_factory=list)
+    """Months not made this time: their locks were held longer than
+    :data:`MAKE_LOCK_TIMEOUT` (a ``db compact`` or a VACUUM of a month, a long
+    transaction); the next run makes them, and rows meanwhile go to the default
+    partition."""
+
+
+class _Busy(Exception):
+    """Making a partition gave up waiting for its locks."""
+
+
+@contextmanager
+def _not_queueing(connection: Connection) -> Iterator[None]:
+    """Run the body (it makes a month's partition) in a savepoint that waits at most
+    :data:`MAKE_LOCK_TIMEOUT` for each lock, else rolls back and raises :class:`_Busy`.
+
+    ``CREATE TABLE … PARTITION OF`` takes the partitioned table's ACCESS EXCLUSIVE
+    lock, then a lock on every month's partition (for the foreign keys). Waiting for a
+    month that a ``REINDEX … CONCURRENTLY`` or a ``VACUUM`` holds (``db compact``:
+    minutes for a month at scale), it would hold the table's lock all that time, and
+    every read and write of the table would queue behind it."""
+    previous = connection.scalar(text("SELECT current_setting('lock_timeout')"))
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                text("SELECT set_config('lock_timeout', :t, true)"), {"t": MAKE_LOCK_TIMEOUT}
+            )
+            yield
+            # The caller's transaction goes on with its own timeout (a loader's COPY).
+            connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": previous})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise _Busy from exc
+        raise
 
 
 def month_start(moment: datetime) -> datetime:
@@ -195,7 +235,12 @@ def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenanc
         if not missing or not is_partitioned(connection, table):
             continue
         for month in missing:
-            made = create_month(connection, table, month)
+            try:
+                with _not_queueing(connection):
+                    made = create_month(connection, table, month)
+            except _Busy:
+                report.busy.append(partition_name(table, month))
+                continue
             if made:
                 report.created.append(partition_name(table, month))
             elif made is None:
@@ -272,7 +317,14 @@ def empty_default(connection: Connection, report: Maintenance | None = None) -> 
         for month in months_in_default(connection, table):
             name = partition_name(table, month)
             if allowed:
-                report.moved[name] = move_from_default(connection, table, month)
+                try:
+                    with _not_queueing(connection):
+                        report.moved[name] = move_from_default(connection, table, month)
+                except _Busy:
+                    if name in report.waiting_in_default:  # not for want of the grant
+                        report.waiting_in_default.remove(name)
+                    report.busy.append(name)
+                    continue
                 if name in report.waiting_in_default:
                     report.waiting_in_default.remove(name)
             elif name not in report.waiting_in_default:
@@ -295,6 +347,12 @@ def run_maintenance(engine: Engine, now: datetime, ahead: int = AHEAD_MONTHS) ->
         report = maintain(connection, now, ahead)
     if report.moved:
         log.info("rows moved out of default partitions into their months: %s", report.moved)
+    if report.busy:
+        log.warning(
+            "partitions not made, their locks held over %s (left to the next run): %s",
+            MAKE_LOCK_TIMEOUT,
+            ", ".join(report.busy),
+        )
     if report.waiting_in_default:
         log.warning(
             "rows wait in default partitions for months without their own: %s (to move "
@@ -369,7 +427,9 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
 
     ``VACUUM`` then ``REINDEX … CONCURRENTLY`` per partition, outside a transaction:
     reads and writes of the month go on meanwhile (the rebuild takes a lock that only
-    other maintenance of the same table waits for). A rebuild that was interrupted
+    other maintenance of the same table waits for; making a new month waits for it too,
+    so that is given up after :data:`MAKE_LOCK_TIMEOUT` rather than queueing every
+    read of the table behind it: :func:`_not_queueing`). A rebuild that was interrupted
     leaves invalid copies of indexes; the next run drops them first. Heaps are not rewritten (that
     would lock the month against reads: ``VACUUM FULL``); their free space stays for
     late updates. Does nothing on SQLite or for a month without partitions."""
