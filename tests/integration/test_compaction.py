@@ -195,3 +195,74 @@ def test_a_month_made_while_another_is_compacted_does_not_hold_up_reads(
         assert again.created == [made] and again.busy == []
     finally:
         engine.dispose()
+
+
+def test_an_interrupted_rebuilds_copies_are_dropped_the_toast_tables_too(
+    databases: Databases,
+) -> None:
+    """A cancelled ``REINDEX … CONCURRENTLY`` leaves an invalid copy of every index of
+    the month, its TOAST table's among them (in the ``pg_toast`` schema); a later
+    rebuild cannot rebuild an invalid TOAST index, so compaction drops every copy."""
+    engine = databases.new("postgresql")
+    month = partitions.month_start(datetime.now(UTC))
+    name = partitions.partition_name("complaints", month)
+    try:
+        with engine.connect() as old, engine.connect() as watcher:
+            # An old snapshot: the rebuild waits for it once its copies exist.
+            old.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            old.execute(text("SELECT count(*) FROM owners"))
+            failed: list[BaseException] = []
+
+            def rebuild() -> None:
+                try:
+                    with engine.connect() as connection:
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                        connection.execute(text("SET application_name = 'rebuild'"))
+                        connection.execute(text(f"REINDEX TABLE CONCURRENTLY {name}"))
+                except BaseException as exc:  # the cancel below
+                    failed.append(exc)
+
+            worker = threading.Thread(target=rebuild)
+            worker.start()
+            try:
+                for _ in range(600):
+                    pid = watcher.scalar(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                            "'rebuild' AND wait_event_type = 'Lock'"
+                        )
+                    )
+                    watcher.rollback()
+                    if pid is not None or not worker.is_alive():
+                        break
+                    time.sleep(0.05)
+                assert pid is not None
+                watcher.execute(text("SELECT pg_cancel_backend(:p)"), {"p": pid})
+                watcher.rollback()
+            finally:
+                worker.join()
+                old.rollback()
+        assert len(failed) == 1
+
+        def invalid() -> list[str]:
+            with engine.connect() as connection:
+                return sorted(
+                    connection.scalars(
+                        text(
+                            "SELECT n.nspname || '.' || c.relname FROM pg_index x "
+                            "JOIN pg_class c ON c.oid = x.indexrelid "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT x.indisvalid"
+                        )
+                    )
+                )
+
+        left = invalid()
+        assert any(n.startswith("pg_toast.") for n in left), left
+        assert any(n.startswith(f"public.{name}_") for n in left), left
+
+        report = partitions.compact_month(engine, month)
+
+        assert invalid() == []
+        assert sorted(report.dropped) == sorted(n.split(".", 1)[1] for n in left)
+    finally:
+        engine.dispose()

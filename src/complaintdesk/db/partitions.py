@@ -388,20 +388,22 @@ def _drop_unfinished_rebuilds(connection: Connection, table: str) -> list[str]:
     """Drop the invalid index copies (``…_ccnew``, ``…_ccold``) that a concurrent
     rebuild of ``table`` left when it was interrupted: a later rebuild skips invalid
     indexes, so they would stay, as large as the indexes they copy, and be maintained
-    on every write."""
-    names = list(
-        connection.scalars(
-            text(
-                "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
-                "WHERE x.indrelid = to_regclass(:t) AND NOT x.indisvalid "
-                "AND c.relname ~ '_cc(new|old)[0-9]*$'"
-            ),
-            {"t": table},
-        )
-    )
-    for name in names:
-        connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
-    return names
+    on every write. Its TOAST table's too (in ``pg_toast``: an invalid TOAST index
+    cannot be rebuilt concurrently, only dropped)."""
+    rows = connection.execute(
+        text(
+            "SELECT n.nspname, c.relname FROM pg_index x "
+            "JOIN pg_class c ON c.oid = x.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE x.indrelid IN (SELECT oid FROM pg_class WHERE oid = to_regclass(:t) "
+            "UNION ALL SELECT reltoastrelid FROM pg_class WHERE oid = to_regclass(:t)) "
+            "AND NOT x.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'"
+        ),
+        {"t": table},
+    ).all()
+    for schema, name in rows:
+        connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{schema}"."{name}"'))
+    return [name for _, name in rows]
 
 
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
