@@ -124,9 +124,10 @@ def main() -> None:
          lambda s, n: queries.queue_page(s, staff(s, setup.agent_id), limit=20)),
         ("owner history", GENERIC,
          lambda s, n: queries.owner_history(
-             s, staff(s, admin_id), s.get_one(Owner, setup.owner_ids[n]))),
+             s, staff(s, admin_id), s.get_one(Owner, setup.owner_ids[n]), limit=100)),
         ("project overdue list", GENERIC,
-         lambda s, n: queries.project_overdue(s, staff(s, supervisor_id), setup.project_id, now)),
+         lambda s, n: queries.project_overdue(
+             s, staff(s, supervisor_id), setup.project_id, now, limit=100)),
         ("timeline", GENERIC,
          lambda s, n: queries.timeline(s, s.get_one(Complaint, setup.complaint_ids[n]))),
         ("sweeper due list (200)", CUSTOM, lambda s, n: escalation._claim_due(s, now, 200)),

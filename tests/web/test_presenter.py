@@ -103,7 +103,10 @@ def test_lists_write_each_complaint_as_the_complaint_itself_is_written(
             items = r.json()["items"]
             for item in items:
                 assert item == one[item["id"]], path
-            assert items or viewer is not acme.agent or "queue" in path, path
+            # The receiver and the administrator see complaints in every list but the
+            # queue (so each list's wire form is compared, not an empty page).
+            if viewer is not acme.engineer and "queue" not in path:
+                assert items, (viewer.username, path)
 
 
 def test_names_of_codes_spelt_alike_stay_apart() -> None:

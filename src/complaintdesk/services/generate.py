@@ -33,7 +33,7 @@ import time
 from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -426,7 +426,7 @@ class _Maker:
         else:
             # bulk.dumps({"delivered": [{"to": "owner", "ch": …, "at": …}]}), made faster
             row[C["received_data"]] = (
-                f'{{"delivered":[{{"to":"owner","ch":"{channel}","at":"{sent.isoformat()[:19]}"}}]}}'
+                f'{{"delivered":[{{"to":"owner","ch":"{channel}","at":"{sent.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"}}]}}'
             )
         return row
 

@@ -138,6 +138,16 @@ CurrentStaff = Annotated[Staff, Depends(get_current_staff)]
 MAX_ID = 2**63 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="An id (a string of digits)")]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# The ``next_cursor`` of the page before, for the lists that page by a deadline and an
+# id (the queue, the overdue list).
+PageCursor = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        pattern=r"^-?\d{1,16}\.[1-9]\d{0,18}$",
+        description="next_cursor of the previous page",
+    ),
+]
 
 
 def load_complaint(complaint_id: IdPath, session: SessionDep, staff: CurrentStaff) -> Complaint:

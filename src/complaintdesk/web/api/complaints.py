@@ -60,6 +60,7 @@ from complaintdesk.web.deps import (
     CurrentStaff,
     IdQuery,
     NowDep,
+    PageCursor,
     SessionDep,
     ThrottleDep,
     authenticate_request,
@@ -285,14 +286,7 @@ def _list_cursor(cursor: str | None) -> int | None:
 def my_queue(
     session: SessionDep,
     staff: CurrentStaff,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=40,
-            pattern=r"^-?\d{1,16}\.[1-9]\d{0,18}$",
-            description="next_cursor of the previous page",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = queries.QUEUE_PAGE,
 ) -> Response:
     """The caller's open work, what is due first (a follow-up date or the resolution

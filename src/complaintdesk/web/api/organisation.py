@@ -29,6 +29,7 @@ from complaintdesk.web.deps import (
     IdPath,
     NowDep,
     OwnerDep,
+    PageCursor,
     PersonalLookup,
     SessionDep,
 )
@@ -149,14 +150,7 @@ def project_overdue(
     session: SessionDep,
     staff: CurrentStaff,
     now: NowDep,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=40,
-            pattern=r"^-?\d{1,16}\.[1-9]\d{0,18}$",
-            description="next_cursor of the previous page",
-        ),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_HISTORY_PAGE)] = queries.HISTORY_PAGE,
 ) -> Response:
     """Open complaints of the project past a deadline the owner waits on, by resolution
