@@ -101,19 +101,30 @@ def db_compact(
     month: Annotated[
         str | None, typer.Option(help="YYYY-MM (default: the month settled most recently)")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="compact a month that has not settled yet (wasted work)")
+    ] = False,
 ) -> None:
     """Rebuild the indexes of a settled month of complaint history (PostgreSQL): the
     entries its rows' rewrites left half-empty are packed as the bulk path's. Run it
     once a month (cron), for the month that ended two months before."""
     from complaintdesk.db import partitions
 
+    settled = partitions.settled_month(utcnow())
     if month is None:
-        chosen = partitions.settled_month(utcnow())
+        chosen = settled
     else:
         try:
             chosen = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
         except ValueError as exc:
             raise typer.BadParameter(f"not YYYY-MM: {month!r}", param_hint="--month") from exc
+        if chosen > settled and not force:
+            raise typer.BadParameter(
+                f"{month} has not settled: its complaints are still worked on and their "
+                "rewrites would leave its indexes half empty again; the latest settled "
+                f"month is {settled:%Y-%m} (--force to compact it anyway)",
+                param_hint="--month",
+            )
     report = partitions.compact_month(_runtime().engine, chosen)
     typer.echo(
         json.dumps(

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from complaintdesk.cli import app
 from complaintdesk.db import partitions
+from complaintdesk.runtime import utcnow
 from complaintdesk.services.generate import generate
 from complaintdesk.settings import get_settings
 from tests.conftest import Databases
@@ -117,6 +118,10 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
     try:
         result = CliRunner().invoke(app, ["db", "compact", "--month", "2026-09"])
         refused = CliRunner().invoke(app, ["db", "compact", "--month", "September"])
+        # A month still being worked on is refused unless forced.
+        early = f"{partitions.add_months(partitions.settled_month(utcnow()), 1):%Y-%m}"
+        unsettled = CliRunner().invoke(app, ["db", "compact", "--month", early])
+        forced = CliRunner().invoke(app, ["db", "compact", "--month", early, "--force"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -128,6 +133,9 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "dropped_unfinished": [],
     }
     assert refused.exit_code != 0 and "YYYY-MM" in refused.output
+    assert unsettled.exit_code != 0 and "has not settled" in unsettled.output
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.output)["month"] == early
 
 
 def test_a_month_made_while_another_is_compacted_does_not_hold_up_reads(
