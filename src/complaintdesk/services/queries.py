@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -189,8 +189,7 @@ def list_complaints(
     limit: int = 50,
 ) -> tuple[list[Complaint], int | None]:
     """A page of complaints the actor may see, newest first, and the next cursor."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
+    check_limit(limit, MAX_PAGE)
     generic_plans(session)
     query = filtered(actor, flt, now)
     if cursor is not None:
@@ -199,8 +198,19 @@ def list_complaints(
         rows = _withdrawn(session, query, cursor, limit + 1)
     else:
         rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return _newest_page(rows, limit)
+
+
+def check_limit(limit: int, most: int) -> None:
+    """A page's size, 1 to ``most``: else a clear error naming ``limit``."""
+    if not 1 <= limit <= most:
+        raise InvalidInput(f"limit is 1 to {most}", field="limit")
+
+
+def _newest_page(rows: list[Complaint], limit: int) -> tuple[list[Complaint], int | None]:
+    """The first ``limit`` of ``limit + 1`` rows read newest first, and the next page's
+    cursor (the last id shown) when there is more."""
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
 
 
 def withdrawn_ids(below: int | None, n: int) -> Select[int]:
@@ -254,7 +264,19 @@ def _due(c: Complaint) -> datetime:
 
 def queue_cursor(c: Complaint) -> str:
     """The opaque position after ``c`` in a queue: its due moment and id."""
-    return f"{(_due(c) - _EPOCH) // _MICRO}.{c.id}"
+    return _position_cursor(_due(c), c.id)
+
+
+def _position_cursor(at: datetime, id_: int) -> str:
+    """A page's position as a moment and an id (the queue's and the overdue list's):
+    read back by :func:`_parse_queue_cursor`, compared by :func:`_past`."""
+    return f"{(at - _EPOCH) // _MICRO}.{id_}"
+
+
+def _past(column: Any, after: tuple[datetime, int]) -> Any:
+    """``(column, id)`` after the position ``after``, as a row comparison."""
+    position = tuple_(literal(after[0], column.type), literal(after[1], BigInteger()))
+    return tuple_(column, Complaint.id) > position
 
 
 def _parse_queue_cursor(cursor: str) -> tuple[datetime, int]:
@@ -284,8 +306,7 @@ def queue_page(
     planner from intersecting them with the project's whole history). An open
     complaint always has a resolution deadline, so every one of them is reached.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
+    check_limit(limit, MAX_PAGE)
     after = _parse_queue_cursor(cursor) if cursor is not None else None
     generic_plans(session)
     visible = visible_project_ids(actor)
@@ -300,11 +321,7 @@ def queue_page(
         ):
             query = select(Complaint).where(mine, *seen, by.is_not(None))
             if after is not None:
-                position = tuple_(literal(after[0], by.type), literal(after[1], BigInteger()))
-                query = query.where(
-                    tuple_(by, Complaint.id) > position,
-                    other.is_(None) | (tuple_(other, Complaint.id) > position),
-                )
+                query = query.where(_past(by, after), other.is_(None) | _past(other, after))
             query = query.order_by(by, Complaint.id).limit(limit + 1)
             for c in session.scalars(query):
                 rows.setdefault(c.id, c)
@@ -327,8 +344,7 @@ MAX_HISTORY_PAGE = 100
 def overdue_cursor(c: Complaint) -> str:
     """The opaque position after ``c`` in an overdue list: its resolution deadline
     and id (the queue's cursor format)."""
-    due = c.resolve_by if c.resolve_by is not None else _NO_DEADLINE
-    return f"{(due - _EPOCH) // _MICRO}.{c.id}"
+    return _position_cursor(c.resolve_by if c.resolve_by is not None else _NO_DEADLINE, c.id)
 
 
 def project_overdue(
@@ -343,18 +359,14 @@ def project_overdue(
     """A page of the project's open complaints past a deadline the owner waits on, by
     resolution deadline (then id), and the cursor of the next page: from the partial
     index of the project's open work by deadline, starting past the cursor."""
-    if not 1 <= limit <= MAX_HISTORY_PAGE:
-        raise InvalidInput(f"limit is 1 to {MAX_HISTORY_PAGE}", field="limit")
+    check_limit(limit, MAX_HISTORY_PAGE)
     if not can_see_project(actor, project_id):
         raise NotFound(f"project {project_id} not found")
     after = _parse_queue_cursor(cursor) if cursor is not None else None
     generic_plans(session)
     query = _scoped(actor).where(Complaint.project_id == project_id, overdue(now))
     if after is not None:
-        position = tuple_(
-            literal(after[0], Complaint.resolve_by.type), literal(after[1], BigInteger())
-        )
-        query = query.where(tuple_(Complaint.resolve_by, Complaint.id) > position)
+        query = query.where(_past(Complaint.resolve_by, after))
     query = query.order_by(Complaint.resolve_by, Complaint.id).limit(limit + 1)
     rows = list(session.scalars(query))
     next_cursor = overdue_cursor(rows[limit - 1]) if len(rows) > limit else None
@@ -371,15 +383,13 @@ def owner_history(
 ) -> tuple[list[Complaint], int | None]:
     """A page of the owner's complaints the actor may see, newest first, and the
     cursor of the next page (the last id shown)."""
-    if not 1 <= limit <= MAX_HISTORY_PAGE:
-        raise InvalidInput(f"limit is 1 to {MAX_HISTORY_PAGE}", field="limit")
+    check_limit(limit, MAX_HISTORY_PAGE)
     generic_plans(session)
     query = _scoped(actor).where(Complaint.owner_id == owner.id)
     if cursor is not None:
         query = query.where(Complaint.id < cursor)
     rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return _newest_page(rows, limit)
 
 
 def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:

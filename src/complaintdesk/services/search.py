@@ -50,6 +50,7 @@ from complaintdesk.services.queries import (
     MAX_ID,
     MAX_PAGE,
     ComplaintFilter,
+    check_limit,
     filtered,
     id_after,
     id_at,
@@ -134,8 +135,7 @@ def search(
 ) -> SearchPage:
     """A page of the complaints ``actor`` may see whose words match ``query`` and that
     pass ``flt``."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit is 1 to {MAX_PAGE}", field="limit")
+    check_limit(limit, MAX_PAGE)
     phrases = terms.parse_query(query)
     if not phrases:
         raise InvalidInput(
