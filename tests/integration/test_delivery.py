@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
@@ -250,11 +250,37 @@ def test_a_claim_taken_over_by_another_worker_is_not_sent_by_the_first(
                     .values(attempts=Outbox.attempts + 1)
                 )
 
-    report = deliver(factory, _all(SlowThenTakenOver()), NOW)
+    # No lease: every send checks first (as one does once half the lease has passed).
+    report = deliver(factory, _all(SlowThenTakenOver()), NOW, lease=timedelta(0))
     assert report.claimed == 2 and report.sent == 1
     assert calls == ["k:2"]  # the older one first; k:1 now belongs to the other worker
     row = _row(session, "k:1")
     assert (row.status, row.attempts) == ("sending", 2)
+
+
+def test_a_fresh_batch_is_sent_without_a_round_trip_per_message(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    """Nobody can take a claim over before its lease runs out, so a batch sent well
+    within its lease asks the database nothing per message: one claim, one record."""
+    for n in range(12):
+        _queue(session, acme.company.id, f"k:{n}")
+    session.commit()
+    bind = factory.kw["bind"]
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        report = deliver(factory, _all(Recorder()), NOW)
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert report.sent == 12
+    outbox_selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    # The claim's two queries (expired leases, then pending): no check per message.
+    assert len(outbox_selects) <= 2, outbox_selects
 
 
 def test_concurrent_deliverers_send_each_message_exactly_once(fresh_engine: Engine) -> None:

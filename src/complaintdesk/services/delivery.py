@@ -15,8 +15,11 @@ A run has three steps, so that no transaction is held open across the network:
    ``failed`` after ``max_attempts``.
 
 Only the claimer sends, and a claim is fenced by its attempt number: a claimer
-re-checks that the row is still its own (still ``sending``, same ``attempts``) just
-before sending, and records a failure only if it is. The one way a message goes out
+records a failure only if the row is still its own (still ``sending``, same
+``attempts``), and once half the lease has passed since the claim it re-checks that
+before each send. Before that no other worker can have taken the message over (a
+claim is taken over only when its lease has run out), so a fresh batch is sent
+without a round trip per message. The one way a message goes out
 twice is a crash (or a send slower than the lease) between sending and recording
 (a crash resends the rest of its batch);
 the resend carries the same ``Message-ID`` / ``Idempotency-Key`` (both derived from
@@ -33,6 +36,7 @@ import re
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
@@ -251,6 +255,7 @@ def backoff(attempts: int) -> timedelta:
 class _Claim:
     message: OutgoingMessage
     attempts: int  # the fencing token: whoever claims again bumps it
+    safe_until: float  # time.monotonic() until which nobody else can have taken it
 
 
 def deliver(
@@ -308,7 +313,7 @@ def _send(
     factory: sessionmaker[Session], channels: Mapping[str, Channel], claim: _Claim
 ) -> str | None:
     """Send one claimed message: None when it went out, else why not."""
-    if not _still_ours(factory, claim):
+    if time.monotonic() >= claim.safe_until and not _still_ours(factory, claim):
         return _LOST
     message = claim.message
     try:
@@ -349,6 +354,8 @@ def _claim(
                 query = query.with_for_update(skip_locked=True)
             rows += session.scalars(query)
         claims = []
+        # Half the lease: a margin for clocks that differ between workers.
+        safe_until = time.monotonic() + lease.total_seconds() / 2
         for row in rows:
             row.status = "sending"
             row.attempts += 1
@@ -365,6 +372,7 @@ def _claim(
                         body=row.body,
                     ),
                     row.attempts,
+                    safe_until,
                 )
             )
     return claims
