@@ -371,9 +371,21 @@ class Complaint(Base):
     # when the complaint is written; indexed for full-text search.
     search_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
 
-    departments: Mapped[list[ComplaintDepartment]] = relationship(
+    # The departments that handle it beside the lead (``department``), which is never
+    # stored there: most complaints have none, so the table stays small enough to
+    # stay in memory and loading a page's rows reads no cold page (migration 0013).
+    co_handling: Mapped[list[ComplaintDepartment]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="ComplaintDepartment.department"
     )
+
+    @property
+    def departments(self) -> list[tuple[str, bool]]:
+        """Every department involved, ``(code, lead)``, by code: the lead
+        (``department``) and the co-handling ones."""
+        return sorted(
+            [(self.department, True)]
+            + [(d.department, False) for d in self.co_handling if d.department != self.department]
+        )
 
     @property
     def escalation_level(self) -> int:
@@ -396,12 +408,13 @@ class SlaCheck(Base):
 
 
 class ComplaintDepartment(Base):
-    """A department involved in handling a complaint; one of them leads."""
+    """A department that co-handles a complaint beside its lead. The lead department
+    is the complaint's own ``department`` and is never stored here (0013): a complaint
+    that only its lead handles, almost every one, has no row."""
 
     __tablename__ = "complaint_departments"
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), primary_key=True)
     department: Mapped[str] = mapped_column(String(30), primary_key=True)
-    lead: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Event(Base):

@@ -6,8 +6,9 @@ a batch of *stage rows* to :func:`write_batch`: one wide row per complaint that 
 carries the moments of its lifecycle (dispatched, started, resolved, visited,
 closed), a follow-up and a return visit. The batch is loaded into a temporary staging
 table (``COPY`` on PostgreSQL, ``executemany`` on SQLite) and written from there with
-one ``INSERT … SELECT`` per table: complaints, their lead department, the events of
-their lifecycle, follow-ups, visits and outbox rows.
+one ``INSERT … SELECT`` per table: complaints, the events of their lifecycle,
+follow-ups, visits and outbox rows (a complaint's only department is its lead, the
+row's own ``department``: no ``complaint_departments`` row).
 
 Ids come from the bulk loaders' node range (:func:`complaintdesk.db.ids.bulk_id`):
 for each millisecond of the batch the next free numbers are read from the table
@@ -459,10 +460,6 @@ def _statements(dialect: str) -> list[str]:
         f"INSERT INTO complaints ({', '.join(COMPLAINT_COLUMNS)}) "
         f"SELECT {', '.join(src(c) for c in COMPLAINT_COLUMNS)} FROM bulk_stage"
     )
-    departments = (
-        "INSERT INTO complaint_departments (complaint_id, department, lead) "
-        "SELECT id, department, TRUE FROM bulk_stage"
-    )
     # The lifecycle as events: (event id, moment, actor, kind, old status, new status).
     steps = [
         ("ev_received", "received_at", "first_receiver_id", "'received'", "NULL", "'received'"),
@@ -509,7 +506,9 @@ def _statements(dialect: str) -> list[str]:
         "FROM bulk_stage WHERE sla_check_at IS NOT NULL AND closed_at IS NULL "
         "ON CONFLICT (complaint_id) DO NOTHING"  # the triggers' row, where they ran
     )
-    return [complaints, departments, events, follow_ups, visits, outbox, sla_checks]
+    # No complaint_departments row: a loaded complaint's only department is its lead,
+    # the row's own department (0013).
+    return [complaints, events, follow_ups, visits, outbox, sla_checks]
 
 
 def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
@@ -529,7 +528,7 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     _stage(session, _with_search_terms(rows))
     results = [session.execute(text(sql)) for sql in _statements(dialect)]
     session.execute(text("DELETE FROM bulk_stage"))
-    return BatchWritten(len(rows), int(getattr(results[2], "rowcount", 0) or 0))
+    return BatchWritten(len(rows), int(getattr(results[1], "rowcount", 0) or 0))
 
 
 _N_COMPLAINT = len(COMPLAINT_COLUMNS)
@@ -561,7 +560,7 @@ class _JsonbAsGiven(Dumper):
         return b"\x01" + (obj if isinstance(obj, str) else dumps(obj)).encode("utf-8")
 
 
-_COPIED = ("complaints", "complaint_departments", "events", "follow_ups", "visits", "outbox")
+_COPIED = ("complaints", "events", "follow_ups", "visits", "outbox")
 
 
 def _column_types(session: Session) -> dict[str, dict[str, int]]:
@@ -582,14 +581,14 @@ def _column_types(session: Session) -> dict[str, dict[str, int]]:
 
 
 def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
-    """PostgreSQL: COPY the batch straight into each table (complaints, their lead
-    department, the events of their lifecycle, follow-ups, visits, outbox rows): the
+    """PostgreSQL: COPY the batch straight into each table (complaints, the events
+    of their lifecycle, follow-ups, visits, outbox rows): the
     same rows the staging table's ``INSERT … SELECT`` statements make on SQLite
     (:func:`_statements`), without writing and re-reading a staging table. Returns the
     number of events."""
     i = _INDEX
     id_, text_, summary, terms = i["id"], i["text"], i["summary"], i["search_terms"]
-    department, status = i["department"], i["status"]
+    status = i["status"]
     receiver, assignee, company, owner = (
         i["first_receiver_id"], i["assignee_id"], i["company_id"], i["owner_id"]
     )  # fmt: skip
@@ -626,11 +625,6 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
                 if values[terms] is None:  # made here: the batch never holds them all
                     values[terms] = search_terms(row[text_], row[summary])
                 copy.write_row(values)
-        department_columns = ("complaint_id", "department", "lead")
-        with binary(cursor, "complaint_departments", department_columns) as copy:
-            copy.set_types([types["complaint_departments"][c] for c in department_columns])
-            for row in rows:
-                copy.write_row((row[id_], row[department], True))
         for row in rows:
             complaint = row[id_]
             for ev, at, actor, kind, old, new in _EVENT_STEPS:
@@ -700,7 +694,6 @@ def has_table(session: Session, name: str) -> bool:
 
 DEFERRABLE = (
     "complaints",
-    "complaint_departments",
     "events",
     "follow_ups",
     "visits",

@@ -35,7 +35,9 @@ def complaint_view(complaint: Complaint) -> ComplaintView:
     return ComplaintView(
         first_receiver_id=complaint.first_receiver_id,
         assignee_id=complaint.assignee_id,
-        departments=frozenset(d.department for d in complaint.departments),
+        departments=frozenset(
+            {complaint.department, *(d.department for d in complaint.co_handling)}
+        ),
     )
 
 

@@ -64,8 +64,9 @@ def dispatch(
         "also": [d.value for d in involved[1:]],
         "note": note,
     }
-    complaint.departments = [
-        ComplaintDepartment(department=d.value, lead=d == department) for d in involved
+    # The lead is the row's department (set above): only the others are stored.
+    complaint.co_handling = [
+        ComplaintDepartment(department=d.value) for d in involved if d.value != complaint.department
     ]
     if complaint.assignee_id != assignee_id:
         record_event(

@@ -91,7 +91,7 @@ def due_query(now: datetime, batch: int, *, lock: bool) -> Select[Complaint]:
         .order_by(SlaCheck.check_at)
         .limit(batch)
         # The sweep reads no complaint's departments: not loaded (on access they would be).
-        .options(lazyload(Complaint.departments))
+        .options(lazyload(Complaint.co_handling))
     )
     return query.with_for_update(skip_locked=True, of=Complaint) if lock else query
 

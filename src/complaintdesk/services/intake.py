@@ -195,7 +195,7 @@ def register_once(
         repeat_of_id=repeat.earlier.id if repeat is not None else None,
         **labels,
     )
-    complaint.departments = [ComplaintDepartment(department=labels["department"], lead=True)]
+    complaint.co_handling = []  # the lead is the row's department; none other yet
     session.add(complaint)
     set_deadlines(session, complaint, now)
     event = record_event(

@@ -76,7 +76,7 @@ def correct_labels(
             data={"reason": reason} if lowered else None,
         )
         if name == "department":
-            _set_lead(complaint, code)
+            _set_lead(complaint, old, code)
     if lowered:
         audit.record(
             session,
@@ -101,11 +101,13 @@ def correct_labels(
     return corrections
 
 
-def _set_lead(complaint: Complaint, department: str) -> None:
-    for d in complaint.departments:
-        d.lead = d.department == department
-    if all(d.department != department for d in complaint.departments):
-        complaint.departments.append(ComplaintDepartment(department=department, lead=True))
+def _set_lead(complaint: Complaint, old: str, department: str) -> None:
+    """``department`` now leads (it is the row's ``department``, never stored among
+    the co-handling ones); the department that led stays involved, co-handling."""
+    others = [d for d in complaint.co_handling if d.department != department]
+    if old != department and all(d.department != old for d in others):
+        others.append(ComplaintDepartment(department=old))
+    complaint.co_handling = others
 
 
 def correct_or_confirm(

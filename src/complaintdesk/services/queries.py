@@ -472,11 +472,14 @@ def my_work(
     if flt.scope == "mine":
         query = query.where(mine)
     elif flt.scope == "department":
-        involved = select(ComplaintDepartment.complaint_id).where(
+        # Involved: the lead (the row's department) or co-handling (a row of its own).
+        co_handling = select(ComplaintDepartment.complaint_id).where(
             ComplaintDepartment.complaint_id == Complaint.id,
             ComplaintDepartment.department == actor.department,
         )
-        query = query.where(mine | involved.exists())
+        query = query.where(
+            mine | (Complaint.department == actor.department) | co_handling.exists()
+        )
     for name in ("status", "nature", "category", "urgency", "department", "needs_review"):
         value = getattr(flt, name)
         if value is not None:

@@ -187,7 +187,7 @@ def present(
                 },
                 target=_target(c.category),
                 channel=_channel(c.channel),
-                departments=[(department_named(d.department), d.lead) for d in c.departments],
+                departments=[(department_named(code), lead) for code, lead in c.departments],
                 receiver=people.get(c.first_receiver_id),
                 assignee=people.get(c.assignee_id) if c.assignee_id is not None else None,
                 timezone=zones.get(c.project_id, DEFAULT_TIMEZONE),

@@ -1,0 +1,111 @@
+"""Migration 0013 keeps only the co-handling departments in complaint_departments:
+each complaint's lead row goes (the lead is ``complaints.department``), the others
+stay, and the ``lead`` column goes; its downgrade writes the lead rows back. On both
+databases."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.engine import make_engine
+from complaintdesk.db.migrate import alembic_config, upgrade
+from complaintdesk.domain.taxonomy import Channel
+from complaintdesk.services import intake
+from tests.conftest import NOW, PG_URL, Databases, _pg_admin_url, build_org
+
+
+def _engine_at(databases: Databases, backend: str, revision: str) -> Engine:
+    name = f"cd_test_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{databases.tmp / (name + '.db')}")
+    else:
+        try:
+            with psycopg.connect(_pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError as exc:
+            pytest.skip(f"PostgreSQL not reachable: {exc}")
+        databases.pg_made.append(name)
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+    upgrade(engine, revision)
+    return engine
+
+
+def _rows(engine: Engine) -> set[tuple[object, ...]]:
+    with engine.connect() as conn:
+        columns = [c["name"] for c in inspect(conn).get_columns("complaint_departments")]
+        listed = ", ".join(c for c in ("complaint_id", "department", "lead") if c in columns)
+        return {
+            tuple(bool(v) if isinstance(v, int) and i == 2 else v for i, v in enumerate(row))
+            for row in conn.execute(text(f"SELECT {listed} FROM complaint_departments"))
+        }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_lead_rows_go_co_handling_rows_stay_and_come_back_on_downgrade(
+    databases: Databases, backend: str
+) -> None:
+    engine = _engine_at(databases, backend, "0012")
+    with Session(engine) as session:
+        acme = build_org(session)
+        made = [
+            intake.register(
+                session,
+                acme.agent,
+                intake.NewComplaint(
+                    project_id=acme.project.id,
+                    text=f"楼道灯坏了 {n}",
+                    channel=Channel.PHONE,
+                    owner_id=acme.owner.id,
+                    labels={"department": "engineering"},
+                ),
+                KeywordClassifier(),
+                NOW,
+            )
+            for n in range(3)
+        ]
+        session.commit()
+        shared, alone, odd = (c.id for c in made)
+    # As 0012's code wrote them: every complaint's lead row, and beside it in one
+    # complaint a co-handling department; in another, a row not flagged lead that
+    # names the complaint's own department (the lead all the same: it goes too).
+    before = {
+        (shared, "engineering", True),
+        (shared, "security", False),
+        (alone, "engineering", True),
+        (odd, "engineering", False),
+        (odd, "cleaning", False),
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO complaint_departments (complaint_id, department, lead) "
+                "VALUES (:c, :d, :l)"
+            ),
+            [{"c": c, "d": d, "l": lead} for c, d, lead in before],
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("complaint_departments")}
+    assert columns == {"complaint_id", "department"}
+    assert _rows(engine) == {(shared, "security"), (odd, "cleaning")}
+
+    command.downgrade(alembic_config(engine), "0012")
+    assert _rows(engine) == {
+        (shared, "engineering", True),
+        (shared, "security", False),
+        (alone, "engineering", True),
+        (odd, "engineering", True),
+        (odd, "cleaning", False),
+    }
+    upgrade(engine)
+    assert _rows(engine) == {(shared, "security"), (odd, "cleaning")}
+    engine.dispose()
