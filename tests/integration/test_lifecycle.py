@@ -101,10 +101,10 @@ def test_whole_lifecycle_with_reopen(session: Session, acme: Org) -> None:
     )
     assert c.status == "closed"
     assert c.first_receiver_id == acme.guard.id
+    # The first assignment is in the dispatch event, not an "assigned" event of its own.
     assert _kinds(session, c) == [
         "received",
         "dispatch",
-        "assigned",
         "start",
         "resolve",
         "visit_unsatisfied",
@@ -124,6 +124,77 @@ def test_whole_lifecycle_with_reopen(session: Session, acme: Org) -> None:
         "visited",
         "closed",
     ]
+
+
+def _events(session: Session, complaint: Complaint) -> list[Event]:
+    return list(
+        session.scalars(select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id))
+    )
+
+
+def test_the_first_assignment_is_recorded_in_the_dispatch_event(
+    session: Session, acme: Org
+) -> None:
+    """One event, not two: the dispatch names its first assignee (``data.assignee``);
+    a later change of assignee keeps its own ``assigned`` event, old -> new."""
+    c = _register(session, acme)
+    dispatch.dispatch(
+        session,
+        acme.agent,
+        c,
+        NOW + timedelta(minutes=5),
+        department=Department.ENGINEERING,
+        assignee_id=acme.engineer.id,
+    )
+    assert c.assignee_id == acme.engineer.id
+    events = _events(session, c)
+    assert [e.kind for e in events] == ["received", "dispatch"]
+    assert events[1].data == {"department": "engineering", "assignee": str(acme.engineer.id)}
+    assert (events[1].field, events[1].old, events[1].new) == ("status", "received", "dispatched")
+    # Sent on again, to someone else: the change has its own event.
+    dispatch.dispatch(
+        session,
+        acme.agent,
+        c,
+        NOW + timedelta(minutes=9),
+        department=Department.ENGINEERING,
+        assignee_id=acme.eng_supervisor.id,
+    )
+    events = _events(session, c)
+    assert [e.kind for e in events] == ["received", "dispatch", "dispatch", "assigned"]
+    assert "assignee" not in (events[2].data or {})
+    assigned = events[3]
+    assert (assigned.field, assigned.old, assigned.new) == (
+        "assignee_id",
+        str(acme.engineer.id),
+        str(acme.eng_supervisor.id),
+    )
+    # Dispatched once more, to the same person: nothing about the assignee.
+    dispatch.dispatch(
+        session,
+        acme.agent,
+        c,
+        NOW + timedelta(minutes=12),
+        department=Department.ENGINEERING,
+        assignee_id=acme.eng_supervisor.id,
+    )
+    assert [e.kind for e in _events(session, c)][4:] == ["dispatch"]
+    assert "assignee" not in (_events(session, c)[4].data or {})
+
+
+def test_starting_unassigned_work_records_the_starter_in_the_start_event(
+    session: Session, acme: Org
+) -> None:
+    c = _register(session, acme)
+    dispatch.dispatch(
+        session, acme.agent, c, NOW + timedelta(minutes=5), department=Department.ENGINEERING
+    )
+    dispatch.start(session, acme.engineer, c, NOW + timedelta(minutes=10))
+    assert c.assignee_id == acme.engineer.id
+    events = _events(session, c)
+    assert [e.kind for e in events] == ["received", "dispatch", "start"]
+    assert "assignee" not in (events[1].data or {})
+    assert events[2].data == {"assignee": str(acme.engineer.id)}
 
 
 def test_refused_transitions_say_what_is_allowed(session: Session, acme: Org) -> None:
@@ -217,6 +288,14 @@ def test_repeat_of_a_communication_complaint_upgrades_both(session: Session, acm
     assert second.repeat_of_id == first.id
     assert first.nature == "dissatisfaction" and first.upgraded
     assert second.nature == "dissatisfaction"
+    # The link is recorded in the received event (no "repeat_flagged" event of its own),
+    # and each upgrade in an event of the complaint it changed.
+    events = _events(session, second)
+    assert [e.kind for e in events] == ["received", "upgraded"]
+    assert events[0].data is not None and events[0].data["repeat_of"] == str(first.id)
+    assert events[0].data["labels"]["nature"] == "dissatisfaction"
+    assert [e.kind for e in _events(session, first)] == ["received", "upgraded"]
+    assert "repeat_of" not in (_events(session, first)[0].data or {})
 
 
 def test_risk_flags_in_both_languages(session: Session, acme: Org) -> None:

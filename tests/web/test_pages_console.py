@@ -73,6 +73,11 @@ def test_the_guard_finds_the_owner_sees_the_suggestion_and_registers(
         headers={"X-CSRF-Token": token},
     )
     assert 'data-test="same-matter"' in r.text and first in r.text
+    # Saved anyway: the timeline's received event shows the link.
+    again = _register(guard, acme, text="电梯又坏了，上周刚报过")
+    page = guard.client.get(f"/complaints/{again}").text
+    timeline = page[page.index('data-test="timeline"') :]
+    assert 'data-test="repeat-of">' in timeline and f"/complaints/{first}" in timeline
 
 
 def test_a_corrected_label_is_the_staffs_and_a_missing_caller_is_refused_at_the_field(
@@ -141,6 +146,9 @@ def test_dispatch_follow_up_resolve_with_errors_beside_the_fields(
     assert r.status_code == 303
     page = eng.client.get(f"/complaints/{cid}?done=resolve").text
     assert "已处理" in page and 'data-test="timeline"' in page
+    # The dispatch event names its assignee (there is no "assigned" event beside it).
+    timeline = page[page.index('data-test="timeline"') :]
+    assert re.search(r'data-test="assigned">[^<]*' + re.escape(acme.engineer.name), timeline)
     agent = pages(acme.agent)
     assert agent.post_form(f"/complaints/{cid}/visit", {"satisfaction": "5"}).status_code == 303
     r = agent.post_form(f"/complaints/{cid}/close", {"cause": "门机老化"})

@@ -209,7 +209,11 @@ def register_once(
         # What the classifier suggested (corrections train on it: the row's labels
         # may be corrected later). Channel, confidences, model version and risk flags
         # are on the row and never change: not copied here (bytes on every complaint).
-        data={"labels": labels},
+        # A repeat's link is recorded here too (``repeat_of``), not in an event of its own.
+        data={
+            "labels": labels,
+            "repeat_of": str(repeat.earlier.id) if repeat is not None else None,
+        },
     )
     if complaint.risk_flags:
         record_event(
@@ -414,9 +418,6 @@ def _record_repeat(
     session: Session, complaint: Complaint, actor: Staff, repeat: _Repeat, now: datetime
 ) -> None:
     earlier = repeat.earlier
-    record_event(
-        session, complaint, actor, "repeat_flagged", now, field="repeat_of_id", new=str(earlier.id)
-    )
     if repeat.earlier_upgraded:
         _upgraded_event(
             session, earlier.id, actor, now, earlier.nature, f"owner came back: {complaint.id}"
