@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -20,6 +21,7 @@ from complaintdesk.domain.messages import language_of_text
 from complaintdesk.services import bulk
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.generate import generate
+from complaintdesk.services.retention import deliveries, record
 from tests.conftest import NOW
 
 
@@ -79,7 +81,15 @@ def test_generate_makes_history_with_whole_lifecycles(
         select(Event.data).where(Event.complaint_id.in_(old), Event.kind == "received")
     ).all()
     assert len(records) == len(old)
-    assert all(r is not None and r["delivered"][0]["to"] == "owner" for r in records), records[:3]
+    # The same record as the outbox purge writes (retention.record): one string.
+    assert all(
+        r is not None and re.fullmatch(r"owner sms \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["sent"][0])
+        for r in records
+    ), records[:3]
+    first = deliveries(records[0])[0]
+    assert first.at is not None
+    sent = datetime.fromisoformat(first.at)
+    assert records[0] == {"sent": [record("owner", "sms", sent)]}
     # Times and codes read back as they were made.
     assert all(c.label_source == "auto" for c in made)
     # Risk flags as the write path finds them in the words (the classifier's generator

@@ -12,7 +12,7 @@ from complaintdesk.db.models import Complaint, Event, Outbox
 from complaintdesk.domain.taxonomy import Channel
 from complaintdesk.services import intake
 from complaintdesk.services.delivery import LogChannel, deliver
-from complaintdesk.services.retention import purge_outbox
+from complaintdesk.services.retention import Delivery, deliveries, purge_outbox, record
 from tests.conftest import NOW, Org
 
 
@@ -48,8 +48,23 @@ def test_delivered_messages_past_retention_are_purged_and_their_delivery_kept(
         select(Event).where(Event.complaint_id == old.id, Event.kind == "received")
     ).one()
     assert received.data is not None
-    assert received.data["delivered"] == [
-        {"to": "owner", "ch": "sms", "at": "2026-11-02T09:00:00Z"}  # NOW, in UTC
-    ]
+    # One short string a delivery: to whom, by what channel, when (NOW, in UTC).
+    assert received.data["sent"] == ["owner sms 2026-11-02T09:00:00Z"]
+    assert "delivered" not in received.data
+    assert deliveries(received.data) == [Delivery("owner", "sms", "2026-11-02T09:00:00Z")]
     assert set(received.data["labels"]) == {"nature", "category", "urgency", "department"}
     assert purge_outbox(factory, NOW + timedelta(days=40)).purged == 0
+
+
+def test_a_staff_delivery_names_the_staff_member_and_older_records_still_read() -> None:
+    at = NOW + timedelta(seconds=0.6)
+    assert record("123456789", "email", at) == "123456789 email 2026-11-02T09:00:00Z"
+    # An event purged before 7 December 2026 (objects), then once more since (strings).
+    data = {
+        "delivered": [{"to": "owner", "ch": "sms", "at": "2026-11-02T09:00:00+00:00"}],
+        "sent": ["42 wechat 2026-11-03T01:02:03Z"],
+    }
+    assert deliveries(data) == [
+        Delivery("owner", "sms", "2026-11-02T09:00:00+00:00"),
+        Delivery("42", "wechat", "2026-11-03T01:02:03Z"),
+    ]

@@ -3,9 +3,13 @@
 The outbox is a queue, not an archive: a message that was sent is needed only for a
 while (to answer "did the owner get it?" on the complaint's page, to resend by hand).
 After the retention period :func:`purge_outbox` deletes it and keeps a compact
-delivery record in the event that caused it: ``data.delivered``, a list of
-``{"to": "owner" | staff id, "ch": channel, "at": when sent (UTC)}``. Messages still pending,
-being sent or failed stay (they need delivery or someone's attention).
+delivery record in the event that caused it: ``data.sent``, a list of strings
+``"<to> <channel> <when sent, UTC>"``, e.g. ``"owner sms 2026-12-17T11:02:34Z"``
+(``to``: ``owner`` or the staff member's id). Kept for ever, about eight a complaint:
+one short string is about half the bytes of an object with three keys. Events
+purged before 7 December 2026 hold ``data.delivered``, a list of ``{"to", "ch",
+"at"}`` objects; :func:`deliveries` reads both. Messages still pending, being sent or
+failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
 ``COMPLAINTDESK_OUTBOX_RETENTION_DAYS``); ``complaintdesk purge-outbox`` runs it once.
@@ -39,17 +43,38 @@ def _cause(dedupe_key: str) -> int | None:
     return int(last) if last.isdigit() else None
 
 
-def delivery_record(message: Outbox) -> dict[str, Any]:
-    """``at`` is UTC to the second, written ``2026-12-17T11:02:34Z`` as the bulk path
-    writes it: five bytes less than ``+00:00`` and microseconds on each of about eight
-    records a complaint, kept for ever, and still a time with its zone (records
-    written before session 5 carry ``+00:00``)."""
-    sent = message.sent_at
-    return {
-        "to": "owner" if message.staff_id is None else str(message.staff_id),
-        "ch": message.channel,
-        "at": sent.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if sent is not None else None,
-    }
+def record(to: str, channel: str, sent: datetime | None) -> str:
+    """One delivery record: ``"owner sms 2026-12-17T11:02:34Z"``. The time is UTC to
+    the second and ends in ``Z`` (a time with its zone, as docs/api.md promises);
+    the bulk path (``generate``) writes the same."""
+    if sent is None:
+        return f"{to} {channel}"
+    return f"{to} {channel} {sent.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
+
+
+def delivery_record(message: Outbox) -> str:
+    to = "owner" if message.staff_id is None else str(message.staff_id)
+    return record(to, message.channel, message.sent_at)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    to: str  # "owner" or a staff id
+    channel: str
+    at: str | None  # ISO 8601, UTC
+
+
+def deliveries(data: dict[str, Any] | None) -> list[Delivery]:
+    """An event's delivery records, in either form (``sent`` strings, or the
+    ``delivered`` objects of events purged before 7 December 2026)."""
+    data = data or {}
+    found = [
+        Delivery(str(d.get("to")), str(d.get("ch")), d.get("at")) for d in data.get("delivered", [])
+    ]
+    for line in data.get("sent", []):
+        to, channel, *at = str(line).split(" ")
+        found.append(Delivery(to, channel, at[0] if at else None))
+    return found
 
 
 def purge_outbox(
@@ -76,14 +101,14 @@ def purge_outbox(
             messages = list(session.scalars(query))
             if not messages:
                 return report
-            by_event: dict[int, list[dict[str, Any]]] = {}
+            by_event: dict[int, list[str]] = {}
             for message in messages:
                 cause = _cause(message.dedupe_key)
                 if cause is not None:
                     by_event.setdefault(cause, []).append(delivery_record(message))
             for event in session.scalars(select(Event).where(Event.id.in_(sorted(by_event)))):
                 data = dict(event.data or {})
-                data["delivered"] = [*data.get("delivered", []), *by_event[event.id]]
+                data["sent"] = [*data.get("sent", []), *by_event[event.id]]
                 event.data = data
                 report.recorded += 1
             session.execute(delete(Outbox).where(Outbox.id.in_([m.id for m in messages])))
