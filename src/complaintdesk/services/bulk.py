@@ -70,7 +70,10 @@ COMPLAINT_COLUMNS = (
     "urgency",
     "department",
     "label_source",
-    "label_confidence",
+    "confidence_nature",
+    "confidence_category",
+    "confidence_urgency",
+    "confidence_department",
     "model_version",
     "needs_review",
     "upgraded",
@@ -104,7 +107,7 @@ COMPLAINT_COLUMNS = (
     "updated_at",
     "search_terms",
 )
-_JSON_COLUMNS = frozenset({"label_confidence", "risk_flags"})
+_JSON_COLUMNS = frozenset({"risk_flags"})
 LIFECYCLE_COLUMNS = (
     "ev_received",  # event ids; the event happened at the matching moment
     "received_data",
@@ -175,7 +178,18 @@ _BOOLS = frozenset(
     {"needs_review", "upgraded", "response_breached", "resolution_breached", "at_risk", "effective"}
 )
 _SMALLINTS = frozenset(
-    {"response_level", "resolution_level", "visit_level", "reopen_count", "satisfaction", "version"}
+    {
+        "response_level",
+        "resolution_level",
+        "visit_level",
+        "reopen_count",
+        "satisfaction",
+        "version",
+        "confidence_nature",
+        "confidence_category",
+        "confidence_urgency",
+        "confidence_department",
+    }
 )
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.db.engine import unit_of_work
 from complaintdesk.db.ids import new_id
-from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff
+from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff, scaled_confidences
 from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import DomainError, InvalidInput
 from complaintdesk.domain.lifecycle import FINAL_STATES, Status
@@ -685,13 +685,13 @@ def _stage_row(
         labels = rules.apply_label_rules(
             {**prediction.labels(), **g.labels}, urgency_given="urgency" in g.labels
         )
-        confidence = bulk.dumps(prediction.confidence)
+        confidence: dict[str, int | None] = scaled_confidences(prediction.confidence)
         model_version = prediction.model_version
         needs_review = prediction.needs_review
         source = "auto"
     else:
         labels = g.labels
-        confidence, model_version, needs_review, source = None, None, False, "import"
+        confidence, model_version, needs_review, source = {}, None, False, "import"
     risks = [r.value for r in rules.risk_flags(g.text)]
     row = bulk.new_row(
         company_id=company_id,
@@ -707,7 +707,7 @@ def _stage_row(
         first_receiver_id=receiver_id,
         status=g.status.value,
         label_source=source,
-        label_confidence=confidence,
+        **{f"confidence_{label}": value for label, value in confidence.items()},
         model_version=model_version,
         needs_review=needs_review,
         upgraded=False,
