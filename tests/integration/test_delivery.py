@@ -30,7 +30,7 @@ from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.models import Complaint, Outbox
 from complaintdesk.domain.taxonomy import Channel as IntakeChannel
-from complaintdesk.services import intake, org
+from complaintdesk.services import delivery, intake, org
 from complaintdesk.services.delivery import (
     Channel,
     LogChannel,
@@ -281,6 +281,46 @@ def test_a_fresh_batch_is_sent_without_a_round_trip_per_message(
     outbox_selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     # The claim's two queries (expired leases, then pending): no check per message.
     assert len(outbox_selects) <= 2, outbox_selects
+
+
+@pytest.mark.parametrize(("passed", "second_sent"), [(149.0, True), (151.0, False)])
+def test_claims_are_checked_again_once_half_the_lease_has_passed(
+    factory: sessionmaker[Session],
+    session: Session,
+    acme: Org,
+    monkeypatch: pytest.MonkeyPatch,
+    passed: float,
+    second_sent: bool,
+) -> None:
+    """The first send takes ``passed`` seconds of a 5-minute lease, while another worker
+    re-claims the second message (bumping its attempts). Under half the lease the
+    worker does not ask (nobody could have taken it over yet: here the take-over is
+    staged); past half the lease it asks, finds the claim gone and leaves it."""
+    _queue(session, acme.company.id, "k:1", due=-timedelta(seconds=2))
+    _queue(session, acme.company.id, "k:2", due=-timedelta(seconds=1))
+    session.commit()
+    clock = [1000.0]
+    monkeypatch.setattr(delivery, "_clock", lambda: clock[0])
+    calls: list[str] = []
+
+    class SlowThenTakenOver:
+        name = "slow"
+
+        def send(self, message: OutgoingMessage) -> None:
+            calls.append(message.dedupe_key)
+            if len(calls) == 1:
+                clock[0] += passed
+                with unit_of_work(factory) as other:
+                    other.execute(
+                        update(Outbox)
+                        .where(Outbox.dedupe_key == "k:2")
+                        .values(attempts=Outbox.attempts + 1)
+                    )
+
+    report = deliver(factory, _all(SlowThenTakenOver()), NOW, lease=timedelta(minutes=5))
+    assert report.claimed == 2
+    assert calls == (["k:1", "k:2"] if second_sent else ["k:1"])
+    assert report.sent == (2 if second_sent else 1)
 
 
 def test_concurrent_deliverers_send_each_message_exactly_once(fresh_engine: Engine) -> None:

@@ -255,7 +255,7 @@ def backoff(attempts: int) -> timedelta:
 class _Claim:
     message: OutgoingMessage
     attempts: int  # the fencing token: whoever claims again bumps it
-    safe_until: float  # time.monotonic() until which nobody else can have taken it
+    safe_until: float  # _clock() until which nobody else can have taken it
 
 
 def deliver(
@@ -278,7 +278,11 @@ def deliver(
     batch, with the same ``Message-ID`` / ``Idempotency-Key``.
     """
     report = DeliveryReport()
-    claims = _claim(factory, now, batch, lease)
+    # Counted from before the claim, as the lease in the database is (from ``now``):
+    # whatever the claim takes comes out of the margin. Half the lease: a margin for
+    # clocks that differ between workers.
+    safe_until = _clock() + lease.total_seconds() / 2
+    claims = _claim(factory, now, batch, lease, safe_until)
     report.claimed = len(claims)
 
     def send(claim: _Claim) -> str | None:
@@ -313,7 +317,7 @@ def _send(
     factory: sessionmaker[Session], channels: Mapping[str, Channel], claim: _Claim
 ) -> str | None:
     """Send one claimed message: None when it went out, else why not."""
-    if time.monotonic() >= claim.safe_until and not _still_ours(factory, claim):
+    if _clock() >= claim.safe_until and not _still_ours(factory, claim):
         return _LOST
     message = claim.message
     try:
@@ -333,8 +337,17 @@ def _send(
     return None
 
 
+def _clock() -> float:
+    """Seconds on a clock that never goes back and keeps counting while the machine
+    sleeps (Linux's boot time clock; monotonic elsewhere): a worker woken from a
+    suspend longer than half the lease must check its claims again, as other workers'
+    clocks went on."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
+
+
 def _claim(
-    factory: sessionmaker[Session], now: datetime, batch: int, lease: timedelta
+    factory: sessionmaker[Session], now: datetime, batch: int, lease: timedelta, safe_until: float
 ) -> list[_Claim]:
     with unit_of_work(factory) as session:
         postgres = session.get_bind().dialect.name == "postgresql"
@@ -354,8 +367,6 @@ def _claim(
                 query = query.with_for_update(skip_locked=True)
             rows += session.scalars(query)
         claims = []
-        # Half the lease: a margin for clocks that differ between workers.
-        safe_until = time.monotonic() + lease.total_seconds() / 2
         for row in rows:
             row.status = "sending"
             row.attempts += 1
