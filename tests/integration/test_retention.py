@@ -12,7 +12,13 @@ from complaintdesk.db.models import Complaint, Event, Outbox
 from complaintdesk.domain.taxonomy import Channel
 from complaintdesk.services import intake
 from complaintdesk.services.delivery import LogChannel, deliver
-from complaintdesk.services.retention import Delivery, deliveries, purge_outbox, record
+from complaintdesk.services.retention import (
+    Delivery,
+    deliveries,
+    one_form,
+    purge_outbox,
+    record,
+)
 from tests.conftest import NOW, Org
 
 
@@ -68,3 +74,21 @@ def test_a_staff_delivery_names_the_staff_member_and_older_records_still_read() 
         Delivery("owner", "sms", "2026-11-02T09:00:00+00:00"),
         Delivery("42", "wechat", "2026-11-03T01:02:03Z"),
     ]
+
+
+def test_one_form_turns_older_records_into_strings_and_leaves_the_rest() -> None:
+    assert one_form(None) is None
+    plain = {"labels": {"nature": "complaint"}, "sent": ["owner sms 2026-12-08T01:02:03Z"]}
+    assert one_form(plain) is plain
+    old = {
+        "note": "x",
+        "delivered": [
+            {"to": "owner", "ch": "sms", "at": "2026-11-02T17:00:00+08:00"},
+            {"to": "7", "ch": "email", "at": "not a time"},
+        ],
+    }
+    assert one_form(old) == {
+        "note": "x",
+        "sent": ["owner sms 2026-11-02T09:00:00Z", "7 email not a time"],
+    }
+    assert "delivered" in old  # the stored data is not changed

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from complaintdesk.db.models import Event
 from tests.conftest import Org
 from tests.web.conftest import Api, Clock
 
@@ -189,3 +192,26 @@ def test_the_overdue_list_pages_by_deadline_then_id(api: Api, acme: Org, clock: 
     for params in ({"limit": 101}, {"cursor": "x.1"}, {"cursor": "12.0"}):
         r = api.as_(acme.agent).get(path, params=params)
         assert r.status_code == 422, (params, r.text)
+
+
+def test_events_answer_delivery_records_in_one_form_whatever_wrote_them(
+    api: Api, acme: Org, session: Session
+) -> None:
+    """An event purged by older code holds ``delivered`` objects; the API answers them
+    as ``sent`` strings, before the event's own, and never ``delivered``."""
+    cid = _post(api, acme, "楼道灯坏了")
+    received = session.scalars(
+        select(Event).where(Event.complaint_id == int(cid), Event.kind == "received")
+    ).one()
+    received.data = {
+        **(received.data or {}),
+        "delivered": [{"to": "owner", "ch": "sms", "at": "2026-11-02T09:00:00+00:00"}],
+        "sent": ["42 email 2026-12-08T01:02:03Z"],
+    }
+    session.commit()
+    r = api.as_(acme.agent).get(f"/api/v1/complaints/{cid}/events")
+    assert r.status_code == 200, r.text
+    data = next(e["data"] for e in r.json() if e["kind"] == "received")
+    assert "delivered" not in data
+    assert data["sent"] == ["owner sms 2026-11-02T09:00:00Z", "42 email 2026-12-08T01:02:03Z"]
+    assert set(data["labels"]) == {"nature", "category", "urgency", "department"}

@@ -7,8 +7,10 @@ delivery record in the event that caused it: ``data.sent``, a list of strings
 ``"<to> <channel> <when sent, UTC>"``, e.g. ``"owner sms 2026-12-17T11:02:34Z"``
 (``to``: ``owner`` or the staff member's id). Kept for ever, about eight a complaint:
 one short string is about half the bytes of an object with three keys. Events
-purged before 7 December 2026 hold ``data.delivered``, a list of ``{"to", "ch",
-"at"}`` objects; :func:`deliveries` reads both. Messages still pending, being sent or
+written by earlier versions (purged, or generated, before 7 December 2026) hold
+``data.delivered``, a list of ``{"to", "ch",
+"at"}`` objects; :func:`deliveries` reads both, and the API answers both as
+``sent`` strings (:func:`one_form`). Messages still pending, being sent or
 failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
@@ -75,6 +77,31 @@ def deliveries(data: dict[str, Any] | None) -> list[Delivery]:
         to, channel, *at = str(line).split(" ")
         found.append(Delivery(to, channel, at[0] if at else None))
     return found
+
+
+def one_form(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An event's data with its delivery records in one form, ``sent`` strings: the
+    ``delivered`` objects of events purged before come first, as strings, then the
+    event's own ``sent``. What the API answers, so that a client reads one form
+    whatever code wrote the event; history is not rewritten."""
+    if not data or "delivered" not in data:
+        return data
+    out = {k: v for k, v in data.items() if k != "delivered"}
+    out["sent"] = [_old_record(d) for d in data["delivered"] if isinstance(d, dict)] + list(
+        data.get("sent", [])
+    )
+    return out
+
+
+def _old_record(d: dict[str, Any]) -> str:
+    at = d.get("at")
+    try:
+        sent = datetime.fromisoformat(str(at)) if at else None
+    except ValueError:  # kept as written rather than lost
+        return f"{d.get('to')} {d.get('ch')} {at}"
+    if sent is not None and sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    return record(str(d.get("to")), str(d.get("ch")), sent)
 
 
 def purge_outbox(

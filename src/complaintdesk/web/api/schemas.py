@@ -40,6 +40,7 @@ from complaintdesk.domain.taxonomy import (
     StaffDepartment,
     Urgency,
 )
+from complaintdesk.services import retention
 from complaintdesk.services.privacy import Contact
 from complaintdesk.web.presenter import ComplaintView
 
@@ -372,7 +373,7 @@ class EventOut(BaseModel):
             field=e.field,
             old=e.old,
             new=e.new,
-            data=e.data,
+            data=retention.one_form(e.data),  # delivery records in one form
         )
 
 
