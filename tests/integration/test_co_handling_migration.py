@@ -82,6 +82,7 @@ def test_lead_rows_go_co_handling_rows_stay_and_come_back_on_downgrade(
         (shared, "engineering", True),
         (shared, "security", False),
         (alone, "engineering", True),
+        (alone, "security", True),  # flagged lead, not its department: kept, co-handling
         (odd, "engineering", False),
         (odd, "cleaning", False),
     }
@@ -99,16 +100,24 @@ def test_lead_rows_go_co_handling_rows_stay_and_come_back_on_downgrade(
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("complaint_departments")}
     assert columns == {"complaint_id", "department"}
-    assert _rows(engine) == {(shared, "security"), (odd, "cleaning")}
+    assert _rows(engine) == {(shared, "security"), (alone, "security"), (odd, "cleaning")}
 
+    # A row naming the complaint's own department (no service writes one) does not
+    # stop the downgrade: it becomes the lead row.
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO complaint_departments (complaint_id, department) VALUES (:c, :d)"),
+            {"c": odd, "d": "engineering"},
+        )
     command.downgrade(alembic_config(engine), "0012")
     assert _rows(engine) == {
         (shared, "engineering", True),
         (shared, "security", False),
         (alone, "engineering", True),
+        (alone, "security", False),
         (odd, "engineering", True),
         (odd, "cleaning", False),
     }
     upgrade(engine)
-    assert _rows(engine) == {(shared, "security"), (odd, "cleaning")}
+    assert _rows(engine) == {(shared, "security"), (alone, "security"), (odd, "cleaning")}
     engine.dispose()

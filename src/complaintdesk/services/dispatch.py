@@ -36,7 +36,13 @@ def dispatch(
     note: str | None = None,
 ) -> Complaint:
     """Send the complaint to a lead ``department`` (and optionally a person), with any
-    other departments ``also`` involved. The first receiver never changes."""
+    other departments ``also`` involved. The first receiver never changes.
+
+    A dispatch names the departments involved anew: the lead and ``also``, no other.
+    A department that led before and is not named again is no longer involved (the
+    dispatcher decides who handles it now); correcting the label alone
+    (:func:`complaintdesk.services.labels.correct_labels`) keeps the old lead
+    involved as co-handling."""
     require(actor, Permission.DISPATCH, complaint)
     note = rules.clean_text(note or "", field="note", max_chars=2000, required=False) or None
     assignee = None

@@ -5,10 +5,11 @@ also held it, one row per complaint (about 119 bytes with its primary key entry)
 the table was as long as complaints (1 GB at 10 million) and every page of complaints
 shown read its rows from it: cold pages for an owner's history (docs/capacity.md).
 Now it holds only the departments that handle a complaint beside the lead (dispatch's
-``also``, a lead that was replaced): most complaints have none, and the table is small
-enough to stay in memory. Its ``lead`` column, always false from now on, goes.
+``also``, a lead that a label correction replaced): most complaints have none, and
+the table is small enough to stay in memory. Its ``lead`` column, always false from now on, goes.
 
-Upgrade: the rows that are not the lead are kept, the others removed. On PostgreSQL
+Upgrade: the rows that name another department than the complaint's are kept (as
+co-handling, whatever their flag), the others removed. On PostgreSQL
 the kept rows are copied aside, the table truncated and the rows put back (deleting
 nearly all of a large table would leave it and its index at their size, dead rows
 to vacuum); nothing points at the table, and the copy reads it once. On SQLite the
@@ -31,12 +32,13 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# A row co-handles when it is not marked lead and is not the complaint's department
-# (the lead, whatever its flag says: it is never stored twice).
+# A row co-handles when it is not the complaint's department (that is the lead,
+# whatever the flags say: it is never stored twice). A row flagged lead that names
+# another department (no service wrote one) stays, as co-handling: nothing is lost.
 _CO_HANDLING = (
     "SELECT d.complaint_id, d.department FROM complaint_departments d "
     "JOIN complaints c ON c.id = d.complaint_id "
-    "WHERE NOT d.lead AND d.department <> c.department"
+    "WHERE d.department <> c.department"
 )
 
 
@@ -58,7 +60,7 @@ def upgrade() -> None:
         return
     conn.execute(
         sa.text(
-            "DELETE FROM complaint_departments WHERE lead OR department = (SELECT "
+            "DELETE FROM complaint_departments WHERE department = (SELECT "
             "c.department FROM complaints c WHERE c.id = complaint_departments.complaint_id)"
         )
     )
@@ -69,9 +71,17 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("complaint_departments") as batch:
         batch.add_column(sa.Column("lead", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A stored row naming the complaint's own department (no service writes one)
+    # becomes its lead row; every other complaint gets one.
+    op.execute(
+        "UPDATE complaint_departments SET lead = TRUE WHERE department = (SELECT "
+        "c.department FROM complaints c WHERE c.id = complaint_departments.complaint_id)"
+    )
     op.execute(
         "INSERT INTO complaint_departments (complaint_id, department, lead) "
-        "SELECT id, department, TRUE FROM complaints"
+        "SELECT c.id, c.department, TRUE FROM complaints c WHERE NOT EXISTS (SELECT 1 "
+        "FROM complaint_departments d WHERE d.complaint_id = c.id "
+        "AND d.department = c.department)"
     )
     with op.batch_alter_table("complaint_departments") as batch:
         batch.alter_column("lead", server_default=None, existing_type=sa.Boolean())
