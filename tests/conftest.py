@@ -43,7 +43,8 @@ class Databases:
         self.tmp = tmp
         self.pg_made: list[str] = []
 
-    def new(self, backend: str) -> Engine:
+    def new(self, backend: str, revision: str = "head") -> Engine:
+        """A new database of ``backend``, migrated to ``revision``."""
         name = f"cd_test_{uuid.uuid4().hex[:12]}"
         if backend == "sqlite":
             engine = make_engine(f"sqlite:///{self.tmp / (name + '.db')}")
@@ -58,7 +59,7 @@ class Databases:
             self.pg_made.append(name)
             url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
             engine = make_engine(url)
-        upgrade(engine)
+        upgrade(engine, revision)
         return engine
 
     def drop_all(self) -> None:

@@ -5,38 +5,16 @@ databases."""
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from complaintdesk.classify.keyword import KeywordClassifier
-from complaintdesk.db.engine import make_engine
 from complaintdesk.db.migrate import alembic_config, upgrade
 from complaintdesk.domain.taxonomy import Channel
 from complaintdesk.services import intake
-from tests.conftest import NOW, PG_URL, Databases, _pg_admin_url, build_org
-
-
-def _engine_at(databases: Databases, backend: str, revision: str) -> Engine:
-    name = f"cd_test_{uuid.uuid4().hex[:12]}"
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{databases.tmp / (name + '.db')}")
-    else:
-        try:
-            with psycopg.connect(_pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable: {exc}")
-        databases.pg_made.append(name)
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        engine = make_engine(url)
-    upgrade(engine, revision)
-    return engine
+from tests.conftest import NOW, Databases, build_org
 
 
 def _rows(engine: Engine) -> set[tuple[object, ...]]:
@@ -54,7 +32,7 @@ def test_lead_rows_go_co_handling_rows_stay_and_come_back_on_downgrade(
     databases: Databases, backend: str
 ) -> None:
     # Complaints made by today's code (its columns), then the schema taken back to 0012.
-    engine = _engine_at(databases, backend, "head")
+    engine = databases.new(backend, "head")
     with Session(engine) as session:
         acme = build_org(session)
         made = [

@@ -7,46 +7,25 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
-from sqlalchemy import Engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.engine import make_engine
 from complaintdesk.db.ids import new_id
 from complaintdesk.db.migrate import upgrade
 from complaintdesk.db.models import Complaint, OwnerLink
 from complaintdesk.domain.taxonomy import Channel
 from complaintdesk.services import owner_links
-from tests.conftest import NOW, PG_URL, Databases, _pg_admin_url, build_org
-
-
-def _engine_at(databases: Databases, backend: str, revision: str) -> Engine:
-    name = f"cd_test_{uuid.uuid4().hex[:12]}"
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{databases.tmp / (name + '.db')}")
-    else:
-        try:
-            with psycopg.connect(_pg_admin_url(), autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable: {exc}")
-        databases.pg_made.append(name)
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        engine = make_engine(url)
-    upgrade(engine, revision)
-    return engine
+from tests.conftest import NOW, Databases, build_org
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_links_sent_before_the_upgrade_still_open_their_complaint(
     databases: Databases, backend: str
 ) -> None:
-    engine = _engine_at(databases, backend, "0009")
+    engine = databases.new(backend, "0009")
     raw = secrets.token_urlsafe(16)
     sql = (
         "INSERT INTO owner_links (id, complaint_id, token_hash, created_at, expires_at) "
