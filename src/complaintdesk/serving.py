@@ -37,7 +37,7 @@ from fastapi import FastAPI
 
 from complaintdesk import heartbeat
 from complaintdesk.classify.base import Classifier, Prediction, default_classifier
-from complaintdesk.db import ids
+from complaintdesk.db import ids, migrate
 from complaintdesk.runtime import Periodic, Runtime, utcnow
 from complaintdesk.settings import Settings, get_settings
 from complaintdesk.web.observe import configure_logging
@@ -64,7 +64,8 @@ _held: list[IO[str]] = []
 
 
 class CannotServe(RuntimeError):
-    """The server's node numbers are missing, out of range or in use."""
+    """The server's node numbers are missing, out of range or in use, or the
+    database's schema is not this version's."""
 
 
 class NodeInUse(CannotServe):
@@ -292,6 +293,12 @@ def serve(
     runtime = Runtime.from_settings(
         settings, pool_size=background_pool(settings) if workers > 1 else None
     )
+    # A schema behind the code (or ahead of it) fails on the first request that reads
+    # a missing column: refuse at start, saying what to run, instead.
+    why = migrate.behind(runtime.engine)
+    if why is not None:
+        runtime.engine.dispose()
+        raise CannotServe(why)
     jobs = background_jobs(runtime) if background else []
     start_jobs(jobs)
     # Workers answer /readyz; the jobs run here: they learn of them from a heartbeat.

@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from complaintdesk.db import ids
-from complaintdesk.db.engine import make_sessionmaker, unit_of_work
+from complaintdesk.db import ids, migrate
+from complaintdesk.db.engine import make_engine, make_sessionmaker, unit_of_work
 from complaintdesk.db.models import Outbox
 from complaintdesk.services import accounts
-from tests.conftest import build_org
+from tests.conftest import Databases, build_org
 
 
 def _free_port() -> int:
@@ -138,3 +138,33 @@ def test_serve_with_two_workers_serves_and_shuts_down_cleanly(
     # its lifespan (on a loaded machine a worker's last line can be cut by the
     # supervisor's own exit, so at least one is required, not both).
     assert "Finished server process" in output
+
+
+def test_serve_refuses_a_database_whose_schema_is_not_this_versions(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """A schema one migration behind (or never migrated) would fail on the first request
+    that reads a new column: serve refuses at start and says what to run."""
+    older = databases.new("sqlite", revision="0013")
+    never = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert "0013" in (migrate.behind(older) or "")
+    assert "never migrated" in (migrate.behind(never) or "")
+    for engine, expected in ((older, "at revision 0013"), (never, "never migrated")):
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "complaintdesk"), "serve", "--port", "0"],
+            env={
+                **os.environ,
+                "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+                "COMPLAINTDESK_NODE_ID": "7",
+                "COMPLAINTDESK_NODE_LOCK_DIR": str(tmp_path / "locks"),
+            },
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert expected in run.stderr and "complaintdesk db upgrade" in run.stderr, run.stderr
+    # Once upgraded, nothing stands in the way (the serving itself: the test above).
+    migrate.upgrade(older)
+    assert migrate.behind(older) is None

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 from complaintdesk.db import fts, sla_checks
 
@@ -28,3 +30,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         with engine.begin() as connection:
             fts.install(connection)
             sla_checks.install(connection)
+
+
+def revisions(connection: Connection) -> tuple[set[str], set[str]]:
+    """The database's revisions and the code's heads: equal when the schema is current
+    (an empty set for a database never migrated)."""
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    heads = set(ScriptDirectory.from_config(alembic_config(connection.engine)).get_heads())
+    return current, heads
+
+
+def behind(engine: Engine) -> str | None:
+    """Why this code should not serve this database (its schema is not the code's
+    head: never migrated, behind, or written by a newer version), or None."""
+    with engine.connect() as connection:
+        current, heads = revisions(connection)
+    if current == heads:
+        return None
+    at = ", ".join(sorted(current)) or "none (never migrated)"
+    return (
+        f"the database schema is at revision {at}, this version needs "
+        f"{', '.join(sorted(heads))}: run `complaintdesk db upgrade` first "
+        "(or run the version that wrote it)"
+    )

@@ -18,8 +18,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
@@ -37,7 +35,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Classifier, Prediction
-from complaintdesk.db.migrate import alembic_config
+from complaintdesk.db.migrate import revisions
 from complaintdesk.db.models import Complaint, Outbox
 
 REQUESTS = Counter(
@@ -125,9 +123,7 @@ class _Delegate(Collector):
 
 
 def migrations_current(session: Session) -> bool:
-    connection = session.connection()
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    heads = set(ScriptDirectory.from_config(alembic_config(connection.engine)).get_heads())
+    current, heads = revisions(session.connection())
     return current == heads
 
 
