@@ -415,6 +415,43 @@ def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:
     return _history(session, FollowUp, complaint)
 
 
+def event_assignee(event: Event) -> str | None:
+    """The staff id an event names as the complaint's assignee: a dispatch's or a
+    start's ``data.assignee`` (the first assignment, since session 6), an
+    ``assigned`` event's new one (a later change; before session 6, every
+    assignment). None for an event that assigns nobody."""
+    value = event.new if event.kind == "assigned" else (event.data or {}).get("assignee")
+    return _id_text(value)
+
+
+def event_repeat_of(event: Event) -> str | None:
+    """The earlier complaint an event links this one to as its repeat: the received
+    event's ``data.repeat_of`` (since session 6), or the ``new`` of a
+    ``repeat_flagged`` event (what was written before)."""
+    value = event.new if event.kind == "repeat_flagged" else (event.data or {}).get("repeat_of")
+    return _id_text(value)
+
+
+def _id_text(value: object) -> str | None:
+    text = str(value) if isinstance(value, int | str) else ""
+    return text if text.isdigit() else None
+
+
+def timeline_people(
+    session: Session, timeline: list[Event], notes: list[FollowUp]
+) -> dict[int, Staff]:
+    """The staff a complaint's timeline and follow-up notes name (who acted, who
+    wrote, who was assigned), by id, in one query."""
+    ids = (
+        {e.actor_id for e in timeline if e.actor_id}
+        | {f.staff_id for f in notes}
+        | {int(a) for e in timeline if (a := event_assignee(e)) is not None}
+    )
+    if not ids:
+        return {}
+    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))}
+
+
 def visits(session: Session, complaint: Complaint) -> list[Visit]:
     return _history(session, Visit, complaint)
 

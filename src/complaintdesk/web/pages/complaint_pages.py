@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from complaintdesk import i18n
-from complaintdesk.db.models import Building, Complaint, Event, Owner, Staff, Unit
+from complaintdesk.db.models import Building, Complaint, Owner, Staff, Unit
 from complaintdesk.domain import replies
 from complaintdesk.domain.errors import DomainError, Forbidden, InvalidInput
 from complaintdesk.domain.lifecycle import Outcome, Status
@@ -129,14 +129,7 @@ def complaint_context(
         unit_name = f"{row[0]} {row[1]}" if row else None
     timeline = queries.timeline(session, complaint)
     notes = queries.follow_ups(session, complaint)
-    ids = (
-        {e.actor_id for e in timeline if e.actor_id}
-        | {f.staff_id for f in notes}
-        | set(_assignees(timeline))
-    )
-    people = (
-        {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))} if ids else {}
-    )
+    people = queries.timeline_people(session, timeline, notes)
     colleagues = [
         s for s in org.list_staff(session, staff) if complaint.project_id in s.project_ids
     ]
@@ -163,20 +156,11 @@ def complaint_context(
         "status_names": {s.value: Named.of(s).name(lang) for s in Status},
         "event_name": lambda kind: t(EVENTS[kind]) if kind in EVENTS else kind,
         "staff_name": lambda staff_id: _staff_name(people, staff_id),
+        "event_assignee": queries.event_assignee,
+        "event_repeat_of": queries.event_repeat_of,
         "reply_titles": [(r.value, replies.title(r, lang)) for r in replies.Reply],
         "reply_text": "",
     }
-
-
-def _assignees(timeline: list[Event]) -> list[int]:
-    """The staff the timeline names as assignees: a dispatch's or a start's
-    ``data.assignee`` (the first assignment), an ``assigned`` event's new one."""
-    found = []
-    for e in timeline:
-        value = (e.data or {}).get("assignee") if e.kind != "assigned" else e.new
-        if isinstance(value, str) and value.isdigit():
-            found.append(int(value))
-    return found
 
 
 def _staff_name(people: dict[int, Staff], staff_id: object) -> str:
