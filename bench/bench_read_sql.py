@@ -13,6 +13,14 @@ Per read, the sum over its statements; the median over ``--calls`` calls (differ
 owners, complaints and cursors where the read takes one). Buffers touched do not
 depend on the load, so a 1M and a 10M run on a shared machine compare; the
 milliseconds are printed beside them and do depend on it.
+
+    .venv/bin/python bench/bench_read_sql.py --db …/read_10m --cold-owners 100 [--limit 20]
+
+Instead, owner history for owners not asked before, each statement it sends explained
+as it is first sent, on its own connection and transaction: what a request costs
+when the owner's pages are not in shared buffers (``read``: from outside them).
+``--owner-statements 100`` compares owner history's statement before migration 0015
+(the months' merge) with today's, in psql terms, for the same random owners.
 """
 
 from __future__ import annotations
@@ -82,13 +90,192 @@ def explain(
     }
 
 
+def _label(statement: str) -> str:
+    """A statement's name in the cold-owner table: the tables it reads."""
+    tables = dict.fromkeys(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", statement))
+    return " + ".join(tables) or statement[:40]
+
+
+def cold_owners(setup: bench_read.Setup, url: str, count: int, limit: int) -> dict[str, Any]:
+    """Owner history for ``count`` owners as the API asks it (an administrator, ``limit`` a page):
+    every statement the request sends is run first as ``EXPLAIN (ANALYZE, BUFFERS)``
+    on the request's own connection, in its transaction, as it is sent (so that run is
+    the cold one), then for real. Per statement: shared buffers hit and read (from
+    outside shared buffers) and execution ms. The owners are the far end of a fresh
+    random sample (``bench_read.prepare``), which ``bench_read`` does not ask, so each
+    is most likely one nobody asked since the database was started."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    found: dict[str, list[dict[str, float]]] = {}
+    explaining = [False]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def first_explain(conn: Connection, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if explaining[0] or not statement.lstrip().startswith("SELECT"):
+            return
+        explaining[0] = True
+        try:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params)
+            top = cursor.fetchone()[0][0]
+        finally:
+            explaining[0] = False
+        plan = top["Plan"]
+        found.setdefault(_label(statement), []).append({
+            "hit": float(plan.get("Shared Hit Blocks", 0)),
+            "read": float(plan.get("Shared Read Blocks", 0)),
+            "ms": float(top["Execution Time"]),
+        })  # fmt: skip
+
+    with factory() as session:
+        admin = session.scalars(
+            select(Staff).where(
+                Staff.company_id == setup.company_id, Staff.username == bench_read.ADMIN_USERNAME
+            )
+        ).one()
+        admin_id = admin.id
+    owners = setup.owner_ids[-count:]
+    for owner_id in owners:
+        with factory() as session:
+            actor = session.get_one(Staff, admin_id)
+            owner = session.get_one(Owner, owner_id)
+            queries.owner_history(session, actor, owner, limit=limit)
+            session.commit()
+    event.remove(engine, "before_cursor_execute", first_explain)
+    engine.dispose()
+    rows = {}
+    for label, runs in found.items():
+        ms = sorted(r["ms"] for r in runs)
+        rows[label] = {
+            "runs": len(runs),
+            "hit_p50": statistics.median(r["hit"] for r in runs),
+            "read_p50": statistics.median(r["read"] for r in runs),
+            "read_max": max(r["read"] for r in runs),
+            "ms_p50": statistics.median(ms),
+            "ms_p95": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
+            "ms_max": ms[-1],
+        }
+    return {"owners": len(owners), "limit": limit, "statements": rows}
+
+
+# Owner history's statement before migration 0015 (the months' merge) and now (the
+# owner's ids from owner_complaints, then the complaints by id), as psql runs them.
+OWNER_STATEMENTS = {
+    "months' merge (before 0015)": (
+        "SELECT * FROM complaints WHERE company_id = $2 AND owner_id = $1 ORDER BY id DESC LIMIT $3"
+    ),
+    "owner_complaints, then by id": (
+        "SELECT newest.id, complaints.* FROM (SELECT complaint_id AS id FROM owner_complaints "
+        "WHERE owner_id = $1 ORDER BY complaint_id DESC LIMIT $3) AS newest "
+        "LEFT OUTER JOIN complaints ON complaints.id = newest.id AND complaints.company_id = $2 "
+        "ORDER BY newest.id DESC"
+    ),
+}
+
+
+def owner_statements(url: str, count: int, limit: int) -> dict[str, dict[str, float]]:
+    """Both owner-history statements for ``count`` random owners (a fresh sample), each
+    owner asked once by each, in alternating order, prepared with generic plans:
+    ``EXPLAIN (ANALYZE, BUFFERS)`` medians of buffers hit and read, execution ms."""
+    engine = make_engine(url)
+    found: dict[str, list[tuple[float, float, float]]] = {name: [] for name in OWNER_STATEMENTS}
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        for n, body in enumerate(OWNER_STATEMENTS.values()):
+            connection.exec_driver_sql(f"PREPARE owner_{n}(bigint, bigint, int) AS {body}")
+        sample = connection.execute(
+            text(
+                "SELECT owner_id, company_id FROM complaints TABLESAMPLE SYSTEM (0.5) "
+                "WHERE owner_id IS NOT NULL LIMIT :n"
+            ),
+            {"n": count * 20},
+        ).all()
+        owners = list(dict((int(o), int(c)) for o, c in sample).items())[-count:]
+        for i, (owner, company) in enumerate(owners):
+            order = list(enumerate(OWNER_STATEMENTS))
+            for n, name in order if i % 2 == 0 else order[::-1]:
+                explained = connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+                    f"EXECUTE owner_{n}({owner}, {company}, {limit + 1})"
+                ).scalar()
+                assert isinstance(explained, list)
+                top = explained[0]
+                plan = top["Plan"]
+                found[name].append((
+                    float(plan.get("Shared Hit Blocks", 0)),
+                    float(plan.get("Shared Read Blocks", 0)),
+                    float(top["Execution Time"]),
+                ))  # fmt: skip
+        connection.rollback()
+    engine.dispose()
+    result = {}
+    for name, runs in found.items():
+        ms = sorted(r[2] for r in runs)
+        result[name] = {
+            "owners": len(runs),
+            "hit_p50": statistics.median(r[0] for r in runs),
+            "read_p50": statistics.median(r[1] for r in runs),
+            "read_mean": statistics.mean(r[1] for r in runs),
+            "read_max": max(r[1] for r in runs),
+            "buffers_p50": statistics.median(r[0] + r[1] for r in runs),
+            "ms_p50": statistics.median(ms),
+            "ms_p95": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
+            "ms_max": ms[-1],
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="a database made by generate")
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--cold-owners",
+        type=int,
+        metavar="N",
+        help="instead: owner history for N owners not asked before, each statement "
+        "explained as it is first sent (buffers read from outside shared buffers)",
+    )
+    parser.add_argument(
+        "--owner-statements",
+        type=int,
+        metavar="N",
+        help="instead: owner history's statement before 0015 and now, N random owners "
+        "(psql-level, prepared, generic plans)",
+    )
+    parser.add_argument("--limit", type=int, default=20, help="owner history's page")
     args = parser.parse_args()
+    if args.owner_statements:
+        now = datetime.now(UTC)
+        compared = owner_statements(args.db, args.owner_statements, args.limit)
+        print(f"owner history's statement, page {args.limit}, {now:%H:%M} UTC")
+        print(f"{'statement':30} {'owners':>6} {'buffers':>7} {'hit':>6} {'read':>6} "
+              f"{'mean':>6} {'max':>5} {'ms p50':>7} {'p95':>7} {'max':>7}")  # fmt: skip
+        for name, r in compared.items():
+            print(
+                f"{name:30} {r['owners']:6.0f} {r['buffers_p50']:7.0f} {r['hit_p50']:6.0f} "
+                f"{r['read_p50']:6.0f} {r['read_mean']:6.1f} {r['read_max']:5.0f} "
+                f"{r['ms_p50']:7.2f} {r['ms_p95']:7.2f} {r['ms_max']:7.2f}"
+            )
+        if args.json:
+            args.json.write_text(json.dumps({"started": now.isoformat()} | compared, indent=1))
+        return
     setup = bench_read.prepare(args.db)  # the admin, the tokens, the samples
+    if args.cold_owners:
+        now = datetime.now(UTC)
+        result = cold_owners(setup, args.db, args.cold_owners, args.limit)
+        print(f"database: {setup.complaints:,} complaints, {setup.size}; {now:%H:%M} UTC")
+        print(f"owner history, {result['owners']} owners not asked before, page {args.limit}")
+        print(f"{'statement':44} {'runs':>4} {'hit':>6} {'read':>6} {'max':>5} "
+              f"{'ms p50':>7} {'p95':>7} {'max':>7}")  # fmt: skip
+        for label, r in result["statements"].items():
+            print(
+                f"{label[:44]:44} {r['runs']:4d} {r['hit_p50']:6.0f} {r['read_p50']:6.0f} "
+                f"{r['read_max']:5.0f} {r['ms_p50']:7.2f} {r['ms_p95']:7.2f} {r['ms_max']:7.2f}"
+            )
+        if args.json:
+            args.json.write_text(json.dumps({"started": now.isoformat()} | result, indent=1))
+        return
     engine = make_engine(args.db)
     factory = make_sessionmaker(engine)
     sent: list[tuple[str, dict[str, Any]]] = []

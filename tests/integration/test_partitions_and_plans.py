@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
 from complaintdesk.db.ids import id_floor
-from complaintdesk.db.models import Company, Complaint, Event, Staff
+from complaintdesk.db.models import Company, Complaint, Event, Owner, Staff
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
 from complaintdesk.services import closing, escalation, org, queries, search
 from complaintdesk.services.generate import generate
@@ -196,17 +196,23 @@ def _generic_plan(session: Session, query: Select[tuple[Complaint]]) -> str:
     compiled = query.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
+    return _generic_plan_of(session, str(compiled), compiled.params)
+
+
+def _generic_plan_of(session: Session, body: str, params: Mapping[str, object]) -> str:
+    """:func:`_generic_plan` of a statement as the driver was sent it."""
+    connection = session.connection()
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
         names.append(match.group(1))
         return f"${len(names)}"
 
-    statement = re.sub(r"%\((\w+)\)s", number, str(compiled))
+    statement = re.sub(r"%\((\w+)\)s", number, body)
     name = f"plan_{uuid.uuid4().hex[:12]}"
     raw = connection.connection.driver_connection
     assert raw is not None
-    values = ", ".join(sql.Literal(compiled.params[n]).as_string(raw) for n in names)
+    values = ", ".join(sql.Literal(params[n]).as_string(raw) for n in names)
     connection.exec_driver_sql(f"PREPARE {name} AS {statement}")
     connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
     try:
@@ -463,6 +469,48 @@ def test_the_queue_reads_open_work_not_the_project_history(pg: Session, loaded: 
             assert {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)} == {
                 f"btree ({column}, next_follow_up_at)"
             }, plan
+
+
+def test_owner_history_reads_the_owners_ids_then_the_page_by_id(
+    pg: Session, loaded: Loaded
+) -> None:
+    """The page's ids from one index of ``owner_complaints`` (0015), the complaints by
+    primary key, months pruned at run time: no month's ``(owner_id, id)`` index is
+    descended (that merge read the owner's newest complaint in every month)."""
+    owner_id = pg.scalar(
+        select(Complaint.owner_id)
+        .where(Complaint.owner_id.is_not(None))
+        .group_by(Complaint.owner_id)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    owner = pg.get(Owner, owner_id)
+    assert owner is not None
+    sent: list[tuple[str, dict[str, object]]] = []
+    connection = pg.connection()
+    from sqlalchemy import event
+
+    def keep(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+        if "owner_complaints" in statement:
+            sent.append((statement, dict(params)))  # type: ignore[call-overload]
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        rows, cursor = queries.owner_history(pg, loaded.admin, owner, limit=3)
+        older, _ = queries.owner_history(pg, loaded.admin, owner, limit=3, cursor=cursor)
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    expected = pg.scalars(
+        select(Complaint.id).where(Complaint.owner_id == owner_id).order_by(Complaint.id.desc())
+    ).all()
+    assert len(expected) >= 6 and [c.id for c in rows + older] == expected[:6]
+    assert len(sent) == 2
+    for statement, params in sent:
+        plan = _generic_plan_of(pg, statement, params)
+        used = {d.split(" WHERE ")[0] for d in _indexes_used(pg, plan)}
+        assert "btree (owner_id, complaint_id)" in used, plan
+        assert "btree (owner_id, id)" not in used, plan
+        assert _seq_scans_of_rows(pg, plan) == [] and "Seq Scan on owner_complaints" not in plan
 
 
 def test_reads_run_from_generic_plans_on_postgresql(pg: Session, loaded: Loaded) -> None:

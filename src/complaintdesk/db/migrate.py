@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from complaintdesk.db import fts, sla_checks
+from complaintdesk.db import fts, owner_complaints, sla_checks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,10 +26,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
     if engine.dialect.name == "sqlite" and revision == "head":
         # A batch-mode rebuild of complaints in a later migration drops the FTS
-        # and sla_checks triggers; put them back (a no-op when they are there).
+        # sla_checks and owner_complaints triggers; put them back (a no-op when they
+        # are there).
         with engine.begin() as connection:
             fts.install(connection)
             sla_checks.install(connection)
+            owner_complaints.install(connection)
 
 
 def revisions(connection: Connection) -> tuple[set[str], set[str]]:

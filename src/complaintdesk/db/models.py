@@ -450,6 +450,22 @@ class SlaCheck(Base):
     check_at: Mapped[datetime]
 
 
+class OwnerComplaint(Base):
+    """An owner's complaint, by id: the owner's history reads the newest ids here (one
+    descent of one unpartitioned index, one leaf for most owners) and then those
+    complaints by id, instead of descending every month's ``(owner_id, id)`` index
+    and reading the newest complaint of every month (docs/capacity.md, step 15).
+    Kept by a trigger on complaints (``db/owner_complaints.py``; the bulk path,
+    which writes with triggers off on PostgreSQL, adds its rows itself); a
+    complaint's owner is set once, when it is made. No foreign keys: the rows follow
+    complaints, as an index does, and a reader skips an id whose complaint is gone."""
+
+    __tablename__ = "owner_complaints"
+    __table_args__ = {"sqlite_with_rowid": False}
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    complaint_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 class ComplaintDepartment(Base):
     """A department that co-handles a complaint beside its lead. The lead department
     is the complaint's own ``department`` and is never stored here (0013): a complaint

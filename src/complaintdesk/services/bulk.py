@@ -683,6 +683,17 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
                 ),
                 {"ids": [c for c, _ in checks], "ats": [a for _, a in checks]},
             )
+        owned = [(row[owner], row[id_]) for row in rows if row[owner] is not None]
+        if owned and has_table(session, "owner_complaints"):  # owners' histories (0015)
+            # Likewise kept by a trigger on complaints, off here (replica role).
+            session.execute(
+                text(
+                    "INSERT INTO owner_complaints (owner_id, complaint_id) "
+                    "SELECT * FROM unnest(CAST(:owners AS bigint[]), CAST(:ids AS bigint[])) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"owners": [o for o, _ in owned], "ids": [c for _, c in owned]},
+            )
         for table, columns, made in (
             ("events", "id, complaint_id, at, actor_id, kind, field, old, new, data", events),
             ("follow_ups", "id, complaint_id, staff_id, at, note", follow_ups),

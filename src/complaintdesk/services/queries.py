@@ -32,6 +32,7 @@ from complaintdesk.db.models import (
     FollowUp,
     Outbox,
     Owner,
+    OwnerComplaint,
     Staff,
     Visit,
 )
@@ -105,12 +106,17 @@ def overdue(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _scoped(actor: Staff) -> Select[Complaint]:
-    query = select(Complaint).where(Complaint.company_id == actor.company_id)
+def _seen_by(actor: Staff) -> ColumnElement[bool]:
+    """The complaints ``actor`` may see: their company's, in the projects they see."""
+    seen = Complaint.company_id == actor.company_id
     visible = visible_project_ids(actor)
     if visible is not None:
-        query = query.where(Complaint.project_id.in_(visible or [-1]))
-    return query
+        seen = seen & Complaint.project_id.in_(visible or [-1])
+    return seen
+
+
+def _scoped(actor: Staff) -> Select[Complaint]:
+    return select(Complaint).where(_seen_by(actor))
 
 
 def id_at(moment: datetime) -> int:
@@ -382,14 +388,35 @@ def owner_history(
     cursor: int | None = None,
 ) -> tuple[list[Complaint], int | None]:
     """A page of the owner's complaints the actor may see, newest first, and the
-    cursor of the next page (the last id shown)."""
+    cursor of the next page (the last id shown).
+
+    One statement: the owner's newest ids from ``owner_complaints`` (one descent of
+    its primary key, the ids side by side), then those complaints by id, scoped to
+    what the actor may see. Merging the months' ``(owner_id, id)`` indexes instead
+    descended every month and read the owner's newest complaint in each, whether the
+    page reached that month or not (docs/capacity.md, step 15). An id the actor may
+    not see (another project's, for a supervisor), or whose complaint is gone, is
+    skipped and the next ids read, so a page is full whenever there is more."""
     check_limit(limit, MAX_HISTORY_PAGE)
     generic_plans(session)
-    query = _scoped(actor).where(Complaint.owner_id == owner.id)
-    if cursor is not None:
-        query = query.where(Complaint.id < cursor)
-    rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
-    return _newest_page(rows, limit)
+    rows: list[Complaint] = []
+    below = cursor
+    while True:
+        newest = select(OwnerComplaint.complaint_id.label("id")).where(
+            OwnerComplaint.owner_id == owner.id
+        )
+        if below is not None:
+            newest = newest.where(OwnerComplaint.complaint_id < below)
+        ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(limit + 1).subquery()
+        found = session.execute(
+            select(ids.c.id, Complaint)
+            .outerjoin(Complaint, (Complaint.id == ids.c.id) & _seen_by(actor))
+            .order_by(ids.c.id.desc())
+        ).all()
+        rows += [c for _, c in found if c is not None]
+        if len(rows) > limit or len(found) <= limit:
+            return _newest_page(rows, limit)
+        below = found[-1][0]
 
 
 def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:

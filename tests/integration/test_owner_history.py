@@ -1,0 +1,119 @@
+"""An owner's history reads the owner's complaint ids from ``owner_complaints``
+(migration 0015), then those complaints by id. The table is kept by a trigger on
+complaints (intake) and by the bulk path (generate, import), filled by the migration
+from the complaints already there, on both databases; a page skips what the viewer
+may not see and stays full."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.migrate import alembic_config, upgrade
+from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.domain.taxonomy import Channel
+from complaintdesk.services import intake, queries
+from complaintdesk.services.generate import generate
+from tests.conftest import NOW, Databases, Org, build_org
+
+
+def _pairs(engine: Engine) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """(owner, complaint) of every complaint that has an owner, and the table's rows."""
+    with engine.connect() as conn:
+        made = conn.execute(text("SELECT owner_id, id FROM complaints WHERE owner_id IS NOT NULL"))
+        kept = conn.execute(text("SELECT owner_id, complaint_id FROM owner_complaints"))
+        return {(int(o), int(c)) for o, c in made}, {(int(o), int(c)) for o, c in kept}
+
+
+def _register(session: Session, acme: Org, project_id: int, n: int) -> Complaint:
+    return intake.register(
+        session,
+        acme.admin,
+        intake.NewComplaint(
+            project_id=project_id,
+            text=f"楼道灯坏了 {n}",
+            channel=Channel.PHONE,
+            owner_id=acme.owner.id,
+        ),
+        KeywordClassifier(),
+        NOW,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_at_0014(request: pytest.FixtureRequest, databases: Databases) -> Iterator[Engine]:
+    engine = databases.new(request.param, "0014")
+    yield engine
+    engine.dispose()
+
+
+def test_the_migration_fills_it_and_every_write_path_keeps_it(engine_at_0014: Engine) -> None:
+    engine = engine_at_0014
+    factory = sessionmaker(engine, expire_on_commit=False)
+    # History made before 0015 (the bulk path, as generate runs it), then the upgrade.
+    generate(factory, rows=300, now=NOW, years=0.1, company_code="oc0", batch=100)
+    upgrade(engine)
+    made, kept = _pairs(engine)
+    assert len(made) > 250 and kept == made
+    # After it: the bulk path again (a second company), and intake (the trigger).
+    generate(factory, rows=200, now=NOW, years=0.1, company_code="oc1", batch=100)
+    with factory() as session:
+        acme = build_org(session)
+        one = _register(session, acme, acme.project.id, 0)
+        session.commit()
+    made, kept = _pairs(engine)
+    assert len(made) > 450 and kept == made and (acme.owner.id, one.id) in kept
+    # The downgrade takes the table and its trigger away; complaints still insert.
+    command.downgrade(alembic_config(engine), "0014")
+    with factory() as session:
+        _register(session, acme, acme.project.id, 1)
+        session.commit()
+    upgrade(engine)
+    made, kept = _pairs(engine)
+    assert kept == made
+
+
+def test_a_page_skips_what_the_viewer_may_not_see_and_stays_full(
+    session: Session, acme: Org
+) -> None:
+    # The owner complains in both projects; the engineering supervisor sees only the
+    # first, so most batches of ids read hold fewer complaints they may see.
+    pattern = [acme.project.id] + [acme.other_project.id] * 4
+    made = [_register(session, acme, pattern[n % 5], n) for n in range(23)]
+    session.flush()
+    visible = [c.id for c in made if c.project_id == acme.project.id][::-1]
+    every = [c.id for c in made][::-1]
+    for viewer, expected in ((acme.eng_supervisor, visible), (acme.admin, every)):
+        for limit in (1, 2, 3, 20):
+            seen: list[int] = []
+            cursor = None
+            while True:
+                page, cursor = queries.owner_history(
+                    session, viewer, acme.owner, limit=limit, cursor=cursor
+                )
+                assert len(page) == limit or cursor is None
+                seen += [c.id for c in page]
+                if cursor is None:
+                    break
+            assert seen == expected, (viewer.username, limit)
+    assert len(visible) == 5 and len(every) == 23
+
+
+def test_an_id_whose_complaint_is_gone_is_skipped(session: Session, acme: Org) -> None:
+    made = [_register(session, acme, acme.project.id, n) for n in range(3)]
+    session.flush()
+    gone = max(c.id for c in made) + 1
+    session.execute(
+        text("INSERT INTO owner_complaints (owner_id, complaint_id) VALUES (:o, :c)"),
+        {"o": acme.owner.id, "c": gone},
+    )
+    page, cursor = queries.owner_history(session, acme.admin, acme.owner, limit=3)
+    assert [c.id for c in page] == [c.id for c in made][::-1] and cursor is None
+    # Another company's administrator sees none of them.
+    outsider = session.scalars(select(Staff).where(Staff.id == acme.outsider.id)).one()
+    assert queries.owner_history(session, outsider, acme.owner)[0] == []
