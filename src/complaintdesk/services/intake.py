@@ -33,7 +33,6 @@ from complaintdesk.db.ids import id_floor, new_id
 from complaintdesk.db.models import (
     Base,
     Complaint,
-    ComplaintDepartment,
     Event,
     IdempotencyKey,
     Outbox,
@@ -466,27 +465,28 @@ def upgrade_nature(
 
 _WRITTEN_TOGETHER: tuple[type[Any], ...] = (
     Complaint,
-    ComplaintDepartment,
     Event,
     OwnerLink,
     Outbox,
     IdempotencyKey,
 )
-"""What a create writes, parents before children (SQLite checks foreign keys at once)."""
+"""What a create writes, parents before children (SQLite checks foreign keys at once).
+A new complaint has no co-handling department (its lead is the row's ``department``,
+0013): a ``ComplaintDepartment`` pending beside it is left to the ORM's flush."""
 
 _statements: dict[tuple[str, ...], TextClause] = {}
 
 
 def _write(session: Session, complaint: Complaint) -> None:
-    """Write the new complaint and what is made with it (its department, events, the
-    owner's message and its link, the idempotency key) with Core INSERTs instead of
-    the ORM's unit of work: on PostgreSQL in one statement (each other table's INSERT
-    a data-modifying WITH clause; foreign keys are checked at the statement's end),
-    on SQLite one INSERT per table. The rows are what a flush would write (the
-    objects' values, their columns' defaults, NULL for the rest). The
-    complaint and its departments are then in the session as if just loaded, so the
-    response reads them with no query. With anything else pending in the session (a
-    caller's own objects) the ORM flushes it all, as before."""
+    """Write the new complaint and what is made with it (its events, the owner's
+    message and its link, the idempotency key) with Core INSERTs instead of the ORM's
+    unit of work: on PostgreSQL in one statement (each other table's INSERT a
+    data-modifying WITH clause; foreign keys are checked at the statement's end), on
+    SQLite one INSERT per table. The rows are what a flush would write (the objects'
+    values, their columns' defaults, NULL for the rest). The complaint is then in the
+    session as if just loaded (with no co-handling department), so the response reads
+    it with no query. With anything else pending in the session (a caller's own
+    objects) the ORM flushes it all, as before."""
     pending: dict[type[Any], list[object]] = {}
     for obj in session.new:
         pending.setdefault(type(obj), []).append(obj)
@@ -503,8 +503,6 @@ def _write(session: Session, complaint: Complaint) -> None:
     if pending or complaint not in session.new:
         session.flush()
         return
-    for _, row in written.get(ComplaintDepartment, []):
-        row["complaint_id"] = complaint.id  # set by the relationship at a flush
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
             try:
@@ -529,15 +527,15 @@ def _write(session: Session, complaint: Complaint) -> None:
         for obj, _ in made:
             if obj in session:
                 session.expunge(obj)
-    # The complaint and its departments join the session as persistent, every column
-    # set to what was written: reading any of them runs no query.
-    for cls in (Complaint, ComplaintDepartment):
-        plan = _plan(cls)
-        for obj, row in written.get(cls, []):
-            # Every column's value into the instance; make_transient_to_detached then
-            # takes them all as committed (what set_committed_value does, at once).
-            instance_dict(obj).update({key: row[column] for key, column, _, _ in plan.columns})
-            make_transient_to_detached(obj)
+    # The complaint joins the session as persistent, every column set to what was
+    # written (its co_handling, set empty by register, stays loaded): reading any of
+    # them runs no query.
+    plan = _plan(Complaint)
+    for obj, row in written[Complaint]:
+        # Every column's value into the instance; make_transient_to_detached then
+        # takes them all as committed (what set_committed_value does, at once).
+        instance_dict(obj).update({key: row[column] for key, column, _, _ in plan.columns})
+        make_transient_to_detached(obj)
     session.add(complaint)
 
 
