@@ -49,6 +49,20 @@ def test_generate_makes_history_with_whole_lifecycles(
         earlier = by_id[c.repeat_of_id]
         assert (earlier.owner_id, earlier.category) == (c.owner_id, c.category)
         assert earlier.received_at < c.received_at
+    # Each repeat's received event names the earlier complaint, as the live path's does
+    # (data.repeat_of, the id as a string); no other received event names one.
+    received = dict(
+        session.execute(
+            select(Event.complaint_id, Event.data).where(
+                Event.kind == "received", Event.complaint_id.in_(list(by_id))
+            )
+        ).all()
+    )
+    assert len(received) == len(made)
+    for c in made:
+        expected = None if c.repeat_of_id is None else str(c.repeat_of_id)
+        assert (received[c.id] or {}).get("repeat_of") == expected, c.id
+    assert any("sent" in (received[c.id] or {}) for c in repeats), "with a delivery record too"
     # Incidents: many owners of one building within hours.
     building_of = {
         owner: building

@@ -296,9 +296,21 @@ class _Maker:
         return rows
 
     def link_repeats(self, rows: list[list[Any]]) -> None:
-        """After ids are given: each repeat points at the complaint it repeats."""
+        """After ids are given: each repeat points at the complaint it repeats, on the
+        row and in its ``received`` event (``data.repeat_of``, the earlier id as a
+        string), as the live path records it (services/intake.py)."""
+        data = C["received_data"]
         for row_i, earlier_i in self._repeats:
-            rows[row_i][C["repeat_of_id"]] = rows[earlier_i][C["id"]]
+            row, earlier = rows[row_i], rows[earlier_i][C["id"]]
+            row[C["repeat_of_id"]] = earlier
+            # The received event's data is JSON text made in one() (a delivery record,
+            # or none while the message is still in the outbox).
+            made = row[data]
+            row[data] = (
+                f'{{"repeat_of":"{earlier}"}}'
+                if made is None
+                else f'{{"repeat_of":"{earlier}",{made[1:]}'
+            )
 
     def one(
         self,
