@@ -289,3 +289,47 @@ def test_every_status_has_a_display_name_in_each_language() -> None:
     assert status_name(Status.VISITED, "zh") == "已回访"
     # English is written for people, not the code with its underscores
     assert all("_" not in name and name[0].isupper() for name in en)
+
+
+def test_status_changes_work_out_what_a_status_event_did_not_store() -> None:
+    """A status event's ``field``, ``old``, ``new`` follow from its kind and the status
+    before it; stored ones (older events, the bulk path) are kept, and so is every
+    other event's."""
+    from complaintdesk.domain.lifecycle import status_changes
+
+    events = [
+        ("received", None, None, None),
+        ("risk_flagged", "risk_flags", None, "media"),
+        ("dispatch", "status", "received", "dispatched"),  # stored by older code
+        ("dispatch", None, None, None),
+        ("assigned", "assignee_id", "1", "2"),
+        ("start", None, None, None),
+        ("escalated", "resolution_level", "0", "1"),
+        ("resolve", None, None, None),
+        ("visit_unsatisfied", None, None, None),
+        ("resolve", None, None, None),
+        ("visit_satisfied", None, None, None),
+        ("close", None, None, None),
+    ]
+    assert status_changes(events) == [
+        ("status", None, "received"),
+        ("risk_flags", None, "media"),
+        ("status", "received", "dispatched"),
+        ("status", "dispatched", "dispatched"),
+        ("assignee_id", "1", "2"),
+        ("status", "dispatched", "in_progress"),
+        ("resolution_level", "0", "1"),
+        ("status", "in_progress", "resolved"),
+        ("status", "resolved", "dispatched"),
+        ("status", "dispatched", "resolved"),
+        ("status", "resolved", "visited"),
+        ("status", "visited", "closed"),
+    ]
+    # A closed history from the bulk path (received, then closed, both stored) and a
+    # withdrawal worked out after a stored receipt.
+    assert status_changes(
+        [("received", "status", None, "received"), ("close", "status", None, "closed")]
+    ) == [("status", None, "received"), ("status", None, "closed")]
+    assert status_changes(
+        [("received", "status", None, "received"), ("withdraw", None, None, None)]
+    ) == [("status", None, "received"), ("status", "received", "withdrawn")]

@@ -215,3 +215,52 @@ def test_events_answer_delivery_records_in_one_form_whatever_wrote_them(
     assert "delivered" not in data
     assert data["sent"] == ["owner sms 2026-11-02T09:00:00Z", "42 email 2026-12-08T01:02:03Z"]
     assert set(data["labels"]) == {"nature", "category", "urgency", "department"}
+
+
+def test_events_answer_each_status_change_whatever_wrote_them(
+    api: Api, acme: Org, session: Session
+) -> None:
+    """A status event stores neither ``field``, ``old`` nor ``new`` (its kind says the
+    new status, the event before it the old one); the API answers them as before. An
+    event that stored them (older code, the bulk path) is answered as stored."""
+    cid = _post(api, acme, "楼道灯坏了")
+    agent = api.as_(acme.agent)
+    body = {"department": "engineering", "assignee_id": str(acme.engineer.id)}
+    assert agent.post(f"/api/v1/complaints/{cid}/dispatch", json=body).status_code == 200
+    assert agent.post(f"/api/v1/complaints/{cid}/dispatch", json=body).status_code == 200
+    r = api.as_(acme.engineer).post(f"/api/v1/complaints/{cid}/start")
+    assert r.status_code == 200, r.text
+    stored = session.scalars(
+        select(Event).where(Event.complaint_id == int(cid)).order_by(Event.id)
+    ).all()
+    assert [e.kind for e in stored] == ["received", "dispatch", "dispatch", "start"]
+    assert all((e.field, e.old, e.new) == (None, None, None) for e in stored)
+
+    def answered() -> list[tuple[str, str | None, str | None, str | None]]:
+        r = agent.get(f"/api/v1/complaints/{cid}/events")
+        assert r.status_code == 200, r.text
+        return [(e["kind"], e["field"], e["old"], e["new"]) for e in r.json()]
+
+    expected = [
+        ("received", "status", None, "received"),
+        ("dispatch", "status", "received", "dispatched"),
+        ("dispatch", "status", "dispatched", "dispatched"),
+        ("start", "status", "dispatched", "in_progress"),
+    ]
+    assert answered() == expected
+    # Nothing was written back by reading.
+    session.expire_all()
+    assert (
+        session.scalars(select(Event.field).where(Event.complaint_id == int(cid))).all()
+        == [None] * 4
+    )
+    # The first dispatch as older code wrote it (what it stored is what is answered:
+    # here an old status no event says, to tell stored from worked out).
+    first = stored[1]
+    first.field, first.old, first.new = "status", "received_before", "dispatched"
+    session.commit()
+    assert answered() == [
+        expected[0],
+        ("dispatch", "status", "received_before", "dispatched"),
+        *expected[2:],
+    ]

@@ -194,13 +194,13 @@ def record_event(
 def transition(
     session: Session, complaint: Complaint, actor: Staff | None, action: Action, at: datetime
 ) -> Event:
-    """Move the complaint by ``action`` (refused if not allowed now) and record it."""
-    old = Status(complaint.status)
-    new = next_status(old, action)
-    complaint.status = new.value
-    return record_event(
-        session, complaint, actor, action.value, at, field="status", old=old.value, new=new.value
-    )
+    """Move the complaint by ``action`` (refused if not allowed now) and record it.
+
+    The event is the action alone: its kind says the new status and the event before
+    it the old one, so neither is stored (``field``, ``old`` and ``new`` are worked
+    out on reading, :func:`complaintdesk.domain.lifecycle.status_changes`)."""
+    complaint.status = next_status(Status(complaint.status), action).value
+    return record_event(session, complaint, actor, action.value, at)
 
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -203,12 +203,12 @@ def register_once(
         actor,
         "received",
         now,
-        field="status",
-        new=Status.RECEIVED.value,
-        # What the classifier suggested (corrections train on it: the row's labels
-        # may be corrected later). Channel, confidences, model version and risk flags
-        # are on the row and never change: not copied here (bytes on every complaint).
-        # A repeat's link is recorded here too (``repeat_of``), not in an event of its own.
+        # No field, old, new: the kind says the status (worked out on reading,
+        # lifecycle.status_changes). What the classifier suggested (corrections train
+        # on it: the row's labels may be corrected later). Channel, confidences, model
+        # version and risk flags are on the row and never change: not copied here
+        # (bytes on every complaint). A repeat's link is recorded here too
+        # (``repeat_of``), not in an event of its own.
         data={
             "labels": labels,
             "repeat_of": str(repeat.earlier.id) if repeat is not None else None,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from complaintdesk.db.ids import LOW_BITS, id_floor
 from complaintdesk.db.models import (
@@ -37,7 +38,7 @@ from complaintdesk.db.models import (
     Visit,
 )
 from complaintdesk.domain.errors import InvalidInput, NotFound
-from complaintdesk.domain.lifecycle import OPEN_STATES, Action, Status
+from complaintdesk.domain.lifecycle import OPEN_STATES, Action, Status, status_changes
 from complaintdesk.services.common import can_see_project, visible_project_ids
 
 MAX_PAGE = 200
@@ -435,7 +436,18 @@ def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[
 
 
 def timeline(session: Session, complaint: Complaint) -> list[Event]:
-    return _history(session, Event, complaint)
+    """The complaint's events in order, each status event with its ``field``, ``old``
+    and ``new`` (stored by events written before 7 December 2026 and by the bulk
+    path, worked out from the kinds for the others: ``status_changes``). They are set
+    as loaded values, not changes: nothing is written back."""
+    events = _history(session, Event, complaint)
+    changes = status_changes((e.kind, e.field, e.old, e.new) for e in events)
+    for event, (field, old, new) in zip(events, changes, strict=True):
+        if event.field is None and field is not None:
+            set_committed_value(event, "field", field)
+            set_committed_value(event, "old", old)
+            set_committed_value(event, "new", new)
+    return events
 
 
 def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:
