@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -206,14 +206,22 @@ def test_events_answer_delivery_records_in_one_form_whatever_wrote_them(
     received.data = {
         **(received.data or {}),
         "delivered": [{"to": "owner", "ch": "sms", "at": "2026-11-02T09:00:00+00:00"}],
-        "sent": ["42 email 2026-12-08T01:02:03Z"],
+        # With the time, and seconds after the event (both 7 December 2026).
+        "sent": ["42 email 2026-12-08T01:02:03Z", "owner sms +75"],
     }
     session.commit()
     r = api.as_(acme.agent).get(f"/api/v1/complaints/{cid}/events")
     assert r.status_code == 200, r.text
-    data = next(e["data"] for e in r.json() if e["kind"] == "received")
+    answered = next(e for e in r.json() if e["kind"] == "received")
+    data = answered["data"]
     assert "delivered" not in data
-    assert data["sent"] == ["owner sms 2026-11-02T09:00:00Z", "42 email 2026-12-08T01:02:03Z"]
+    at = datetime.fromisoformat(answered["at"].replace("Z", "+00:00")).replace(microsecond=0)
+    later = (at + timedelta(seconds=75)).astimezone(UTC)
+    assert data["sent"] == [
+        "owner sms 2026-11-02T09:00:00Z",
+        "42 email 2026-12-08T01:02:03Z",
+        f"owner sms {later:%Y-%m-%dT%H:%M:%S}Z",
+    ]
     assert set(data["labels"]) == {"nature", "category", "urgency", "department"}
 
 

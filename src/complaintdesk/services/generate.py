@@ -33,7 +33,7 @@ import time
 from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -436,10 +436,9 @@ class _Maker:
             row[C["msg_status"]] = "sent"
             row[C["msg_sent_at"]] = sent
         else:
-            # bulk.dumps({"sent": [retention.record("owner", channel, sent)]}), faster
-            row[C["received_data"]] = (
-                f'{{"sent":["owner {channel} {sent.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"]}}'
-            )
+            # bulk.dumps({"sent": [retention.record("owner", channel, sent, at)]}), faster
+            seconds = int(sent.timestamp() // 1) - int(at.timestamp() // 1)
+            row[C["received_data"]] = f'{{"sent":["owner {channel} {seconds:+d}"]}}'
         return row
 
 

@@ -4,14 +4,17 @@ The outbox is a queue, not an archive: a message that was sent is needed only fo
 while (to answer "did the owner get it?" on the complaint's page, to resend by hand).
 After the retention period :func:`purge_outbox` deletes it and keeps a compact
 delivery record in the event that caused it: ``data.sent``, a list of strings
-``"<to> <channel> <when sent, UTC>"``, e.g. ``"owner sms 2026-12-17T11:02:34Z"``
-(``to``: ``owner`` or the staff member's id). Kept for ever, about eight a complaint:
-one short string is about half the bytes of an object with three keys. Events
-written by earlier versions (purged, or generated, before 7 December 2026) hold
-``data.delivered``, a list of ``{"to", "ch",
-"at"}`` objects; :func:`deliveries` reads both, and the API answers both as
-``sent`` strings (:func:`one_form`). Messages still pending, being sent or
-failed stay (they need delivery or someone's attention).
+``"<to> <channel> +<seconds>"``, e.g. ``"owner sms +42"`` (``to``: ``owner`` or the
+staff member's id; sent 42 seconds after the event, counted in whole seconds of UTC
+time). Kept for ever, about eight a complaint: the seconds are a few characters where
+the time was twenty. The API answers every record with its time, as it always did
+(``"owner sms 2026-12-17T11:02:34Z"``, :func:`one_form`).
+
+Records written by earlier versions stay as they were (history is not rewritten) and
+read the same: ``sent`` strings with the time itself (purged, or generated, on 7
+December 2026 before the seconds came in), and before that ``data.delivered``, a
+list of ``{"to", "ch", "at"}`` objects. :func:`deliveries` reads all three. Messages
+still pending, being sent or failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
 ``COMPLAINTDESK_OUTBOX_RETENTION_DAYS``); ``complaintdesk purge-outbox`` runs it once.
@@ -45,18 +48,31 @@ def _cause(dedupe_key: str) -> int | None:
     return int(last) if last.isdigit() else None
 
 
-def record(to: str, channel: str, sent: datetime | None) -> str:
-    """One delivery record: ``"owner sms 2026-12-17T11:02:34Z"``. The time is UTC to
-    the second and ends in ``Z`` (a time with its zone, as docs/api.md promises);
-    the bulk path (``generate``) writes the same."""
+def record(to: str, channel: str, sent: datetime | None, since: datetime | None = None) -> str:
+    """One delivery record. With ``since`` (the event's moment), as stored:
+    ``"owner sms +42"``, the whole seconds from ``since`` to ``sent`` (both cut to the
+    second, so that :func:`one_form` gives back the time to the second exactly).
+    Without it, as the API answers it: ``"owner sms 2026-12-17T11:02:34Z"``, UTC to the
+    second, ending in ``Z`` (a time with its zone, as docs/api.md promises). The bulk
+    path (``generate``) writes the same."""
     if sent is None:
         return f"{to} {channel}"
-    return f"{to} {channel} {sent.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
+    if since is not None:
+        return f"{to} {channel} {_seconds(sent) - _seconds(since):+d}"
+    return f"{to} {channel} {_iso(sent)}"
 
 
-def delivery_record(message: Outbox) -> str:
+def _seconds(at: datetime) -> int:
+    return int(at.timestamp() // 1)
+
+
+def _iso(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
+
+
+def delivery_record(message: Outbox, since: datetime | None = None) -> str:
     to = "owner" if message.staff_id is None else str(message.staff_id)
-    return record(to, message.channel, message.sent_at)
+    return record(to, message.channel, message.sent_at, since)
 
 
 @dataclass(frozen=True)
@@ -66,8 +82,9 @@ class Delivery:
     at: str | None  # ISO 8601, UTC
 
 
-def deliveries(data: dict[str, Any] | None) -> list[Delivery]:
-    """An event's delivery records, in either form (``sent`` strings, or the
+def deliveries(data: dict[str, Any] | None, since: datetime | None = None) -> list[Delivery]:
+    """An event's delivery records, in any of their forms (``sent`` strings with the
+    seconds after the event, ``since``; ``sent`` strings with the time; the
     ``delivered`` objects of events purged before 7 December 2026)."""
     data = data or {}
     found = [
@@ -75,22 +92,38 @@ def deliveries(data: dict[str, Any] | None) -> list[Delivery]:
     ]
     for line in data.get("sent", []):
         to, channel, *at = str(line).split(" ")
-        found.append(Delivery(to, channel, at[0] if at else None))
+        found.append(Delivery(to, channel, _absolute(at[0], since) if at else None))
     return found
 
 
-def one_form(data: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An event's data with its delivery records in one form, ``sent`` strings: the
+def _absolute(when: str, since: datetime | None) -> str:
+    """A stored record's time as the API answers it: ``+42`` (seconds after the
+    event) as the time; a time as it was written."""
+    if since is None or when[:1] not in "+-" or not when[1:].isdigit():
+        return when
+    return _iso(datetime.fromtimestamp(_seconds(since) + int(when), UTC))
+
+
+def one_form(data: dict[str, Any] | None, since: datetime | None = None) -> dict[str, Any] | None:
+    """An event's data with its delivery records in one form, ``sent`` strings with
+    the time (``since``: the event's moment, which the stored seconds count from): the
     ``delivered`` objects of events purged before come first, as strings, then the
     event's own ``sent``. What the API answers, so that a client reads one form
     whatever code wrote the event; history is not rewritten."""
-    if not data or "delivered" not in data:
+    if not data or ("delivered" not in data and "sent" not in data):
         return data
     out = {k: v for k, v in data.items() if k != "delivered"}
-    out["sent"] = [_old_record(d) for d in data["delivered"] if isinstance(d, dict)] + list(
-        data.get("sent", [])
-    )
+    out["sent"] = [_old_record(d) for d in data.get("delivered", []) if isinstance(d, dict)] + [
+        _answered(str(line), since) for line in data.get("sent", [])
+    ]
     return out
+
+
+def _answered(line: str, since: datetime | None) -> str:
+    head, _, when = line.rpartition(" ")
+    if not head or " " not in head:  # "<to> <channel>": no time
+        return line
+    return f"{head} {_absolute(when, since)}"
 
 
 def _old_record(d: dict[str, Any]) -> str:
@@ -128,14 +161,15 @@ def purge_outbox(
             messages = list(session.scalars(query))
             if not messages:
                 return report
-            by_event: dict[int, list[str]] = {}
+            by_event: dict[int, list[Outbox]] = {}
             for message in messages:
                 cause = _cause(message.dedupe_key)
                 if cause is not None:
-                    by_event.setdefault(cause, []).append(delivery_record(message))
+                    by_event.setdefault(cause, []).append(message)
             for event in session.scalars(select(Event).where(Event.id.in_(sorted(by_event)))):
                 data = dict(event.data or {})
-                data["sent"] = [*data.get("sent", []), *by_event[event.id]]
+                made = [delivery_record(m, event.at) for m in by_event[event.id]]
+                data["sent"] = [*data.get("sent", []), *made]
                 event.data = data
                 report.recorded += 1
             session.execute(delete(Outbox).where(Outbox.id.in_([m.id for m in messages])))

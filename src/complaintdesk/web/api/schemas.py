@@ -373,7 +373,7 @@ class EventOut(BaseModel):
             field=e.field,
             old=e.old,
             new=e.new,
-            data=retention.one_form(e.data),  # delivery records in one form
+            data=retention.one_form(e.data, e.at),  # delivery records in one form
         )
 
 
