@@ -305,7 +305,7 @@ def test_repeat_of_a_communication_complaint_upgrades_both(session: Session, acm
     events = _events(session, second)
     assert [e.kind for e in events] == ["received", "upgraded"]
     assert events[0].data is not None and events[0].data["repeat_of"] == str(first.id)
-    assert events[0].data["labels"]["nature"] == "dissatisfaction"
+    assert events[0].data["labels"].split(" ")[0] == "dissatisfaction"  # nature first
     assert [e.kind for e in _events(session, first)] == ["received", "upgraded"]
     assert "repeat_of" not in (_events(session, first)[0].data or {})
 
@@ -386,15 +386,31 @@ def test_corrections_become_training_examples(session: Session, acme: Org) -> No
         reason="只是灯泡",
     )
     examples = corrected_examples(session)
-    assert examples == [
-        {
-            "text": "楼道灯不亮了,麻烦安排师傅换个灯泡",
-            "nature": c.nature,
-            "category": c.category,
-            "urgency": "low",
-            "department": "security",
-        }
-    ]
+    expected = {
+        "text": "楼道灯不亮了,麻烦安排师傅换个灯泡",
+        "nature": c.nature,
+        "category": c.category,
+        "urgency": "low",
+        "department": "security",
+    }
+    assert examples == [expected]
+    # The intake labels as one string; events stored before with an object read the same.
+    received = _events(session, c)[0]
+    assert received.data is not None
+    intake_labels = received.data["labels"]
+    assert isinstance(intake_labels, str) and len(intake_labels.split(" ")) == 4
+    nature, category, urgency, department = intake_labels.split(" ")
+    received.data = {
+        **received.data,
+        "labels": {
+            "nature": nature,
+            "category": category,
+            "urgency": urgency,
+            "department": department,
+        },
+    }
+    session.flush()
+    assert corrected_examples(session) == [expected]
 
 
 def test_a_late_return_visit_escalates_but_neither_upgrades_nor_says_delayed(

@@ -333,3 +333,20 @@ def test_status_changes_work_out_what_a_status_event_did_not_store() -> None:
     assert status_changes(
         [("received", "status", None, "received"), ("withdraw", None, None, None)]
     ) == [("status", None, "received"), ("status", "received", "withdrawn")]
+
+
+def test_intake_labels_are_stored_as_one_string_and_read_in_either_form() -> None:
+    from complaintdesk.domain.taxonomy import labels_of, labels_text
+
+    labels = {
+        "urgency": "low",
+        "department": "landscaping",
+        "nature": "consulting",
+        "category": "service_quality",
+    }
+    stored = labels_text(labels)
+    assert stored == "consulting service_quality low landscaping"  # LABELS order
+    assert labels_of(stored) == labels
+    assert labels_of(labels) == labels  # the object events stored before
+    assert labels_of({"nature": "consulting"}) == {"nature": "consulting"}
+    assert labels_of(None) == {} and labels_of("consulting low") == {}

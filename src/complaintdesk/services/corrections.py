@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Complaint, Event, LabelCorrection
-from complaintdesk.domain.taxonomy import LABELS
+from complaintdesk.domain.taxonomy import LABELS, labels_of
 
 
 def corrected_examples(session: Session, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -39,8 +39,8 @@ def corrected_examples(session: Session, *, limit: int | None = None) -> list[di
         )
     )
     for complaint_id, data in received:
-        suggested = (data or {}).get("labels", {})
-        labels[complaint_id] = {name: suggested[name] for name in LABELS if name in suggested}
+        # Stored as one string since 7 December 2026, as an object before (labels_of).
+        labels[complaint_id] = labels_of((data or {}).get("labels"))
     corrections = session.execute(
         select(LabelCorrection.complaint_id, LabelCorrection.label, LabelCorrection.new)
         .where(LabelCorrection.complaint_id.in_(ids))

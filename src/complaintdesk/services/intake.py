@@ -48,7 +48,14 @@ from complaintdesk.domain.lifecycle import FINAL_STATES, Outcome, Status, is_eff
 from complaintdesk.domain.messages import MessageKind
 from complaintdesk.domain.permissions import Permission
 from complaintdesk.domain.search import search_terms
-from complaintdesk.domain.taxonomy import LABELS, Category, Channel, Nature, parse_labels
+from complaintdesk.domain.taxonomy import (
+    LABELS,
+    Category,
+    Channel,
+    Nature,
+    labels_text,
+    parse_labels,
+)
 from complaintdesk.services.common import (
     get_owner,
     get_project,
@@ -210,7 +217,7 @@ def register_once(
         # (bytes on every complaint). A repeat's link is recorded here too
         # (``repeat_of``), not in an event of its own.
         data={
-            "labels": labels,
+            "labels": labels_text(labels),  # one string (answered as an object)
             "repeat_of": str(repeat.earlier.id) if repeat is not None else None,
         },
     )
