@@ -18,7 +18,7 @@ from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, OwnerUni
 from complaintdesk.domain import rules
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.domain.messages import language_of_text
-from complaintdesk.services import bulk
+from complaintdesk.services import bulk, queries
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.generate import generate
 from complaintdesk.services.retention import deliveries, record
@@ -85,6 +85,24 @@ def test_generate_makes_history_with_whole_lifecycles(
     kinds = Counter(session.scalars(select(Event.kind).where(Event.complaint_id.in_(ids[:500]))))
     for kind in ("received", "dispatch", "start", "resolve", "visit_satisfied", "close"):
         assert kinds[kind] == min(len(ids), 500), kind
+    # The steps store no status change (each follows the one before); the timeline
+    # answers every one, as the bulk path stored them before.
+    assert not session.scalars(
+        select(Event.field).where(Event.complaint_id.in_(ids[:500]), Event.field.is_not(None))
+    ).first()
+    assert [(e.kind, e.field, e.old, e.new) for e in queries.timeline(session, closed[0])] == [
+        ("received", "status", None, "received"),
+        ("dispatch", "status", "received", "dispatched"),
+        ("start", "status", "dispatched", "in_progress"),
+        ("resolve", "status", "in_progress", "resolved"),
+        ("visit_satisfied", "status", "resolved", "visited"),
+        ("close", "status", "visited", "closed"),
+    ]
+    withdrawn = next(c for c in made if c.status == Status.WITHDRAWN)
+    assert [(e.kind, e.field, e.old, e.new) for e in queries.timeline(session, withdrawn)] == [
+        ("received", "status", None, "received"),
+        ("withdraw", "status", None, "withdrawn"),  # stored: no step before it said
+    ]
     assert session.scalar(select(func.count()).select_from(Visit)) >= len(closed)
     assert session.scalar(select(func.count()).select_from(FollowUp)) > len(made) // 3
     assert all(c.satisfaction is not None for c in closed)

@@ -134,11 +134,12 @@ def status_changes(
     """Each event's ``(field, old, new)`` from its ``(kind, field, old, new)`` as
     stored, a complaint's events in order.
 
-    Since 7 December 2026 a status event stores none of the three (its kind says the
-    new status, the event before it the old one: about 27 bytes of every such event,
-    six or so a complaint): they are worked out here, ``("status", <the status
-    before>, <the kind's status>)``. An event that stored them (written before, or by
-    the bulk path) keeps what it stored; so does every other event."""
+    Since a change of 7 December 2026 a status event stores none of the three (its
+    kind says the new status, the event before it the old one: about 27 bytes of every
+    such event, six or so a complaint): they are worked out here, ``("status", <the
+    status before>, <the kind's status>)``. An event that stored them (written before,
+    or a bulk-loaded closing with no step before it) keeps what it stored; so does
+    every other event."""
     status: str | None = None
     found: list[tuple[str | None, str | None, str | None]] = []
     for kind, field, old, new in events:

@@ -474,25 +474,30 @@ def _statements(dialect: str) -> list[str]:
         f"INSERT INTO complaints ({', '.join(COMPLAINT_COLUMNS)}) "
         f"SELECT {', '.join(src(c) for c in COMPLAINT_COLUMNS)} FROM bulk_stage"
     )
-    # The lifecycle as events: (event id, moment, actor, kind, old status, new status).
+    # The lifecycle as events: (event id, moment, actor, kind, field, old, new). A step
+    # of the lifecycle stores no field, old, new (each follows the one before:
+    # lifecycle.status_changes works them out); a closing or withdrawal that follows
+    # no return visit (imported history, withdrawn by the owner) stores them, its old
+    # status unknown (NULL).
+    told = "visited_at IS NULL OR status <> 'closed'"
     steps = [
-        ("ev_received", "received_at", "first_receiver_id", "'received'", "NULL", "'received'"),
-        ("ev_dispatched", "dispatched_at", "first_receiver_id", "'dispatch'", "'received'",
-         "'dispatched'"),
-        ("ev_started", "started_at", "assignee_id", "'start'", "'dispatched'", "'in_progress'"),
-        ("ev_resolved", "resolved_at", "assignee_id", "'resolve'", "'in_progress'", "'resolved'"),
-        ("ev_visited", "visited_at", "first_receiver_id", "'visit_satisfied'", "'resolved'",
-         "'visited'"),
+        ("ev_received", "received_at", "first_receiver_id", "'received'", "NULL", "NULL", "NULL"),
+        ("ev_dispatched", "dispatched_at", "first_receiver_id", "'dispatch'", "NULL", "NULL",
+         "NULL"),
+        ("ev_started", "started_at", "assignee_id", "'start'", "NULL", "NULL", "NULL"),
+        ("ev_resolved", "resolved_at", "assignee_id", "'resolve'", "NULL", "NULL", "NULL"),
+        ("ev_visited", "visited_at", "first_receiver_id", "'visit_satisfied'", "NULL", "NULL",
+         "NULL"),
         ("ev_closed", "closed_at", "first_receiver_id",
          "CASE status WHEN 'withdrawn' THEN 'withdraw' ELSE 'close' END",
-         "CASE WHEN visited_at IS NULL THEN NULL ELSE 'visited' END", "status"),
+         f"CASE WHEN {told} THEN 'status' END", "NULL", f"CASE WHEN {told} THEN status END"),
     ]  # fmt: skip
     data = _json(dialect, "received_data")
     events = "INSERT INTO events (id, complaint_id, at, actor_id, kind, field, old, new, data) " + (
         " UNION ALL ".join(
-            f"SELECT {ev}, id, {at}, {actor}, {kind}, 'status', {old}, {new}, "
+            f"SELECT {ev}, id, {at}, {actor}, {kind}, {field}, {old}, {new}, "
             f"{data if ev == 'ev_received' else 'NULL'} FROM bulk_stage WHERE {ev} IS NOT NULL"
-            for ev, at, actor, kind, old, new in steps
+            for ev, at, actor, kind, field, old, new in steps
         )
     )
     follow_ups = (
@@ -547,17 +552,17 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
 
 _N_COMPLAINT = len(COMPLAINT_COLUMNS)
 _EVENT_STEPS = tuple(
-    (_INDEX[ev], _INDEX[at], _INDEX[actor], kind, old, new)
-    for ev, at, actor, kind, old, new in (
-        ("ev_received", "received_at", "first_receiver_id", "received", None, "received"),
-        ("ev_dispatched", "dispatched_at", "first_receiver_id", "dispatch", "received",
-         "dispatched"),
-        ("ev_started", "started_at", "assignee_id", "start", "dispatched", "in_progress"),
-        ("ev_resolved", "resolved_at", "assignee_id", "resolve", "in_progress", "resolved"),
-        ("ev_visited", "visited_at", "first_receiver_id", "visit_satisfied", "resolved",
-         "visited"),
+    (_INDEX[ev], _INDEX[at], _INDEX[actor], kind)
+    for ev, at, actor, kind in (
+        ("ev_received", "received_at", "first_receiver_id", "received"),
+        ("ev_dispatched", "dispatched_at", "first_receiver_id", "dispatch"),
+        ("ev_started", "started_at", "assignee_id", "start"),
+        ("ev_resolved", "resolved_at", "assignee_id", "resolve"),
+        ("ev_visited", "visited_at", "first_receiver_id", "visit_satisfied"),
     )
 )  # fmt: skip
+"""The lifecycle's steps as events, in order: each stores no field, old, new (the
+statements for SQLite say why)."""
 
 
 _JSONB_OID = 3802
@@ -641,18 +646,22 @@ def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
                 copy.write_row(values)
         for row in rows:
             complaint = row[id_]
-            for ev, at, actor, kind, old, new in _EVENT_STEPS:
+            for ev, at, actor, kind in _EVENT_STEPS:
                 if row[ev] is not None:
                     data = row[received_data] if ev == ev_received else None
                     events.append(
-                        (row[ev], complaint, row[at], row[actor], kind, "status", old, new, data)
+                        (row[ev], complaint, row[at], row[actor], kind, None, None, None, data)
                     )
             if row[ev_closed] is not None:
                 final = row[status]
+                # After a return visit the closing follows from the steps; else (an
+                # import, a withdrawal) it says so itself, its old status unknown.
+                after_visit = row[visited_at] is not None and final == "closed"
                 events.append(
                     (row[ev_closed], complaint, row[closed_at], row[receiver],
-                     "withdraw" if final == "withdrawn" else "close", "status",
-                     None if row[visited_at] is None else "visited", final, None)
+                     "withdraw" if final == "withdrawn" else "close",
+                     None if after_visit else "status", None, None if after_visit else final,
+                     None)
                 )  # fmt: skip
             if row[fu_id] is not None:
                 staff = row[assignee] if row[assignee] is not None else row[receiver]

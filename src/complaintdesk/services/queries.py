@@ -437,9 +437,10 @@ def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[
 
 def timeline(session: Session, complaint: Complaint) -> list[Event]:
     """The complaint's events in order, each status event with its ``field``, ``old``
-    and ``new`` (stored by events written before 7 December 2026 and by the bulk
-    path, worked out from the kinds for the others: ``status_changes``). They are set
-    as loaded values, not changes: nothing is written back."""
+    and ``new``: stored by events written before a change of 7 December 2026 (and by
+    the bulk path's closings with no step before them), worked out from the kinds for
+    the others (``status_changes``). They are set as loaded values, not changes:
+    nothing is written back."""
     events = _history(session, Event, complaint)
     changes = status_changes((e.kind, e.field, e.old, e.new) for e in events)
     for event, (field, old, new) in zip(events, changes, strict=True):
