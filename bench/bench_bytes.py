@@ -445,9 +445,18 @@ def main() -> None:
     )
     parser.add_argument("--base-years", type=float, default=0.25)
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432")
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        help="the run's clock, ISO 8601 with a zone, e.g. 2026-12-07T00:00:00+00:00 "
+        "(default: the real time; the live run's HOT share moves with its minute, "
+        "so give two runs to compare the same --now)",
+    )
+    parser.add_argument("--prefix", default="cd_bench", help="the databases' name prefix")
     args = parser.parse_args()
     _settings(args.pg)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) if args.now is None else args.now.astimezone(UTC)
     if args.rows > 0:
         _bench_generate(args, now)
     if args.services > 0:
@@ -461,7 +470,7 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
     from complaintdesk.services.generate import generate
     from complaintdesk.services.retention import purge_outbox
 
-    name = f"cd_bench_live_{os.getpid()}"
+    name = f"{args.prefix}_live_{os.getpid()}"
     engine = _database(args.pg, name)
     engine.dispose()
 
@@ -522,7 +531,7 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
 def _bench_generate(args: argparse.Namespace, now: datetime) -> None:
     from complaintdesk.services.generate import generate
 
-    name = f"cd_bench_gen_{os.getpid()}"
+    name = f"{args.prefix}_gen_{os.getpid()}"
     engine = _database(args.pg, name)
     try:
         factory = make_sessionmaker(engine)
@@ -582,7 +591,7 @@ def _bench_demo(args: argparse.Namespace, now: datetime) -> None:
     from complaintdesk.services.delivery import LogChannel, deliver
     from complaintdesk.services.retention import purge_outbox
 
-    name = f"cd_bench_svc_{os.getpid()}"
+    name = f"{args.prefix}_svc_{os.getpid()}"
     engine = _database(args.pg, name)
     try:
         factory = make_sessionmaker(engine)
