@@ -220,10 +220,55 @@ def literals(*patterns: re.Pattern[str]) -> list[str] | None:
 
 
 def prefilter(*patterns: re.Pattern[str]) -> re.Pattern[str] | None:
-    """A regex that matches wherever any of ``patterns`` can (and also elsewhere), and
-    is fast to search; None when no such regex is known."""
+    """A regex that matches some text wherever any of ``patterns`` matches it (and
+    elsewhere too), and is fast to search; None when no such regex is known. Only
+    whether it matches says anything: where it matches is not where a pattern would
+    (see :func:`_anchored`)."""
     words = literals(*patterns)
-    return re.compile(_trie(words)) if words else None
+    return re.compile(_anchored(words)) if words else None
+
+
+FREQUENT = (
+    " etaonirshldcupmygwfbk了人v一的下不!是1电没楼好业?在我来有2x上水理物请处个0你里8么3们5家"
+    "都到7能修管道次天快直问梯小望门谢6烦车麻住安还几打吗尽经得回说地这投诉区复希主看被怎单户话元9"
+    "时多现老费栋再太大反年已什保前气停过辛苦就qj派事也库帮忙排子开周漏想交全要很坏花墙房重火本映报4"
+)
+"""Characters in the order of their frequency in complaints (the generated corpus,
+20,000 examples, seed 777, normalised), most frequent first. :func:`_anchored` finds a
+word by its rarest character; a character not listed counts as rarer than any listed.
+Only the speed of a search depends on this list, never what it finds."""
+_RANK = {ch: i for i, ch in enumerate(FREQUENT)}
+
+
+def _anchored(words: Sequence[str]) -> str:
+    """A regex that matches a text exactly when one of ``words`` occurs in it, found by
+    each word's rarest character (its *anchor*, :data:`FREQUENT`): the part of the
+    word before the anchor is checked by a look-behind, the part after is matched.
+
+    A trie of the words (:func:`_trie`) starts a try at every character that begins a
+    word: in English text nearly every letter does ("a" for "assault", "t" for
+    "trapped"), and each try walks the trie's top alternation. Python's ``re`` skips
+    the characters that cannot start a match with a fast set test, and the anchors are
+    a much smaller set than the first letters: the search is about twice as fast on
+    the texts at hand. The match found starts at an anchor, not at the word's start:
+    only whether it matches may be used."""
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for word in words:
+        k = max(range(len(word)), key=lambda i: (_RANK.get(word[i], len(_RANK)), -i))
+        groups.setdefault(word[k], set()).add((word[:k], word[k + 1 :]))
+    branches: list[str] = []
+    for anchor in sorted(groups):
+        tails = []
+        for before, after in sorted(groups[anchor]):
+            behind = f"(?<={re.escape(before + anchor)})" if before else ""
+            tails.append(behind + re.escape(after))
+        if "" in tails:  # the anchor alone is a word: anything longer adds nothing
+            branches.append(re.escape(anchor))
+        elif len(tails) == 1:
+            branches.append(re.escape(anchor) + tails[0])
+        else:
+            branches.append(re.escape(anchor) + "(?:" + "|".join(tails) + ")")
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
 def _top_branches(source: str) -> list[str]:
@@ -373,7 +418,16 @@ owners in danger now do not write letters."""
 MAX_TITLE = 100
 """A first line this short, followed by more text, is a title."""
 
-_SENTENCE_END = re.compile(r"[。！？!?；;\n\r]+|\.(?=\s|$)|…+|\.{3,}")
+SENTENCE_END_PLAIN = r"[。！？!?；;\n\r]+|\.(?=\s|$)|…+|\.{3,}"
+"""Where a sentence ends: a run of 。！？!?；; or line ends, a full stop followed by a
+space or the end, a run of …, or three full stops or more."""
+_SENTENCE_END = re.compile(
+    r"[。！？!?；;\n\r….]"
+    r"(?:(?<=[。！？!?；;\n\r])[。！？!?；;\n\r]*|(?<=…)…*|(?<=\.)(?:(?=\s|$)|\.\.+))"
+)
+""":data:`SENTENCE_END_PLAIN`, the same matches (tested), written to start with one
+character set: Python's ``re`` then skips every other character with a fast set test
+instead of trying four alternatives at each (about 5 times faster on the texts at hand)."""
 
 
 def _sentences(text: str) -> list[tuple[int, str]]:
@@ -558,7 +612,10 @@ def apply(pred: Prediction, danger: Danger, high: bool = False) -> Prediction:
     if not emergency:
         if high and pred.urgency is Urgency.NORMAL and pred.nature is not Nature.CONSULTING:
             conf = {**pred.confidence, "urgency": max(pred.confidence.get("urgency", 0.0), 0.8)}
-            return replace(pred, urgency=Urgency.HIGH, confidence=conf)
+            # Prediction.of: the object replace() makes, without a frozen __init__.
+            return Prediction.of(
+                pred.nature, pred.category, Urgency.HIGH, pred.department, conf, pred.model_version
+            )
         return pred
     conf = dict(pred.confidence)
     department = pred.department
@@ -576,13 +633,8 @@ def apply(pred: Prediction, danger: Danger, high: bool = False) -> Prediction:
     nature = pred.nature
     if nature is Nature.CONSULTING:
         nature = Nature.HELP_SEEKING
-    return replace(
-        pred,
-        nature=nature,
-        category=Category.EMERGENCY,
-        urgency=Urgency.CRITICAL,
-        department=department,
-        confidence=conf,
+    return Prediction.of(
+        nature, Category.EMERGENCY, Urgency.CRITICAL, department, conf, pred.model_version
     )
 
 

@@ -134,3 +134,85 @@ def test_a_pattern_without_literal_branches_is_not_split() -> None:
     assert rules.split_literals(re.compile("fire", re.IGNORECASE)) == (None, None)
     lit, rest = rules.split_literals(re.compile(r"着火|起火|\bfire\b"))
     assert lit is not None and rest is not None and rest.pattern == r"\bfire\b"
+
+
+SENTENCE_EDGES = [
+    "a. b",
+    "..",
+    ".. x",
+    "... x",
+    "a...b",
+    "x.",
+    "x..",
+    "x...",
+    "x....y",
+    "…",
+    "a……b.",
+    ". . .",
+    ".\n.",
+    "end.\r\nnext!?！？；;。",
+    "3.5 metres. 2.",
+]
+
+
+def test_sentence_ends_are_found_where_the_plain_pattern_finds_them(texts: list[str]) -> None:
+    """The sentence-end regex written to start with one character set matches exactly
+    where its plain form does: same starts, same ends."""
+    plain = re.compile(rules.SENTENCE_END_PLAIN)
+    assert rules._SENTENCE_END.pattern != plain.pattern
+    found = 0
+    for text in texts + SENTENCE_EDGES:
+        spans = [m.span() for m in plain.finditer(text)]
+        assert [m.span() for m in rules._SENTENCE_END.finditer(text)] == spans, text[:40]
+        found += len(spans)
+    assert found > 1000
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["fire", "flames", "lift"],
+        ["110", "120", "119", "救命"],
+        ["a", "ab", "b"],
+        ["dripping from", "not breathing", "着火", "困了人"],
+        ["x"],
+    ],
+)
+def test_a_word_is_found_by_its_rarest_character(words: list[str]) -> None:
+    """The anchored regex matches a text exactly when one of the words occurs in it."""
+    anchored = re.compile(rules._anchored(words))
+    probes = [w for w in words] + [
+        p + w + s for w in words for p in ("", "x ", "电") for s in ("", "!", " y")
+    ]
+    probes += [
+        "",
+        "fir",
+        "lif",
+        "ift",
+        "11",
+        "1 10",
+        "drippingfrom",
+        "not breathin",
+        "着",
+        "困了",
+        "y",
+    ]
+    for probe in probes:
+        assert (anchored.search(probe) is not None) == any(w in probe for w in words), probe
+
+
+def test_prefilters_match_where_the_plain_trie_does(texts: list[str]) -> None:
+    """A rule's prefilter (anchored at each word's rarest character) says yes on
+    exactly the texts where the trie of the same words finds one."""
+    checked = 0
+    for name, rule in vars(rules).items():
+        if not isinstance(rule, rules._Rule) or rule.pre is None:
+            continue
+        words = rules.literals(rule.pattern)
+        assert words
+        trie = re.compile(rules._trie(words))
+        for text in texts:
+            t = ft.normalise(text)
+            assert (rule.pre.search(t) is None) == (trie.search(t) is None), (name, t[:40])
+            checked += 1
+    assert checked > 10_000
