@@ -104,6 +104,9 @@ def train_command(
     jobs: int = typer.Option(
         1, min=1, help="Processes fitting the fold models and the packaged one side by side."
     ),
+    letters: int = typer.Option(
+        0, min=0, help="Letter-style generated examples added (an experiment; none by default)."
+    ),
 ) -> None:
     """Rebuild the model from the generated corpus, staff corrections and the real
     labelled messages; print its cross-validation on the real messages."""
@@ -126,7 +129,9 @@ def train_command(
         if rows:
             typer.echo(f"database corrections: {len(good)} examples", err=True)
     target = out or m.PACKAGED_MODEL
-    model, cv = m.train_default(extra, seed=seed, size=size, real=real, folds=folds, jobs=jobs)
+    model, cv = m.train_default(
+        extra, seed=seed, size=size, real=real, folds=folds, jobs=jobs, letters=letters
+    )
     if cv is not None:
         _print_cv(cv, real, folds)
     m.save(model, target)
@@ -139,13 +144,17 @@ def cv_command(
     size: int = typer.Option(50_000, help="Generated examples."),
     folds: int = typer.Option(5, min=2, help="Folds."),
     jobs: int = typer.Option(1, min=1, help="Processes fitting the fold models side by side."),
+    letters: int = typer.Option(
+        0, min=0, help="Letter-style generated examples added (an experiment; none by default)."
+    ),
 ) -> None:
     """Cross-validate the training recipe on the real labelled messages (writes no model)."""
     from complaintdesk.classify.crossval import cross_validate
-    from complaintdesk.classify.generate import generate
+    from complaintdesk.classify.model import training_corpus
 
     real = _real(False)
-    cv = cross_validate(generate(size, seed), real, k=folds, seed=seed, jobs=jobs)
+    corpus = training_corpus(size, seed, letters)
+    cv = cross_validate(corpus, real, k=folds, seed=seed, jobs=jobs)
     _print_cv(cv, real, folds)
 
 
