@@ -66,6 +66,8 @@ TABLES = (
     "sla_checks",
     # A complaint's owner links (one per message to the owner) are part of its cost.
     "owner_links",
+    # The owner's history's index table (0015): one row a complaint with an owner.
+    "owner_complaints",
 )
 ORG = ("owners", "owner_units", "units", "buildings", "staff")
 
