@@ -351,7 +351,8 @@ class Complaint(Base):
     department: Mapped[str] = mapped_column(String(30))
     label_source: Mapped[str] = mapped_column(String(10), default="auto")
     # The classifier's confidence in each label, times CONFIDENCE_SCALE (it rounds them
-    # to four decimals): 8 bytes of the row where a JSON object took about 101 (0014).
+    # to four decimals): 8 bytes of the row where a JSON object took about 101 (0014;
+    # pgstattuple after bench/bench_bytes.py: docs/capacity.md, "Bytes per complaint").
     # Read and set as floats in [0, 1] through ``label_confidence``.
     confidence_nature: Mapped[int | None] = mapped_column(SmallInteger)
     confidence_category: Mapped[int | None] = mapped_column(SmallInteger)

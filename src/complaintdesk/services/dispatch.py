@@ -74,7 +74,8 @@ def dispatch(
     ]
     if complaint.assignee_id is None and assignee_id is not None:
         # The first assignment is recorded in the dispatch event itself (one event
-        # where two were written: about 170 bytes a complaint with its index entries).
+        # where two were written: about 170 bytes a complaint with its index entries,
+        # measured with bench/bench_bytes.py: docs/capacity.md, "Bytes per complaint").
         data["assignee"] = str(assignee_id)
         complaint.assignee_id = assignee_id
     elif complaint.assignee_id != assignee_id:
