@@ -149,6 +149,10 @@ def test_dispatch_follow_up_resolve_with_errors_beside_the_fields(
     assert "已处理" in page and 'data-test="timeline"' in page
     # The dispatch event names its assignee (there is no "assigned" event beside it).
     timeline = page[page.index('data-test="timeline"') :]
+    # Each step shows the status it reached (worked out from the kinds: status events
+    # store no field, old, new), in order.
+    steps = [timeline.index(name) for name in ("已受理", "已派单", "处理中", "已处理")]
+    assert steps == sorted(steps), steps
     assert re.search(r'data-test="assigned">[^<]*' + re.escape(acme.engineer.name), timeline)
     agent = pages(acme.agent)
     assert agent.post_form(f"/complaints/{cid}/visit", {"satisfaction": "5"}).status_code == 303
