@@ -293,12 +293,20 @@ def serve(
     runtime = Runtime.from_settings(
         settings, pool_size=background_pool(settings) if workers > 1 else None
     )
-    # A schema behind the code (or ahead of it) fails on the first request that reads
-    # a missing column: refuse at start, saying what to run, instead.
+    # A schema behind the code fails on the first request that reads a missing column:
+    # refuse at start, saying what to run, instead. One a newer version migrated (a
+    # rolling upgrade: db upgrade, then the servers one by one) is served, with a warning.
     why = migrate.behind(runtime.engine)
     if why is not None:
         runtime.engine.dispose()
         raise CannotServe(why)
+    newer = migrate.ahead(runtime.engine)
+    if newer:
+        log.warning(
+            "the database schema is at revision %s, newer than this version knows; "
+            "serving it (a rolling upgrade). Upgrade this server.",
+            ", ".join(sorted(newer)),
+        )
     jobs = background_jobs(runtime) if background else []
     start_jobs(jobs)
     # Workers answer /readyz; the jobs run here: they learn of them from a heartbeat.

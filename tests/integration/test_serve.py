@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from complaintdesk.db import ids, migrate
 from complaintdesk.db.engine import make_engine, make_sessionmaker, unit_of_work
@@ -144,10 +144,13 @@ def test_serve_refuses_a_database_whose_schema_is_not_this_versions(
     databases: Databases, tmp_path: Path
 ) -> None:
     """A schema one migration behind (or never migrated) would fail on the first request
-    that reads a new column: serve refuses at start and says what to run."""
+    that reads a new column: serve refuses at start and says what to run. A newer one
+    is served (with a warning)."""
     older = databases.new("sqlite", revision="0013")
     never = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     assert "0013" in (migrate.behind(older) or "")
+    with older.connect() as connection:
+        assert migrate.schema_state(connection) == "behind"  # /readyz: not ready
     assert "never migrated" in (migrate.behind(never) or "")
     for engine, expected in ((older, "at revision 0013"), (never, "never migrated")):
         run = subprocess.run(
@@ -167,4 +170,11 @@ def test_serve_refuses_a_database_whose_schema_is_not_this_versions(
         assert expected in run.stderr and "complaintdesk db upgrade" in run.stderr, run.stderr
     # Once upgraded, nothing stands in the way (the serving itself: the test above).
     migrate.upgrade(older)
-    assert migrate.behind(older) is None
+    assert migrate.behind(older) is None and migrate.ahead(older) == set()
+    # A revision this code does not know (a newer version ran db upgrade: a rolling
+    # upgrade) is served, not refused; ahead() names it for the warning.
+    with older.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    assert migrate.behind(older) is None and migrate.ahead(older) == {"9999"}
+    with older.connect() as connection:
+        assert migrate.schema_state(connection) == "newer"  # /readyz: still ready

@@ -42,16 +42,41 @@ def revisions(connection: Connection) -> tuple[set[str], set[str]]:
     return current, heads
 
 
-def behind(engine: Engine) -> str | None:
-    """Why this code should not serve this database (its schema is not the code's
-    head: never migrated, behind, or written by a newer version), or None."""
-    with engine.connect() as connection:
-        current, heads = revisions(connection)
+def schema_state(connection: Connection) -> str:
+    """``ok`` (at this code's head), ``newer`` (a revision this code does not know:
+    migrated by a newer version) or ``behind`` (never migrated, or not yet at head)."""
+    current, heads = revisions(connection)
     if current == heads:
-        return None
+        return "ok"
+    if current and not current <= _known(connection.engine):
+        return "newer"
+    return "behind"
+
+
+def behind(engine: Engine) -> str | None:
+    """Why this code should not serve this database, or None: its schema was never
+    migrated, or is behind this code's head (a missing table or column would fail
+    the first request that reads it). A schema *newer* than the code (a revision this
+    code does not know: ``db upgrade`` run by the next version during a rolling
+    upgrade) is not refused; see :func:`ahead`."""
+    with engine.connect() as connection:
+        if schema_state(connection) != "behind":
+            return None
+        current, heads = revisions(connection)
     at = ", ".join(sorted(current)) or "none (never migrated)"
     return (
         f"the database schema is at revision {at}, this version needs "
-        f"{', '.join(sorted(heads))}: run `complaintdesk db upgrade` first "
-        "(or run the version that wrote it)"
+        f"{', '.join(sorted(heads))}: run `complaintdesk db upgrade` first"
     )
+
+
+def ahead(engine: Engine) -> set[str]:
+    """The database's revisions this code does not know (written by a newer version)."""
+    with engine.connect() as connection:
+        current, _ = revisions(connection)
+        return current - _known(connection.engine)
+
+
+def _known(engine: Engine) -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    return {r.revision for r in script.walk_revisions()}

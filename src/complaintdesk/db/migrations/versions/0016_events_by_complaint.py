@@ -10,8 +10,9 @@ rows, put in id order after they are read), and the months before the complaint'
 still not read (``id >= …`` prunes the partitions).
 
 On PostgreSQL the index is made on every month's partition. While the migration
-runs, events are not written (the old index is dropped and the new one built in its
-transaction); docs/capacity.md has its time at a million.
+runs, events are neither read nor written (dropping the old index takes the table's
+exclusive lock until the new one is built and the migration commits): 30.6 s at ten
+million complaints (docs/operations.md, "Upgrading a large database").
 
 Revision ID: 0016
 Revises: 0015
