@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
@@ -117,3 +117,31 @@ def test_an_id_whose_complaint_is_gone_is_skipped(session: Session, acme: Org) -
     # Another company's administrator sees none of them.
     outsider = session.scalars(select(Staff).where(Staff.id == acme.outsider.id)).one()
     assert queries.owner_history(session, outsider, acme.owner)[0] == []
+
+
+def test_many_complaints_the_viewer_may_not_see_cost_a_few_statements(
+    session: Session, acme: Org
+) -> None:
+    """The owner's 40 newest complaints are in a project the supervisor does not see:
+    each round reads twice the ids of the one before, so the one visible complaint
+    behind them takes a handful of statements, not one per two ids."""
+    older = _register(session, acme, acme.project.id, 0)
+    for n in range(1, 41):
+        _register(session, acme, acme.other_project.id, n)
+    session.flush()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    bind = session.connection().engine
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        page, cursor = queries.owner_history(session, acme.eng_supervisor, acme.owner, limit=1)
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert [c.id for c in page] == [older.id] and cursor is None
+    reads = [s for s in statements if "owner_complaints" in s]
+    # batches of 2, 4, 8, 16, 32 ids: the fifth reaches the visible one (a batch of 2
+    # ids a round, as before, would take 21 rounds)
+    assert len(reads) == 5, len(reads)

@@ -403,27 +403,36 @@ def owner_history(
     and read the owner's newest complaint in each, whether the page reached that
     month or not (docs/capacity.md, step 15). An id the actor may
     not see (another project's, for a supervisor), or whose complaint is gone, is
-    skipped and the next ids read, so a page is full whenever there is more."""
+    skipped and the next ids read, so a page is full whenever there is more; each
+    further round reads twice the ids of the one before (up to
+    ``_HISTORY_BATCH_MAX``), so an owner with hundreds of complaints the actor may
+    not see costs a few statements, not one per page of them."""
     check_limit(limit, MAX_HISTORY_PAGE)
     generic_plans(session)
     rows: list[Complaint] = []
     below = cursor
+    batch = limit + 1
     while True:
         newest = select(OwnerComplaint.complaint_id.label("id")).where(
             OwnerComplaint.owner_id == owner.id
         )
         if below is not None:
             newest = newest.where(OwnerComplaint.complaint_id < below)
-        ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(limit + 1).subquery()
+        ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
         found = session.execute(
             select(ids.c.id, Complaint)
             .outerjoin(Complaint, (Complaint.id == ids.c.id) & _seen_by(actor, as_filter=True))
             .order_by(ids.c.id.desc())
         ).all()
         rows += [c for _, c in found if c is not None]
-        if len(rows) > limit or len(found) <= limit:
+        if len(rows) > limit or len(found) < batch:
             return _newest_page(rows, limit)
         below = found[-1][0]
+        batch = min(batch * 2, _HISTORY_BATCH_MAX)
+
+
+_HISTORY_BATCH_MAX = 1600
+"""The most ids one round of :func:`owner_history` reads (with their complaints)."""
 
 
 def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:
