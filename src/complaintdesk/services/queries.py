@@ -39,6 +39,8 @@ from complaintdesk.db.models import (
 )
 from complaintdesk.domain.errors import InvalidInput, NotFound
 from complaintdesk.domain.lifecycle import OPEN_STATES, Action, Status, status_changes
+from complaintdesk.domain.taxonomy import labels_of
+from complaintdesk.services import retention
 from complaintdesk.services.common import can_see_project, visible_project_ids
 
 MAX_PAGE = 200
@@ -468,6 +470,17 @@ def timeline(session: Session, complaint: Complaint) -> list[Event]:
 
 def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:
     return _history(session, FollowUp, complaint)
+
+
+def event_data(event: Event) -> dict[str, Any] | None:
+    """An event's data in one form, whatever version stored it (history is not
+    rewritten): delivery records as ``sent`` strings with their time
+    (``retention.one_form``), a ``received`` event's labels as an object (stored as
+    one string since 7 December 2026). What the API answers."""
+    data = retention.one_form(event.data, event.at)
+    if data is not None and isinstance(data.get("labels"), str):
+        data = {**data, "labels": labels_of(data["labels"])}
+    return data
 
 
 def event_assignee(event: Event) -> str | None:

@@ -39,9 +39,8 @@ from complaintdesk.domain.taxonomy import (
     Role,
     StaffDepartment,
     Urgency,
-    labels_of,
 )
-from complaintdesk.services import retention
+from complaintdesk.services import queries
 from complaintdesk.services.privacy import Contact
 from complaintdesk.web.presenter import ComplaintView
 
@@ -374,18 +373,8 @@ class EventOut(BaseModel):
             field=e.field,
             old=e.old,
             new=e.new,
-            data=_answered_data(e),
+            data=queries.event_data(e),
         )
-
-
-def _answered_data(e: Event) -> dict[str, Any] | None:
-    """An event's data as the API answers it, whatever form stored it: delivery
-    records as ``sent`` strings with their time (retention.one_form), a ``received``
-    event's labels as an object (stored as one string since 7 December 2026)."""
-    data = retention.one_form(e.data, e.at)
-    if data is not None and isinstance(data.get("labels"), str):
-        data = {**data, "labels": labels_of(data["labels"])}
-    return data
 
 
 class FollowUpOut(BaseModel):
