@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from complaintdesk.db import triggers
+
 _PG = [
     """
     CREATE OR REPLACE FUNCTION complaints_owner_index() RETURNS trigger
@@ -52,18 +54,9 @@ BACKFILL = (
 
 
 def install(connection: Connection) -> None:
-    """Create the triggers (again: a no-op when they are there)."""
-    if connection.dialect.name == "postgresql":
-        for statement in _PG:
-            connection.execute(text(statement))
-        return
-    there = connection.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'owner_complaints'")
-    ).first()
-    if there is None:  # a database not yet at revision 0015
-        return
-    for statement in _SQLITE:
-        connection.execute(text(statement))
+    """Create the triggers (again: a no-op when they are there; on SQLite, nothing
+    before revision 0015 made the table)."""
+    triggers.install(connection, "owner_complaints", _PG, _SQLITE)
 
 
 def uninstall(connection: Connection) -> None:

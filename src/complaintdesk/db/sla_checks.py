@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from complaintdesk.db import triggers
+
 _PG = [
     """
     CREATE OR REPLACE FUNCTION complaints_sla_check() RETURNS trigger
@@ -68,18 +70,9 @@ _SQLITE = [
 
 
 def install(connection: Connection) -> None:
-    """Create the triggers (again: a no-op when they are there)."""
-    if connection.dialect.name == "postgresql":
-        for statement in _PG:
-            connection.execute(text(statement))
-        return
-    there = connection.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sla_checks'")
-    ).first()
-    if there is None:  # a database not yet at revision 0009
-        return
-    for statement in _SQLITE:
-        connection.execute(text(statement))
+    """Create the triggers (again: a no-op when they are there; on SQLite, nothing
+    before revision 0009 made the table)."""
+    triggers.install(connection, "sla_checks", _PG, _SQLITE)
 
 
 def uninstall(connection: Connection) -> None:
