@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -38,7 +39,7 @@ def revisions(connection: Connection) -> tuple[set[str], set[str]]:
     """The database's revisions and the code's heads: equal when the schema is current
     (an empty set for a database never migrated)."""
     current = set(MigrationContext.configure(connection).get_current_heads())
-    heads = set(ScriptDirectory.from_config(alembic_config(connection.engine)).get_heads())
+    heads = set(_script().get_heads())
     return current, heads
 
 
@@ -48,7 +49,7 @@ def schema_state(connection: Connection) -> str:
     current, heads = revisions(connection)
     if current == heads:
         return "ok"
-    if current and not current <= _known(connection.engine):
+    if current and not current <= _known():
         return "newer"
     return "behind"
 
@@ -74,9 +75,15 @@ def ahead(engine: Engine) -> set[str]:
     """The database's revisions this code does not know (written by a newer version)."""
     with engine.connect() as connection:
         current, _ = revisions(connection)
-        return current - _known(connection.engine)
+        return current - _known()
 
 
-def _known(engine: Engine) -> set[str]:
-    script = ScriptDirectory.from_config(alembic_config(engine))
-    return {r.revision for r in script.walk_revisions()}
+def _known() -> set[str]:
+    return {r.revision for r in _script().walk_revisions()}
+
+
+@cache
+def _script() -> ScriptDirectory:
+    """The migrations of this code, read once a process: /readyz and serve's start
+    ask for them every time, and they do not change while the process runs."""
+    return ScriptDirectory(str(MIGRATIONS))
