@@ -46,10 +46,16 @@ _SQLITE = [
     """,
 ]
 
-BACKFILL = (
+
+BACKFILL_FROM = (
     "INSERT INTO owner_complaints (owner_id, complaint_id) "
-    "SELECT owner_id, id FROM complaints WHERE owner_id IS NOT NULL ORDER BY owner_id, id"
+    "SELECT owner_id, id FROM {source} WHERE owner_id IS NOT NULL ORDER BY owner_id, id "
+    "ON CONFLICT DO NOTHING"
 )
+"""The rows of the complaints in ``{source}`` (one partition of complaints) that are not
+there yet (``db/online.fill_by_partition``)."""
+
+BACKFILL = BACKFILL_FROM.format(source="complaints")
 """Every existing complaint's row (a migration's or a repair's)."""
 
 

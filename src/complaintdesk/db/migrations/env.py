@@ -17,9 +17,10 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        # Each migration commits on its own: the locks one takes (0015 holds writes to
-        # complaints, 0016 every use of events) are not held through the next ones,
-        # and a failure leaves the database at the last migration that finished.
+        # Each migration commits on its own: the locks one takes are not held through
+        # the next ones, and a failure leaves the database at the last migration that
+        # finished. (One that builds over history on PostgreSQL commits month by month
+        # inside it: db/online.py.)
         transaction_per_migration=True,
     )
     with context.begin_transaction():
