@@ -101,7 +101,7 @@ def test_generate_makes_history_with_whole_lifecycles(
     withdrawn = next(c for c in made if c.status == Status.WITHDRAWN)
     assert [(e.kind, e.field, e.old, e.new) for e in queries.timeline(session, withdrawn)] == [
         ("received", "status", None, "received"),
-        ("withdraw", "status", None, "withdrawn"),  # stored: no step before it said
+        ("withdraw", "status", "received", "withdrawn"),  # as a live withdrawal reads
     ]
     assert session.scalar(select(func.count()).select_from(Visit)) >= len(closed)
     assert session.scalar(select(func.count()).select_from(FollowUp)) > len(made) // 3

@@ -128,6 +128,21 @@ STATUS_EVENTS: dict[str, Status] = {
 its action, or ``received``)."""
 
 
+def loaded_ending(status: str, visited: bool) -> tuple[str, str | None, str | None]:
+    """``(kind, field, new)`` of the event that ends a bulk-loaded complaint's history
+    (imported or generated; ``status`` its final one, ``visited`` whether a return
+    visit came before). A withdrawal may follow any open step, so the step before it
+    says the status it left, as for a live one: it stores none of the three
+    (:func:`status_changes` works them out). A closing after a return visit, likewise.
+    A closing with no visit before it (imported history that did not say how it went)
+    stores the status it reached, the one it left unknown."""
+    if status == Status.WITHDRAWN:
+        return Action.WITHDRAW.value, None, None
+    if visited:
+        return Action.CLOSE.value, None, None
+    return Action.CLOSE.value, "status", Status.CLOSED.value
+
+
 def status_changes(
     events: Iterable[tuple[str, str | None, str | None, str | None]],
 ) -> list[tuple[str | None, str | None, str | None]]:

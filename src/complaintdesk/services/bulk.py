@@ -4,11 +4,11 @@ The per-request path (``intake`` and the other services) makes one complaint at 
 time with an ORM object per row. Bulk loaders (``import``, ``generate``) instead hand
 a batch of *stage rows* to :func:`write_batch`: one wide row per complaint that also
 carries the moments of its lifecycle (dispatched, started, resolved, visited,
-closed), a follow-up and a return visit. The batch is loaded into a temporary staging
-table (``COPY`` on PostgreSQL, ``executemany`` on SQLite) and written from there with
-one ``INSERT … SELECT`` per table: complaints, the events of their lifecycle,
+closed), a follow-up and a return visit. From the batch one function makes the rows of
+every table (:func:`_table_rows`): complaints, the events of their lifecycle,
 follow-ups, visits and outbox rows (a complaint's only department is its lead, the
-row's own ``department``: no ``complaint_departments`` row).
+row's own ``department``: no ``complaint_departments`` row). They are written with a
+binary ``COPY`` a table on PostgreSQL, an ``executemany`` a table on SQLite.
 
 Ids come from the bulk loaders' node range (:func:`complaintdesk.db.ids.bulk_id`):
 for each millisecond of the batch the next free numbers are read from the table
@@ -44,6 +44,7 @@ from complaintdesk.db.ids import (
     bulk_id,
     ms_of,
 )
+from complaintdesk.domain import lifecycle
 from complaintdesk.domain.search import search_terms
 
 _LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
@@ -107,7 +108,6 @@ COMPLAINT_COLUMNS = (
     "updated_at",
     "search_terms",
 )
-_JSON_COLUMNS = frozenset({"risk_flags"})
 LIFECYCLE_COLUMNS = (
     "ev_received",  # event ids; the event happened at the matching moment
     "received_data",
@@ -134,75 +134,6 @@ LIFECYCLE_COLUMNS = (
 )
 STAGE_COLUMNS = COMPLAINT_COLUMNS + LIFECYCLE_COLUMNS
 _INDEX = {name: i for i, name in enumerate(STAGE_COLUMNS)}
-_TIMES = frozenset(
-    {
-        "occurred_at",
-        "received_at",
-        "respond_by",
-        "resolve_by",
-        "visit_by",
-        "clock_started_at",
-        "responded_at",
-        "resolved_at",
-        "visited_at",
-        "closed_at",
-        "sla_check_at",
-        "updated_at",
-        "dispatched_at",
-        "started_at",
-        "fu_at",
-        "msg_sent_at",
-    }
-)
-_BIGINTS = frozenset(
-    {
-        "id",
-        "company_id",
-        "project_id",
-        "unit_id",
-        "owner_id",
-        "first_receiver_id",
-        "assignee_id",
-        "repeat_of_id",
-        "ev_received",
-        "ev_dispatched",
-        "ev_started",
-        "ev_resolved",
-        "ev_visited",
-        "ev_closed",
-        "fu_id",
-        "visit_id",
-    }
-)
-_BOOLS = frozenset(
-    {"needs_review", "upgraded", "response_breached", "resolution_breached", "at_risk", "effective"}
-)
-_SMALLINTS = frozenset(
-    {
-        "response_level",
-        "resolution_level",
-        "visit_level",
-        "reopen_count",
-        "satisfaction",
-        "version",
-        "confidence_nature",
-        "confidence_category",
-        "confidence_urgency",
-        "confidence_department",
-    }
-)
-
-
-def _pg_type(name: str) -> str:
-    if name in _TIMES:
-        return "timestamptz"
-    if name in _BIGINTS:
-        return "bigint"
-    if name in _BOOLS:
-        return "boolean"
-    if name in _SMALLINTS:
-        return "integer"
-    return "text"
 
 
 def new_row(**values: Any) -> list[Any]:
@@ -226,14 +157,6 @@ class BatchWritten:
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
-
-
-def _stage_ddl(dialect: str) -> str:
-    if dialect == "postgresql":
-        cols = ", ".join(f"{c} {_pg_type(c)}" for c in STAGE_COLUMNS)
-    else:
-        cols = ", ".join(STAGE_COLUMNS)
-    return f"CREATE TEMPORARY TABLE IF NOT EXISTS bulk_stage ({cols})"
 
 
 class IdAllocator:
@@ -413,121 +336,15 @@ def _superuser(session: Session) -> bool:
     return session.execute(text("SHOW is_superuser")).scalar() == "on"
 
 
-def _sqlite_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _TIMES:
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
         # The format SQLAlchemy's SQLite DateTime reads back.
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if name in _BOOLS:
-        return 1 if value else 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return dumps(value)
     return value
-
-
-def _with_search_terms(rows: Iterable[list[Any]]) -> Iterator[list[Any]]:
-    """Rows with their words' search terms (computed here, once, row by row as they
-    stream to the stage: the batch never holds them all)."""
-    terms, text_, summary = col("search_terms"), col("text"), col("summary")
-    for row in rows:
-        if row[terms] is not None:
-            yield row
-        else:
-            filled = list(row)
-            filled[terms] = search_terms(row[text_], row[summary])
-            yield filled
-
-
-def _stage(session: Session, rows: Iterable[list[Any]]) -> None:
-    dialect = _dialect(session)
-    session.execute(text(_stage_ddl(dialect)))
-    if dialect == "postgresql":
-        raw = session.connection().connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY bulk_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    conn = session.connection().connection.driver_connection
-    assert conn is not None
-    marks = ", ".join("?" for _ in STAGE_COLUMNS)
-    conn.executemany(
-        f"INSERT INTO bulk_stage ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})",
-        (
-            [_sqlite_value(name, value) for name, value in zip(STAGE_COLUMNS, row, strict=True)]
-            for row in rows
-        ),
-    )
-
-
-def _json(dialect: str, expr: str) -> str:
-    return f"CAST({expr} AS jsonb)" if dialect == "postgresql" else expr
-
-
-def _statements(dialect: str) -> list[str]:
-    def src(c: str) -> str:
-        return _json(dialect, c) if c in _JSON_COLUMNS else c
-
-    complaints = (
-        f"INSERT INTO complaints ({', '.join(COMPLAINT_COLUMNS)}) "
-        f"SELECT {', '.join(src(c) for c in COMPLAINT_COLUMNS)} FROM bulk_stage"
-    )
-    # The lifecycle as events: (event id, moment, actor, kind, field, old, new). A step
-    # of the lifecycle stores no field, old, new (each follows the one before:
-    # lifecycle.status_changes works them out); a closing or withdrawal that follows
-    # no return visit (imported history, withdrawn by the owner) stores them, its old
-    # status unknown (NULL).
-    told = "visited_at IS NULL OR status <> 'closed'"
-    steps = [
-        ("ev_received", "received_at", "first_receiver_id", "'received'", "NULL", "NULL", "NULL"),
-        ("ev_dispatched", "dispatched_at", "first_receiver_id", "'dispatch'", "NULL", "NULL",
-         "NULL"),
-        ("ev_started", "started_at", "assignee_id", "'start'", "NULL", "NULL", "NULL"),
-        ("ev_resolved", "resolved_at", "assignee_id", "'resolve'", "NULL", "NULL", "NULL"),
-        ("ev_visited", "visited_at", "first_receiver_id", "'visit_satisfied'", "NULL", "NULL",
-         "NULL"),
-        ("ev_closed", "closed_at", "first_receiver_id",
-         "CASE status WHEN 'withdrawn' THEN 'withdraw' ELSE 'close' END",
-         f"CASE WHEN {told} THEN 'status' END", "NULL", f"CASE WHEN {told} THEN status END"),
-    ]  # fmt: skip
-    data = _json(dialect, "received_data")
-    events = "INSERT INTO events (id, complaint_id, at, actor_id, kind, field, old, new, data) " + (
-        " UNION ALL ".join(
-            f"SELECT {ev}, id, {at}, {actor}, {kind}, {field}, {old}, {new}, "
-            f"{data if ev == 'ev_received' else 'NULL'} FROM bulk_stage WHERE {ev} IS NOT NULL"
-            for ev, at, actor, kind, field, old, new in steps
-        )
-    )
-    follow_ups = (
-        "INSERT INTO follow_ups (id, complaint_id, staff_id, at, note) "
-        "SELECT fu_id, id, COALESCE(assignee_id, first_receiver_id), fu_at, fu_note "
-        "FROM bulk_stage WHERE fu_id IS NOT NULL"
-    )
-    visits = (
-        "INSERT INTO visits (id, complaint_id, staff_id, at, satisfaction, satisfied, comment) "
-        "SELECT visit_id, id, first_receiver_id, visited_at, satisfaction, satisfaction >= 3, "
-        "visit_comment FROM bulk_stage WHERE visit_id IS NOT NULL"
-    )
-    outbox = (
-        "INSERT INTO outbox (id, company_id, complaint_id, owner_id, kind, channel, recipient, "
-        "language, subject, body, dedupe_key, status, attempts, created_at, next_attempt_at, "
-        "sent_at) SELECT ev_received, company_id, id, owner_id, msg_kind, msg_channel, "
-        "msg_recipient, msg_language, msg_subject, msg_body, 'owner:' || ev_received, "
-        "msg_status, CASE WHEN msg_sent_at IS NULL THEN 0 ELSE 1 END, received_at, received_at, "
-        "msg_sent_at FROM bulk_stage WHERE msg_body IS NOT NULL"
-    )
-    # The sweeper's index of open work's next checks (db/models.py SlaCheck; the
-    # triggers that keep it are off in a bulk transaction on PostgreSQL).
-    sla_checks = (
-        "INSERT INTO sla_checks (complaint_id, check_at) SELECT id, sla_check_at "
-        "FROM bulk_stage WHERE sla_check_at IS NOT NULL AND closed_at IS NULL "
-        "ON CONFLICT (complaint_id) DO NOTHING"  # the triggers' row, where they ran
-    )
-    # No complaint_departments row: a loaded complaint's only department is its lead,
-    # the row's own department (0013).
-    return [complaints, events, follow_ups, visits, outbox, sla_checks]
 
 
 def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
@@ -535,19 +352,17 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     caller's transaction, which also holds :func:`lock`."""
     if not rows:
         return BatchWritten(0, 0)
-    dialect = _dialect(session)
-    if dialect == "postgresql":  # history's months get their partitions first
+    made = _table_rows(rows)
+    if _dialect(session) == "postgresql":  # history's months get their partitions first
         ids = [row[_INDEX["id"]] for row in rows]
         partitions.ensure_for_ids(session.connection(), min(ids), max(ids))
-        events = _copy_tables(session, rows)
+        _copy_tables(session, made)
         if _superuser(session):
             # The checks are back for whatever else this transaction does.
             session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
-        return BatchWritten(len(rows), events)
-    _stage(session, _with_search_terms(rows))
-    results = [session.execute(text(sql)) for sql in _statements(dialect)]
-    session.execute(text("DELETE FROM bulk_stage"))
-    return BatchWritten(len(rows), int(getattr(results[1], "rowcount", 0) or 0))
+    else:
+        _insert_tables(session, made)
+    return BatchWritten(len(rows), made.events)
 
 
 _N_COMPLAINT = len(COMPLAINT_COLUMNS)
@@ -561,8 +376,106 @@ _EVENT_STEPS = tuple(
         ("ev_visited", "visited_at", "first_receiver_id", "visit_satisfied"),
     )
 )  # fmt: skip
-"""The lifecycle's steps as events, in order: each stores no field, old, new (the
-statements for SQLite say why)."""
+"""The lifecycle's steps as events, in order: each stores no field, old, new (each
+follows the one before: ``lifecycle.status_changes`` works them out)."""
+
+
+_TABLES: dict[str, tuple[str, ...]] = {
+    "complaints": COMPLAINT_COLUMNS,
+    "events": ("id", "complaint_id", "at", "actor_id", "kind", "field", "old", "new", "data"),
+    "follow_ups": ("id", "complaint_id", "staff_id", "at", "note"),
+    "visits": ("id", "complaint_id", "staff_id", "at", "satisfaction", "satisfied", "comment"),
+    "outbox": ("id", "company_id", "complaint_id", "owner_id", "kind", "channel", "recipient",
+               "language", "subject", "body", "dedupe_key", "status", "attempts", "created_at",
+               "next_attempt_at", "sent_at"),
+}  # fmt: skip
+"""The tables a batch writes, and their columns in the order of :class:`_TableRows`."""
+
+
+@dataclass
+class _TableRows:
+    """A batch's rows for each table of :data:`_TABLES`, and the side tables' rows its
+    triggers would have made (off in a bulk batch on PostgreSQL). The complaints' rows
+    are made as they are written (each gets its search terms then: the batch never
+    holds them all)."""
+
+    tables: dict[str, Iterable[Sequence[Any]]]
+    checks: list[tuple[int, datetime]]  # sla_checks: open work's next check
+    owned: list[tuple[int, int]]  # owner_complaints: (owner, complaint)
+    events: int = 0
+
+
+def _complaints(rows: list[list[Any]]) -> Iterator[Sequence[Any]]:
+    terms, text_, summary = _INDEX["search_terms"], _INDEX["text"], _INDEX["summary"]
+    for row in rows:
+        values = row[:_N_COMPLAINT]
+        if values[terms] is None:
+            values[terms] = search_terms(row[text_], row[summary])
+        yield values
+
+
+def _table_rows(rows: list[list[Any]]) -> _TableRows:
+    """Every table's rows of a batch of stage rows: the one place that says what a
+    loaded complaint's history is made of (written by :func:`_copy_tables` on
+    PostgreSQL and :func:`_insert_tables` on SQLite)."""
+    i = _INDEX
+    id_, status = i["id"], i["status"]
+    receiver, assignee, company, owner = (
+        i["first_receiver_id"], i["assignee_id"], i["company_id"], i["owner_id"]
+    )  # fmt: skip
+    received_data, ev_received, ev_closed = i["received_data"], i["ev_received"], i["ev_closed"]
+    closed_at, visited_at, received_at = i["closed_at"], i["visited_at"], i["received_at"]
+    fu_id, fu_at, fu_note = i["fu_id"], i["fu_at"], i["fu_note"]
+    visit_id, satisfaction, visit_comment = i["visit_id"], i["satisfaction"], i["visit_comment"]
+    msg = [i[c] for c in ("msg_kind", "msg_channel", "msg_recipient", "msg_language",
+                          "msg_subject", "msg_body")]  # fmt: skip
+    msg_body, msg_status, msg_sent_at = i["msg_body"], i["msg_status"], i["msg_sent_at"]
+    sla_check_at = i["sla_check_at"]
+    events: list[Sequence[Any]] = []
+    follow_ups: list[Sequence[Any]] = []
+    visits: list[Sequence[Any]] = []
+    outbox: list[Sequence[Any]] = []
+    made = _TableRows(
+        {"complaints": _complaints(rows), "events": events, "follow_ups": follow_ups,
+         "visits": visits, "outbox": outbox},
+        [], [],
+    )  # fmt: skip
+    for row in rows:
+        complaint = row[id_]
+        for ev, at, actor, kind in _EVENT_STEPS:
+            if row[ev] is not None:
+                data = row[received_data] if ev == ev_received else None
+                events.append(
+                    (row[ev], complaint, row[at], row[actor], kind, None, None, None, data)
+                )
+        if row[ev_closed] is not None:
+            kind, field, new = lifecycle.loaded_ending(row[status], row[visited_at] is not None)
+            events.append(
+                (row[ev_closed], complaint, row[closed_at], row[receiver], kind, field, None, new,
+                 None)
+            )  # fmt: skip
+        if row[fu_id] is not None:
+            staff = row[assignee] if row[assignee] is not None else row[receiver]
+            follow_ups.append((row[fu_id], complaint, staff, row[fu_at], row[fu_note]))
+        if row[visit_id] is not None:
+            score = row[satisfaction]
+            visits.append(
+                (row[visit_id], complaint, row[receiver], row[visited_at], score,
+                 None if score is None else score >= 3, row[visit_comment])
+            )  # fmt: skip
+        if row[msg_body] is not None:
+            sent = row[msg_sent_at]
+            outbox.append(
+                (row[ev_received], row[company], complaint, row[owner],
+                 *(row[m] for m in msg), f"owner:{row[ev_received]}", row[msg_status],
+                 0 if sent is None else 1, row[received_at], row[received_at], sent)
+            )  # fmt: skip
+        if row[sla_check_at] is not None and row[closed_at] is None:
+            made.checks.append((complaint, row[sla_check_at]))
+        if row[owner] is not None:
+            made.owned.append((row[owner], complaint))
+    made.events = len(events)
+    return made
 
 
 _JSONB_OID = 3802
@@ -579,9 +492,6 @@ class _JsonbAsGiven(Dumper):
         return b"\x01" + (obj if isinstance(obj, str) else dumps(obj)).encode("utf-8")
 
 
-_COPIED = ("complaints", "events", "follow_ups", "visits", "outbox")
-
-
 def _column_types(session: Session) -> dict[str, dict[str, int]]:
     """The type (oid) of every column of the tables a batch COPYs, as the database has
     them: a binary COPY must send each value in its column's own type."""
@@ -593,135 +503,79 @@ def _column_types(session: Session) -> dict[str, dict[str, int]]:
             "WHERE a.attrelid = ANY(CAST(:tables AS regclass[])) AND a.attnum > 0 "
             "AND NOT a.attisdropped"
         ),
-        {"tables": list(_COPIED)},
+        {"tables": list(_TABLES)},
     ):
         found.setdefault(table, {})[column] = int(oid)
     return found
 
 
-def _copy_tables(session: Session, rows: list[list[Any]]) -> int:
-    """PostgreSQL: COPY the batch straight into each table (complaints, the events
-    of their lifecycle, follow-ups, visits, outbox rows): the
-    same rows the staging table's ``INSERT … SELECT`` statements make on SQLite
-    (:func:`_statements`), without writing and re-reading a staging table. Returns the
-    number of events."""
-    i = _INDEX
-    id_, text_, summary, terms = i["id"], i["text"], i["summary"], i["search_terms"]
-    status = i["status"]
-    receiver, assignee, company, owner = (
-        i["first_receiver_id"], i["assignee_id"], i["company_id"], i["owner_id"]
-    )  # fmt: skip
-    received_data, ev_received, ev_closed = i["received_data"], i["ev_received"], i["ev_closed"]
-    closed_at, visited_at, received_at = i["closed_at"], i["visited_at"], i["received_at"]
-    fu_id, fu_at, fu_note = i["fu_id"], i["fu_at"], i["fu_note"]
-    visit_id, satisfaction, visit_comment = i["visit_id"], i["satisfaction"], i["visit_comment"]
-    msg = [i[c] for c in ("msg_kind", "msg_channel", "msg_recipient", "msg_language",
-                          "msg_subject", "msg_body")]  # fmt: skip
-    msg_body, msg_status, msg_sent_at = i["msg_body"], i["msg_status"], i["msg_sent_at"]
-    sla_check_at = i["sla_check_at"]
+def _copy_tables(session: Session, made: _TableRows) -> None:
+    """PostgreSQL: a binary COPY straight into each table (PostgreSQL reads each value
+    as it is stored instead of parsing text, its timestamps most of all: about a
+    quarter of the database's work a row, docs/capacity.md), and the side tables'
+    rows, whose triggers are off in a bulk batch (replica role)."""
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    events: list[tuple[Any, ...]] = []
-    follow_ups: list[tuple[Any, ...]] = []
-    visits: list[tuple[Any, ...]] = []
-    outbox: list[tuple[Any, ...]] = []
-    checks: list[tuple[Any, ...]] = []
     types = _column_types(session)
-
-    def binary(cursor: Any, table: str, columns: Sequence[str]) -> Any:
-        # Binary COPY: PostgreSQL reads each value as it is stored, instead of parsing
-        # text (its timestamps most of all): about a quarter of the database's work a
-        # row, and less formatting here (docs/capacity.md).
-        copy = cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")
-        return copy
-
     with raw.cursor() as cursor:
         cursor.adapters.register_dumper(None, _JsonbAsGiven)
-        with binary(cursor, "complaints", COMPLAINT_COLUMNS) as copy:
-            copy.set_types([types["complaints"][c] for c in COMPLAINT_COLUMNS])
-            for row in rows:
-                values = row[:_N_COMPLAINT]
-                if values[terms] is None:  # made here: the batch never holds them all
-                    values[terms] = search_terms(row[text_], row[summary])
-                copy.write_row(values)
-        for row in rows:
-            complaint = row[id_]
-            for ev, at, actor, kind in _EVENT_STEPS:
-                if row[ev] is not None:
-                    data = row[received_data] if ev == ev_received else None
-                    events.append(
-                        (row[ev], complaint, row[at], row[actor], kind, None, None, None, data)
-                    )
-            if row[ev_closed] is not None:
-                final = row[status]
-                # After a return visit the closing follows from the steps; else (an
-                # import, a withdrawal) it says so itself, its old status unknown.
-                after_visit = row[visited_at] is not None and final == "closed"
-                events.append(
-                    (row[ev_closed], complaint, row[closed_at], row[receiver],
-                     "withdraw" if final == "withdrawn" else "close",
-                     None if after_visit else "status", None, None if after_visit else final,
-                     None)
-                )  # fmt: skip
-            if row[fu_id] is not None:
-                staff = row[assignee] if row[assignee] is not None else row[receiver]
-                follow_ups.append((row[fu_id], complaint, staff, row[fu_at], row[fu_note]))
-            if row[visit_id] is not None:
-                score = row[satisfaction]
-                visits.append(
-                    (row[visit_id], complaint, row[receiver], row[visited_at], score,
-                     None if score is None else score >= 3, row[visit_comment])
-                )  # fmt: skip
-            if row[msg_body] is not None:
-                sent = row[msg_sent_at]
-                outbox.append(
-                    (row[ev_received], row[company], complaint, row[owner],
-                     *(row[m] for m in msg), f"owner:{row[ev_received]}", row[msg_status],
-                     0 if sent is None else 1, row[received_at], row[received_at], sent)
-                )  # fmt: skip
-            if row[sla_check_at] is not None and row[closed_at] is None:
-                checks.append((complaint, row[sla_check_at]))
-        if checks and has_table(session, "sla_checks"):  # the sweeper's table (0009)
-            # Its triggers on complaints are off in a bulk batch (replica role) but
-            # run for a role that may not turn them off: their rows stay.
-            session.execute(
-                text(
-                    "INSERT INTO sla_checks (complaint_id, check_at) "
-                    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) "
-                    "ON CONFLICT (complaint_id) DO NOTHING"
-                ),
-                {"ids": [c for c, _ in checks], "ats": [a for _, a in checks]},
-            )
-        owned = [(row[owner], row[id_]) for row in rows if row[owner] is not None]
-        if owned and has_table(session, "owner_complaints"):  # owners' histories (0015)
-            # Likewise kept by a trigger on complaints, off here (replica role).
-            session.execute(
-                text(
-                    "INSERT INTO owner_complaints (owner_id, complaint_id) "
-                    "SELECT * FROM unnest(CAST(:owners AS bigint[]), CAST(:ids AS bigint[])) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                {"owners": [o for o, _ in owned], "ids": [c for _, c in owned]},
-            )
-        for table, columns, made in (
-            ("events", "id, complaint_id, at, actor_id, kind, field, old, new, data", events),
-            ("follow_ups", "id, complaint_id, staff_id, at, note", follow_ups),
-            ("visits", "id, complaint_id, staff_id, at, satisfaction, satisfied, comment", visits),
-            ("outbox", "id, company_id, complaint_id, owner_id, kind, channel, recipient, "
-             "language, subject, body, dedupe_key, status, attempts, created_at, "
-             "next_attempt_at, sent_at", outbox),
-        ):  # fmt: skip
-            if made:
-                names = columns.split(", ")
-                with binary(cursor, table, names) as copy:
-                    copy.set_types([types[table][c] for c in names])
-                    for made_row in made:
-                        copy.write_row(made_row)
-    return len(events)
+        for table, columns in _TABLES.items():
+            statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+            with cursor.copy(statement) as copy:
+                copy.set_types([types[table][c] for c in columns])
+                for values in made.tables[table]:
+                    copy.write_row(values)
+    if made.checks and has_table(session, "sla_checks"):  # the sweeper's table (0009)
+        # Its triggers on complaints are off in a bulk batch (replica role) but run for
+        # a role that may not turn them off: their rows stay.
+        session.execute(
+            text(
+                "INSERT INTO sla_checks (complaint_id, check_at) "
+                "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) "
+                "ON CONFLICT (complaint_id) DO NOTHING"
+            ),
+            {"ids": [c for c, _ in made.checks], "ats": [a for _, a in made.checks]},
+        )
+    if made.owned and has_table(session, "owner_complaints"):  # owners' histories (0015)
+        # Likewise kept by a trigger on complaints, off here (replica role).
+        session.execute(
+            text(
+                "INSERT INTO owner_complaints (owner_id, complaint_id) "
+                "SELECT * FROM unnest(CAST(:owners AS bigint[]), CAST(:ids AS bigint[])) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"owners": [o for o, _ in made.owned], "ids": [c for _, c in made.owned]},
+        )
+
+
+def _insert_tables(session: Session, made: _TableRows) -> None:
+    """SQLite: an ``executemany`` a table. Its triggers run: the search index, the
+    sweeper's next checks and the owners' histories follow the complaints' rows; the
+    batch's own next checks are added where a trigger made none."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    for table, columns in _TABLES.items():
+        raw.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            ([_sqlite_value(v) for v in values] for values in made.tables[table]),
+        )
+    if made.checks and has_table(session, "sla_checks"):
+        raw.executemany(
+            "INSERT INTO sla_checks (complaint_id, check_at) VALUES (?, ?) "
+            "ON CONFLICT (complaint_id) DO NOTHING",
+            ((c, _sqlite_value(a)) for c, a in made.checks),
+        )
 
 
 def has_table(session: Session, name: str) -> bool:
-    return bool(session.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}))
+    """Whether the database has table ``name`` (one not yet at the migration that
+    makes it has not)."""
+    if _dialect(session) == "sqlite":
+        found = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :n"
+    else:
+        found = "SELECT to_regclass(:n) IS NOT NULL"
+    return bool(session.scalar(text(found), {"n": name}))
 
 
 # --- indexes made after the load (an empty database) ---------------------------------

@@ -48,7 +48,7 @@ from complaintdesk.domain import rules, sla
 from complaintdesk.domain.lifecycle import Outcome, Status, is_effective
 from complaintdesk.domain.search import search_terms
 from complaintdesk.domain.taxonomy import Category, Role, StaffDepartment, Urgency
-from complaintdesk.services import bulk, org
+from complaintdesk.services import bulk, org, retention
 
 BUILDINGS_PER_PROJECT = 30
 UNITS_PER_BUILDING = 100
@@ -436,9 +436,10 @@ class _Maker:
             row[C["msg_status"]] = "sent"
             row[C["msg_sent_at"]] = sent
         else:
-            # bulk.dumps({"sent": [retention.record("owner", channel, sent, at)]}), faster
-            seconds = int(sent.timestamp() // 1) - int(at.timestamp() // 1)
-            row[C["received_data"]] = f'{{"sent":["owner {channel} {seconds:+d}"]}}'
+            # bulk.dumps({"sent": [...]}) without its encoder: the record has no quote
+            row[C["received_data"]] = (
+                f'{{"sent":["{retention.record("owner", channel, sent, at)}"]}}'
+            )
         return row
 
 
