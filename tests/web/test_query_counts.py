@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Engine, event
 
+from complaintdesk.db.models import Staff
 from tests.conftest import Org
-from tests.web.conftest import Api
+from tests.web.conftest import Api, Clock
 
 
 @contextmanager
@@ -130,3 +132,63 @@ def test_create_costs_a_fixed_number_of_statements(api: Api, acme: Org, engine: 
     assert len(made) == len(caller_only) + 1 + (engine.dialect.name == "sqlite"), made
     retry = _create_cost(api, acme, engine, keyed, 200, **key)
     assert not any(s.lstrip().upper().startswith(("INSERT", "WITH", "UPDATE")) for s in retry)
+
+
+def _hot_cost(api: Api, viewer: Staff, engine: Engine, path: str) -> tuple[list[str], Any]:
+    with count_queries(engine) as statements:
+        r = api.as_(viewer).get(path)
+        assert r.status_code == 200, r.text
+    return statements, r.json()
+
+
+def test_hot_reads_cost_a_fixed_number_of_statements(
+    api: Api, acme: Org, engine: Engine, clock: Clock
+) -> None:
+    """Each hot read sends what it must and no more (docs/capacity.md, the read path):
+    the caller's token (with their staff row and projects), on PostgreSQL the
+    transaction's plan kind, the page with its co-handling departments in the same
+    statement (the queue's four scans in one), and the staff it names that the
+    session does not hold. The departments, the people's projects and the queue's
+    parts were each a statement of their own."""
+    _register(api, acme, 3)
+    page = api.as_(acme.admin).get("/api/v1/complaints?limit=3").json()["items"]
+    dispatched = page[0]["id"]
+    r = api.as_(acme.agent).post(
+        f"/api/v1/complaints/{dispatched}/dispatch",
+        json={
+            "department": "engineering",
+            "assignee_id": str(acme.engineer.id),
+            "also": ["cleaning", "security"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    shown = [
+        {"department": "cleaning", "lead": False},
+        {"department": "engineering", "lead": True},
+        {"department": "security", "lead": False},
+    ]
+    clock.advance(days=60)  # all three past their deadlines: the overdue list shows them
+    plans = 1 if engine.dialect.name == "postgresql" else 0
+    reads = {
+        # token, plans, the page, staff (the receiver, the assignee)
+        "/api/v1/complaints?limit=20": (acme.admin, 3 + plans),
+        # token, plans, the four scans, staff (the assignee; the viewer is the receiver)
+        "/api/v1/complaints/queue?limit=20": (acme.guard, 3 + plans),
+        # token, the owner, plans, the page, staff
+        f"/api/v1/owners/{acme.owner.id}/complaints": (acme.admin, 4 + plans),
+        # token, plans, the page, staff
+        f"/api/v1/projects/{acme.project.id}/overdue": (acme.manager, 3 + plans),
+        # token, the complaint, plans, its events, staff (who acted)
+        f"/api/v1/complaints/{dispatched}/events": (acme.admin, 4 + plans),
+    }
+    for path, (viewer, expected) in reads.items():
+        _hot_cost(api, viewer, engine, path)  # the token's last use, once a minute, written
+        statements, body = _hot_cost(api, viewer, engine, path)
+        assert len(statements) == expected, (path, [s[:60] for s in statements])
+        assert not any("FROM complaint_departments WHERE" in s[:400] for s in statements)
+        assert not any("staff_projects" in s for s in statements[1:]), path
+        if isinstance(body, dict):
+            items = {c["id"]: c for c in body["items"]}
+            assert len(items) == 3, path
+            assert items[dispatched]["departments"] == shown, path
+            assert all(len(c["departments"]) == 1 for i, c in items.items() if i != dispatched)

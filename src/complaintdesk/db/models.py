@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -25,11 +26,21 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    relationship,
+    validates,
+)
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.domain.lifecycle import OPEN_STATES
@@ -405,9 +416,30 @@ class Complaint(Base):
     # The departments that handle it beside the lead (``department``), which is never
     # stored there: most complaints have none, so the table stays small enough to
     # stay in memory and loading a page's rows reads no cold page (migration 0013).
+    # Loaded as rows when a use case reads or changes them; a read of complaints to
+    # show reads their codes in its own statement instead (``co_handling_codes``).
     co_handling: Mapped[list[ComplaintDepartment]] = relationship(
-        lazy="selectin", cascade="all, delete-orphan", order_by="ComplaintDepartment.department"
+        lazy="select", cascade="all, delete-orphan", order_by="ComplaintDepartment.department"
     )
+
+    def read_co_handling(self, codes: str) -> None:
+        """Keep the co-handling departments' codes as the statement that loaded this
+        complaint read them (:func:`co_handling_codes`); forgotten when the
+        complaint is expired or refreshed."""
+        self.__dict__[_CO_HANDLING_CODES] = codes
+
+    def knows_co_handling(self) -> bool:
+        """Whether its co-handling departments are known without a query."""
+        return "co_handling" in self.__dict__ or _CO_HANDLING_CODES in self.__dict__
+
+    def co_handling_departments(self) -> list[str]:
+        """The codes of the departments that co-handle it: from the rows when they are
+        loaded (they hold this transaction's changes), else from the codes the
+        complaint was read with, else from the rows, loaded now."""
+        codes = self.__dict__.get(_CO_HANDLING_CODES)
+        if "co_handling" not in self.__dict__ and codes is not None:
+            return [code for code in codes.split(",") if code]
+        return [d.department for d in self.co_handling]
 
     @property
     def departments(self) -> list[tuple[str, bool]]:
@@ -415,7 +447,7 @@ class Complaint(Base):
         (``department``) and the co-handling ones."""
         return sorted(
             [(self.department, True)]
-            + [(d.department, False) for d in self.co_handling if d.department != self.department]
+            + [(code, False) for code in self.co_handling_departments() if code != self.department]
         )
 
     @property
@@ -475,6 +507,36 @@ class ComplaintDepartment(Base):
     __tablename__ = "complaint_departments"
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), primary_key=True)
     department: Mapped[str] = mapped_column(String(30), primary_key=True)
+
+
+def co_handling_codes(complaint_id: ColumnElement[int] | None = None) -> ScalarSelect[str]:
+    """A complaint's co-handling departments' codes, comma-separated ("" for none), as
+    a subquery correlated to the complaints of the enclosing statement: one probe of
+    the small ``complaint_departments`` primary key a complaint, in the statement
+    that reads the complaints to show, not a second statement (a selectin load was
+    about a quarter of owner history's time in process: docs/capacity.md, the read
+    path). ``complaint_id``: the id column of the enclosing statement, if its
+    complaints are not read from ``complaints`` itself. See
+    :meth:`Complaint.read_co_handling`."""
+    of = Complaint.id if complaint_id is None else complaint_id
+    return (
+        select(func.coalesce(func.aggregate_strings(ComplaintDepartment.department, ","), ""))
+        .where(ComplaintDepartment.complaint_id == of)
+        .scalar_subquery()
+    )
+
+
+_CO_HANDLING_CODES = "_co_handling_codes"
+
+
+@event.listens_for(Complaint, "expire")
+def _forget_codes(target: Complaint, _attrs: object) -> None:
+    target.__dict__.pop(_CO_HANDLING_CODES, None)
+
+
+@event.listens_for(Complaint, "refresh")
+def _forget_codes_on_refresh(target: Complaint, _context: object, _attrs: object) -> None:
+    target.__dict__.pop(_CO_HANDLING_CODES, None)
 
 
 class Event(Base):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, String, bindparam, exists, func, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from complaintdesk.db.ids import new_id
 from complaintdesk.db.models import (
@@ -19,6 +20,7 @@ from complaintdesk.db.models import (
     Staff,
     StaffProject,
     Unit,
+    co_handling_codes,
 )
 from complaintdesk.domain import sla
 from complaintdesk.domain.errors import Forbidden, NotFound
@@ -35,9 +37,7 @@ def complaint_view(complaint: Complaint) -> ComplaintView:
     return ComplaintView(
         first_receiver_id=complaint.first_receiver_id,
         assignee_id=complaint.assignee_id,
-        departments=frozenset(
-            {complaint.department, *(d.department for d in complaint.co_handling)}
-        ),
+        departments=frozenset({complaint.department, *complaint.co_handling_departments()}),
     )
 
 
@@ -142,8 +142,23 @@ _OWNER_TURN = select(Owner, true(), turn_lock(bindparam("turn", type_=String))).
 )
 
 
+def _complaint(session: Session, complaint_id: int) -> Complaint | None:
+    """The complaint: from the session if it holds it, else read with its co-handling
+    departments' codes in the same statement (``models.co_handling_codes``)."""
+    if identity_key(Complaint, complaint_id) in session.identity_map:
+        return session.get(Complaint, complaint_id)
+    row = session.execute(
+        select(Complaint, co_handling_codes()).where(Complaint.id == complaint_id)
+    ).first()
+    if row is None:
+        return None
+    complaint, codes = row
+    complaint.read_co_handling(codes)
+    return complaint
+
+
 def get_complaint(session: Session, actor: Staff, complaint_id: int) -> Complaint:
-    complaint = session.get(Complaint, complaint_id)
+    complaint = _complaint(session, complaint_id)
     if (
         complaint is None
         or complaint.company_id != actor.company_id

@@ -6,6 +6,7 @@ by deadline, an owner's history, a project's overdue list, a complaint's timelin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -21,8 +22,9 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
+    union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from complaintdesk.db.ids import LOW_BITS, id_floor
@@ -36,6 +38,7 @@ from complaintdesk.db.models import (
     OwnerComplaint,
     Staff,
     Visit,
+    co_handling_codes,
 )
 from complaintdesk.domain.errors import InvalidInput, NotFound
 from complaintdesk.domain.lifecycle import OPEN_STATES, Action, Status, status_changes
@@ -126,6 +129,35 @@ def _scoped(actor: Staff) -> Select[Complaint]:
     return select(Complaint).where(_seen_by(actor))
 
 
+def shown(session: Session, query: Select[Complaint]) -> list[Complaint]:
+    """The complaints ``query`` reads, to be shown: with their co-handling departments'
+    codes read by the same statement (``models.co_handling_codes``), not by a second
+    one a page."""
+    rows = session.execute(query.add_columns(co_handling_codes())).all()
+    for complaint, codes in rows:
+        complaint.read_co_handling(codes)
+    return [complaint for complaint, _ in rows]
+
+
+def co_handling_loaded(session: Session, complaints: Sequence[Complaint]) -> None:
+    """Make sure each complaint knows its co-handling departments: those read without
+    their codes (``shown``) or rows (by another use case's query) have their rows
+    loaded, all in one statement (none when every complaint knows them)."""
+    missing = {c.id: c for c in complaints if not c.knows_co_handling() and c.id is not None}
+    if not missing:
+        return
+    found: dict[int, list[ComplaintDepartment]] = {i: [] for i in missing}
+    query = (
+        select(ComplaintDepartment)
+        .where(ComplaintDepartment.complaint_id.in_(missing))
+        .order_by(ComplaintDepartment.department)
+    )
+    for row in session.scalars(query):
+        found[row.complaint_id].append(row)
+    for complaint_id, rows in found.items():
+        set_committed_value(missing[complaint_id], "co_handling", rows)
+
+
 def id_at(moment: datetime) -> int:
     """The smallest id made at ``moment`` (clamped to the id range)."""
     try:
@@ -210,7 +242,7 @@ def list_complaints(
     if flt.status == Status.WITHDRAWN.value:
         rows = _withdrawn(session, query, cursor, limit + 1)
     else:
-        rows = list(session.scalars(query.order_by(Complaint.id.desc()).limit(limit + 1)))
+        rows = shown(session, query.order_by(Complaint.id.desc()).limit(limit + 1))
     return _newest_page(rows, limit)
 
 
@@ -254,7 +286,7 @@ def _withdrawn(
         if not ids:
             break
         chosen = query.where(Complaint.id.in_(ids)).order_by(Complaint.id.desc())
-        found.extend(session.scalars(chosen.limit(wanted - len(found))))
+        found.extend(shown(session, chosen.limit(wanted - len(found))))
         if len(ids) < batch:
             break
         below, batch = ids[-1], min(batch * 4, 2000)
@@ -312,7 +344,8 @@ def queue_page(
     resolution deadline) first, and the cursor of the next page.
 
     Four range scans of the partial open-work indexes, each at most ``limit + 1`` rows
-    long: (assignee | first receiver) x (deadline | follow-up date). A row after the
+    long: (assignee | first receiver) x (deadline | follow-up date), sent as one
+    statement (``UNION ALL``) with the co-handling departments. A row after the
     cursor is after it by both of its dates, so each scan starts past the cursor, and
     the first ``limit`` of the merged scans are the first ``limit`` of the queue.
     Company and project visibility are checked on those rows only (``+ 0`` keeps the
@@ -326,18 +359,24 @@ def queue_page(
     seen = [(Complaint.company_id + 0) == actor.company_id, open_work()]
     if visible is not None:
         seen.append((Complaint.project_id + 0).in_(visible or [-1]))
-    rows: dict[int, Complaint] = {}
+    parts = []
     for mine in (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id):
         for by, other in (
             (Complaint.resolve_by, Complaint.next_follow_up_at),
             (Complaint.next_follow_up_at, Complaint.resolve_by),
         ):
-            query = select(Complaint).where(mine, *seen, by.is_not(None))
+            part = select(Complaint.__table__).where(mine, *seen, by.is_not(None))
             if after is not None:
-                query = query.where(_past(by, after), other.is_(None) | _past(other, after))
-            query = query.order_by(by, Complaint.id).limit(limit + 1)
-            for c in session.scalars(query):
-                rows.setdefault(c.id, c)
+                part = part.where(_past(by, after), other.is_(None) | _past(other, after))
+            # Each scan limited on its own (in a subquery: SQLite takes no LIMIT on a
+            # member of a UNION); the four are sent as one statement.
+            parts.append(select(part.order_by(by, Complaint.id).limit(limit + 1).subquery()))
+    scans = union_all(*parts).subquery("scans")
+    queued = aliased(Complaint, scans)
+    rows: dict[int, Complaint] = {}
+    for c, c_codes in session.execute(select(queued, co_handling_codes(scans.c.id))):
+        c.read_co_handling(c_codes)
+        rows.setdefault(c.id, c)
     ordered = sorted(rows.values(), key=lambda c: (_due(c), c.id))
     next_cursor = queue_cursor(ordered[limit - 1]) if len(ordered) > limit else None
     return ordered[:limit], next_cursor
@@ -381,7 +420,7 @@ def project_overdue(
     if after is not None:
         query = query.where(_past(Complaint.resolve_by, after))
     query = query.order_by(Complaint.resolve_by, Complaint.id).limit(limit + 1)
-    rows = list(session.scalars(query))
+    rows = shown(session, query)
     next_cursor = overdue_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -422,11 +461,14 @@ def owner_history(
             newest = newest.where(OwnerComplaint.complaint_id < below)
         ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
         found = session.execute(
-            select(ids.c.id, Complaint)
+            select(ids.c.id, Complaint, co_handling_codes())
             .outerjoin(Complaint, (Complaint.id == ids.c.id) & _seen_by(actor, as_filter=True))
             .order_by(ids.c.id.desc())
         ).all()
-        rows += [c for _, c in found if c is not None]
+        for _, c, codes in found:
+            if c is not None:
+                c.read_co_handling(codes)
+                rows.append(c)
         if len(rows) > limit or len(found) < batch:
             return _newest_page(rows, limit)
         below = found[-1][0]
@@ -515,9 +557,17 @@ def timeline_people(
         | {f.staff_id for f in notes}
         | {int(a) for e in timeline if (a := event_assignee(e)) is not None}
     )
+    return staff_by_id(session, ids)
+
+
+def staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
+    """The staff of ``ids`` to name them (id, name, department, role), by id, in one
+    query; their projects are not loaded (no second query for what naming never
+    reads)."""
     if not ids:
         return {}
-    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))}
+    query = select(Staff).where(Staff.id.in_(ids)).options(lazyload(Staff.projects))
+    return {s.id: s for s in session.scalars(query)}
 
 
 def visits(session: Session, complaint: Complaint) -> list[Visit]:
@@ -609,7 +659,7 @@ def my_work(
         .offset((page - 1) * page_size)
         .limit(page_size + 1)
     )
-    rows = list(session.scalars(query))
+    rows = shown(session, query)
     return rows[:page_size], len(rows) > page_size
 
 
@@ -627,7 +677,7 @@ def follow_ups_due(
             .order_by(Complaint.next_follow_up_at)
             .limit(limit)
         )
-        for c in session.scalars(query):
+        for c in shown(session, query):
             rows.setdefault(c.id, c)
     return sorted(rows.values(), key=lambda c: (c.next_follow_up_at, c.id))[:limit]
 
@@ -642,7 +692,7 @@ def visits_due(session: Session, actor: Staff, *, limit: int = 50) -> list[Compl
         .order_by(Complaint.visit_by, Complaint.id)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return shown(session, query)
 
 
 def review_queue(
@@ -657,5 +707,5 @@ def review_queue(
         .offset((page - 1) * page_size)
         .limit(page_size + 1)
     )
-    rows = list(session.scalars(query))
+    rows = shown(session, query)
     return rows[:page_size], len(rows) > page_size

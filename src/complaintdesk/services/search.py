@@ -54,6 +54,7 @@ from complaintdesk.services.queries import (
     filtered,
     id_after,
     id_at,
+    shown,
 )
 
 WINDOWS = (timedelta(days=7), timedelta(days=30), timedelta(days=180), timedelta(days=730))
@@ -165,7 +166,7 @@ def search(
     )  # fmt: skip
     ranked = sorted(pool, key=lambda r: (-r[1], -r[0]))
     ids = [r[0] for r in ranked[offset : offset + limit]]
-    loaded = {c.id: c for c in session.scalars(select(Complaint).where(Complaint.id.in_(ids)))}
+    loaded = {c.id: c for c in shown(session, select(Complaint).where(Complaint.id.in_(ids)))}
     page = [loaded[i] for i in ids if i in loaded]
     more = offset + limit < len(ranked)
     return SearchPage(page, f"{upper}.{offset + limit}" if more else None, searched_from)
@@ -203,7 +204,7 @@ def _newest_matches(
                 .order_by(Complaint.id.desc())
                 .limit(at_most - len(found))
             )
-            found.extend(_ranked(session, query, phrases) if ranked else session.scalars(query))
+            found.extend(_ranked(session, query, phrases) if ranked else shown(session, query))
             hi = lo
         if len(found) >= enough or lo <= floor:
             break

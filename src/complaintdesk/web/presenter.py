@@ -40,6 +40,7 @@ from complaintdesk.domain.taxonomy import (
 from complaintdesk.i18n import N_, translator
 from complaintdesk.services.common import actor_view, complaint_view
 from complaintdesk.services.notify import reference
+from complaintdesk.services.queries import co_handling_loaded
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _T = TypeVar("_T", Staff, Project)
@@ -152,7 +153,10 @@ def present(
     session: Session, complaints: Sequence[Complaint], viewer: Staff | None = None
 ) -> list[ComplaintView]:
     """Views of ``complaints``; the people and projects they name are loaded in two
-    queries whatever the number of complaints."""
+    queries whatever the number of complaints (and their co-handling departments in
+    a third, for complaints read without them: ``queries.shown`` reads them with the
+    complaints)."""
+    co_handling_loaded(session, complaints)
     people = _staff(
         session,
         {c.first_receiver_id for c in complaints}

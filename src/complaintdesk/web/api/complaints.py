@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic_core import to_json
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -69,12 +68,6 @@ from complaintdesk.web.errors import RESPONSES
 from complaintdesk.web.presenter import present
 
 router = APIRouter(prefix="/complaints", tags=["complaints"], responses=RESPONSES)
-
-
-def _staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
-    if not ids:
-        return {}
-    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(ids)))}
 
 
 def outs(session: Session, complaints: Sequence[Complaint], viewer: Staff) -> list[ComplaintOut]:
@@ -306,7 +299,7 @@ def get_complaint(
 def get_events(complaint: ComplaintDep, session: SessionDep) -> list[EventOut]:
     """The append-only history: who did what, when, old → new."""
     events = queries.timeline(session, complaint)
-    staff = _staff_by_id(session, {e.actor_id for e in events if e.actor_id is not None})
+    staff = queries.staff_by_id(session, {e.actor_id for e in events if e.actor_id is not None})
     return [EventOut.of(e, staff.get(e.actor_id) if e.actor_id else None) for e in events]
 
 
