@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import Staff
-from tests.conftest import Org
+from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.services import org, queries
+from tests.conftest import NOW, Org
 from tests.web.conftest import Api, Clock
 
 
@@ -147,9 +151,10 @@ def test_hot_reads_cost_a_fixed_number_of_statements(
     """Each hot read sends what it must and no more (docs/capacity.md, the read path):
     the caller's token (with their staff row and projects), on PostgreSQL the
     transaction's plan kind, the page with its co-handling departments in the same
-    statement (the queue's four scans in one), and the staff it names that the
-    session does not hold. The departments, the people's projects and the queue's
-    parts were each a statement of their own."""
+    statement (the queue's four scans in one); the staff it names come from the
+    session or the process's memory of them once read (``queries.people``). The
+    departments, the people, their projects and the queue's parts were each a
+    statement of their own."""
     _register(api, acme, 3)
     page = api.as_(acme.admin).get("/api/v1/complaints?limit=3").json()["items"]
     dispatched = page[0]["id"]
@@ -170,25 +175,58 @@ def test_hot_reads_cost_a_fixed_number_of_statements(
     clock.advance(days=60)  # all three past their deadlines: the overdue list shows them
     plans = 1 if engine.dialect.name == "postgresql" else 0
     reads = {
-        # token, plans, the page, staff (the receiver, the assignee)
-        "/api/v1/complaints?limit=20": (acme.admin, 3 + plans),
-        # token, plans, the four scans, staff (the assignee; the viewer is the receiver)
-        "/api/v1/complaints/queue?limit=20": (acme.guard, 3 + plans),
-        # token, the owner, plans, the page, staff
-        f"/api/v1/owners/{acme.owner.id}/complaints": (acme.admin, 4 + plans),
-        # token, plans, the page, staff
-        f"/api/v1/projects/{acme.project.id}/overdue": (acme.manager, 3 + plans),
-        # token, the complaint, plans, its events, staff (who acted)
-        f"/api/v1/complaints/{dispatched}/events": (acme.admin, 4 + plans),
+        # token, plans, the page
+        "/api/v1/complaints?limit=20": (acme.admin, 2 + plans),
+        # token, plans, the four scans
+        "/api/v1/complaints/queue?limit=20": (acme.guard, 2 + plans),
+        # token, the owner, plans, the page
+        f"/api/v1/owners/{acme.owner.id}/complaints": (acme.admin, 3 + plans),
+        # token, plans, the page
+        f"/api/v1/projects/{acme.project.id}/overdue": (acme.manager, 2 + plans),
+        # token, the complaint, plans, its events
+        f"/api/v1/complaints/{dispatched}/events": (acme.admin, 3 + plans),
     }
+    queries.forget_people()
     for path, (viewer, expected) in reads.items():
-        _hot_cost(api, viewer, engine, path)  # the token's last use, once a minute, written
+        # The first read writes the token's last use (once a minute) and may read
+        # the people named (the receiver, the assignee, who acted) once.
+        _hot_cost(api, viewer, engine, path)
         statements, body = _hot_cost(api, viewer, engine, path)
         assert len(statements) == expected, (path, [s[:60] for s in statements])
         assert not any("FROM complaint_departments WHERE" in s[:400] for s in statements)
-        assert not any("staff_projects" in s for s in statements[1:]), path
+        assert not any("FROM staff" in s for s in statements[1:]), path
         if isinstance(body, dict):
             items = {c["id"]: c for c in body["items"]}
             assert len(items) == 3, path
             assert items[dispatched]["departments"] == shown, path
             assert all(len(c["departments"]) == 1 for i, c in items.items() if i != dispatched)
+
+
+def test_the_people_a_page_names_are_read_once_a_minute_and_a_change_shows(
+    api: Api, acme: Org, engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staff a page names (its receivers and assignees) are read once and then
+    remembered by the process for ``PEOPLE_CACHE_SECONDS``; a change of their role or
+    department made in this process shows at once."""
+    _register(api, acme, 2)
+    queries.forget_people()
+    path = "/api/v1/complaints?limit=20"
+
+    def staff_reads() -> tuple[int, dict[str, Any]]:
+        statements, body = _hot_cost(api, acme.admin, engine, path)
+        return sum("FROM staff" in s for s in statements), body["items"][0]["first_receiver"]
+
+    assert staff_reads()[0] == 1  # the guard, first receiver of both
+    reads, receiver = staff_reads()
+    assert reads == 0 and receiver["role"] == acme.guard.role
+    org.update_staff(
+        session, acme.admin, acme.guard.id, role=Role.SUPERVISOR,
+        department=StaffDepartment(acme.guard.department), project_ids=[acme.project.id],
+        active=True, now=NOW,
+    )  # fmt: skip
+    session.commit()
+    reads, receiver = staff_reads()
+    assert reads == 1 and receiver["role"] == Role.SUPERVISOR.value
+    # Past the minute, read again.
+    monkeypatch.setattr(queries, "PEOPLE_CACHE_SECONDS", 0.0)
+    assert staff_reads()[0] == 1

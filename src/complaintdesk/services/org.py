@@ -34,7 +34,7 @@ from complaintdesk.domain.permissions import (
 )
 from complaintdesk.domain.sla import SlaPolicy
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import accounts
+from complaintdesk.services import accounts, queries
 from complaintdesk.services.common import (
     actor_view,
     can_see_project,
@@ -618,6 +618,7 @@ def update_staff(
         )
     target.role = role.value
     target.department = department.value
+    queries.forget_people(target.id)  # what complaints name them by, in this process
     if target.active and not active:
         # Switching someone off revokes their tokens and is audited: accounts' rule.
         accounts.deactivate(session, actor, target, now)

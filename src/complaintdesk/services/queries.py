@@ -6,6 +6,7 @@ by deadline, an owner's history, a project's overdue list, a complaint's timelin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from complaintdesk.db.ids import LOW_BITS, id_floor
 from complaintdesk.db.models import (
@@ -558,6 +560,69 @@ def timeline_people(
         | {int(a) for e in timeline if (a := event_assignee(e)) is not None}
     )
     return staff_by_id(session, ids)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A staff member as a complaint or its history names them: what the API's
+    ``StaffBrief`` and the pages show."""
+
+    id: int
+    name: str
+    department: str
+    role: str
+
+    @classmethod
+    def of(cls, staff: Staff) -> Person:
+        return cls(staff.id, staff.name, staff.department, staff.role)
+
+
+PEOPLE_CACHE_SECONDS = 60.0
+"""Every page of complaints names their receivers and assignees, who are few and whose
+name, department and role change seldom (``org.update_staff``): each process
+remembers them for a minute, as it does projects' time zones (a change shows in this
+process at once, in the others within that minute). A statement a hot read (one
+round trip to PostgreSQL: on this machine's loaded windows the round trips, not the
+statements' work, are what a hot read waits for; docs/capacity.md, the read path)."""
+_PEOPLE: dict[int, tuple[Person, float]] = {}
+_PEOPLE_MOST = 100_000
+
+
+def people(session: Session, ids: set[int]) -> dict[int, Person]:
+    """The staff of ``ids`` to name them, by id: those the session holds (as this
+    transaction sees them), those this process read in the last
+    ``PEOPLE_CACHE_SECONDS``, and the rest in one query."""
+    found: dict[int, Person] = {}
+    missing: set[int] = set()
+    fresh_after = time.monotonic() - PEOPLE_CACHE_SECONDS
+    for staff_id in ids:
+        held = session.identity_map.get(identity_key(Staff, staff_id))
+        cached = _PEOPLE.get(staff_id)
+        if isinstance(held, Staff):
+            found[staff_id] = Person.of(held)
+        elif cached is not None and cached[1] > fresh_after:
+            found[staff_id] = cached[0]
+        else:
+            missing.add(staff_id)
+    if missing:
+        query = select(Staff.id, Staff.name, Staff.department, Staff.role)
+        rows = session.execute(query.where(Staff.id.in_(missing))).all()
+        now = time.monotonic()
+        if len(_PEOPLE) + len(rows) > _PEOPLE_MOST:
+            _PEOPLE.clear()
+        for row in rows:
+            person = found[row[0]] = Person(*row)
+            _PEOPLE[person.id] = (person, now)
+    return found
+
+
+def forget_people(*staff_ids: int) -> None:
+    """Forget what this process remembers of these staff (of everyone, without ids):
+    their name, department or role changed."""
+    if not staff_ids:
+        _PEOPLE.clear()
+    for staff_id in staff_ids:
+        _PEOPLE.pop(staff_id, None)
 
 
 def staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:

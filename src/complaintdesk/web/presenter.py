@@ -20,7 +20,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from complaintdesk.db.models import Complaint, Event, Project, Staff
@@ -38,9 +38,10 @@ from complaintdesk.domain.taxonomy import (
     display_name,
 )
 from complaintdesk.i18n import N_, translator
+from complaintdesk.services import queries
 from complaintdesk.services.common import actor_view, complaint_view
 from complaintdesk.services.notify import reference
-from complaintdesk.services.queries import co_handling_loaded
+from complaintdesk.services.queries import Person, co_handling_loaded
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 _T = TypeVar("_T", Staff, Project)
@@ -111,8 +112,8 @@ class ComplaintView:
     target: Named
     channel: Named
     departments: list[tuple[Named, bool]]
-    receiver: Staff | None
-    assignee: Staff | None
+    receiver: Person | None
+    assignee: Person | None
     timezone: str
     allowed_actions: list[str]  # what the state allows, whoever asks
     actions: list[str] | None  # what the viewer may do now (None: no viewer)
@@ -157,7 +158,7 @@ def present(
     a third, for complaints read without them: ``queries.shown`` reads them with the
     complaints)."""
     co_handling_loaded(session, complaints)
-    people = _staff(
+    people = queries.people(
         session,
         {c.first_receiver_id for c in complaints}
         | {c.assignee_id for c in complaints if c.assignee_id is not None},
@@ -250,15 +251,6 @@ def _loaded(session: Session, model: type[_T], ids: set[int]) -> tuple[dict[int,
         if isinstance(row, model):
             found[row_id] = row
     return found, ids - set(found)
-
-
-def _staff(session: Session, ids: set[int]) -> dict[int, Staff]:
-    found, missing = _loaded(session, Staff, ids)
-    if missing:
-        # Names only: their projects are not needed here (loaded later only if asked for).
-        query = select(Staff).where(Staff.id.in_(missing)).options(lazyload(Staff.projects))
-        found.update((s.id, s) for s in session.scalars(query))
-    return found
 
 
 _ZONE_CACHE: dict[int, tuple[str, float]] = {}

@@ -299,7 +299,7 @@ def get_complaint(
 def get_events(complaint: ComplaintDep, session: SessionDep) -> list[EventOut]:
     """The append-only history: who did what, when, old → new."""
     events = queries.timeline(session, complaint)
-    staff = queries.staff_by_id(session, {e.actor_id for e in events if e.actor_id is not None})
+    staff = queries.people(session, {e.actor_id for e in events if e.actor_id is not None})
     return [EventOut.of(e, staff.get(e.actor_id) if e.actor_id else None) for e in events]
 
 

@@ -42,6 +42,7 @@ from complaintdesk.domain.taxonomy import (
 )
 from complaintdesk.services import queries
 from complaintdesk.services.privacy import Contact
+from complaintdesk.services.queries import Person
 from complaintdesk.web.presenter import ComplaintView
 
 Id = Annotated[int, PlainSerializer(str, return_type=str), Field(ge=1, le=2**63 - 1)]
@@ -176,7 +177,7 @@ class StaffBrief(BaseModel):
     role: str
 
     @classmethod
-    def of(cls, s: Staff) -> StaffBrief:
+    def of(cls, s: Staff | Person) -> StaffBrief:
         return cls(id=s.id, name=s.name, department=s.department, role=s.role)
 
 
@@ -245,7 +246,7 @@ class ComplaintOut(BaseModel):
         return cls.model_validate(complaint_wire(v))
 
 
-def staff_wire(s: Staff) -> dict[str, Any]:
+def staff_wire(s: Staff | Person) -> dict[str, Any]:
     """:class:`StaffBrief`'s JSON form."""
     return {"id": str(s.id), "name": s.name, "department": s.department, "role": s.role}
 
@@ -336,7 +337,7 @@ def _id(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _person(s: Staff | None, people: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+def _person(s: Person | None, people: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     if s is None:
         return None
     wire = people.get(s.id)
@@ -364,7 +365,7 @@ class EventOut(BaseModel):
     data: dict[str, Any] | None
 
     @classmethod
-    def of(cls, e: Event, actor: Staff | None) -> EventOut:
+    def of(cls, e: Event, actor: Person | None) -> EventOut:
         return cls(
             id=e.id,
             at=e.at,
