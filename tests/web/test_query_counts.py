@@ -8,13 +8,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
+from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db.engine import GENERIC_PLANS, PLANS, make_sessionmaker, unit_of_work
 from complaintdesk.db.models import Staff
-from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import org, queries
-from tests.conftest import NOW, Org
+from complaintdesk.domain.taxonomy import Channel, Role, StaffDepartment
+from complaintdesk.services import accounts, intake, org, queries
+from complaintdesk.web.app import create_app
+from tests.conftest import NOW, Org, build_org
 from tests.web.conftest import Api, Clock
 
 
@@ -230,3 +234,78 @@ def test_the_people_a_page_names_are_read_once_a_minute_and_a_change_shows(
     # Past the minute, read again.
     monkeypatch.setattr(queries, "PEOPLE_CACHE_SECONDS", 0.0)
     assert staff_reads()[0] == 1
+
+
+def test_a_hot_read_begins_its_transaction_with_generic_plans(fresh_engine: Engine) -> None:
+    """On PostgreSQL a hot read's route asks for generic plans before its first
+    statement (``web.deps.generic_plan_reads``): the pool begins its transaction with
+    them, in the round trip that checks the connection, so neither a ``SET LOCAL``
+    nor a ping is a statement of its own; its page runs under them, and the next
+    transaction on the same connection under the default again."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("plan kinds are PostgreSQL's")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        token = accounts.issue_token(session, acme.guard, NOW)
+        complaint = intake.register(
+            session, acme.guard,
+            intake.NewComplaint(
+                project_id=acme.project.id, text="楼道灯坏了", channel=Channel.PHONE,
+                owner_id=acme.owner.id,
+            ),
+            KeywordClassifier(), NOW,
+        )  # fmt: skip
+    fresh_engine.dispose()  # so that the requests below take connections from the pool
+    app = create_app(factory, classifier=KeywordClassifier(), clock=lambda: NOW)
+    modes: dict[str, str] = {}
+
+    def mode(_c: object, cursor: Any, statement: str, *_: object) -> None:
+        for table in ("complaints", "api_tokens"):
+            if statement.startswith("SELECT") and f"FROM {table}" in statement:
+                shown = cursor.connection.execute("SHOW plan_cache_mode").fetchone()
+                modes.setdefault(table, shown[0])
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client, count_queries(fresh_engine) as statements:
+        event.listen(fresh_engine, "before_cursor_execute", mode)
+        try:
+            r = client.get("/api/v1/complaints?limit=20", headers=headers)
+            assert r.status_code == 200 and len(r.json()["items"]) == 1
+            hot, hot_modes = list(statements), dict(modes)
+            statements.clear()
+            modes.clear()
+            # Not a hot read: the default plans, as before.
+            r = client.get(f"/api/v1/complaints/{complaint.id}", headers=headers)
+            assert r.status_code == 200
+        finally:
+            event.remove(fresh_engine, "before_cursor_execute", mode)
+    # The token (its last use written once a minute) and the page: no SET LOCAL.
+    assert not any("plan_cache_mode" in s for s in hot), hot
+    assert len([s for s in hot if s.startswith("SELECT")]) == 2, hot
+    assert hot_modes == {"api_tokens": "force_generic_plan", "complaints": "force_generic_plan"}
+    assert modes == {"api_tokens": "auto", "complaints": "auto"}
+
+
+@pytest.mark.parametrize("plans", [None, GENERIC_PLANS])
+def test_a_connection_gone_while_pooled_is_replaced_when_taken(
+    fresh_engine: Engine, plans: str | None
+) -> None:
+    """The check as a connection is taken (the pre-ping, or the ``BEGIN`` with the
+    unit of work's plan kind) finds a connection the server closed and takes a new one."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("the pool's check is PostgreSQL's")
+    with fresh_engine.connect() as first, fresh_engine.connect() as second:
+        gone = second.scalar(text("SELECT pg_backend_pid()"))
+        second.commit()
+        first.execute(text("SELECT pg_terminate_backend(:p)"), {"p": gone})
+        first.commit()
+    # Both back in the pool, one of them closed by the server.
+    token = PLANS.set(plans)
+    try:
+        with fresh_engine.connect() as one, fresh_engine.connect() as two:
+            for connection in (one, two):
+                assert connection.scalar(text("SELECT pg_backend_pid()")) != gone
+                assert connection.scalar(text("SHOW plan_cache_mode")) == (plans or "auto")
+    finally:
+        PLANS.reset(token)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+GENERIC_PLANS = "force_generic_plan"
+PLANS: ContextVar[str | None] = ContextVar("complaintdesk_plans", default=None)
+"""The plan kind (PostgreSQL's ``plan_cache_mode``) the current unit of work asks for
+from its first statement: a hot read's route sets it (``web.deps.generic_plan_reads``)
+so that its transaction begins with it, in the round trip that begins it, not in one
+of its own (``queries.generic_plans`` then has nothing to send)."""
+_PLANS_KEY = "complaintdesk_plans"
 
 
 def normalise_url(url: str) -> str:
@@ -42,14 +51,68 @@ def make_engine(
         )
         _sqlite_transactions(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=pool_pre_ping,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
         **kwargs,
     )
+    _postgresql_checkout(engine, pre_ping=pool_pre_ping)
+    return engine
+
+
+def _postgresql_checkout(engine: Engine, *, pre_ping: bool) -> None:
+    """Check a pooled connection as it is taken (``pre_ping``: SQLAlchemy's pre-ping, a
+    ``SELECT 1`` of its own before the transaction's ``BEGIN``), and for a unit of
+    work that asks for a plan kind (:data:`PLANS`), begin its transaction with it:
+    ``BEGIN; SET LOCAL plan_cache_mode = …`` in one round trip, which checks the
+    connection too. A hot read so sends one round trip where the ping, psycopg's
+    ``BEGIN`` and the ``SET LOCAL`` took three (docs/capacity.md, the read path). A
+    connection that fails the check is replaced, as after a failed pre-ping."""
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info.pop(_PLANS_KEY, None)
+        plans = PLANS.get()
+        try:
+            if plans is not None:
+                command = f"BEGIN; SET LOCAL plan_cache_mode = {_plan_kind(plans)}"
+                result = dbapi_connection.pgconn.exec_(command.encode())
+                if result.status != _COMMAND_OK:
+                    raise exc.DisconnectionError(result.get_error_message())
+                record.info[_PLANS_KEY] = plans
+            elif pre_ping:
+                engine.dialect.do_ping(dbapi_connection)
+        except exc.DisconnectionError:
+            raise
+        except Exception as error:  # the driver's: the connection is gone or broken
+            raise exc.DisconnectionError(str(error)) from error
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _ended(connection: Connection) -> None:
+        connection.info.pop(_PLANS_KEY, None)  # a SET LOCAL lasts one transaction
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_PLANS_KEY, None)
+
+
+_COMMAND_OK = 1  # libpq's PGRES_COMMAND_OK
+_PLAN_KINDS = ("auto", "force_generic_plan", "force_custom_plan")
+
+
+def _plan_kind(plans: str) -> str:
+    if plans not in _PLAN_KINDS:
+        raise ValueError(f"plan_cache_mode is one of {_PLAN_KINDS}")
+    return plans
+
+
+def transaction_plans(connection: Connection) -> str | None:
+    """The plan kind the connection's transaction began with (:data:`PLANS`), if any."""
+    plans = connection.info.get(_PLANS_KEY)
+    return plans if isinstance(plans, str) else None
 
 
 def _sqlite_transactions(engine: Engine) -> None:

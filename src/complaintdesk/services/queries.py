@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from complaintdesk.db.engine import GENERIC_PLANS, transaction_plans
 from complaintdesk.db.ids import LOW_BITS, id_floor
 from complaintdesk.db.models import (
     Complaint,
@@ -79,8 +80,11 @@ def generic_plans(session: Session) -> None:
     into the statement, not bound, so that the generic plan still uses those indexes
     (``tests/integration/test_partitions_and_plans.py`` checks both kinds of plan).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if transaction_plans(session.connection()) == GENERIC_PLANS:
+        return  # begun with them (a hot read's route: ``engine.PLANS``)
+    session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk import context
 from complaintdesk.classify.base import Classifier
+from complaintdesk.db import engine
 from complaintdesk.db.models import Complaint, Owner, Staff
 from complaintdesk.services import accounts
 from complaintdesk.services.common import get_complaint, get_owner
@@ -59,6 +60,18 @@ def _end(session: Session, commit: bool) -> None:
             session.rollback()
     finally:
         session.close()
+
+
+async def generic_plan_reads() -> None:
+    """A hot read (a list, the queue, an owner's history, the overdue list, a
+    timeline): its transaction begins with generic plans (``db.engine.PLANS``, set
+    before its first statement), so that neither their ``SET LOCAL`` nor the pool's
+    ping is a round trip of its own. A route-level dependency: it runs before the
+    caller's token is read."""
+    engine.PLANS.set(engine.GENERIC_PLANS)
+
+
+GenericPlanReads = Depends(generic_plan_reads)
 
 
 async def get_now(request: Request) -> datetime:

@@ -57,6 +57,7 @@ from complaintdesk.web.deps import (
     ClassifierDep,
     ComplaintDep,
     CurrentStaff,
+    GenericPlanReads,
     IdQuery,
     NowDep,
     PageCursor,
@@ -180,7 +181,7 @@ def _create(
     )
 
 
-@router.get("", response_model=ComplaintPage)
+@router.get("", response_model=ComplaintPage, dependencies=[GenericPlanReads])
 def list_complaints(
     session: SessionDep,
     staff: CurrentStaff,
@@ -275,7 +276,7 @@ def _list_cursor(cursor: str | None) -> int | None:
     return value
 
 
-@router.get("/queue", response_model=ComplaintPage)
+@router.get("/queue", response_model=ComplaintPage, dependencies=[GenericPlanReads])
 def my_queue(
     session: SessionDep,
     staff: CurrentStaff,
@@ -295,7 +296,9 @@ def get_complaint(
     return out(session, complaint, staff)
 
 
-@router.get("/{complaint_id}/events", response_model=list[EventOut])
+@router.get(
+    "/{complaint_id}/events", response_model=list[EventOut], dependencies=[GenericPlanReads]
+)
 def get_events(complaint: ComplaintDep, session: SessionDep) -> list[EventOut]:
     """The append-only history: who did what, when, old → new."""
     events = queries.timeline(session, complaint)

@@ -26,6 +26,7 @@ from complaintdesk.web.api.schemas import (
 from complaintdesk.web.deps import (
     MAX_ID,
     CurrentStaff,
+    GenericPlanReads,
     IdPath,
     NowDep,
     OwnerDep,
@@ -103,7 +104,9 @@ def get_owner_(owner: OwnerDep, session: SessionDep, staff: CurrentStaff, now: N
     return OwnerOut.of(owner, privacy.owner_contact(session, staff, owner, now))
 
 
-@router.get("/owners/{owner_id}/complaints", response_model=ComplaintPage)
+@router.get(
+    "/owners/{owner_id}/complaints", response_model=ComplaintPage, dependencies=[GenericPlanReads]
+)
 def owner_history(
     owner: OwnerDep,
     session: SessionDep,
@@ -144,7 +147,9 @@ def get_project_(project_id: IdPath, session: SessionDep, staff: CurrentStaff) -
     return ProjectOut.of(get_project(session, staff, project_id))
 
 
-@router.get("/projects/{project_id}/overdue", response_model=ComplaintPage)
+@router.get(
+    "/projects/{project_id}/overdue", response_model=ComplaintPage, dependencies=[GenericPlanReads]
+)
 def project_overdue(
     project_id: IdPath,
     session: SessionDep,
