@@ -75,7 +75,9 @@ _OVER = re.compile(
     r"来电了|恢复了|已经走了|已经离开|人已经走|没事了|"
     r"\bit[' ]?s out\b|is out now|(has|have) been (sorted|fixed|repaired)|fixed it|"
     r"is gone|gone now|"
-    r"has drained|drained|got out|were rescued|was rescued|back on now|all clear|no longer"
+    r"has drained|drained|got out|were rescued|was rescued|back on now|all clear|no longer|"
+    # Out of the lift (session 8): "后来自己出来了", "终于放出来了".
+    r"(后来|终于|总算|自己|被人)(走|爬)?出来了|放出来了|救了出来|被救出"
 )
 # A danger named as a risk ("存在火灾隐患", "a fire hazard") is not one happening now.
 _RISK = re.compile(
@@ -97,7 +99,13 @@ _PAST = re.compile(
     r"昨晚|昨天|前天|上周|上星期|上个月|上次|之前|去年|前年|那天|前几天|曾经|曾|以前|过去的|过去几|当时|那次|到目前为止|至今|迄今|"
     r"发生过|出现过|有过|\d{4}年|\d{1,2}月\d{1,2}[日号]|\d+(天|个月|周|年)前|"
     r"last (night|week|month|year|time)|yesterday|the other day|ago|on (monday|tuesday|wednesday|"
-    r"thursday|friday|saturday|sunday)( night)?|since the|earlier this"
+    r"thursday|friday|saturday|sunday)( night)?|since the|earlier this|"
+    # A spell told as over (session 8): "my mother was stuck in the lift for ten
+    # minutes", "我妈刚才在电梯里被困了十分钟". Not "has been stuck for 20 minutes", nor
+    # "困了十分钟了还没人来": those are happening now.
+    r"\b(was|were)\b.{0,40}\bfor (\d+|a few|a couple of|ten|fifteen|twenty|thirty|forty|half an) ?"
+    r"(minutes?|mins?|hours?)\b|"
+    r"刚才.{0,12}困.{0,12}([一二两三四五六七八九十几半]+|\d+)(分钟|个?小时|钟头)"
 )
 _PRESENT = re.compile(
     r"正在|还在|现在|此刻|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"  # noqa: E501
@@ -113,6 +121,16 @@ _HIGH = re.compile(
     r"leaking into|dripping from|through (the|our) ceiling|sewage|backing up|broken into|burgl|break-in"  # noqa: E501
 )
 
+
+# Someone shut in a lift (the engineering danger's trapping words). Told as over, not as
+# a risk, and with no earlier day named, in a short message, it is the taxonomy's
+# "high": a lift that has just trapped someone (session 8; docs/labelling.md rule 31).
+# "Yesterday" or "last week" keeps it "normal", as the generated tie-breakers say.
+_TRAP = re.compile(
+    r"困人|困了人|困住人|困着人|人困|被困|困在|关在电梯|卡在电梯|电梯里出不来|关在里面|"
+    r"电梯.{0,12}(里面有人|关着|困着)|trap+e?d|"
+    r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|stuck (inside|between floors)"
+)
 
 # Fire and smoke are security's even when a cable or gas is also named.
 _FIRE_OR_SMOKE = re.compile(r"着火|起火|火灾|冒烟|浓烟|fire|smoke|flames")
@@ -383,6 +401,15 @@ _R_PAST = _Rule(_PAST)
 _R_PRESENT = _Rule(_PRESENT)
 _R_HIGH = _Rule(_HIGH)
 _R_FIRE_OR_SMOKE = _Rule(_FIRE_OR_SMOKE)
+_R_TRAP = _Rule(_TRAP)
+# A day before today (a subset of _PAST: not "刚才", "was ... for ten minutes").
+_R_EARLIER_DAY = _Rule(
+    re.compile(
+        r"昨晚|昨天|前天|上周|上星期|上个月|上次|去年|前年|那天|前几天|\d{4}年|\d{1,2}月\d{1,2}[日号]|"
+        r"\d+(天|个月|周|年)前|last (night|week|month|year|time)|yesterday|the other day|\bago\b|"
+        r"on (monday|tuesday|wednesday|thursday|friday|saturday|sunday)|since the|earlier this"
+    )
+)
 # A letter's title says its danger is happening now (see LEAD).
 _R_URGENT = _Rule(re.compile(r"紧急|急|救命|快|!|urgent|emergency|asap|\bnow\b"))
 
@@ -500,7 +527,8 @@ def assess_text(text: str, norm: str) -> tuple[Danger, bool]:
     """
     long = len(norm) > LONG
     if not long and _SENTENCE_END.search(text[:MAX_RAW]) is None:
-        return _assess(norm), _high_now(norm)
+        d = _assess(norm)
+        return d, _high_now(norm) or _trapped_before(norm, d)
     parts = _sentences(text)
     cut = text.find("\n", 0, MAX_TITLE + 1)
     titled = long and cut > 0 and bool(text[cut:].strip())
@@ -522,7 +550,7 @@ def assess_text(text: str, norm: str) -> tuple[Danger, bool]:
         d = _assess(sentence, previous, long, later, first=i == 0, titled=titled)
         if d is not NO_DANGER:
             found.append(d)
-        if not high and _high_now(sentence):
+        if not high and (_high_now(sentence) or (not long and _trapped_before(sentence, d))):
             high = True
         previous = sentence
     present = [d for d in found if d.present]
@@ -594,6 +622,19 @@ def _habitual(t: str, match: re.Match[str] | None) -> bool:
     if match is None:
         return False
     return bool(_R_HABIT.search(t[max(0, match.start() - 8) : match.start()]))
+
+
+def _trapped_before(t: str, d: Danger) -> bool:
+    """Someone was shut in a lift and is out (the danger is over, not a risk, and no
+    earlier day is named): not an emergency, but the lift has just trapped someone, so
+    at least "high"."""
+    return (
+        d.over
+        and not d.present
+        and bool(_R_TRAP.search(t))
+        and not _R_RISK.search(t)
+        and not _R_EARLIER_DAY.search(t)
+    )
 
 
 def _high_now(t: str) -> bool:
@@ -668,7 +709,7 @@ class RuledClassifier:
 
     @property
     def version(self) -> str:
-        return f"{self.inner.version}+rules-3"
+        return f"{self.inner.version}+rules-4"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         out: list[Prediction] = []

@@ -127,3 +127,73 @@ def test_basic_living_disrupted_now_is_high_and_not_once_it_is_over(
 ) -> None:
     assert classifier.predict([now])[0].urgency is Urgency.HIGH
     assert classifier.predict([over])[0].urgency is not Urgency.HIGH
+
+
+class Calm:
+    """A model that reads every text as a lift fault, `normal`: what the rules add shows."""
+
+    version = "calm"
+
+    def predict(self, texts: list[str]) -> list[Prediction]:  # type: ignore[override]
+        return [
+            Prediction(
+                Nature.DISSATISFACTION,
+                Category.EQUIPMENT,
+                Urgency.NORMAL,
+                Department.ENGINEERING,
+                {"nature": 0.9, "category": 0.9, "urgency": 0.6, "department": 0.9},
+            )
+            for _ in texts
+        ]
+
+
+# Someone shut in a lift and out again, told today: the lift has just trapped someone.
+TRAPPED_JUST_NOW = [
+    "my mother was stuck in the lift for ten minutes",
+    "our neighbour's boy was trapped in the elevator for twenty minutes this morning",
+    "我妈刚才在电梯里被困了二十分钟",
+    "我爸被困在电梯里半个多小时,后来终于放出来了",
+]
+# The same with an earlier day named: over, and the generated tie-breakers say `normal`.
+TRAPPED_DAYS_AGO = [
+    "yesterday my mother was stuck in the lift for ten minutes",
+    "上周我爸在电梯里被困了半小时,后来自己出来了",
+]
+# Still inside: an emergency, however the time is told.
+STILL_TRAPPED = [
+    "my son has been stuck in the lift for twenty minutes",
+    "电梯困人十分钟了还没人来",
+    "我妈被困在电梯里了",
+]
+
+
+@pytest.mark.parametrize("text", TRAPPED_JUST_NOW)
+def test_a_trapping_that_just_ended_is_high_not_an_emergency(
+    text: str, classifier: Classifier
+) -> None:
+    assert not assess(text).present
+    pred = RuledClassifier(Calm()).predict([text])[0]
+    assert pred.category is Category.EQUIPMENT
+    assert pred.urgency is Urgency.HIGH
+    packaged = classifier.predict([text])[0]
+    assert packaged.category is not Category.EMERGENCY
+    assert packaged.urgency is Urgency.HIGH
+
+
+@pytest.mark.parametrize("text", TRAPPED_DAYS_AGO)
+def test_a_trapping_days_ago_is_neither_an_emergency_nor_raised(text: str) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.NORMAL
+
+
+@pytest.mark.parametrize("text", STILL_TRAPPED)
+def test_someone_still_trapped_is_an_emergency(text: str, classifier: Classifier) -> None:
+    assert assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].category is Category.EMERGENCY
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+def test_a_trapping_named_as_a_risk_is_not_raised() -> None:
+    pred = RuledClassifier(Calm()).predict(["万一有人被困在电梯里怎么办"])[0]
+    assert pred.category is Category.EQUIPMENT
+    assert pred.urgency is Urgency.NORMAL
