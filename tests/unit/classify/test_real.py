@@ -48,6 +48,23 @@ def test_the_labels_file_holds_codes_only() -> None:
     }
 
 
+def test_the_second_reading_holds_codes_and_a_few_words_only() -> None:
+    """The second, blind reading (session 8): the same ids, valid codes, and a reason of a
+    few words in English naming the guide's rule; never a text, nor a phrase copied from
+    one (no Chinese characters at all)."""
+    path = real.REAL_LABELS.parent / "real_labels_second.csv"
+    with path.open(encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    assert header == ["id", "nature", "category", "urgency", "department", "sure", "reason"]
+    rows = real.read_labels(path)  # checks every code
+    ids = [r["id"] for r in rows]  # in the order read: the sure=no rows first
+    assert len(ids) == len(set(ids)) and set(ids) == {r["id"] for r in real.read_labels()}
+    assert {r["sure"] for r in rows} <= {"yes", "no"}
+    for r in rows:
+        assert 0 < len(r["reason"]) <= 120, r["id"]
+        assert not any("\u3400" <= ch <= "\u9fff" for ch in r["reason"]), r["id"]
+
+
 def test_a_bad_code_in_the_labels_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "labels.csv"
     bad.write_text(
