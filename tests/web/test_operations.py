@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from complaintdesk.web.observe import JsonFormatter
 from tests.conftest import Org
 from tests.web.conftest import Api
 
@@ -60,3 +61,28 @@ def test_the_access_log_is_json_with_caller_route_time_and_masked_contacts(
     assert line["caller"] == f"staff:{acme.agent.id}"
     assert line["status"] == 200 and line["ms"] >= 0
     assert "13800000001" not in caplog.text and "138****0001" in line["path"]
+
+
+def test_serve_writes_the_access_line_once_as_json_with_its_fields(
+    api: Api, acme: Org, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What ``serve`` writes (JsonFormatter): the line's fields at the top level beside
+    time, level and logger, contacts masked, the same as the message read as text."""
+    with caplog.at_level(logging.INFO, logger="complaintdesk.access"):
+        r = api.as_(acme.agent).get("/api/v1/owners", params={"phone": "13800000002"})
+    record = next(
+        rec
+        for rec in caplog.records
+        if rec.name.endswith("access") and "/api/v1/owners" in rec.getMessage()
+    )
+    written = json.loads(JsonFormatter().format(record))
+    assert written["logger"] == "complaintdesk.access" and written["level"] == "info"
+    assert written["time"] and "message" not in written
+    assert written["request_id"] == r.headers["x-request-id"]
+    assert written["route"] == "/api/v1/owners" and written["status"] == 200
+    assert "138****0002" in written["path"] and "13800000002" not in json.dumps(written)
+    as_text = json.loads(record.getMessage())
+    assert {k: written[k] for k in as_text} == as_text
+    # Any other message is still written as a message, masked.
+    other = logging.LogRecord("x", logging.WARNING, __file__, 1, "call 13800000003", None, None)
+    assert json.loads(JsonFormatter().format(other))["message"] == "call 138****0003"

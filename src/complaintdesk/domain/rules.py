@@ -343,7 +343,10 @@ def _shingles(text: str) -> set[str]:
 def similarity(a: str, b: str) -> float:
     """How much of the shorter text the longer one repeats (0 to 1): the overlap of their
     Chinese character pairs and English words."""
-    sa, sb = _shingles(_norm(a)), _shingles(_norm(b))
+    return _overlap(_shingles(_norm(a)), _shingles(_norm(b)))
+
+
+def _overlap(sa: set[str], sb: set[str]) -> float:
     if not sa or not sb:
         return 0.0
     return len(sa & sb) / min(len(sa), len(sb))
@@ -403,23 +406,26 @@ def find_repeat(
     if not text:
         same = [p for p in window if p.category == category]
         return max(same, key=lambda p: p.received_at, default=None)
+    # What the new text says is worked out once, not once per earlier complaint (the
+    # same figures as similarity() and matters() give, text by text).
     new_matters = matters(text)
+    new_shingles = _shingles(_norm(text))
     back = refers_back(text)
     silent = unanswered(text)
     thing = bool(_THING_WORDS.search(_norm(text)))
     best: tuple[float, datetime] | None = None
     found: PriorComplaint | None = None
     for p in window:
-        earlier_text = p.text + " " + (p.location or "")
-        sim = similarity(text, p.text) if p.text else 0.0
-        shared = new_matters & matters(earlier_text)
+        earlier_matters = matters(p.text + " " + (p.location or ""))
+        sim = _overlap(new_shingles, _shingles(_norm(p.text))) if p.text else 0.0
+        shared = new_matters & earlier_matters
         place = _same_place(location, p.location)
         same_category = p.category == category
         if sim >= SIMILAR:
             score = 3.0 + sim
         elif shared and (back or same_category or place or sim >= 0.2):
             score = 2.0 + sim
-        elif back and not (new_matters - matters(earlier_text)):
+        elif back and not (new_matters - earlier_matters):
             score = 1.0 + sim
             if thing and p.category in _THINGS:
                 score += 0.5

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
@@ -532,8 +532,10 @@ def _write(session: Session, complaint: Complaint) -> None:
                 session.execute(insert(cls.__table__), [row for _, row in made])
     for made in written.values():
         for obj, _ in made:
-            if obj in session:
-                session.expunge(obj)
+            # Out of the session as pending objects: each one by itself (what expunge
+            # does, without walking every relationship of its mapper for a cascade:
+            # every object written here is in ``written``).
+            make_transient(obj)
     # The complaint joins the session as persistent, every column set to what was
     # written (its co_handling, set empty by register, stays loaded): reading any of
     # them runs no query.

@@ -98,10 +98,12 @@ class ObserveMiddleware:
 def _log_access(
     scope: Scope, info: context.RequestInfo, template: str, status: int, seconds: float
 ) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return
     path: str = scope["path"]
     query = scope.get("query_string", b"").decode("latin-1")
     access_log.info(
-        json.dumps(
+        JsonMessage(
             {
                 "event": "request",
                 "request_id": info.request_id,
@@ -112,10 +114,18 @@ def _log_access(
                 "path": mask_text(path + ("?" + query if query else "")),
                 "status": status,
                 "ms": round(seconds * 1000, 1),
-            },
-            ensure_ascii=False,
+            }
         )
     )
+
+
+class JsonMessage(dict[str, object]):
+    """A log message made of fields: read as text (``record.getMessage()``, any
+    handler) it is their JSON object; :class:`JsonFormatter` takes the fields as they
+    are, so a line is written to JSON once (not written, parsed and written again)."""
+
+    def __str__(self) -> str:
+        return json.dumps(self, ensure_ascii=False)
 
 
 def _template(path: str, route_path: str | None) -> str | None:
@@ -142,11 +152,15 @@ class JsonFormatter(logging.Formatter):
     request id of the request being served, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        try:
-            body = json.loads(message) if message.startswith("{") else None
-        except ValueError:
-            body = None
+        body: object
+        if isinstance(record.msg, JsonMessage) and not record.args:
+            body, message = record.msg, ""
+        else:
+            message = record.getMessage()
+            try:
+                body = json.loads(message) if message.startswith("{") else None
+            except ValueError:
+                body = None
         line: dict[str, object] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
