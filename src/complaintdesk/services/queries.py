@@ -6,6 +6,7 @@ by deadline, an owner's history, a project's overdue list, a complaint's timelin
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
     Select,
     String,
+    bindparam,
     literal,
     or_,
     select,
@@ -362,30 +365,53 @@ def queue_page(
     after = _parse_queue_cursor(cursor) if cursor is not None else None
     generic_plans(session)
     visible = visible_project_ids(actor)
-    seen = [(Complaint.company_id + 0) == actor.company_id, open_work()]
+    params: dict[str, Any] = {"actor": actor.id, "company": actor.company_id, "n": limit + 1}
     if visible is not None:
-        seen.append((Complaint.project_id + 0).in_(visible or [-1]))
+        params["projects"] = sorted(visible) or [-1]
+    if after is not None:
+        params["after_at"], params["after_id"] = after
+    statement = _queue_statement(visible is not None, after is not None)
+    rows: dict[int, Complaint] = {}
+    for c, codes in session.execute(statement, params):
+        c.read_co_handling(codes)
+        rows.setdefault(c.id, c)
+    ordered = sorted(rows.values(), key=lambda c: (_due(c), c.id))
+    next_cursor = queue_cursor(ordered[limit - 1]) if len(ordered) > limit else None
+    return ordered[:limit], next_cursor
+
+
+@functools.cache
+def _queue_statement(scoped: bool, after: bool) -> Select[Complaint, str]:
+    """The queue's four scans as one statement (``UNION ALL``), with the complaints'
+    co-handling departments; its values bound (``actor``, ``company``, ``n``, and
+    ``projects``, ``after_at``, ``after_id`` when ``scoped`` and ``after``). Made once
+    a process for each of its four shapes: building the union's columns took about
+    6 ms of Python a request, more than PostgreSQL's 2-3 ms to run it (read_1m)."""
+    me = bindparam("actor", type_=BigInteger())
+    seen = [(Complaint.company_id + 0) == bindparam("company", type_=BigInteger()), open_work()]
+    if scoped:
+        seen.append((Complaint.project_id + 0).in_(bindparam("projects", expanding=True)))
+    position = tuple_(
+        bindparam("after_at", type_=Complaint.resolve_by.type),
+        bindparam("after_id", type_=BigInteger()),
+    )
     parts = []
-    for mine in (Complaint.assignee_id == actor.id, Complaint.first_receiver_id == actor.id):
+    for mine in (Complaint.assignee_id == me, Complaint.first_receiver_id == me):
         for by, other in (
             (Complaint.resolve_by, Complaint.next_follow_up_at),
             (Complaint.next_follow_up_at, Complaint.resolve_by),
         ):
             part = select(Complaint.__table__).where(mine, *seen, by.is_not(None))
-            if after is not None:
-                part = part.where(_past(by, after), other.is_(None) | _past(other, after))
+            if after:
+                past_by = tuple_(by, Complaint.id) > position
+                past_other = tuple_(other, Complaint.id) > position
+                part = part.where(past_by, other.is_(None) | past_other)
             # Each scan limited on its own (in a subquery: SQLite takes no LIMIT on a
-            # member of a UNION); the four are sent as one statement.
-            parts.append(select(part.order_by(by, Complaint.id).limit(limit + 1).subquery()))
+            # member of a UNION).
+            part = part.order_by(by, Complaint.id).limit(bindparam("n", type_=Integer()))
+            parts.append(select(part.subquery()))
     scans = union_all(*parts).subquery("scans")
-    queued = aliased(Complaint, scans)
-    rows: dict[int, Complaint] = {}
-    for c, c_codes in session.execute(select(queued, co_handling_codes(scans.c.id))):
-        c.read_co_handling(c_codes)
-        rows.setdefault(c.id, c)
-    ordered = sorted(rows.values(), key=lambda c: (_due(c), c.id))
-    next_cursor = queue_cursor(ordered[limit - 1]) if len(ordered) > limit else None
-    return ordered[:limit], next_cursor
+    return select(aliased(Complaint, scans), co_handling_codes(scans.c.id))
 
 
 def my_queue(session: Session, actor: Staff, *, limit: int = QUEUE_PAGE) -> list[Complaint]:
