@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, event, select, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy import Connection, Engine, event, select, text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
@@ -72,17 +72,63 @@ def test_on_postgresql_the_migration_copies_a_month_at_a_time_and_an_interrupted
         session.commit()
     made, kept = _pairs(engine)
     assert 0 < copied < len(made) - 1 and (acme.owner.id, one.id) in kept
+    # What a rebuild of the primary key interrupted in an earlier run leaves: an invalid
+    # copy named as REINDEX CONCURRENTLY names it (made invalid here by a failed build:
+    # two rows or more, the copied ones and the one the trigger wrote).
+    with (
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        pytest.raises(IntegrityError),
+    ):
+        conn.execute(
+            text(
+                "CREATE UNIQUE INDEX CONCURRENTLY pk_owner_complaints_ccnew "
+                "ON owner_complaints ((1))"
+            )
+        )
     upgrade(engine)
     made, kept = _pairs(engine)
     assert kept == made
     with engine.connect() as conn:
-        # The primary key rebuilt whole, and no copy of it left from the rebuild.
+        # The primary key rebuilt whole, and no copy of it left from either rebuild.
         assert conn.scalar(
             text(
                 "SELECT bool_and(x.indisvalid) AND count(*) = 1 FROM pg_index x "
                 "WHERE x.indrelid = 'owner_complaints'::regclass"
             )
         )
+
+
+def test_on_postgresql_a_month_made_while_the_migration_copies_is_copied_too(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = databases.new("postgresql", "0014")
+    factory = sessionmaker(engine, expire_on_commit=False)
+    generate(factory, rows=300, now=NOW, years=0.3, company_code="oc2", batch=100)
+    with engine.connect() as conn:
+        newest = conn.scalar(
+            text(
+                "SELECT tableoid::regclass::text FROM complaints WHERE owner_id IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1"
+            )
+        )
+        in_it = conn.scalar(text(f"SELECT count(*) FROM {newest} WHERE owner_id IS NOT NULL"))
+    # The migration lists complaints' months before serve's maintenance makes the one
+    # that holds the newest complaints (say, moving them out of the default partition,
+    # triggers off): the first listing does not name it, later ones do.
+    listed = online.partitions
+    calls: list[str] = []
+
+    def before_the_month(connection: Connection, table: str) -> list[str]:
+        found = listed(connection, table)
+        calls.append(table)
+        first = table == "complaints" and calls.count("complaints") == 1
+        return [p for p in found if p != newest] if first else found
+
+    monkeypatch.setattr(online, "partitions", before_the_month)
+    upgrade(engine)
+    monkeypatch.undo()
+    made, kept = _pairs(engine)
+    assert in_it and kept == made
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

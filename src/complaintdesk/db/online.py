@@ -144,8 +144,38 @@ def build_index(
 def fill_by_partition(connection: Connection, source: str, statement: str) -> int:
     """Run ``statement`` (an ``INSERT … SELECT … FROM {source} …``) once for each of
     ``source``'s partitions in turn, ``{source}`` replaced by the partition (by the
-    table itself when it has none), each in its own transaction. Returns the rows."""
+    table itself when it has none), each in its own transaction. Returns the rows.
+
+    The partitions are listed again after each pass until one finds none new: a month
+    that ``serve``'s maintenance makes meanwhile is filled too. (It may be a month whose
+    rows it moved out of the default partition with triggers off: read before the
+    move, the default partition still held them; after it, they are in the new month.)"""
     rows = 0
-    for part in partitions(connection, source) or [source]:
-        rows += connection.execute(text(statement.format(source=part))).rowcount or 0
+    done: set[str] = set()
+    while todo := [p for p in partitions(connection, source) or [source] if p not in done]:
+        for part in todo:
+            rows += connection.execute(text(statement.format(source=part))).rowcount or 0
+            done.add(part)
     return rows
+
+
+def drop_unfinished_rebuilds(connection: Connection, table: str) -> list[str]:
+    """Drop the invalid index copies (``…_ccnew``, ``…_ccold``) that a concurrent
+    rebuild of ``table`` left when it was interrupted: a later rebuild skips invalid
+    indexes, so they would stay, as large as the indexes they copy, and be maintained
+    on every write. Its TOAST table's too (in ``pg_toast``: an invalid TOAST index
+    cannot be rebuilt concurrently, only dropped)."""
+    rows = connection.execute(
+        text(
+            "SELECT n.nspname, c.relname FROM pg_index x "
+            "JOIN pg_class c ON c.oid = x.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE x.indrelid IN (SELECT oid FROM pg_class WHERE oid = to_regclass(:t) "
+            "UNION ALL SELECT reltoastrelid FROM pg_class WHERE oid = to_regclass(:t)) "
+            "AND NOT x.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'"
+        ),
+        {"t": table},
+    ).all()
+    for schema, name in rows:
+        connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{schema}"."{name}"'))
+    return [name for _, name in rows]

@@ -55,6 +55,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from complaintdesk.db import online
 from complaintdesk.db.ids import id_floor, id_time
 
 PARTITIONED: dict[str, str] = {
@@ -384,28 +385,6 @@ class Compaction:
     """Invalid copies an interrupted rebuild had left (see :func:`compact_month`)."""
 
 
-def _drop_unfinished_rebuilds(connection: Connection, table: str) -> list[str]:
-    """Drop the invalid index copies (``…_ccnew``, ``…_ccold``) that a concurrent
-    rebuild of ``table`` left when it was interrupted: a later rebuild skips invalid
-    indexes, so they would stay, as large as the indexes they copy, and be maintained
-    on every write. Its TOAST table's too (in ``pg_toast``: an invalid TOAST index
-    cannot be rebuilt concurrently, only dropped)."""
-    rows = connection.execute(
-        text(
-            "SELECT n.nspname, c.relname FROM pg_index x "
-            "JOIN pg_class c ON c.oid = x.indexrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE x.indrelid IN (SELECT oid FROM pg_class WHERE oid = to_regclass(:t) "
-            "UNION ALL SELECT reltoastrelid FROM pg_class WHERE oid = to_regclass(:t)) "
-            "AND NOT x.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'"
-        ),
-        {"t": table},
-    ).all()
-    for schema, name in rows:
-        connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{schema}"."{name}"'))
-    return [name for _, name in rows]
-
-
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
     """The month that became settled most recently at ``now``: the one that ended
     ``settled`` months before this month began (``now`` in January: October)."""
@@ -447,7 +426,7 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
             report.index_bytes_before += int(
                 connection.scalar(text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}) or 0
             )
-            report.dropped += _drop_unfinished_rebuilds(connection, name)
+            report.dropped += online.drop_unfinished_rebuilds(connection, name)
             connection.execute(text(f"VACUUM (ANALYZE) {name}"))
             connection.execute(text(f"REINDEX TABLE CONCURRENTLY {name}"))
             report.index_bytes_after += int(

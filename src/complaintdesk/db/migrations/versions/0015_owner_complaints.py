@@ -54,6 +54,9 @@ def upgrade() -> None:
             )
             online.with_short_locks(conn, owner_complaints.install)
             online.fill_by_partition(conn, "complaints", owner_complaints.BACKFILL_FROM)
+            # A rebuild interrupted by an earlier run left an invalid copy of the key
+            # (``…_ccnew``): it would stay beside the new one, written on every insert.
+            online.drop_unfinished_rebuilds(conn, "owner_complaints")
             conn.execute(sa.text("REINDEX INDEX CONCURRENTLY pk_owner_complaints"))
             conn.execute(sa.text("ANALYZE owner_complaints"))
         return
