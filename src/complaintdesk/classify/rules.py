@@ -99,10 +99,13 @@ _PAST = re.compile(
     r"昨晚|昨天|前天|上周|上星期|上个月|上次|之前|去年|前年|那天|前几天|曾经|曾|以前|过去的|过去几|当时|那次|到目前为止|至今|迄今|"
     r"发生过|出现过|有过|\d{4}年|\d{1,2}月\d{1,2}[日号]|\d+(天|个月|周|年)前|"
     r"last (night|week|month|year|time)|yesterday|the other day|ago|on (monday|tuesday|wednesday|"
-    r"thursday|friday|saturday|sunday)( night)?|since the|earlier this|"
-    # A spell told as over (session 8): "my mother was stuck in the lift for ten
-    # minutes", "我妈刚才在电梯里被困了十分钟". Not "has been stuck for 20 minutes", nor
-    # "困了十分钟了还没人来": those are happening now.
+    r"thursday|friday|saturday|sunday)( night)?|since the|earlier this"
+)
+# A spell in a lift told as over (session 8): "my mother was stuck in the lift for ten
+# minutes", "我妈刚才在电梯里被困了十分钟". Not "has been stuck for 20 minutes", nor
+# "困了十分钟了还没人来": those are happening now. Past only for someone shut in a lift
+# (:func:`_spell_over`): "the kitchen was on fire for ten minutes" is not over.
+_SPELL = re.compile(
     r"\b(was|were)\b.{0,40}\bfor (\d+|a few|a couple of|ten|fifteen|twenty|thirty|forty|half an) ?"
     r"(minutes?|mins?|hours?)\b|"
     r"刚才.{0,12}困.{0,12}([一二两三四五六七八九十几半]+|\d+)(分钟|个?小时|钟头)"
@@ -398,6 +401,7 @@ _R_OVER = _Rule(_OVER)
 _R_RISK = _Rule(_RISK)
 _R_HABIT = _Rule(_HABIT)
 _R_PAST = _Rule(_PAST)
+_R_SPELL = _Rule(_SPELL)
 _R_PRESENT = _Rule(_PRESENT)
 _R_HIGH = _Rule(_HIGH)
 _R_FIRE_OR_SMOKE = _Rule(_FIRE_OR_SMOKE)
@@ -605,6 +609,7 @@ def _assess(
         or bool(long and _R_HABIT.search(t))
         or _habitual(t, sec or eng)
         or (not now and bool(_R_PAST.search(t) or (previous and _R_PAST.search(previous))))
+        or (not now and _spell_over(t))
     )
     if sec and eng:
         department = Department.SECURITY if sec.start() <= eng.start() else Department.ENGINEERING
@@ -622,6 +627,13 @@ def _habitual(t: str, match: re.Match[str] | None) -> bool:
     if match is None:
         return False
     return bool(_R_HABIT.search(t[max(0, match.start() - 8) : match.start()]))
+
+
+def _spell_over(t: str) -> bool:
+    """Someone shut in a lift, told as a spell that ended ("was stuck ... for ten
+    minutes"): over. Only for a lift: a fire, smoke or a break-in told so may still be
+    going on."""
+    return bool(_R_SPELL.search(t) and _R_TRAP.search(t))
 
 
 def _trapped_before(t: str, d: Danger) -> bool:

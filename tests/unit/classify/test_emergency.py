@@ -197,3 +197,21 @@ def test_a_trapping_named_as_a_risk_is_not_raised() -> None:
     pred = RuledClassifier(Calm()).predict(["万一有人被困在电梯里怎么办"])[0]
     assert pred.category is Category.EQUIPMENT
     assert pred.urgency is Urgency.NORMAL
+
+
+# A spell told with "was ... for ten minutes" is over only for someone shut in a lift:
+# smoke, a fire or a break-in told so may still be going on, and stays an emergency.
+OTHER_DANGERS_TOLD_AS_A_SPELL = [
+    "there was smoke in the stairwell for ten minutes and nobody came",
+    "the kitchen next door was on fire for ten minutes, please come",
+    "a man was trying to break into my flat for 10 minutes, he is still outside",
+]
+
+
+@pytest.mark.parametrize("text", OTHER_DANGERS_TOLD_AS_A_SPELL)
+def test_another_danger_told_as_a_spell_stays_an_emergency(
+    text: str, classifier: Classifier
+) -> None:
+    assert assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].category is Category.EMERGENCY
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
