@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from complaintdesk.web.observe import JsonFormatter
+from complaintdesk.web.observe import JsonFormatter, configure_logging
 from tests.conftest import Org
 from tests.web.conftest import Api
 
@@ -86,3 +86,21 @@ def test_serve_writes_the_access_line_once_as_json_with_its_fields(
     # Any other message is still written as a message, masked.
     other = logging.LogRecord("x", logging.WARNING, __file__, 1, "call 13800000003", None, None)
     assert json.loads(JsonFormatter().format(other))["message"] == "call 138****0003"
+
+
+def test_readiness_under_serve_logs_no_line_of_alembic_about_its_ddl(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    migration = logging.getLogger("alembic.runtime.migration")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, migration.level
+    try:
+        configure_logging()
+        root.addHandler(caplog.handler)  # configure_logging put its own handler alone
+        with caplog.at_level(logging.INFO):
+            assert api.client.get("/readyz").status_code == 200
+        assert not [r for r in caplog.records if r.name == "alembic.runtime.migration"]
+        assert [r for r in caplog.records if r.name == "complaintdesk.access"]  # it logs
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        migration.setLevel(saved[2])

@@ -185,3 +185,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # ``serve`` migrates nothing; Alembic's context, made to read the schema's revision
+    # (at start and on every /readyz), would log at INFO which DDL it assumes each time.
+    logging.getLogger("alembic.runtime.migration").setLevel(max(level, logging.WARNING))
