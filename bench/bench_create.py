@@ -20,7 +20,8 @@ message made so far is put back in the outbox at once while intake goes on for h
 the time again, and the rate at which the supervisor's delivery worker gets through
 them is its capacity, printed against the intake rate. It also prints the CPU a
 create costs in this process by step, the CPU per request of each server's
-processes, of PostgreSQL's backends and of the load generator during the counted
+processes (the workers' split by thread: the event loop and the others), of
+PostgreSQL's backends and of the load generator during the counted
 window (from /proc), and what classification costs per request
 (``predict([text])`` on one text) against a batch. Everything runs on this machine,
 load generator included: compare ratios, not absolute figures. Results belong in
@@ -296,6 +297,13 @@ class CpuWatch:
             else:
                 continue
             kinds[pid] = (kind, spent)
+            if kind == "workers":
+                # The workers' split by thread (keys: minus the thread's id): the event
+                # loop (uvicorn, middleware, FastAPI, the answer) and the rest (the
+                # thread pool running the requests' database work).
+                for tid, used in _threads(pid).items():
+                    loop = _LOOP if tid == pid else _THREADS
+                    kinds[-tid] = (loop, used)
         return kinds
 
     def _ours(self, pid: int) -> bool:
@@ -318,12 +326,41 @@ class CpuWatch:
         if not done or not self.used:
             return "n/a"
         order = ("workers", "server's main process", "PostgreSQL", "load generator")
+        split = ""
+        if _LOOP in self.used:
+            split = (
+                f" (event loop {self.used[_LOOP] / done * 1000:.2f}, "
+                f"other threads {self.used.get(_THREADS, 0.0) / done * 1000:.2f})"
+            )
+        total = sum(v for k, v in self.used.items() if k in order)
         return (
             ", ".join(
-                f"{kind} {self.used[kind] / done * 1000:.2f}" for kind in order if kind in self.used
+                f"{kind} {self.used[kind] / done * 1000:.2f}" + (split if kind == "workers" else "")
+                for kind in order
+                if kind in self.used
             )
-            + f"; total {sum(self.used.values()) / done * 1000:.2f}"
+            + f"; total {total / done * 1000:.2f}"
         )
+
+
+_LOOP, _THREADS = "workers' event loop", "workers' other threads"
+
+
+def _threads(pid: int) -> dict[int, float]:
+    """A process's threads and the CPU seconds each has used (user + system)."""
+    found: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(tid)] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return found
 
 
 @contextmanager
