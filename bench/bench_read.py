@@ -62,7 +62,7 @@ from sqlalchemy.engine import make_url
 from complaintdesk import serving
 from complaintdesk.db.engine import make_engine, make_sessionmaker, unit_of_work
 from complaintdesk.db.migrate import upgrade
-from complaintdesk.db.models import Company, Staff
+from complaintdesk.db.models import ApiToken, Company, Staff
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
 from complaintdesk.runtime import Runtime
 from complaintdesk.services import accounts, escalation, org
@@ -172,6 +172,16 @@ def prepare(url: str) -> Setup:
             )
         ).first()
         assert supervisor is not None
+        # This bench's tokens of earlier runs are revoked first: a staff member holds
+        # at most 20 at a time, and each run issues three.
+        for earlier in session.scalars(
+            select(ApiToken).where(
+                ApiToken.staff_id.in_([agent.id, supervisor.id, admin.id]),
+                ApiToken.name == "bench_read",
+                ApiToken.revoked_at.is_(None),
+            )
+        ):
+            accounts.revoke_token(session, None, earlier, now)
         tokens = {
             "agent": accounts.issue_token(session, agent, now, name="bench_read"),
             "supervisor": accounts.issue_token(session, supervisor, now, name="bench_read"),
