@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import psycopg
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
@@ -84,6 +85,12 @@ def _attached_child(connection: Connection, parent: str, partition: str) -> str 
     return None if name is None else str(name)
 
 
+def _lock_timeout(error: Exception) -> bool:
+    """Whether ``error`` is PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    cause = getattr(error, "orig", error)
+    return getattr(cause, "sqlstate", None) == "55P03"
+
+
 def with_short_locks(connection: Connection, step: str | Callable[[Connection], object]) -> None:
     """Run ``step`` (a statement, or a function of the connection, that takes a strong
     lock for a moment) with :data:`LOCK_TIMEOUT`, again after a pause while other
@@ -97,8 +104,8 @@ def with_short_locks(connection: Connection, step: str | Callable[[Connection], 
                 else:
                     step(connection)
                 return
-            except OperationalError as error:
-                if "lock timeout" not in str(error) or attempt == LOCK_ATTEMPTS - 1:
+            except (OperationalError, psycopg.errors.LockNotAvailable) as error:
+                if not _lock_timeout(error) or attempt == LOCK_ATTEMPTS - 1:
                     raise
                 time.sleep(min(0.5 * (attempt + 1), 5.0))
     finally:
@@ -126,7 +133,7 @@ def build_index(
     for partition in partitions(connection, table):
         if _attached_child(connection, building, partition) is not None:
             continue
-        child = f"{partition}_{name}"[:63]
+        child = _child_name(connection, partition, columns)
         state = _index(connection, child)
         if state is not None and not state[0]:
             connection.execute(text(f"DROP INDEX CONCURRENTLY {child}"))
@@ -135,10 +142,40 @@ def build_index(
             connection.execute(text(f"CREATE INDEX CONCURRENTLY {child} ON {partition} ({cols})"))
             built.append(child)
         with_short_locks(connection, f"ALTER INDEX {building} ATTACH PARTITION {child}")
-    if _index(connection, name) is not None:
-        with_short_locks(connection, f"DROP INDEX {name}")
-    with_short_locks(connection, f"ALTER INDEX {building} RENAME TO {name}")
+    state = _index(connection, building)
+    if state is None or not state[0]:
+        raise RuntimeError(f"{building} is not whole after every partition's index: not swapped")
+
+    def swap(conn: Connection) -> None:
+        # The old index goes and the new one takes its name in one transaction: never
+        # a moment without either.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.transaction():
+            old = raw.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+            if old is not None and old[0] is not None:
+                raw.execute(f"DROP INDEX {name}")
+            raw.execute(f"ALTER INDEX {building} RENAME TO {name}")
+
+    with_short_locks(connection, swap)
     return built
+
+
+def _child_name(connection: Connection, partition: str, columns: Sequence[str]) -> str:
+    """The name of ``partition``'s index on ``columns``, as PostgreSQL would name it
+    (``…_complaint_id_idx``, then ``…_idx1``, … while a name is taken by another
+    index), or the name of one left unattached on the same columns by an interrupted
+    run (:func:`build_index` builds it again if it is invalid)."""
+    base = f"{partition}_{'_'.join(columns)}_idx"
+    for n in range(100):
+        suffix = str(n) if n else ""
+        name = base[: 63 - len(suffix)] + suffix
+        state = _index(connection, name)
+        if state is None:
+            return name
+        if state[1] is None and _on(connection, name) == ", ".join(columns):
+            return name
+    raise RuntimeError(f"no free name for an index of {partition} on {columns}")
 
 
 def fill_by_partition(connection: Connection, source: str, statement: str) -> int:

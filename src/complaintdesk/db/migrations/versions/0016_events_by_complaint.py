@@ -44,5 +44,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql" and online.partitions(op.get_bind(), "events"):
+        with op.get_context().autocommit_block():
+            online.build_index(
+                op.get_bind(), "events", "ix_events_complaint", ["complaint_id", "id"], replace=True
+            )
+        return
     op.drop_index("ix_events_complaint", table_name="events")
     op.create_index("ix_events_complaint", "events", ["complaint_id", "id"])
