@@ -128,16 +128,22 @@ STATUS_EVENTS: dict[str, Status] = {
 its action, or ``received``)."""
 
 
-def loaded_ending(status: str, visited: bool) -> tuple[str, str | None, str | None]:
+def loaded_ending(
+    status: str, visited: bool, steps_known: bool = False
+) -> tuple[str, str | None, str | None]:
     """``(kind, field, new)`` of the event that ends a bulk-loaded complaint's history
-    (imported or generated; ``status`` its final one, ``visited`` whether a return
-    visit came before). A withdrawal may follow any open step, so the step before it
-    says the status it left, as for a live one: it stores none of the three
-    (:func:`status_changes` works them out). A closing after a return visit, likewise.
-    A closing with no visit before it (imported history that did not say how it went)
-    stores the status it reached, the one it left unknown."""
+    (``status`` its final one; ``visited``: a return visit came before it;
+    ``steps_known``: the events before it are every step it went through, as
+    ``generate`` makes them, not the few an import knows). Where the step before it
+    says the status it left, it stores none of the three, as a live event does
+    (:func:`status_changes` works them out): a withdrawal whose steps are known (it may
+    follow any open one), a closing after a return visit. Otherwise (imported history
+    that did not say how it went) it stores the status it reached, the one it left
+    unknown."""
     if status == Status.WITHDRAWN:
-        return Action.WITHDRAW.value, None, None
+        if steps_known:
+            return Action.WITHDRAW.value, None, None
+        return Action.WITHDRAW.value, "status", Status.WITHDRAWN.value
     if visited:
         return Action.CLOSE.value, None, None
     return Action.CLOSE.value, "status", Status.CLOSED.value

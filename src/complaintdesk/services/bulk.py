@@ -131,6 +131,7 @@ LIFECYCLE_COLUMNS = (
     "msg_body",
     "msg_status",
     "msg_sent_at",
+    "steps_known",  # true: the events before the closing are every step it went through
 )
 STAGE_COLUMNS = COMPLAINT_COLUMNS + LIFECYCLE_COLUMNS
 _INDEX = {name: i for i, name in enumerate(STAGE_COLUMNS)}
@@ -430,7 +431,7 @@ def _table_rows(rows: list[list[Any]]) -> _TableRows:
     msg = [i[c] for c in ("msg_kind", "msg_channel", "msg_recipient", "msg_language",
                           "msg_subject", "msg_body")]  # fmt: skip
     msg_body, msg_status, msg_sent_at = i["msg_body"], i["msg_status"], i["msg_sent_at"]
-    sla_check_at = i["sla_check_at"]
+    sla_check_at, steps_known = i["sla_check_at"], i["steps_known"]
     events: list[Sequence[Any]] = []
     follow_ups: list[Sequence[Any]] = []
     visits: list[Sequence[Any]] = []
@@ -449,7 +450,9 @@ def _table_rows(rows: list[list[Any]]) -> _TableRows:
                     (row[ev], complaint, row[at], row[actor], kind, None, None, None, data)
                 )
         if row[ev_closed] is not None:
-            kind, field, new = lifecycle.loaded_ending(row[status], row[visited_at] is not None)
+            kind, field, new = lifecycle.loaded_ending(
+                row[status], row[visited_at] is not None, bool(row[steps_known])
+            )
             events.append(
                 (row[ev_closed], complaint, row[closed_at], row[receiver], kind, field, None, new,
                  None)

@@ -342,6 +342,7 @@ class _Maker:
             resolve_by=at + targets.resolution, response_level=0, resolution_level=0,
             visit_level=0, response_breached=False, resolution_breached=False,
             risk_flags=risks, at_risk=at_risk, reopen_count=0, version=1, ev_received=True,
+            steps_known=True,
         )  # fmt: skip
         age = self.now - at
         # How far along its life it got: old complaints are mostly closed, a few
