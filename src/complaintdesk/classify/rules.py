@@ -110,6 +110,16 @@ _SPELL = re.compile(
     r"(minutes?|mins?|hours?)\b|"
     r"刚才.{0,12}困.{0,12}([一二两三四五六七八九十几半]+|\d+)(分钟|个?小时|钟头)"
 )
+# Help has not come (the reviewer's case, session 8): "was trapped in the lift for 20
+# minutes and nobody has come yet", "刚才被困了十分钟还没人来". Told so, the spell in
+# the lift may not have ended: it is not taken as over (:func:`_spell_over`).
+_WAITING = re.compile(
+    r"还?没(有)?人(来|管|理)|至今没人|还没(有)?(人)?(来|到)|一直没(有)?人|"
+    r"\b(nobody|no one|no-one|noone)\b.{0,12}\b(has|have|had)?\s?"
+    r"(come|came|arrived|turned up|shown up|showed up|answered|responded|helped)|"
+    r"still (waiting|no one|nobody)|not (yet )?(been )?(rescued|let out|freed)|"
+    r"no one is coming|nobody is coming"
+)
 _PRESENT = re.compile(
     r"正在|还在|现在|此刻|仍然|依然|越来越|马上|赶紧|快来|right now|still (there|burning|smoking|trapped|stuck|"  # noqa: E501
     r"leaking|pouring|sparking)|at the moment|is happening|hurry|come quickly|send someone now|now!"
@@ -402,6 +412,7 @@ _R_RISK = _Rule(_RISK)
 _R_HABIT = _Rule(_HABIT)
 _R_PAST = _Rule(_PAST)
 _R_SPELL = _Rule(_SPELL)
+_R_WAITING = _Rule(_WAITING)
 _R_PRESENT = _Rule(_PRESENT)
 _R_HIGH = _Rule(_HIGH)
 _R_FIRE_OR_SMOKE = _Rule(_FIRE_OR_SMOKE)
@@ -631,9 +642,9 @@ def _habitual(t: str, match: re.Match[str] | None) -> bool:
 
 def _spell_over(t: str) -> bool:
     """Someone shut in a lift, told as a spell that ended ("was stuck ... for ten
-    minutes"): over. Only for a lift: a fire, smoke or a break-in told so may still be
-    going on."""
-    return bool(_R_SPELL.search(t) and _R_TRAP.search(t))
+    minutes"): over, unless help is said not to have come ("... and nobody has come
+    yet"). Only for a lift: a fire, smoke or a break-in told so may still be going on."""
+    return bool(_R_SPELL.search(t) and _R_TRAP.search(t) and not _R_WAITING.search(t))
 
 
 def _trapped_before(t: str, d: Danger) -> bool:

@@ -159,11 +159,16 @@ TRAPPED_DAYS_AGO = [
     "yesterday my mother was stuck in the lift for ten minutes",
     "上周我爸在电梯里被困了半小时,后来自己出来了",
 ]
-# Still inside: an emergency, however the time is told.
+# Still inside: an emergency, however the time is told; a spell told as past but
+# with help not come yet may not have ended either (the review's case, session 8).
 STILL_TRAPPED = [
     "my son has been stuck in the lift for twenty minutes",
     "电梯困人十分钟了还没人来",
     "我妈被困在电梯里了",
+    "someone was trapped in the lift for 20 minutes and nobody has come yet",
+    "my dad was stuck in the lift for 15 mins and no one came",
+    "我妈刚才在电梯里被困了十分钟，还没人来",
+    "刚才电梯里困了人,困了十分钟,还没有人来",
 ]
 
 
