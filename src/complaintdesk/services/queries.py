@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased, lazyload
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -581,15 +581,15 @@ def _id_text(value: object) -> str | None:
 
 def timeline_people(
     session: Session, timeline: list[Event], notes: list[FollowUp]
-) -> dict[int, Staff]:
+) -> dict[int, Person]:
     """The staff a complaint's timeline and follow-up notes name (who acted, who
-    wrote, who was assigned), by id, in one query."""
+    wrote, who was assigned), by id (:func:`people`: as the API's events name them)."""
     ids = (
         {e.actor_id for e in timeline if e.actor_id}
         | {f.staff_id for f in notes}
         | {int(a) for e in timeline if (a := event_assignee(e)) is not None}
     )
-    return staff_by_id(session, ids)
+    return people(session, ids)
 
 
 @dataclass(frozen=True)
@@ -653,16 +653,6 @@ def forget_people(*staff_ids: int) -> None:
         _PEOPLE.clear()
     for staff_id in staff_ids:
         _PEOPLE.pop(staff_id, None)
-
-
-def staff_by_id(session: Session, ids: set[int]) -> dict[int, Staff]:
-    """The staff of ``ids`` to name them (id, name, department, role), by id, in one
-    query; their projects are not loaded (no second query for what naming never
-    reads)."""
-    if not ids:
-        return {}
-    query = select(Staff).where(Staff.id.in_(ids)).options(lazyload(Staff.projects))
-    return {s.id: s for s in session.scalars(query)}
 
 
 def visits(session: Session, complaint: Complaint) -> list[Visit]:

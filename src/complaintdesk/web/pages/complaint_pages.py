@@ -163,7 +163,7 @@ def complaint_context(
     }
 
 
-def _staff_name(people: dict[int, Staff], staff_id: object) -> str:
+def _staff_name(people: dict[int, queries.Person], staff_id: object) -> str:
     text = str(staff_id)
     person = people.get(int(text)) if text.isdigit() else None
     return person.name if person is not None else text
