@@ -40,6 +40,22 @@ _SAFE = re.compile(
     r"trapped (wind|feeling)|falling (apart|behind)|fight(ing)? (for|with the) (management|company)"
 )
 
+# A person, as owners name one stuck in a lift ("my mother", "two kids", "someone").
+_PERSON = (
+    r"(?:i|we|he|she|they|someone|somebody|people|(?:my|our|his|her|their|a|an|the|two|three|"
+    r"some)(?: (?:old|little|elderly|young|poor))? (?:mother|mum|mom|father|dad|son|daughter|"
+    r"kids?|child(?:ren)?|baby|boy|girl|wife|husband|grand(?:ma|mother|pa|father|ad)|granny|"
+    r"neighbou?rs?|residents?|tenants?|man|woman|men|women|lady|guy|family|parents?|brother|"
+    r"sister|friends?|people|persons?|visitors?))"
+)
+# Someone stuck, with the lift named earlier in the sentence (session 9): "the lift
+# broke down again and my mother was stuck for ten minutes". A person must be the one
+# stuck: "the lift door gets stuck" is a fault, not a trapping.
+_LIFT_STUCK = (
+    r"(?:lift|lfit|elevator|elevater|elavator)s?\b.{0,60}\b" + _PERSON
+    + r" (?:was|were|is|are|got|gets|get|has been|have been|had been|been) stuck\b"
+)
+
 # Present danger, by the department that acts first.
 _DANGER_SECURITY = re.compile(
     r"着火|起火|失火|火灾|火苗|火势|烧起来|烧着了|着活了|着伙了|冒烟|浓烟|黑烟|全是烟|烟雾|"
@@ -67,7 +83,10 @@ _DANGER_ENGINEERING = re.compile(
     r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|"
     r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it[' ]?s live|"  # noqa: E501
     r"\blive\b.{0,10}(cable|wire)|electric shock|burst|flooding|flooded|flod(ing|ed)|gushing|"
-    r"pouring into"
+    r"pouring into|"
+    # Someone stuck, the lift named earlier in the sentence (session 9): "the lift broke
+    # down again and my mother was stuck for ten minutes".
+    + _LIFT_STUCK
 )
 # The danger is over (an explicit end), or only in the past (time words, no present).
 _OVER = re.compile(
@@ -131,7 +150,9 @@ _HIGH = re.compile(
     r"反水|冒污水|下水.{0,4}堵|被盗|被撬|"
     r"no (running )?water|water (is |has been )?(off|cut)|no power|power cut|no electricity|"
     r"(lift|elevator)s? (is |are )?(down|broken|out of (order|service)|not working|stopped)|"
-    r"leaking into|dripping from|through (the|our) ceiling|sewage|backing up|broken into|burgl|break-in"  # noqa: E501
+    r"leaking into|dripping from|through (the|our) ceiling|sewage|backing up|broken into|burgl|break-in|"  # noqa: E501
+    # A lift that broke down (session 9): "the lift in block 2 broke down again".
+    r"(?:lift|lfit|elevator|elevater|elavator)s?\b.{0,30}\b(?:broke|broken|breaks) down"
 )
 
 
@@ -142,7 +163,8 @@ _HIGH = re.compile(
 _TRAP = re.compile(
     r"困人|困了人|困住人|困着人|人困|被困|困在|关在电梯|卡在电梯|电梯里出不来|关在里面|"
     r"电梯.{0,12}(里面有人|关着|困着)|trap+e?d|"
-    r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|stuck (inside|between floors)"
+    r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|stuck (inside|between floors)|"
+    + _LIFT_STUCK
 )
 
 # Fire and smoke are security's even when a cable or gas is also named.
@@ -732,7 +754,7 @@ class RuledClassifier:
 
     @property
     def version(self) -> str:
-        return f"{self.inner.version}+rules-4"
+        return f"{self.inner.version}+rules-5"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         out: list[Prediction] = []

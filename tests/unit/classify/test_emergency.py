@@ -220,3 +220,58 @@ def test_another_danger_told_as_a_spell_stays_an_emergency(
     assert assess(text).present
     assert RuledClassifier(Calm()).predict([text])[0].category is Category.EMERGENCY
     assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+# Session 9: the lift named earlier in the sentence, then someone "stuck" with no "in
+# the lift" after it; and a lift that "broke down" as a "high" situation now. Written
+# for this test, not taken from any training or evaluation text.
+LIFT_NAMED_EARLIER_JUST_OVER = [
+    "the lift broke down again and my mother was stuck for ten minutes",
+    "the elevator in block b stopped again and two kids were stuck for half an hour",
+    "Our lift jammed between the 4th and 5th floor, my elderly father was stuck for 20 minutes",
+]
+LIFT_NAMED_EARLIER_STILL_STUCK = [
+    "the lift broke down and my mother is stuck",
+    "elevator stopped on 7, my son is stuck and crying",
+]
+LIFT_BROKE_DOWN_NOW = [
+    "the lift in tower 2 broke down again",
+    "Both elevators have broken down, we are on the 18th floor",
+]
+LIFT_FAULTS_NOT_TRAPPINGS = [
+    "the lift door keeps getting stuck",
+    "the elevator button is stuck again",
+    "the lift broke down last week, it works now",
+]
+
+
+@pytest.mark.parametrize("text", LIFT_NAMED_EARLIER_JUST_OVER)
+def test_someone_stuck_after_the_lift_is_named_and_out_again_is_high(
+    text: str, classifier: Classifier
+) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.HIGH
+    packaged = classifier.predict([text])[0]
+    assert packaged.category is not Category.EMERGENCY
+    assert packaged.urgency is Urgency.HIGH
+
+
+@pytest.mark.parametrize("text", LIFT_NAMED_EARLIER_STILL_STUCK)
+def test_someone_stuck_after_the_lift_is_named_still_inside_is_an_emergency(
+    text: str, classifier: Classifier
+) -> None:
+    danger = assess(text)
+    assert danger.present
+    assert danger.department is Department.ENGINEERING
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+@pytest.mark.parametrize("text", LIFT_BROKE_DOWN_NOW)
+def test_a_lift_that_broke_down_is_high(text: str) -> None:
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.HIGH
+
+
+@pytest.mark.parametrize("text", LIFT_FAULTS_NOT_TRAPPINGS)
+def test_a_stuck_door_or_a_breakdown_last_week_is_not_raised(text: str) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.NORMAL
