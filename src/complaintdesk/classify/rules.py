@@ -52,7 +52,8 @@ _PERSON = (
 # broke down again and my mother was stuck for ten minutes". A person must be the one
 # stuck: "the lift door gets stuck" is a fault, not a trapping.
 _LIFT_STUCK = (
-    r"(?:lift|lfit|elevator|elevater|elavator)s?\b.{0,60}\b" + _PERSON
+    r"(?:lift|lfit|elevator|elevater|elavator)s?\b.{0,60}\b"
+    + _PERSON
     + r" (?:was|were|is|are|got|gets|get|has been|have been|had been|been) stuck\b"
 )
 
@@ -83,10 +84,8 @@ _DANGER_ENGINEERING = re.compile(
     r"stu(c?k) in (the|a|an) (lift|lfit|elevator|elevater|elavator)|"
     r"stuck (inside|between floors)|people inside|with people in|sparking|sparks|live wire|it[' ]?s live|"  # noqa: E501
     r"\blive\b.{0,10}(cable|wire)|electric shock|burst|flooding|flooded|flod(ing|ed)|gushing|"
-    r"pouring into|"
-    # Someone stuck, the lift named earlier in the sentence (session 9): "the lift broke
-    # down again and my mother was stuck for ten minutes".
-    + _LIFT_STUCK
+    # Last: someone stuck, the lift named earlier in the sentence (session 9).
+    r"pouring into|" + _LIFT_STUCK
 )
 # The danger is over (an explicit end), or only in the past (time words, no present).
 _OVER = re.compile(
