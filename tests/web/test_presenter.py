@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pydantic_core import to_json
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from complaintdesk.db.models import SHOWN_COLUMNS, Complaint, ShownComplaint
 from complaintdesk.domain.taxonomy import Category
+from complaintdesk.services import queries
 from complaintdesk.services.common import get_complaint
-from complaintdesk.web.presenter import Named, department_named, present_one, zone
+from complaintdesk.web.api.schemas import complaint_wire
+from complaintdesk.web.presenter import Named, department_named, present, present_one, zone
 from tests.conftest import Org
 from tests.web.conftest import Api, Clock
 
@@ -117,3 +122,67 @@ def test_names_of_codes_spelt_alike_stay_apart() -> None:
     assert category.name("en") == "Management and fees"
     assert department.name("en") == "Management"
     assert Named.of(Category.MANAGEMENT) is category  # made once
+
+
+def test_a_complaint_read_as_its_shown_row_is_written_as_the_complaint_itself(
+    api: Api, acme: Org, session: Session, clock: Clock
+) -> None:
+    """The API's long lists read their complaints as plain rows (``ShownComplaint``,
+    ``queries.shown_rows``), not ORM instances: the one presenter and wire form make
+    the same answer from either, byte for byte, for complaints in every state (with
+    co-handling departments, a resolution, a closing summary, risk flags, a
+    withdrawal) and for every viewer."""
+    ids = _register(api, acme, ["电梯坏了", "楼上漏水 water leak", "保安态度差", "停车收费不合理"])
+    agent, engineer = api.as_(acme.agent), api.as_(acme.engineer)
+    for cid in ids[:2]:
+        r = agent.post(
+            f"/api/v1/complaints/{cid}/dispatch",
+            json={
+                "department": "engineering",
+                "assignee_id": str(acme.engineer.id),
+                "also": ["security", "cleaning"] if cid == ids[0] else [],
+            },
+        )
+        assert r.status_code == 200, r.text
+    closing = ids[1]
+    for by, step, body in (
+        (engineer, "start", None),
+        (engineer, "resolve", {"outcome": "fixed", "resolution": "修好", "owner_explanation": "x"}),
+        (agent, "visits", {"satisfaction": 5}),
+        (agent, "close", {"cause": "老化", "lesson": "巡检", "corrective_action": "更换",
+                          "preventive_action": "季度巡检"}),
+    ):  # fmt: skip
+        r = by.post(f"/api/v1/complaints/{closing}/{step}", json=body)
+        assert r.is_success, (step, r.text)
+    r = agent.post(f"/api/v1/complaints/{ids[3]}/withdraw", json={"reason": "业主撤回"})
+    assert r.is_success, r.text
+    session.execute(
+        update(Complaint).where(Complaint.id == int(ids[2])).values(risk_flags=["media", "legal"])
+    )
+    session.commit()
+    clock.advance(days=10)
+    mine = select(Complaint).where(Complaint.company_id == acme.company.id).order_by(Complaint.id)
+    instances = list(session.scalars(mine))
+    rows = queries.shown_rows(session, mine)
+    assert [r.id for r in rows] == [c.id for c in instances] == sorted(int(i) for i in ids)
+    assert all(isinstance(r, ShownComplaint) for r in rows)
+    states = {c.status for c in instances}
+    assert {"closed", "withdrawn", "dispatched", "received"} <= states, states
+    for viewer in (acme.agent, acme.engineer, acme.admin, None):
+        from_rows = [complaint_wire(v) for v in present(session, rows, viewer)]
+        from_instances = [complaint_wire(v) for v in present(session, instances, viewer)]
+        assert from_rows == from_instances
+        assert to_json(from_rows) == to_json(from_instances)
+    shown = {c["id"]: c for c in from_rows}
+    assert [d["department"] for d in shown[ids[0]]["departments"]] == [
+        "cleaning", "engineering", "security",
+    ]  # fmt: skip
+    assert shown[ids[1]]["summary_of_handling"]["cause"] == "老化"
+    assert shown[ids[2]]["risk_flags"] == ["media", "legal"]
+    # The row's columns are the complaints' own, and none that a view shows is left out.
+    columns = [c.key for c in Complaint.__table__.c]
+    assert set(SHOWN_COLUMNS) <= set(columns)
+    assert set(columns) - set(SHOWN_COLUMNS) == {
+        "company_id", "caller_phone", "clock_started_at", "sla_check_at", "at_risk",
+        "updated_at", "search_terms",
+    }  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -445,10 +445,7 @@ class Complaint(Base):
     def departments(self) -> list[tuple[str, bool]]:
         """Every department involved, ``(code, lead)``, by code: the lead
         (``department``) and the co-handling ones."""
-        return sorted(
-            [(self.department, True)]
-            + [(code, False) for code in self.co_handling_departments() if code != self.department]
-        )
+        return departments_of(self.department, self.co_handling_departments())
 
     @property
     def escalation_level(self) -> int:
@@ -466,6 +463,109 @@ class Complaint(Base):
     def label_confidence(self, value: Mapping[str, float] | None) -> None:
         for label, scaled in scaled_confidences(value).items():
             setattr(self, f"confidence_{label}", scaled)
+
+
+def departments_of(lead: str, co_handling: list[str]) -> list[tuple[str, bool]]:
+    """Every department involved, ``(code, lead)``, by code: the lead and the
+    co-handling ones (:attr:`Complaint.departments`)."""
+    return sorted([(lead, True)] + [(code, False) for code in co_handling if code != lead])
+
+
+class ShownComplaint(NamedTuple):
+    """A complaint as a list shows it, read as plain columns: the columns the read
+    model (``web/presenter.py``) and the API's wire form read, and its co-handling
+    departments' codes (:func:`co_handling_codes`), in one row of one statement
+    (``queries.shown_rows``). Not an ORM instance: no identity map, no instrumented
+    attributes, nothing to change or write back. Loading a page of 100 complaints
+    as ORM instances, and reading each column through its instrumented attribute,
+    was most of a long list's CPU in process (docs/capacity.md, the read path, step
+    17). It reads like a :class:`Complaint` for everything a view of it asks
+    (``departments``, ``label_confidence``, ``escalation_level``); the columns no
+    view shows (the company, the caller's phone, the search terms, the sweeper's
+    and the clock's bookkeeping) are not read."""
+
+    id: int
+    project_id: int
+    unit_id: int | None
+    owner_id: int | None
+    caller_name: str | None
+    channel: str
+    text: str
+    summary: str | None
+    location: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    first_receiver_id: int
+    status: str
+    nature: str
+    category: str
+    urgency: str
+    department: str
+    label_source: str
+    confidence_nature: int | None
+    confidence_category: int | None
+    confidence_urgency: int | None
+    confidence_department: int | None
+    model_version: str | None
+    needs_review: bool
+    upgraded: bool
+    assignee_id: int | None
+    respond_by: datetime | None
+    resolve_by: datetime | None
+    visit_by: datetime | None
+    responded_at: datetime | None
+    resolved_at: datetime | None
+    visited_at: datetime | None
+    closed_at: datetime | None
+    response_level: int
+    resolution_level: int
+    visit_level: int
+    response_breached: bool
+    resolution_breached: bool
+    next_follow_up_at: datetime | None
+    repeat_of_id: int | None
+    risk_flags: list[str]
+    reopen_count: int
+    resolution_outcome: str | None
+    resolution: str | None
+    owner_explanation: str | None
+    effective: bool | None
+    satisfaction: int | None
+    summary_cause: str | None
+    summary_lesson: str | None
+    corrective_action: str | None
+    preventive_action: str | None
+    version: int
+    co_handling_codes: str  # comma-separated, "" for none
+
+    def co_handling_departments(self) -> list[str]:
+        return [code for code in self.co_handling_codes.split(",") if code]
+
+    def knows_co_handling(self) -> bool:
+        return True
+
+    @property
+    def departments(self) -> list[tuple[str, bool]]:
+        return departments_of(self.department, self.co_handling_departments())
+
+    @property
+    def escalation_level(self) -> int:
+        return max(self.response_level, self.resolution_level, self.visit_level)
+
+    @property
+    def label_confidence(self) -> dict[str, float] | None:
+        return confidences_of(
+            {
+                "nature": self.confidence_nature,
+                "category": self.confidence_category,
+                "urgency": self.confidence_urgency,
+                "department": self.confidence_department,
+            }
+        )
+
+
+SHOWN_COLUMNS = ShownComplaint._fields[:-1]
+"""The columns of ``complaints`` a :class:`ShownComplaint` reads, in its order."""
 
 
 class SlaCheck(Base):

@@ -17,6 +17,7 @@ from complaintdesk.db.models import (
     Owner,
     OwnerUnit,
     Project,
+    ShownComplaint,
     Staff,
     StaffProject,
     Unit,
@@ -33,7 +34,7 @@ def actor_view(actor: Staff) -> ActorView:
     return ActorView(actor.id, Role(actor.role), StaffDepartment(actor.department))
 
 
-def complaint_view(complaint: Complaint) -> ComplaintView:
+def complaint_view(complaint: Complaint | ShownComplaint) -> ComplaintView:
     return ComplaintView(
         first_receiver_id=complaint.first_receiver_id,
         assignee_id=complaint.assignee_id,

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
-from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Project, Staff
+from complaintdesk.db.models import Complaint, Event, Outbox, Owner, Project, ShownComplaint, Staff
 from complaintdesk.domain.lifecycle import Outcome
 from complaintdesk.domain.messages import (
     MessageKind,
@@ -25,7 +25,7 @@ from complaintdesk.services import owner_links
 from complaintdesk.services.common import project_zone
 
 
-def reference(complaint: Complaint) -> str:
+def reference(complaint: Complaint | ShownComplaint) -> str:
     """The number an owner quotes on the phone."""
     return f"TS{complaint.id}"
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from complaintdesk.db.models import Complaint, Event, Project, Staff
+from complaintdesk.db.models import Complaint, Event, Project, ShownComplaint, Staff
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.permissions import ActorView, available_actions
 from complaintdesk.domain.permissions import ComplaintView as PermissionView
@@ -103,9 +103,12 @@ class LabelView:
 
 @dataclass(frozen=True)
 class ComplaintView:
-    """One complaint as people see it. ``row`` is the complaint itself (read only)."""
+    """One complaint as people see it. ``row`` is the complaint itself (read only):
+    an ORM instance, or the columns a list read to show it (``ShownComplaint``, as
+    the API's long lists read them); ``confidence`` its labels' confidences
+    (``label_confidence``), worked out once."""
 
-    row: Complaint
+    row: Complaint | ShownComplaint
     reference: str
     status: Named
     labels: dict[str, LabelView]
@@ -117,6 +120,7 @@ class ComplaintView:
     timezone: str
     allowed_actions: list[str]  # what the state allows, whoever asks
     actions: list[str] | None  # what the viewer may do now (None: no viewer)
+    confidence: dict[str, float] | None
 
     @property
     def id(self) -> int:
@@ -151,13 +155,16 @@ class ComplaintView:
 
 
 def present(
-    session: Session, complaints: Sequence[Complaint], viewer: Staff | None = None
+    session: Session,
+    complaints: Sequence[Complaint | ShownComplaint],
+    viewer: Staff | None = None,
 ) -> list[ComplaintView]:
-    """Views of ``complaints``; the people and projects they name are loaded in two
+    """Views of ``complaints`` (ORM instances, or rows read to be shown:
+    ``queries.shown_rows``); the people and projects they name are loaded in two
     queries whatever the number of complaints (and their co-handling departments in
-    a third, for complaints read without them: ``queries.shown`` reads them with the
-    complaints)."""
-    co_handling_loaded(session, complaints)
+    a third, for complaints read without them: ``queries.shown`` and
+    ``queries.shown_rows`` read them with the complaints)."""
+    co_handling_loaded(session, [c for c in complaints if isinstance(c, Complaint)])
     people = queries.people(
         session,
         {c.first_receiver_id for c in complaints}
@@ -168,7 +175,8 @@ def present(
     views = []
     for c in complaints:
         status = Status(c.status)
-        confidence = c.label_confidence or {}
+        label_confidence = c.label_confidence
+        confidence = label_confidence or {}
         views.append(
             ComplaintView(
                 row=c,
@@ -198,6 +206,7 @@ def present(
                 timezone=zones.get(c.project_id, DEFAULT_TIMEZONE),
                 allowed_actions=list(_allowed(status)),
                 actions=None if actor is None else list(_actions(actor, status, complaint_view(c))),
+                confidence=label_confidence,
             )
         )
     return views

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from complaintdesk.classify.base import Classifier
-from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.db.models import Complaint, ShownComplaint, Staff
 from complaintdesk.domain import rules
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
@@ -81,7 +81,7 @@ def out(session: Session, complaint: Complaint, viewer: Staff) -> ComplaintOut:
 
 def page(
     session: Session,
-    complaints: Sequence[Complaint],
+    complaints: Sequence[Complaint | ShownComplaint],
     viewer: Staff,
     next_cursor: str | None,
     searched_from: datetime | None = None,

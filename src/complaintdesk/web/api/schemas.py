@@ -287,7 +287,7 @@ def complaint_wire(
             "target": v.target.code,
             "names": {k: label.value.names for k, label in v.labels.items()},
             "source": c.label_source,
-            "confidence": c.label_confidence,
+            "confidence": v.confidence,
             "model_version": c.model_version,
             "needs_review": c.needs_review,
         },
