@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from complaintdesk.domain.taxonomy import Channel, Role, StaffDepartment
 from complaintdesk.services import accounts, intake, org, queries
 from complaintdesk.web.app import create_app
 from tests.conftest import NOW, Org, build_org
-from tests.web.conftest import Api, Clock
+from tests.web.conftest import PASSWORD, SECRET, Api, Browser, Clock
 
 
 @contextmanager
@@ -285,6 +286,65 @@ def test_a_hot_read_begins_its_transaction_with_generic_plans(fresh_engine: Engi
     assert len([s for s in hot if s.startswith("SELECT")]) == 2, hot
     assert hot_modes == {"api_tokens": "force_generic_plan", "complaints": "force_generic_plan"}
     assert modes == {"api_tokens": "auto", "complaints": "auto"}
+
+
+def test_the_consoles_hot_pages_begin_their_transaction_with_generic_plans(
+    fresh_engine: Engine,
+) -> None:
+    """The console's pages of the hot lists (My work with its overdue filter, a
+    complaint's page with its timeline and the owner's history, the review queue)
+    declare themselves hot reads as the API's routes do (``GenericPlanReads``): their
+    transaction begins with generic plans, so no ``SET LOCAL`` is sent and every read
+    of complaints, events and the owner's history runs under them."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("plan kinds are PostgreSQL's")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        org.set_password(session, acme.guard, PASSWORD)
+        complaint = intake.register(
+            session, acme.guard,
+            intake.NewComplaint(
+                project_id=acme.project.id, text="楼道灯坏了", channel=Channel.PHONE,
+                owner_id=acme.owner.id,
+            ),
+            KeywordClassifier(), NOW,
+        )  # fmt: skip
+        username = acme.guard.username
+    fresh_engine.dispose()
+    later = NOW + timedelta(days=30)  # past its deadlines: on the overdue filter
+    app = create_app(
+        factory, classifier=KeywordClassifier(), clock=lambda: later, secret_key=SECRET
+    )
+    modes: dict[str, set[str]] = {}
+
+    def mode(_c: object, cursor: Any, statement: str, *_: object) -> None:
+        for table in ("complaints", "events", "owner_complaints", "staff"):
+            if statement.startswith("SELECT") and f"FROM {table} " in statement:
+                shown = cursor.connection.execute("SHOW plan_cache_mode").fetchone()
+                modes.setdefault(table, set()).add(shown[0])
+
+    with TestClient(app, base_url="http://testserver") as client:
+        browser = Browser(client, app)
+        assert browser.sign_in(username).status_code == 303
+        for path in ("/work?overdue=1&scope=mine", f"/complaints/{complaint.id}", "/review"):
+            modes.clear()
+            with count_queries(fresh_engine) as statements:
+                event.listen(fresh_engine, "before_cursor_execute", mode)
+                try:
+                    r = client.get(path)
+                finally:
+                    event.remove(fresh_engine, "before_cursor_execute", mode)
+            assert r.status_code == 200, (path, r.text[:300])
+            assert not any("plan_cache_mode" in s for s in statements), (path, statements)
+            assert modes and all(m == {"force_generic_plan"} for m in modes.values()), (
+                path,
+                modes,
+            )
+            if path.startswith("/work"):
+                assert "楼道灯坏了" in r.text  # the overdue complaint is on the page
+            if path.startswith("/complaints"):
+                assert {"complaints", "events", "owner_complaints"} <= set(modes), modes
 
 
 @pytest.mark.parametrize("plans", [None, GENERIC_PLANS])

@@ -67,7 +67,9 @@ async def generic_plan_reads() -> None:
     timeline): its transaction begins with generic plans (``db.engine.PLANS``, set
     before its first statement), so that neither their ``SET LOCAL`` nor the pool's
     ping is a round trip of its own. A route-level dependency: it runs before the
-    caller's token is read."""
+    caller's token (or a page's session cookie) is read. The API's five hot routes
+    and the console's pages of the same lists (``/work``, a complaint's page with its
+    timeline and owner history, ``/review``) declare it."""
     engine.PLANS.set(engine.GENERIC_PLANS)
 
 

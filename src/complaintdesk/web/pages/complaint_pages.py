@@ -32,7 +32,7 @@ from complaintdesk.services import (
     resolve,
     visits,
 )
-from complaintdesk.web.deps import IdPath, NowDep, SessionDep
+from complaintdesk.web.deps import GenericPlanReads, IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.deps import LangDep, PageComplaint, PageStaff, pages_router
 from complaintdesk.web.presenter import ComplaintView, Named, present, present_one, zone
@@ -196,7 +196,7 @@ def show(
     )
 
 
-@router.get("/complaints/{complaint_id}")
+@router.get("/complaints/{complaint_id}", dependencies=[GenericPlanReads])
 def complaint_page(
     request: Request,
     complaint: PageComplaint,
@@ -205,6 +205,8 @@ def complaint_page(
     now: NowDep,
     done: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
+    """The complaint, its timeline and the owner's history: hot reads, as the API's
+    are (``GenericPlanReads``)."""
     return show(request, session, staff, complaint, now, done=done)
 
 

@@ -17,7 +17,7 @@ from complaintdesk.domain.taxonomy import LABELS, Channel
 from complaintdesk.i18n import N_
 from complaintdesk.services import intake, labels, org, privacy, queries, suggest
 from complaintdesk.services.common import get_complaint
-from complaintdesk.web.deps import ClassifierDep, IdPath, NowDep, SessionDep
+from complaintdesk.web.deps import ClassifierDep, GenericPlanReads, IdPath, NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.complaint_pages import LABEL_TITLES
 from complaintdesk.web.pages.deps import PageStaff, pages_router
@@ -221,7 +221,7 @@ def register(
     return RedirectResponse(f"/complaints/{complaint.id}?done=registered", status_code=303)
 
 
-@router.get("/review")
+@router.get("/review", dependencies=[GenericPlanReads])
 def review_queue(
     request: Request,
     session: SessionDep,

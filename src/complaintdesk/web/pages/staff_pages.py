@@ -13,7 +13,7 @@ from complaintdesk.domain.lifecycle import OPEN_STATES, Status
 from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 from complaintdesk.i18n import N_
 from complaintdesk.services import queries, search
-from complaintdesk.web.deps import NowDep, SessionDep
+from complaintdesk.web.deps import GenericPlanReads, NowDep, SessionDep
 from complaintdesk.web.pages import render
 from complaintdesk.web.pages.deps import PageStaff, pages_router
 from complaintdesk.web.presenter import Named, present, zone
@@ -52,7 +52,7 @@ def choices(enum: type[StrEnum]) -> list[Named]:
 Text = Annotated[str, Query(max_length=40)]
 
 
-@router.get("/work")
+@router.get("/work", dependencies=[GenericPlanReads])
 def my_work(
     request: Request,
     session: SessionDep,
@@ -73,7 +73,9 @@ def my_work(
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     """What I answer for, by deadline; follow-ups due today; return visits due. The
-    filters come from a form of selects: an empty or unknown choice means any."""
+    filters come from a form of selects: an empty or unknown choice means any. A hot
+    read, as the API's lists are (``GenericPlanReads``): its lists run from generic
+    plans from the transaction's first round trip."""
     params = request.query_params
     flt = queries.WorkFilter(
         scope=scope if scope in queries.WORK_SCOPES else "department",
