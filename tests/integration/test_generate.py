@@ -113,17 +113,18 @@ def test_generate_makes_history_with_whole_lifecycles(
         select(Event.at, Event.data).where(Event.complaint_id.in_(old), Event.kind == "received")
     ).all()
     assert len(records) == len(old)
-    # The same record as the outbox purge writes (retention.record): one string, the
-    # seconds from the event to the sending (2 to 60 here).
-    assert all(
-        r is not None and re.fullmatch(r"owner sms \+\d+", r["sent"][0]) for _, r in records
-    ), records[:3]
+    # The same record as the outbox purge writes (retention.record): the event's one
+    # record, stored as the string: the channel and the seconds from the event to the
+    # sending (2 to 60 here), the owner unnamed.
+    assert all(r is not None and re.fullmatch(r"sms \+\d+", r["sent"]) for _, r in records), (
+        records[:3]
+    )
     at, data = records[0]
     first = deliveries(data, at)[0]
     assert first.at is not None
     sent = datetime.fromisoformat(first.at)
     assert timedelta(seconds=1) <= sent - at <= timedelta(seconds=61)
-    assert data["sent"] == [record("owner", "sms", sent, at)]
+    assert data["sent"] == record("owner", "sms", sent, at)
     # Times and codes read back as they were made.
     assert all(c.label_source == "auto" for c in made)
     # Risk flags as the write path finds them in the words (the classifier's generator

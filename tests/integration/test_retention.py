@@ -54,9 +54,10 @@ def test_delivered_messages_past_retention_are_purged_and_their_delivery_kept(
         select(Event).where(Event.complaint_id == old.id, Event.kind == "received")
     ).one()
     assert received.data is not None
-    # One short string a delivery: to whom, by what channel, when (the whole seconds
-    # after the event: sent at NOW + 95.7 s, the event at NOW); read with its time.
-    assert received.data["sent"] == ["owner sms +95"]
+    # One short string a delivery: by what channel, when (the whole seconds after the
+    # event: sent at NOW + 95.7 s, the event at NOW), to the owner (not named); the
+    # event's only record, stored as the string, not a list of one. Read with its time.
+    assert received.data["sent"] == "sms +95"
     assert "delivered" not in received.data
     assert deliveries(received.data, received.at) == [
         Delivery("owner", "sms", "2026-11-02T09:01:35Z")
@@ -73,13 +74,21 @@ def test_a_staff_delivery_names_the_staff_member_and_older_records_still_read() 
     # an event at 08:59:59.9 is a second later; before the event, negative).
     since = NOW - timedelta(seconds=0.1)
     assert record("123456789", "email", at, since) == "123456789 email +1"
-    assert record("owner", "sms", NOW - timedelta(seconds=3), NOW) == "owner sms -3"
+    # The owner's: the channel and the seconds, no name (session 9).
+    assert record("owner", "sms", NOW - timedelta(seconds=3), NOW) == "sms -3"
     assert record("owner", "sms", None, NOW) == "owner sms"
     # An event purged before 7 December 2026 (objects), then with the time (strings),
-    # then seconds after the event (since a second change that day).
+    # then seconds after the event (since a second change that day), then the owner
+    # unnamed (session 9).
     data = {
         "delivered": [{"to": "owner", "ch": "sms", "at": "2026-11-02T09:00:00+00:00"}],
-        "sent": ["42 wechat 2026-11-03T01:02:03Z", "42 sms +3600", "owner sms -3", "7 log"],
+        "sent": [
+            "42 wechat 2026-11-03T01:02:03Z",
+            "42 sms +3600",
+            "owner sms -3",
+            "7 log",
+            "wechat +5",
+        ],
     }
     assert deliveries(data, NOW) == [
         Delivery("owner", "sms", "2026-11-02T09:00:00+00:00"),
@@ -87,6 +96,14 @@ def test_a_staff_delivery_names_the_staff_member_and_older_records_still_read() 
         Delivery("42", "sms", "2026-11-02T10:00:00Z"),
         Delivery("owner", "sms", "2026-11-02T08:59:57Z"),
         Delivery("7", "log", None),
+        Delivery("owner", "wechat", "2026-11-02T09:00:05Z"),
+    ]
+    # One record, stored as the string.
+    assert deliveries({"sent": "email +61"}, NOW) == [
+        Delivery("owner", "email", "2026-11-02T09:01:01Z")
+    ]
+    assert deliveries({"sent": "42 email +61"}, NOW) == [
+        Delivery("42", "email", "2026-11-02T09:01:01Z")
     ]
 
 
@@ -115,3 +132,68 @@ def test_one_form_turns_older_records_into_strings_and_leaves_the_rest() -> None
         "sent": ["owner sms 2026-11-02T09:00:00Z", "7 email not a time"],
     }
     assert "delivered" in old  # the stored data is not changed
+
+
+def test_the_short_records_answer_what_the_records_before_them_answered() -> None:
+    """Session 9's records (the owner unnamed, one record as a string) answer the API
+    exactly what the records written before them for the same deliveries answer."""
+    before = [
+        {"reason": "r", "sent": ["owner sms +61"]},
+        {"sent": ["owner wechat -2", "917688400358207488 email +3600", "owner sms +3600"]},
+        {"sent": ["42 log +0"]},
+        {"note": "x", "sent": ["owner email +0"]},
+    ]
+    after = [
+        {"reason": "r", "sent": "sms +61"},
+        {"sent": ["wechat -2", "917688400358207488 email +3600", "sms +3600"]},
+        {"sent": "42 log +0"},
+        {"note": "x", "sent": "email +0"},
+    ]
+    for old, new in zip(before, after, strict=True):
+        assert one_form(new, NOW) == one_form(old, NOW)
+        assert deliveries(new, NOW) == deliveries(old, NOW)
+    assert one_form(after[0], NOW) == {"reason": "r", "sent": ["owner sms 2026-11-02T09:01:01Z"]}
+    assert after[0]["sent"] == "sms +61"  # the stored data is not changed
+
+
+def test_an_event_with_several_messages_keeps_them_as_a_list_in_order(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    """An event whose messages leave the outbox in two purges (batches) gets the second
+    one's records after the first's: one record stored as a string, then a list."""
+    log = LogChannel()
+    channels = {"sms": log, "email": log, "wechat": log, "log": log}
+    complaint = _register(session, acme, "电梯坏了", 0)
+    received = session.scalars(
+        select(Event).where(Event.complaint_id == complaint.id, Event.kind == "received")
+    ).one()
+    # A second message for the same event, to a staff member (as an escalation's).
+    first = session.scalars(select(Outbox)).one()
+    session.add(
+        Outbox(
+            company_id=first.company_id,
+            complaint_id=complaint.id,
+            staff_id=acme.agent.id,
+            kind="escalated",
+            channel="email",
+            recipient="agent@example.com",
+            language="zh",
+            subject="s",
+            body="b",
+            dedupe_key=f"staff:{acme.agent.id}:{received.id}",
+            created_at=NOW,
+            next_attempt_at=NOW,
+        )
+    )
+    session.commit()
+    assert deliver(factory, channels, NOW + timedelta(seconds=30)).sent == 2
+    report = purge_outbox(factory, NOW + timedelta(days=40), retention=timedelta(days=30), batch=1)
+    assert (report.purged, report.recorded) == (2, 2)
+    session.expire_all()
+    data = session.get(Event, received.id).data
+    assert data is not None
+    assert data["sent"] == ["sms +30", f"{acme.agent.id} email +30"]
+    answered = one_form(data, received.at)
+    assert answered is not None
+    at = f"{(received.at + timedelta(seconds=30)).replace(microsecond=0):%Y-%m-%dT%H:%M:%S}Z"
+    assert answered["sent"] == [f"owner sms {at}", f"{acme.agent.id} email {at}"]

@@ -437,10 +437,10 @@ class _Maker:
             row[C["msg_status"]] = "sent"
             row[C["msg_sent_at"]] = sent
         else:
-            # bulk.dumps({"sent": [...]}) without its encoder: the record has no quote
-            row[C["received_data"]] = (
-                f'{{"sent":["{retention.record("owner", channel, sent, at)}"]}}'
-            )
+            # bulk.dumps({"sent": ...}) without its encoder: the record has no quote;
+            # one record, stored as the string (retention.stored)
+            done = retention.record(retention.OWNER, channel, sent, at)
+            row[C["received_data"]] = f'{{"sent":"{done}"}}'
         return row
 
 

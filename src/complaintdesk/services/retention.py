@@ -3,18 +3,21 @@
 The outbox is a queue, not an archive: a message that was sent is needed only for a
 while (to answer "did the owner get it?" on the complaint's page, to resend by hand).
 After the retention period :func:`purge_outbox` deletes it and keeps a compact
-delivery record in the event that caused it: ``data.sent``, a list of strings
-``"<to> <channel> +<seconds>"``, e.g. ``"owner sms +42"`` (``to``: ``owner`` or the
-staff member's id; sent 42 seconds after the event, counted in whole seconds of UTC
-time). Kept for ever, about eight a complaint: the seconds are a few characters where
-the time was twenty. The API answers every record with its time, as it always did
-(``"owner sms 2026-12-17T11:02:34Z"``, :func:`one_form`).
+delivery record in the event that caused it, ``data.sent``: ``"sms +42"`` to the
+owner (by sms, sent 42 seconds after the event, counted in whole seconds of UTC time),
+``"917688400358207488 email +3600"`` to a staff member (their id first). An event with
+one record (almost every one) stores it as a string, one with several as a list of
+them. Kept for ever, about eight a complaint: a record is the fewest characters that
+say it (docs/capacity.md, "Bytes per complaint"). The API answers every record with
+whom and its time, as it always did, always a list
+(``["owner sms 2026-12-17T11:02:34Z"]``, :func:`one_form`).
 
 Records written by earlier versions stay as they were (history is not rewritten) and
-read the same: ``sent`` strings with the time itself (purged, or generated, on 7
-December 2026 before the seconds came in), and before that ``data.delivered``, a
-list of ``{"to", "ch", "at"}`` objects. :func:`deliveries` reads all three. Messages
-still pending, being sent or failed stay (they need delivery or someone's attention).
+read the same: a list of ``"owner sms +42"`` (7 December 2026, before session 9),
+of ``sent`` strings with the time itself (purged, or generated, on 7 December 2026
+before the seconds came in), and before that ``data.delivered``, a list of ``{"to",
+"ch", "at"}`` objects. :func:`deliveries` reads them all. Messages still pending, being
+sent or failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
 ``COMPLAINTDESK_OUTBOX_RETENTION_DAYS``); ``complaintdesk purge-outbox`` runs it once.
@@ -48,18 +51,50 @@ def _cause(dedupe_key: str) -> int | None:
     return int(last) if last.isdigit() else None
 
 
+OWNER = "owner"
+
+
 def record(to: str, channel: str, sent: datetime | None, since: datetime | None = None) -> str:
-    """One delivery record. With ``since`` (the event's moment), as stored:
-    ``"owner sms +42"``, the whole seconds from ``since`` to ``sent`` (both cut to the
-    second, so that :func:`one_form` gives back the time to the second exactly).
-    Without it, as the API answers it: ``"owner sms 2026-12-17T11:02:34Z"``, UTC to the
-    second, ending in ``Z`` (a time with its zone, as docs/api.md promises). The bulk
-    path (``generate``) writes the same."""
+    """One delivery record. With ``since`` (the event's moment), as stored: the whole
+    seconds from ``since`` to ``sent`` (both cut to the second, so that
+    :func:`one_form` gives back the time to the second exactly), after the channel, and
+    before it the staff member's id; the owner is not named (``"sms +42"``,
+    ``"42 email +3600"``). Without it, as the API answers it: ``"owner sms
+    2026-12-17T11:02:34Z"``, UTC to the second, ending in ``Z`` (a time with its zone,
+    as docs/api.md promises). The bulk path (``generate``) writes the same."""
     if sent is None:
         return f"{to} {channel}"
     if since is not None:
-        return f"{to} {channel} {_seconds(sent) - _seconds(since):+d}"
+        seconds = f"{_seconds(sent) - _seconds(since):+d}"
+        return f"{channel} {seconds}" if to == OWNER else f"{to} {channel} {seconds}"
     return f"{to} {channel} {_iso(sent)}"
+
+
+def _offset(word: str) -> bool:
+    """Whether ``word`` is a stored record's seconds after its event (``+42``, ``-3``)."""
+    return word[:1] in ("+", "-") and word[1:].isdigit()
+
+
+def _parts(line: str) -> list[str]:
+    """A stored record's words as ``[to, channel, when]`` (``when`` left out when the
+    record has no time): an owner's record, ``"sms +42"``, names no one."""
+    words = line.split(" ")
+    if len(words) == 2 and _offset(words[1]):
+        return [OWNER, *words]
+    return words
+
+
+def records(data: dict[str, Any] | None) -> list[str]:
+    """An event's stored ``sent`` records as a list (one is stored as a string)."""
+    sent = (data or {}).get("sent")
+    if sent is None:
+        return []
+    return [sent] if isinstance(sent, str) else list(sent)
+
+
+def stored(lines: list[str]) -> str | list[str]:
+    """``sent`` as it is stored: one record as the string, several as a list."""
+    return lines[0] if len(lines) == 1 else lines
 
 
 def _seconds(at: datetime) -> int:
@@ -71,7 +106,7 @@ def _iso(at: datetime) -> str:
 
 
 def delivery_record(message: Outbox, since: datetime | None = None) -> str:
-    to = "owner" if message.staff_id is None else str(message.staff_id)
+    to = OWNER if message.staff_id is None else str(message.staff_id)
     return record(to, message.channel, message.sent_at, since)
 
 
@@ -90,8 +125,8 @@ def deliveries(data: dict[str, Any] | None, since: datetime | None = None) -> li
     found = [
         Delivery(str(d.get("to")), str(d.get("ch")), d.get("at")) for d in data.get("delivered", [])
     ]
-    for line in data.get("sent", []):
-        to, channel, *at = str(line).split(" ")
+    for line in records(data):
+        to, channel, *at = _parts(str(line))
         found.append(Delivery(to, channel, _absolute(at[0], since) if at else None))
     return found
 
@@ -99,7 +134,7 @@ def deliveries(data: dict[str, Any] | None, since: datetime | None = None) -> li
 def _absolute(when: str, since: datetime | None) -> str:
     """A stored record's time as the API answers it: ``+42`` (seconds after the
     event) as the time; a time as it was written."""
-    if since is None or when[:1] not in "+-" or not when[1:].isdigit():
+    if since is None or not _offset(when):
         return when
     return _iso(datetime.fromtimestamp(_seconds(since) + int(when), UTC))
 
@@ -114,12 +149,15 @@ def one_form(data: dict[str, Any] | None, since: datetime | None = None) -> dict
         return data
     out = {k: v for k, v in data.items() if k != "delivered"}
     out["sent"] = [_old_record(d) for d in data.get("delivered", []) if isinstance(d, dict)] + [
-        _answered(str(line), since) for line in data.get("sent", [])
+        _answered(str(line), since) for line in records(data)
     ]
     return out
 
 
 def _answered(line: str, since: datetime | None) -> str:
+    words = line.split(" ")
+    if len(words) == 2 and _offset(words[1]):  # the owner's: "sms +42"
+        line = f"{OWNER} {line}"
     head, _, when = line.rpartition(" ")
     if not head or " " not in head:  # "<to> <channel>": no time
         return line
@@ -169,7 +207,7 @@ def purge_outbox(
             for event in session.scalars(select(Event).where(Event.id.in_(sorted(by_event)))):
                 data = dict(event.data or {})
                 made = [delivery_record(m, event.at) for m in by_event[event.id]]
-                data["sent"] = [*data.get("sent", []), *made]
+                data["sent"] = stored([*records(data), *made])
                 event.data = data
                 report.recorded += 1
             session.execute(delete(Outbox).where(Outbox.id.in_([m.id for m in messages])))
