@@ -21,27 +21,53 @@ sent or failed stay (they need delivery or someone's attention).
 
 ``serve`` runs it periodically (``COMPLAINTDESK_PURGE_INTERVAL_SECONDS``, retention
 ``COMPLAINTDESK_OUTBOX_RETENTION_DAYS``); ``complaintdesk purge-outbox`` runs it once.
+
+Adding a record rewrites its event (a new version of the row, on another page: the
+old pages are full). On PostgreSQL the old versions' room is reused only once a
+``VACUUM`` has seen it, and only a ``VACUUM`` that also cleans the indexes records it
+as free: one that skips them (as PostgreSQL does when dead rows are on under 2 % of the
+pages, as each run's are) leaves it unused, so every later purge of the month
+wrote on new pages and the month's events ended up twice their size (docs/capacity.md,
+"Bytes per complaint", session 9). So once the rows a month's partition has had
+rewritten since its last vacuum reach :data:`REUSE_SHARE` of it, the purge vacuums
+that partition itself (:func:`make_room`, indexes included), whatever autovacuum's
+settings: the next runs write into that room.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.db import partitions
 from complaintdesk.db.engine import unit_of_work
+from complaintdesk.db.ids import id_time
 from complaintdesk.db.models import Event, Outbox
 
 DEFAULT_RETENTION = timedelta(days=30)
+
+REUSE_SHARE = 0.02
+"""A month's events partition is vacuumed by the purge once the rows rewritten in it
+since its last vacuum reach this share of its rows (at least :data:`REUSE_ROWS`):
+its events grow by about this much before the purges write into the old versions'
+room, and each such vacuum reads the partition's indexes once (a month's purges,
+which rewrite about three quarters of its events, run about 40 of them)."""
+REUSE_ROWS = 1000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class PurgeReport:
     purged: int = 0
     recorded: int = 0  # events that got a delivery record
+    vacuumed: list[str] = field(default_factory=list)  # partitions given their room back
 
 
 def _cause(dedupe_key: str) -> int | None:
@@ -183,9 +209,11 @@ def purge_outbox(
     batch: int = 2000,
 ) -> PurgeReport:
     """Delete messages sent before ``now - retention``, keeping their delivery record
-    in their events; one transaction per batch."""
+    in their events; one transaction per batch. Then, on PostgreSQL, vacuum the
+    events' months whose rewritten rows reached :data:`REUSE_SHARE` (:func:`make_room`)."""
     report = PurgeReport()
     cutoff = now - retention
+    rewritten: Counter[datetime] = Counter()
     while True:
         with unit_of_work(factory) as session:
             query = (
@@ -198,7 +226,7 @@ def purge_outbox(
                 query = query.with_for_update(skip_locked=True)
             messages = list(session.scalars(query))
             if not messages:
-                return report
+                break
             by_event: dict[int, list[Outbox]] = {}
             for message in messages:
                 cause = _cause(message.dedupe_key)
@@ -210,7 +238,58 @@ def purge_outbox(
                 data["sent"] = stored([*records(data), *made])
                 event.data = data
                 report.recorded += 1
+                rewritten[partitions.month_start(id_time(event.id))] += 1
             session.execute(delete(Outbox).where(Outbox.id.in_([m.id for m in messages])))
             report.purged += len(messages)
         if len(messages) < batch:
-            return report
+            break
+    if rewritten:
+        with factory() as probe:
+            bind = probe.get_bind()
+        report.vacuumed = make_room(bind.engine, rewritten, share=REUSE_SHARE, least=REUSE_ROWS)
+    return report
+
+
+def make_room(
+    engine: Engine,
+    rewritten: Counter[datetime],
+    *,
+    share: float = REUSE_SHARE,
+    least: int = REUSE_ROWS,
+) -> list[str]:
+    """Vacuum, indexes included, the events partition of each month in ``rewritten``
+    (rows this purge rewrote, by the month of their id) whose rows rewritten since its
+    last vacuum (this purge's, or PostgreSQL's count if higher: earlier runs') reach
+    ``share`` of its rows and at least ``least``; return the partitions vacuumed.
+
+    ``INDEX_CLEANUP ON``: without it PostgreSQL skips the indexes when dead rows are
+    on under 2 % of the pages, and then leaves those pages' room out of the free
+    space map, so the next purge still writes on new pages. ``SKIP_LOCKED``: a
+    partition another maintenance holds (``db compact`` rebuilding it) is left to the
+    next run, not waited for. Nothing on SQLite. Outside any transaction (its own
+    connection)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    done: list[str] = []
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        for month, count in sorted(rewritten.items()):
+            found = connection.execute(
+                text(
+                    "SELECT c.oid::regclass::text, c.reltuples, COALESCE(s.n_dead_tup, 0) "
+                    "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                    "WHERE c.relkind = 'r' AND c.oid = COALESCE(to_regclass(:month), "
+                    "to_regclass('events_default'), to_regclass('events'))"
+                ),
+                {"month": partitions.partition_name("events", month)},
+            ).first()
+            if found is None:
+                continue
+            name, rows, dead = str(found[0]), max(float(found[1]), 0.0), int(found[2])
+            if max(count, dead) < max(least, share * rows):
+                continue
+            connection.execute(text(f"VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED) {name}"))
+            done.append(name)
+    if done:
+        log.info("purge: vacuumed %s for the rewritten events' room", ", ".join(done))
+    return done
