@@ -50,11 +50,27 @@ _PERSON = (
 )
 # Someone stuck, with the lift named earlier in the sentence (session 9): "the lift
 # broke down again and my mother was stuck for ten minutes". A person must be the one
-# stuck: "the lift door gets stuck" is a fault, not a trapping.
+# stuck: "the lift door gets stuck" is a fault, not a trapping. And stuck in the lift,
+# not somewhere else: "people are stuck upstairs", "we are stuck with the bill" are not
+# trappings; nor is anyone in a lift that has been out "for 3 days" or "since Monday"
+# ("... and my elderly mother is stuck on the 20th floor"). "The lift stopped and my son
+# is stuck on the 7th floor" stays one: unclear, so an emergency (recall first).
+_STUCK_ELSEWHERE = (
+    r"(?! (?:with\b|in traffic|at home|indoors|upstairs|downstairs|up there|outside|"
+    r"in (?:the|my|our|his|her|their) (?:flat|apartment|home|house|room|bed)))"
+)
+_OUT_FOR_A_SPAN = (
+    r"for (?:\d+|a|an|two|three|four|five|six|several|many|a few) (?:days?|weeks?|months?)|"
+    r"since (?:yesterday|last|the weekend|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday)"
+)
 _LIFT_STUCK = (
-    r"(?:lift|lfit|elevator|elevater|elavator)s?\b.{0,60}\b"
+    r"(?:lift|lfit|elevator|elevater|elavator)s?\b(?:(?!"
+    + _OUT_FOR_A_SPAN
+    + r").){0,60}\b"
     + _PERSON
     + r" (?:was|were|is|are|got|gets|get|has been|have been|had been|been) stuck\b"
+    + _STUCK_ELSEWHERE
 )
 
 # Present danger, by the department that acts first.

@@ -275,3 +275,32 @@ def test_a_lift_that_broke_down_is_high(text: str) -> None:
 def test_a_stuck_door_or_a_breakdown_last_week_is_not_raised(text: str) -> None:
     assert not assess(text).present
     assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.NORMAL
+
+
+# Review of rules-5 (session 9): someone "stuck" after a lift is named, but not in it:
+# kept upstairs by a lift that is out, or "stuck with" a bill. Not shut in a lift, so
+# not an emergency (each was not one before rules-5). Written for this test.
+LIFT_NAMED_SOMEONE_STUCK_ELSEWHERE = [
+    "The lift has been out for 3 days and my elderly mother is stuck on the 20th floor",
+    "the lift has been broken for a week, people are stuck upstairs",
+    "elevator broken again, we are stuck with the repair bill",
+]
+
+
+@pytest.mark.parametrize("text", LIFT_NAMED_SOMEONE_STUCK_ELSEWHERE)
+def test_someone_stuck_elsewhere_than_in_the_lift_is_not_an_emergency(
+    text: str, classifier: Classifier
+) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].category is not Category.EMERGENCY
+    assert classifier.predict([text])[0].category is not Category.EMERGENCY
+
+
+def test_someone_stuck_on_a_floor_after_the_lift_stopped_stays_an_emergency(
+    classifier: Classifier,
+) -> None:
+    """Unclear whether they are in the lift: an emergency (recall first); out for days,
+    nobody is in it."""
+    text = "the lift stopped and my son is stuck on the 7th floor"
+    assert assess(text).present
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
