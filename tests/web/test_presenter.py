@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from complaintdesk.db.models import SHOWN_COLUMNS, Complaint, ShownComplaint
-from complaintdesk.domain.taxonomy import Category
-from complaintdesk.services import queries
+from complaintdesk.domain.taxonomy import Category, Role, StaffDepartment
+from complaintdesk.services import org, queries
 from complaintdesk.services.common import get_complaint
 from complaintdesk.web.api.schemas import complaint_wire
 from complaintdesk.web.presenter import Named, department_named, present, present_one, zone
@@ -168,11 +168,28 @@ def test_a_complaint_read_as_its_shown_row_is_written_as_the_complaint_itself(
     assert all(isinstance(r, ShownComplaint) for r in rows)
     states = {c.status for c in instances}
     assert {"closed", "withdrawn", "dispatched", "received"} <= states, states
-    for viewer in (acme.agent, acme.engineer, acme.admin, None):
+    # Every role, and a cleaner on the project who is neither receiver nor assignee:
+    # what they may do on the first complaint comes from its co-handling departments
+    # alone (read with the row, ``co_handling_codes``).
+    cleaner = org.create_staff(
+        session, acme.company, username="cleaner-here", name="cleaner-here",
+        department=StaffDepartment.CLEANING, role=Role.STAFF, project_ids=[acme.project.id],
+    )  # fmt: skip
+    session.commit()
+    viewers = (
+        acme.guard, acme.agent, acme.engineer, acme.eng_supervisor, acme.manager, acme.admin,
+        cleaner, None,
+    )  # fmt: skip
+    assert {v.role for v in viewers if v is not None} == {r.value for r in Role}
+    for viewer in viewers:
         from_rows = [complaint_wire(v) for v in present(session, rows, viewer)]
         from_instances = [complaint_wire(v) for v in present(session, instances, viewer)]
         assert from_rows == from_instances
         assert to_json(from_rows) == to_json(from_instances)
+    as_cleaner = {
+        c["id"]: c["actions"] for c in map(complaint_wire, present(session, rows, cleaner))
+    }
+    assert as_cleaner[ids[0]] != as_cleaner[ids[2]], as_cleaner  # co-handling counts
     shown = {c["id"]: c for c in from_rows}
     assert [d["department"] for d in shown[ids[0]]["departments"]] == [
         "cleaning", "engineering", "security",
