@@ -277,3 +277,36 @@ def test_events_answer_each_status_change_whatever_wrote_them(
         ("dispatch", "status", "received_before", "dispatched"),
         *expected[2:],
     ]
+
+
+def test_the_withdrawn_list_and_the_overdue_list_answer_each_viewer_its_own(
+    api: Api, acme: Org, clock: Clock
+) -> None:
+    """The list's withdrawn path (ids from the withdrawal events, then the rows) and the
+    overdue list read their page as plain rows (``queries.shown_rows``), on SQLite as
+    on PostgreSQL: each complaint once, newest first, by cursor; nothing for a viewer of
+    another project or company (an empty page, or 404 for a project not theirs)."""
+    ids = [_post(api, acme, f"停车收费不合理 {i}") for i in range(5)]
+    agent = api.as_(acme.agent)
+    assert agent.get("/api/v1/complaints?status=withdrawn").json() == {
+        "items": [], "next_cursor": None, "searched_from": None,
+    }  # fmt: skip
+    for cid in ids[:3]:
+        r = agent.post(f"/api/v1/complaints/{cid}/withdraw", json={"reason": "业主撤回"})
+        assert r.status_code == 200, r.text
+    first = agent.get("/api/v1/complaints?status=withdrawn&limit=2").json()
+    assert [c["id"] for c in first["items"]] == [ids[2], ids[1]] and first["next_cursor"]
+    rest = agent.get(
+        "/api/v1/complaints", params={"status": "withdrawn", "cursor": first["next_cursor"]}
+    ).json()
+    assert [c["id"] for c in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+    assert all(c["status"] == "withdrawn" for c in first["items"] + rest["items"])
+    for outsider in (acme.outsider, acme.cleaner_other_project):
+        r = api.as_(outsider).get("/api/v1/complaints?status=withdrawn")
+        assert r.json()["items"] == [], outsider.username
+    clock.advance(days=30)
+    path = f"/api/v1/projects/{acme.project.id}/overdue"
+    late = agent.get(path).json()
+    assert sorted(c["id"] for c in late["items"]) == sorted(ids[3:])  # withdrawn are not
+    for outsider in (acme.outsider, acme.cleaner_other_project):
+        assert api.as_(outsider).get(path).status_code == 404, outsider.username
