@@ -244,9 +244,11 @@ The full grid (:data:`TITLE_WEIGHTS` x :data:`LAST_WEIGHTS` x :data:`CATEGORY_PO
 was chosen in one fold of five in sessions 3 and 4, never for the packaged model, and
 choosing it per fold cost the nested figures 0.5 points of category and 1.4 of department
 (session 5, docs/classifier.md): a choice that only adds variance."""
-FIXED_DECODE = {"money_title": 1.0}
+FIXED_DECODE = {"money_title": 2.0}
 """Part of every reading: a ``management`` letter whose title names money is ``finance``
-(rule 24 of docs/labelling.md, see :meth:`model.TrainedModel.finance_by_title`)."""
+(rule 24 of docs/labelling.md, see :meth:`model.TrainedModel.finance_by_title`); 2: in
+rule 24's words (compensation, wages, shared income, a charge collected...), since
+session 9; 1 (rule 6's words alone) in the model files before it."""
 
 
 @dataclass

@@ -65,17 +65,25 @@ MONEY_TITLE = re.compile(
 )
 """Money named in a title, in the words of rule 6 of docs/labelling.md (fees, shared
 income, the maintenance fund, deposits, refunds), in Chinese and English."""
+MONEY_TITLE_24 = re.compile(
+    MONEY_TITLE.pattern + r"|赔偿|补偿|工资|社保|收益|收取|乱收|多收|账目|钱|欠款|价格|涨价"
+    r"|\bcompensation\b|\bwages?\b|\bovercharg|\bprices?\b"
+)
+""":data:`MONEY_TITLE` and the rest of rule 24's money issues (docs/labelling.md):
+compensation, wages or social insurance owed, shared income, a charge collected, its
+level or its accounts (session 9; a reading's ``money_title`` of 2)."""
 
 Record = dict[str, str]
 
 
-def money_title(text: str) -> bool:
+def money_title(text: str, words: re.Pattern[str] = MONEY_TITLE) -> bool:
     """Whether ``text`` has a title line (a first line of at most :data:`MAX_TITLE`
-    characters, followed by more) that names money (:data:`MONEY_TITLE`)."""
+    characters, followed by more) that names money (``words``: :data:`MONEY_TITLE`, or
+    :data:`MONEY_TITLE_24`)."""
     cut = text.find("\n", 0, MAX_TITLE + 1)
     if cut <= 0 or not text[cut + 1 :].strip():
         return False
-    return MONEY_TITLE.search(text[:cut].lower()) is not None
+    return words.search(text[:cut].lower()) is not None
 
 
 def views(text: str) -> tuple[str, str] | None:
@@ -153,11 +161,15 @@ class TrainedModel:
         """The rows decoded ``management`` that are letters (normalised text longer than
         :data:`LETTER_CHARS`) whose title names money: rule 24 of docs/labelling.md sends
         them to ``finance`` (the labels do so in every such real message). Only when the
-        reading says ``money_title``; the rows are few, so this is a loop over them."""
-        if not self.reading.get("money_title") or self._money_pair is None:
+        reading says ``money_title``: 1, in the words of rule 6 (:data:`MONEY_TITLE`); 2
+        and up, rule 24's whole list (:data:`MONEY_TITLE_24`, session 9). The rows are
+        few, so this is a loop over them."""
+        level = self.reading.get("money_title", 0.0)
+        if not level or self._money_pair is None:
             return np.zeros(0, dtype=np.int64)
+        words = MONEY_TITLE_24 if level >= 2.0 else MONEY_TITLE
         rows = np.flatnonzero(category == self._money_pair[0]).tolist()
-        keep = [i for i in rows if len(norm[i]) > LETTER_CHARS and money_title(raw[i])]
+        keep = [i for i in rows if len(norm[i]) > LETTER_CHARS and money_title(raw[i], words)]
         return np.array(keep, dtype=np.int64)
 
     def set_offset(self, offset: dict[str, list[float]] | None) -> None:

@@ -165,3 +165,39 @@ def test_a_management_letter_whose_title_names_money_goes_to_finance() -> None:
     finally:
         model.decode = None
         model.category_department = real_decoder  # type: ignore[method-assign]
+
+
+# Session 9: rule 24's other money issues in a title (compensation, wages, shared income,
+# a charge collected, its level). Written for this test.
+RULE_24_TITLES = [
+    "要求物业公司赔偿车辆被砸的损失",
+    "物业拖欠保洁员工资三个月",
+    "小区停车场收益去向不明",
+    "物业违规收取装修垃圾清运押金以外的钱",
+    "Compensation for the flooded storage room",
+]
+
+
+def test_rule_24_money_in_a_title_is_finance_from_reading_level_2() -> None:
+    letters_ = [t + "\n" + BODY for t in RULE_24_TITLES]
+    for text in letters_:
+        assert m.money_title(text, m.MONEY_TITLE_24)
+    # Rule 6's words alone (level 1, the model files before session 9) miss all but the
+    # one that also says 押金.
+    assert [m.money_title(t) for t in letters_] == [False, False, False, True, False]
+    assert not m.money_title(RULES_LETTER, m.MONEY_TITLE_24)
+    assert not m.money_title("Feedback on the gym\n" + BODY, m.MONEY_TITLE_24)
+    model = _tiny()
+    norm = [ft.normalise(t) for t in letters_]
+    mg = np.full(len(letters_), model.classes["category"].index("management"), dtype=np.int64)
+    try:
+        model.decode = {**m.NO_VIEWS, "money_title": 1.0}
+        assert model.finance_by_title(mg, norm, letters_).tolist() == [3]
+        model.decode = {**m.NO_VIEWS, "money_title": 2.0}
+        assert model.finance_by_title(mg, norm, letters_).tolist() == [0, 1, 2, 3, 4]
+    finally:
+        model.decode = None
+
+
+def test_model_train_reads_titles_with_rule_24s_words() -> None:
+    assert crossval.FIXED_DECODE["money_title"] == 2.0
