@@ -163,13 +163,21 @@ def shown_rows(session: Session, query: Select[Any]) -> list[ShownComplaint]:
     ORM's instrumented attributes (docs/capacity.md, the read path, step 17). What
     this session has not yet flushed is flushed first, as a query would."""
     statement = query.with_only_columns(
-        *(Complaint.__table__.c[name] for name in SHOWN_COLUMNS),
-        co_handling_codes(),
-        maintain_column_froms=False,
+        *_shown_columns(), co_handling_codes(), maintain_column_froms=False
     )
-    session.flush()
     make = ShownComplaint._make
-    return [make(row) for row in session.connection().execute(statement).all()]
+    return [make(row) for row in _read_rows(session, statement)]
+
+
+def _shown_columns() -> list[ColumnElement[Any]]:
+    return [Complaint.__table__.c[name] for name in SHOWN_COLUMNS]
+
+
+def _read_rows(session: Session, statement: Select[Any]) -> Sequence[Sequence[Any]]:
+    """``statement``'s rows, as the session's connection reads them (no ORM loading);
+    what the session has not yet flushed is flushed first, as a query would."""
+    session.flush()
+    return session.connection().execute(statement).all()
 
 
 def co_handling_loaded(session: Session, complaints: Sequence[Complaint]) -> None:
@@ -490,9 +498,10 @@ def owner_history(
     *,
     limit: int = HISTORY_PAGE,
     cursor: int | None = None,
-) -> tuple[list[Complaint], int | None]:
+) -> tuple[list[ShownComplaint], int | None]:
     """A page of the owner's complaints the actor may see, newest first, and the
-    cursor of the next page (the last id shown).
+    cursor of the next page (the last id shown); the complaints as rows to show
+    (:func:`shown_rows`).
 
     One statement: the owner's newest ids from ``owner_complaints`` (one descent of
     its primary key, the ids side by side), then those complaints by their primary
@@ -508,9 +517,11 @@ def owner_history(
     not see costs a few statements, not one per page of them."""
     check_limit(limit, MAX_HISTORY_PAGE)
     generic_plans(session)
-    rows: list[Complaint] = []
+    rows: list[ShownComplaint] = []
     below = cursor
     batch = limit + 1
+    complaints = Complaint.__table__
+    make = ShownComplaint._make
     while True:
         newest = select(OwnerComplaint.complaint_id.label("id")).where(
             OwnerComplaint.owner_id == owner.id
@@ -518,15 +529,16 @@ def owner_history(
         if below is not None:
             newest = newest.where(OwnerComplaint.complaint_id < below)
         ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
-        found = session.execute(
-            select(ids.c.id, Complaint, co_handling_codes())
-            .outerjoin(Complaint, (Complaint.id == ids.c.id) & _seen_by(actor, as_filter=True))
-            .order_by(ids.c.id.desc())
-        ).all()
-        for _, c, codes in found:
-            if c is not None:
-                c.read_co_handling(codes)
-                rows.append(c)
+        seen = (complaints.c.id == ids.c.id) & _seen_by(actor, as_filter=True)
+        found = _read_rows(
+            session,
+            select(ids.c.id, *_shown_columns(), co_handling_codes())
+            .select_from(ids.outerjoin(complaints, seen))
+            .order_by(ids.c.id.desc()),
+        )
+        for row in found:
+            if row[1] is not None:  # the complaint, if the actor may see it
+                rows.append(make(row[1:]))
         if len(rows) > limit or len(found) < batch:
             return _newest_page(rows, limit)
         below = found[-1][0]
