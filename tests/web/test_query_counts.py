@@ -14,7 +14,13 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from complaintdesk.classify.keyword import KeywordClassifier
-from complaintdesk.db.engine import GENERIC_PLANS, PLANS, make_sessionmaker, unit_of_work
+from complaintdesk.db.engine import (
+    BEGIN_AT_CHECKOUT,
+    GENERIC_PLANS,
+    PLANS,
+    make_sessionmaker,
+    unit_of_work,
+)
 from complaintdesk.db.models import Staff
 from complaintdesk.domain.taxonomy import Channel, Role, StaffDepartment
 from complaintdesk.services import accounts, intake, org, queries
@@ -347,12 +353,13 @@ def test_the_consoles_hot_pages_begin_their_transaction_with_generic_plans(
                 assert {"complaints", "events", "owner_complaints"} <= set(modes), modes
 
 
-@pytest.mark.parametrize("plans", [None, GENERIC_PLANS])
+@pytest.mark.parametrize("check", ["ping", "begin", GENERIC_PLANS])
 def test_a_connection_gone_while_pooled_is_replaced_when_taken(
-    fresh_engine: Engine, plans: str | None
+    fresh_engine: Engine, check: str
 ) -> None:
-    """The check as a connection is taken (the pre-ping, or the ``BEGIN`` with the
-    unit of work's plan kind) finds a connection the server closed and takes a new one."""
+    """The check as a connection is taken (the pre-ping, the ``BEGIN`` of a web
+    request, or the ``BEGIN`` with the unit of work's plan kind) finds a connection
+    the server closed and takes a new one."""
     if fresh_engine.dialect.name != "postgresql":
         pytest.skip("the pool's check is PostgreSQL's")
     with fresh_engine.connect() as first, fresh_engine.connect() as second:
@@ -361,11 +368,65 @@ def test_a_connection_gone_while_pooled_is_replaced_when_taken(
         first.execute(text("SELECT pg_terminate_backend(:p)"), {"p": gone})
         first.commit()
     # Both back in the pool, one of them closed by the server.
+    plans = GENERIC_PLANS if check == GENERIC_PLANS else None
     token = PLANS.set(plans)
+    begin = BEGIN_AT_CHECKOUT.set(check == "begin")
     try:
         with fresh_engine.connect() as one, fresh_engine.connect() as two:
             for connection in (one, two):
                 assert connection.scalar(text("SELECT pg_backend_pid()")) != gone
                 assert connection.scalar(text("SHOW plan_cache_mode")) == (plans or "auto")
     finally:
+        BEGIN_AT_CHECKOUT.reset(begin)
         PLANS.reset(token)
+
+
+def test_a_web_request_begins_its_transaction_as_it_takes_a_connection(
+    fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web request's transaction begins as the pool hands its session a connection
+    (``db.engine.BEGIN_AT_CHECKOUT``, set by ``web.deps.get_session``): that ``BEGIN``
+    checks the connection, so no request sends the pre-ping's ``SELECT 1`` as a round
+    trip of its own; what it writes is committed as before. Work outside a request
+    (the sweeper, maintenance, which may ask for autocommit) still pings."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("the pool's check is PostgreSQL's")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        token = accounts.issue_token(session, acme.guard, NOW)
+        project_id, owner_id = acme.project.id, acme.owner.id
+    fresh_engine.dispose()
+    pings: list[object] = []
+    ping = fresh_engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(fresh_engine.dialect, "do_ping", counted)
+    app = create_app(factory, classifier=KeywordClassifier(), clock=lambda: NOW)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        r = client.post(
+            "/api/v1/complaints",
+            json={"project_id": str(project_id), "owner_id": str(owner_id), "text": "楼道灯坏了"},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        made = r.json()["id"]
+        for path in ("/api/v1/staff/me", f"/api/v1/complaints/{made}", "/api/v1/complaints"):
+            for _ in range(2):  # the second time from the pool
+                assert client.get(path, headers=headers).status_code == 200, path
+        missing = client.get("/api/v1/complaints/1", headers=headers)
+        assert missing.status_code == 404  # a failed request: rolled back, connection reused
+        assert client.get("/api/v1/staff/me", headers=headers).status_code == 200
+    assert pings == []
+    with fresh_engine.connect() as connection:  # not a request: pinged as before
+        assert connection.scalar(
+            text("SELECT count(*) FROM complaints WHERE id = :i"), {"i": int(made)}
+        ) == 1  # fmt: skip
+    with fresh_engine.connect() as connection:  # as maintenance asks for autocommit
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        assert autocommit.scalar(text("SELECT 1")) == 1
+    assert len(pings) == 2

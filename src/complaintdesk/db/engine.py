@@ -18,6 +18,14 @@ PLANS: ContextVar[str | None] = ContextVar("complaintdesk_plans", default=None)
 from its first statement: a hot read's route sets it (``web.deps.generic_plan_reads``)
 so that its transaction begins with it, in the round trip that begins it, not in one
 of its own (``queries.generic_plans`` then has nothing to send)."""
+BEGIN_AT_CHECKOUT: ContextVar[bool] = ContextVar("complaintdesk_begin_at_checkout", default=False)
+"""Whether the current unit of work begins its transaction as the pool hands it a
+connection: a web request's (``web.deps.get_session``), whose session begins one with
+its first statement anyway. The ``BEGIN`` then checks the connection, in the round
+trip that begins the transaction, where the pre-ping's ``SELECT 1`` was a round trip
+of its own. Never set for work that sets its own isolation (autocommit: partition
+maintenance, the bulk loader's locks, migrations): psycopg refuses to change it
+inside a transaction."""
 _PLANS_KEY = "complaintdesk_plans"
 
 
@@ -68,20 +76,26 @@ def _postgresql_checkout(engine: Engine, *, pre_ping: bool) -> None:
     work that asks for a plan kind (:data:`PLANS`), begin its transaction with it:
     ``BEGIN; SET LOCAL plan_cache_mode = …`` in one round trip, which checks the
     connection too. A hot read so sends one round trip where the ping, psycopg's
-    ``BEGIN`` and the ``SET LOCAL`` took three (docs/capacity.md, the read path). A
-    connection that fails the check is replaced, as after a failed pre-ping."""
+    ``BEGIN`` and the ``SET LOCAL`` took three (docs/capacity.md, the read path).
+    Any other web request (:data:`BEGIN_AT_CHECKOUT`) begins its transaction with a
+    plain ``BEGIN`` as the check: one round trip where the ping and psycopg's
+    ``BEGIN`` took two. A connection that fails the check is replaced, as after a
+    failed pre-ping."""
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         record.info.pop(_PLANS_KEY, None)
         plans = PLANS.get()
         try:
-            if plans is not None:
-                command = f"BEGIN; SET LOCAL plan_cache_mode = {_plan_kind(plans)}"
+            if plans is not None or BEGIN_AT_CHECKOUT.get():
+                command = "BEGIN"
+                if plans is not None:
+                    command += f"; SET LOCAL plan_cache_mode = {_plan_kind(plans)}"
                 result = dbapi_connection.pgconn.exec_(command.encode())
                 if result.status != _COMMAND_OK:
                     raise exc.DisconnectionError(result.get_error_message())
-                record.info[_PLANS_KEY] = plans
+                if plans is not None:
+                    record.info[_PLANS_KEY] = plans
             elif pre_ping:
                 engine.dialect.do_ping(dbapi_connection)
         except exc.DisconnectionError:

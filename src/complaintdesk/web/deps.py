@@ -36,6 +36,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     cancellation and runs on a limiter of its own (as FastAPI does for sync
     generators), so a client that hangs up never leaves a connection checked out."""
     factory: sessionmaker[Session] = request.app.state.session_factory
+    # The request's transaction begins as the pool hands it a connection, the BEGIN
+    # checking it (no pre-ping round trip of its own: ``db.engine.BEGIN_AT_CHECKOUT``).
+    engine.BEGIN_AT_CHECKOUT.set(True)
     session = factory()
     try:
         yield session
