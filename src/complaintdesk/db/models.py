@@ -335,9 +335,11 @@ class Complaint(Base):
         _flag_index("ix_complaints_review", "needs_review"),
         _flag_index("ix_complaints_repeat", "repeat_of_id IS NOT NULL"),
         _flag_index("ix_complaints_risk", "at_risk"),
-        # Full-text search (PostgreSQL): GIN over to_tsvector('simple', search_terms),
-        # made by migration 0004 (an expression index SQLite has no equivalent of;
-        # SQLite searches the FTS5 table complaints_fts, kept by triggers).
+        # Full-text search (PostgreSQL): GIN over (project_id, to_tsvector('simple',
+        # search_terms)), made by migration 0004 and led by the project since 0017
+        # (btree_gin: a project's search reads its own matches, not the company's); an
+        # expression index SQLite has no equivalent of: SQLite searches the FTS5 table
+        # complaints_fts, kept by triggers.
     )
 
     id: Mapped[int] = _id()

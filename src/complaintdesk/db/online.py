@@ -64,11 +64,13 @@ def _index(connection: Connection, name: str) -> tuple[bool, str | None] | None:
 
 
 def _on(connection: Connection, name: str) -> str:
-    """The columns of index ``name`` as its definition lists them (``a, b``)."""
+    """The keys of index ``name`` as its definition lists them (``a, b``; expressions
+    as PostgreSQL spells them: ``project_id, to_tsvector('simple'::regconfig, t)``)."""
     definition = str(
         connection.scalar(text("SELECT pg_get_indexdef(to_regclass(:n))"), {"n": name})
     )
-    return definition.rsplit("(", 1)[1].rstrip(")")
+    keys = definition.split(" USING ", 1)[1]
+    return keys[keys.index("(") + 1 : keys.rindex(")")]
 
 
 def _attached_child(connection: Connection, parent: str, partition: str) -> str | None:
@@ -119,27 +121,38 @@ def build_index(
     columns: Sequence[str],
     *,
     replace: bool = False,
+    using: str = "btree",
+    names: Sequence[str] | None = None,
 ) -> list[str]:
     """Make index ``name`` on ``columns`` of the partitioned ``table`` without holding
     its writers (or, for the old index's drop, its readers) for more than a moment.
     With ``replace``, an existing index called ``name`` is dropped once the new one is
-    whole, and the new one takes its name. Returns the partitions' indexes built."""
+    whole, and the new one takes its name. ``using``: the access method; ``columns``
+    may be expressions, spelt as ``pg_get_indexdef`` spells them, and then ``names``
+    gives the words the partitions' index names are made of, as PostgreSQL makes them
+    (``project_id``, ``to_tsvector`` for ``project_id, to_tsvector(…)``). Returns the
+    partitions' indexes built."""
     cols = ", ".join(columns)
+    method = "" if using == "btree" else f" USING {using}"
     building = f"{name}_new"[:63]
     if _index(connection, name) is not None and (not replace or _on(connection, name) == cols):
         return []  # there already (a run before this one got as far as the rename)
-    with_short_locks(connection, f"CREATE INDEX IF NOT EXISTS {building} ON ONLY {table} ({cols})")
+    with_short_locks(
+        connection, f"CREATE INDEX IF NOT EXISTS {building} ON ONLY {table}{method} ({cols})"
+    )
     built = []
     for partition in partitions(connection, table):
         if _attached_child(connection, building, partition) is not None:
             continue
-        child = _child_name(connection, partition, columns)
+        child = _child_name(connection, partition, names or columns, cols)
         state = _index(connection, child)
         if state is not None and not state[0]:
             connection.execute(text(f"DROP INDEX CONCURRENTLY {child}"))
             state = None
         if state is None:
-            connection.execute(text(f"CREATE INDEX CONCURRENTLY {child} ON {partition} ({cols})"))
+            connection.execute(
+                text(f"CREATE INDEX CONCURRENTLY {child} ON {partition}{method} ({cols})")
+            )
             built.append(child)
         with_short_locks(connection, f"ALTER INDEX {building} ATTACH PARTITION {child}")
     state = _index(connection, building)
@@ -161,11 +174,15 @@ def build_index(
     return built
 
 
-def _child_name(connection: Connection, partition: str, columns: Sequence[str]) -> str:
-    """The name of ``partition``'s index on ``columns``, as PostgreSQL would name it
+def _child_name(
+    connection: Connection, partition: str, columns: Sequence[str], keys: str | None = None
+) -> str:
+    """The name of ``partition``'s index on ``columns`` (or, for expressions, on
+    ``keys`` named by the words ``columns``), as PostgreSQL would name it
     (``…_complaint_id_idx``, then ``…_idx1``, … while a name is taken by another
-    index), or the name of one left unattached on the same columns by an interrupted
+    index), or the name of one left unattached on the same keys by an interrupted
     run (:func:`build_index` builds it again if it is invalid)."""
+    keys = ", ".join(columns) if keys is None else keys
     base = f"{partition}_{'_'.join(columns)}_idx"
     for n in range(100):
         suffix = str(n) if n else ""
@@ -173,7 +190,7 @@ def _child_name(connection: Connection, partition: str, columns: Sequence[str]) 
         state = _index(connection, name)
         if state is None:
             return name
-        if state[1] is None and _on(connection, name) == ", ".join(columns):
+        if state[1] is None and _on(connection, name) == keys:
             return name
     raise RuntimeError(f"no free name for an index of {partition} on {columns}")
 

@@ -2,7 +2,8 @@
 
 A query's phrases (``domain.search.parse_query``) are matched against the search terms
 stored when each complaint was written: on PostgreSQL by the GIN index over
-``to_tsvector('simple', search_terms)``, on SQLite by the FTS5 table.
+``(project_id, to_tsvector('simple', search_terms))`` (migration 0017: a search within
+a project reads the project's matches, not the company's), on SQLite by the FTS5 table.
 
 Search never reads the whole history to answer a page. It looks back from the newest
 moment in question (now, ``received_to`` or the cursor) through widening windows: the
