@@ -26,8 +26,8 @@ def _definitions(engine: Engine) -> dict[str, str]:
             text(
                 "SELECT c.relname, pg_get_indexdef(c.oid), x.indisvalid FROM pg_class c "
                 "JOIN pg_index x ON x.indexrelid = c.oid "
-                "WHERE c.oid = 'ix_complaints_search'::regclass OR c.oid IN "
-                "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ix_complaints_search'::regclass)"
+                "WHERE c.oid = 'ix_complaints_search'::regclass OR c.oid IN (SELECT inhrelid "
+                "FROM pg_inherits WHERE inhparent = 'ix_complaints_search'::regclass)"
             )
         ).all()
     assert all(valid for _, _, valid in rows)
