@@ -457,14 +457,22 @@ class Complaint(Base):
     def label_confidence(self) -> dict[str, float] | None:
         """The classifier's confidence in each label, a float in [0, 1] (None: no
         classifier labelled it)."""
-        return confidences_of(
-            {label: getattr(self, f"confidence_{label}") for label in CONFIDENCE_LABELS}
-        )
+        return stored_confidences(self)
 
     @label_confidence.setter
     def label_confidence(self, value: Mapping[str, float] | None) -> None:
         for label, scaled in scaled_confidences(value).items():
             setattr(self, f"confidence_{label}", scaled)
+
+
+_CONFIDENCE_COLUMNS = tuple((label, f"confidence_{label}") for label in CONFIDENCE_LABELS)
+
+
+def stored_confidences(row: object) -> dict[str, float] | None:
+    """The classifier's confidence in each label of ``row`` (a :class:`Complaint` or a
+    :class:`ShownComplaint`: its ``confidence_<label>`` columns), a float in [0, 1];
+    None when no classifier labelled it. One list of labels for both."""
+    return confidences_of({label: getattr(row, column) for label, column in _CONFIDENCE_COLUMNS})
 
 
 def departments_of(lead: str, co_handling: list[str]) -> list[tuple[str, bool]]:
@@ -556,14 +564,7 @@ class ShownComplaint(NamedTuple):
 
     @property
     def label_confidence(self) -> dict[str, float] | None:
-        return confidences_of(
-            {
-                "nature": self.confidence_nature,
-                "category": self.confidence_category,
-                "urgency": self.confidence_urgency,
-                "department": self.confidence_department,
-            }
-        )
+        return stored_confidences(self)
 
 
 SHOWN_COLUMNS = ShownComplaint._fields[:-1]
