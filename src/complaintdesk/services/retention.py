@@ -181,9 +181,7 @@ def one_form(data: dict[str, Any] | None, since: datetime | None = None) -> dict
 
 
 def _answered(line: str, since: datetime | None) -> str:
-    words = line.split(" ")
-    if len(words) == 2 and _offset(words[1]):  # the owner's: "sms +42"
-        line = f"{OWNER} {line}"
+    line = " ".join(_parts(line))  # the owner's "sms +42" named: "owner sms +42"
     head, _, when = line.rpartition(" ")
     if not head or " " not in head:  # "<to> <channel>": no time
         return line
