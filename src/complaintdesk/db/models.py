@@ -451,7 +451,7 @@ class Complaint(Base):
 
     @property
     def escalation_level(self) -> int:
-        return max(self.response_level, self.resolution_level, self.visit_level)
+        return escalation_level_of(self)
 
     @property
     def label_confidence(self) -> dict[str, float] | None:
@@ -466,6 +466,12 @@ class Complaint(Base):
 
 
 _CONFIDENCE_COLUMNS = tuple((label, f"confidence_{label}") for label in CONFIDENCE_LABELS)
+
+
+def escalation_level_of(row: Complaint | ShownComplaint) -> int:
+    """The highest escalation level of ``row``'s three clocks (response, resolution,
+    return visit), for :class:`Complaint` and :class:`ShownComplaint` alike."""
+    return max(row.response_level, row.resolution_level, row.visit_level)
 
 
 def stored_confidences(row: object) -> dict[str, float] | None:
@@ -560,7 +566,7 @@ class ShownComplaint(NamedTuple):
 
     @property
     def escalation_level(self) -> int:
-        return max(self.response_level, self.resolution_level, self.visit_level)
+        return escalation_level_of(self)
 
     @property
     def label_confidence(self) -> dict[str, float] | None:
