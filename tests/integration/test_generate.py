@@ -160,6 +160,34 @@ def test_generate_in_two_processes_makes_every_row_once(fresh_engine: Engine) ->
         assert events == report.events > 900
 
 
+def test_generate_writes_in_time_order_with_the_hours_weighted(fresh_engine: Engine) -> None:
+    """The batches follow each other through the year, as a live system writes: each
+    month's rows lie in the order of their ids (PostgreSQL's correlation of a column's
+    values with the rows' physical order: about 0 for rows written in random order);
+    and more complaints come in the evening than at night, every day alike."""
+    factory = make_sessionmaker(fresh_engine)
+    generate(factory, rows=4000, now=NOW, seed=3, years=1, batch=50, processes=1)
+    with factory() as session:
+        received = list(session.scalars(select(Complaint.received_at)))
+    hours = Counter(at.hour for at in received)
+    assert hours[19] + hours[20] > 8 * (hours[2] + hours[3])  # weights 4.5 against 0.2
+    days = Counter(at.date() for at in received)
+    assert len(days) > 300  # spread over the year
+    if fresh_engine.dialect.name != "postgresql":
+        return
+    with fresh_engine.begin() as conn:
+        conn.execute(text("ANALYZE complaints"))
+        correlations = conn.scalars(
+            text(
+                "SELECT s.correlation FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                "WHERE s.attname = 'id' AND c.reltuples >= 100 AND c.oid IN "  # whole months
+                "(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'complaints'::regclass)"
+            )
+        ).all()
+    assert len(correlations) >= 12
+    assert min(correlations) > 0.9, correlations  # 80 batches, about 7 a month
+
+
 def _indexes(engine: Engine) -> dict[str, str]:
     """The indexes of the history tables (the partitioned parents and the outbox), by
     name, each definition without its casts and brackets (PostgreSQL prints a

@@ -19,7 +19,13 @@ benchmark or a capacity test fills its database with:
 - most history closed (a few withdrawn), recent complaints at every stage, and a share
   of older ones still open and overdue;
 - owner messages older than the outbox's retention are gone, their delivery kept in
-  the event that caused them, as :func:`services.retention.purge_outbox` leaves them.
+  the event that caused them, as :func:`services.retention.purge_outbox` leaves them;
+- written in time order, as a live system writes them: the run's batches follow each
+  other through the years (each its own stretch of time, of equal weight), so each
+  month's rows lie in the order of their ids and a batch's inserts touch the few
+  index pages of its own stretch, not pages all over three years' indexes (which
+  stopped fitting in memory past about 17 million complaints here: docs/capacity.md,
+  "Generating history", session 10).
 
 Deterministic for a seed and ``now``.
 """
@@ -71,7 +77,6 @@ _SEASON: dict[Category, list[float]] = {
 # More complaints in the evening, few at night.
 _HOURS = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.0, 1.4, 1.5, 1.4, 1.2,
           1.0, 1.0, 1.1, 1.1, 1.2, 1.4, 1.8, 2.2, 2.3, 1.9, 1.2, 0.5]  # fmt: skip
-_HOURS_CUM = list(itertools.accumulate(_HOURS))
 _SATISFACTION = [1, 2, 3, 4, 5]
 _SATISFACTION_CUM = list(itertools.accumulate([0.03, 0.06, 0.2, 0.4, 0.31]))
 _CHANNELS = ("phone", "phone", "wechat", "app", "walk_in", "web")
@@ -214,8 +219,12 @@ class _Maker:
         self.texts = texts
         self.now = now
         self.start = start
-        self.span = (now - start).total_seconds()
         self.first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        # The weight of every hour from the first day's midnight to now, added up: a
+        # moment is drawn by its weight within the current stretch (``place``).
+        hours = -(-int((now - self.first_day).total_seconds()) // 3600)
+        self.hour_cum = list(itertools.accumulate(_HOURS[h % 24] for h in range(hours)))
+        self.place(0, 1)
         self.categories = list(texts)
         self.base_w = [float(len(texts[c])) for c in self.categories]
         # Cumulative category weights of each month (1 … 12, index 0 unused).
@@ -252,13 +261,22 @@ class _Maker:
         for row in rows:
             row[C["needs_review"]] = row[waiting] is None and self.unsure[row[text]]
 
+    def place(self, part: int, parts: int) -> None:
+        """Make the next moments in the ``part``-th of ``parts`` stretches of time of
+        equal weight (the run's batches, in time order)."""
+        total = self.hour_cum[-1]
+        self.low = total * part / parts
+        self.width = total / parts
+
     def moment(self) -> datetime:
-        rng = self.rng
-        day = self.first_day + timedelta(days=int(rng.random() * self.span // 86400))
-        # The hour by its weight, then a millisecond of it (bisect: what
-        # ``random.choices`` does, without its per-call overhead).
-        hour = bisect(_HOURS_CUM, rng.random() * _HOURS_CUM[-1])
-        at = day + timedelta(milliseconds=hour * 3_600_000 + int(rng.random() * 3_600_000))
+        """A moment of the current stretch: an hour by its weight (more in the
+        evening, few at night; every day alike), then a millisecond of it."""
+        cum = self.hour_cum
+        point = self.low + self.rng.random() * self.width
+        hour = min(bisect(cum, point), len(cum) - 1)
+        weight = _HOURS[hour % 24]
+        into = (point - (cum[hour] - weight)) / weight  # how far into the hour
+        at = self.first_day + timedelta(milliseconds=int((hour + into) * 3_600_000))
         return min(at, self.last_moment)
 
     def category(self, at: datetime) -> Category:
@@ -451,12 +469,18 @@ def _write(
     batch: int,
     done: Callable[[int, int], None],
     numbers: bulk.Numbers | None = None,
+    process: int = 0,
+    processes: int = 1,
 ) -> None:
-    """Make and write ``rows`` rows in batches; ``numbers``: those of a run that holds
-    the bulk id range over empty tables (:func:`bulk.own_bulk_ids`)."""
-    made = 0
-    while made < rows:
-        stage = maker.batch(min(batch, rows - made))
+    """Make and write the run's ``rows`` rows in batches of ``batch``, the batches in
+    time order (each its own stretch of time: :meth:`_Maker.place`); this process
+    writes every ``processes``-th batch from its ``process``-th, so processes side
+    by side write neighbouring stretches. ``numbers``: those of a run that holds the
+    bulk id range over empty tables (:func:`bulk.own_bulk_ids`)."""
+    parts = -(-rows // batch)
+    for part in range(process, parts, processes):
+        maker.place(part, parts)
+        stage = maker.batch(min(batch, rows - part * batch))
         with unit_of_work(factory) as session:
             if numbers is None:
                 bulk.assign_ids(session, stage, bulk.lock(session))
@@ -465,7 +489,6 @@ def _write(
                 bulk.assign_ids(session, stage, numbers=numbers)
             maker.link_repeats(stage)
             written = bulk.write_batch(session, stage)
-        made += written.complaints
         done(written.complaints, written.events)
 
 
@@ -480,9 +503,12 @@ def _worker(
     batch: int,
     counter: Any,
     numbers: bulk.Numbers | None,
+    process: int,
+    processes: int,
 ) -> None:
-    """One process of a parallel run: makes and writes its share of the rows (the
-    processes write side by side, each batch in its own slot of the bulk id range)."""
+    """One process of a parallel run: makes and writes its share of the run's ``rows``
+    (every ``processes``-th batch; the processes write side by side, each batch in its
+    own slot of the bulk id range)."""
     from complaintdesk.db.engine import make_engine, make_sessionmaker
 
     engine = make_engine(url)
@@ -495,7 +521,7 @@ def _worker(
             counter[1] += events
 
     try:
-        _write(make_sessionmaker(engine), maker, rows, batch, done, numbers)
+        _write(make_sessionmaker(engine), maker, rows, batch, done, numbers, process, processes)
     finally:
         engine.dispose()
 
@@ -613,7 +639,6 @@ def _parallel(
     context = multiprocessing.get_context("spawn")
     counter = context.Array("q", 2)
     numbers = _numbers(report, context)  # one counter for all the processes
-    shares = [rows // processes + (1 if i < rows % processes else 0) for i in range(processes)]
     workers = [
         context.Process(
             target=_worker,
@@ -622,15 +647,17 @@ def _parallel(
                 company_id,
                 projects,
                 seed * 1000 + i,
-                share,
+                rows,
                 now,
                 start,
                 batch,
                 counter,
                 numbers,
+                i,
+                processes,
             ),
         )
-        for i, share in enumerate(shares)
+        for i in range(processes)
     ]
     for worker in workers:
         worker.start()
