@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -352,10 +353,13 @@ def _overlap(sa: set[str], sb: set[str]) -> float:
     return len(sa & sb) / min(len(sa), len(sb))
 
 
-def matters(text: str) -> frozenset[str]:
-    """The matters a text names (lift, water, leak, fee, noise, ...)."""
+def matters(text: str, among: Iterable[str] | None = None) -> frozenset[str]:
+    """The matters a text names (lift, water, leak, fee, noise, ...); with ``among``,
+    only which of those it names (``matters(t) & among``, without looking for the
+    others)."""
     t = _norm(text)
-    return frozenset(name for name, pattern in _MATTERS.items() if pattern.search(t))
+    names: Iterable[str] = _MATTERS if among is None else among
+    return frozenset(name for name in names if _MATTERS[name].search(t))
 
 
 def refers_back(text: str) -> bool:
@@ -416,7 +420,11 @@ def find_repeat(
     best: tuple[float, datetime] | None = None
     found: PriorComplaint | None = None
     for p in window:
-        earlier_matters = matters(p.text + " " + (p.location or ""))
+        # Only the new text's matters are read below (what the two share, and what the
+        # new one names that the earlier does not): the earlier text is searched for
+        # those alone, not for all of them (about 20 patterns a complaint, up to 20
+        # earlier complaints a create).
+        earlier_matters = matters(p.text + " " + (p.location or ""), among=new_matters)
         sim = _overlap(new_shingles, _shingles(_norm(p.text))) if p.text else 0.0
         shared = new_matters & earlier_matters
         place = _same_place(location, p.location)
