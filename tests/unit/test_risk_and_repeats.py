@@ -160,3 +160,11 @@ class TestRepeatsByMatter:
         assert {"lift"} <= rules.matters("Elevator stuck") and {"lift"} <= rules.matters("电梯")
         assert rules.similarity("电梯坏了", "电梯坏了") == 1.0
         assert rules.similarity("电梯坏了", "the gate") == 0.0
+
+    def test_matters_among_a_few_are_those_of_all_that_are_among_them(self) -> None:
+        """find_repeat searches an earlier complaint for the new one's matters only."""
+        text = "电梯又坏了，楼道漏水，物业费还照收 the lift and the gate"
+        everything = rules.matters(text)
+        assert {"lift", "leak", "fee", "access"} <= everything
+        for among in ({"lift"}, {"lift", "noise"}, {"noise", "pet"}, set(), set(everything)):
+            assert rules.matters(text, among=among) == everything & among
