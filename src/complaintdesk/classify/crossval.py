@@ -156,10 +156,26 @@ def cross_validate(
     ``final``, also the model on all of ``real`` (in :attr:`CrossValidation.final`).
     The fits run in ``jobs`` processes side by side; the results do not depend on it."""
     folds = assign_folds(real, k, seed)
-    classes: dict[str, list[str]] = {}
-    models: list[m.TrainedModel] = []
+    tasks = fold_tasks(corpus, real, folds, k, seed, corrections, real_weight)
+    if final:
+        tasks.append({**tasks[0], "real": list(real)})
+    fits = fit_many(tasks, jobs)
+    return assess(real, folds, fits[:k], final=fits[k] if final else None)
+
+
+def fold_tasks(
+    corpus: Sequence[Record],
+    real: Sequence[Record],
+    folds: Sequence[int],
+    k: int,
+    seed: int = m.DEFAULT_SEED,
+    corrections: Sequence[Record] = (),
+    real_weight: int = m.REAL_WEIGHT,
+) -> list[dict[str, Any]]:
+    """The arguments of :func:`model.train` for each fold's model: the generated corpus
+    plus the real messages of the other folds, temperatures 1."""
     ones = {n: 1.0 for n in m.LABEL_NAMES}
-    tasks: list[dict[str, Any]] = [
+    return [
         {
             "corpus": corpus,
             "corrections": corrections,
@@ -170,9 +186,21 @@ def cross_validate(
         }
         for f in range(k)
     ]
-    if final:
-        tasks.append({**tasks[0], "real": list(real)})
-    fits = fit_many(tasks, jobs)
+
+
+def assess(
+    real: Sequence[Record],
+    folds: Sequence[int],
+    fold_models: Sequence[m.TrainedModel],
+    final: m.TrainedModel | None = None,
+) -> CrossValidation:
+    """The cross-validation's figures from its fold models (``fold_models[f]`` trained
+    without fold ``f``, see :func:`fold_tasks`): each fold scored by its own model, read
+    with temperatures and offsets fitted on the other folds."""
+    k = len(fold_models)
+    fits = list(fold_models)
+    classes: dict[str, list[str]] = {}
+    models: list[m.TrainedModel] = []
     texts = [r["text"] for r in real]
     # Out-of-fold raw scores of each message, of its title and of its last line.
     n_rows = len(real)
@@ -222,13 +250,13 @@ def cross_validate(
     scores = reading.combined(decode)
     preds = [p for p in predictions if p is not None]
     return CrossValidation(
-        folds=folds,
+        folds=list(folds),
         scores=scores,
         classes=classes,
         predictions=preds,
         temperature=temperature,
         report=score(real, preds),
-        final=fits[k] if final else None,
+        final=final,
         decode=decode,
         chosen=[dict(fitted.decode or m.NO_VIEWS) for fitted in models],
         offset=offset,
