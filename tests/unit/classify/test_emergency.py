@@ -304,3 +304,90 @@ def test_someone_stuck_on_a_floor_after_the_lift_stopped_stays_an_emergency(
     text = "the lift stopped and my son is stuck on the 7th floor"
     assert assess(text).present
     assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+# Review of session 9 (session 10, rules-6). Written for these tests, not taken from the
+# training data, the generator or the real messages.
+# A lift out of service for a while is the taxonomy's "high" (a lift out of service):
+# "has been out", "have been broken" were not read as such.
+LIFT_OUT_FOR_A_WHILE = [
+    "The lift has been out for 3 days",
+    "our elevator has been down since Monday, we live on 17",
+    "both lifts have been out of order all week",
+    "the lift in block 4 has been out of service for two days, please send someone",
+]
+# Narrowed: a lamp in the lift, an outage told as over, the fire itself being out.
+NOT_A_LIFT_OUT = [
+    "the light in the lift has been out for a week",
+    "the bulbs in the lift have been out since Friday",
+    "the lift had been out but it works fine now",
+]
+
+
+@pytest.mark.parametrize("text", LIFT_OUT_FOR_A_WHILE)
+def test_a_lift_that_has_been_out_is_high(text: str) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.HIGH
+
+
+@pytest.mark.parametrize("text", NOT_A_LIFT_OUT)
+def test_a_lamp_out_in_the_lift_or_an_outage_over_is_not_raised(text: str) -> None:
+    assert not assess(text).present
+    assert RuledClassifier(Calm()).predict([text])[0].urgency is Urgency.NORMAL
+
+
+def test_a_fire_said_to_be_out_is_not_an_emergency(classifier: Classifier) -> None:
+    text = "the fire in the bin room has been out for an hour, who is cleaning up the mess?"
+    assert not assess(text).present
+    assert classifier.predict([text])[0].category is not Category.EMERGENCY
+    burning = "the fire in the bin room was out of control, it is spreading to the cars"
+    assert assess(burning).present
+
+
+# A span of days after the lift is named is an outage only when the lift is said to be
+# out: a lift that has misbehaved for days and now holds someone is a trapping.
+LIFT_MISBEHAVING_FOR_DAYS_THEN_SOMEONE_STUCK = [
+    "the lift has been making a grinding noise for two weeks and now my dad is stuck",
+    "elevator has been jerking for 3 days, today my wife got stuck, please come",
+]
+
+
+@pytest.mark.parametrize("text", LIFT_MISBEHAVING_FOR_DAYS_THEN_SOMEONE_STUCK)
+def test_a_span_of_days_alone_does_not_hide_a_trapping(text: str, classifier: Classifier) -> None:
+    danger = assess(text)
+    assert danger.present
+    assert danger.department is Department.ENGINEERING
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+# Stuck somewhere other than a lift, with no danger named: the model alone called some of
+# these emergencies; the product path (model and rules) must not.
+STUCK_ELSEWHERE = [
+    "stuck in traffic",
+    "stuck in traffic, can someone let the plumber into my flat",
+    "Stuck in a jam on the ring road, please ask the cleaner to come tomorrow instead",
+    "I'm stuck at home, the lift is broken again",
+    "stuck at work till 9, can the guard take in my delivery",
+    "被困在家里了，电梯坏了三天",
+    "我被困在家两天了，电梯一直没修好",
+    "堵车了，快递能不能先放物业",
+]
+
+
+@pytest.mark.parametrize("text", STUCK_ELSEWHERE)
+def test_stuck_elsewhere_is_not_an_emergency_on_the_product_path(
+    text: str, classifier: Classifier
+) -> None:
+    assert not assess(text).present
+    pred = classifier.predict([text])[0]
+    assert pred.category is not Category.EMERGENCY
+    assert pred.urgency is not Urgency.CRITICAL
+
+
+def test_stuck_elsewhere_does_not_hide_a_danger_beside_it(classifier: Classifier) -> None:
+    for text in (
+        "stuck in traffic, my son just called: he is stuck in the lift at home",
+        "我被困在家里，楼道着火了",
+    ):
+        assert assess(text).present
+        assert classifier.predict([text])[0].category is Category.EMERGENCY
