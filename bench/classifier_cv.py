@@ -28,6 +28,7 @@ import inspect  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -76,6 +77,12 @@ def main() -> None:
     parser.add_argument("--errors", action="store_true", help="list department errors by id")
     parser.add_argument("--jobs", type=int, default=1, help="processes fitting side by side")
     parser.add_argument(
+        "--label-c", action="append", default=[], help="LABEL=C: that regression's C (experiment)"
+    )
+    parser.add_argument(
+        "--balanced", action="append", default=[], help="LABEL: class_weight balanced (experiment)"
+    )
+    parser.add_argument(
         "--final", action="store_true", help="also fit (and cache) the model on every message"
     )
     parser.add_argument(
@@ -86,7 +93,15 @@ def main() -> None:
     real = load_real()
     k = args.folds
     folds = cv.assign_folds(real, k, args.seed)
+    variant: dict[str, Any] = {}
+    if args.label_c:
+        variant["c_by_label"] = {a.split("=")[0]: float(a.split("=")[1]) for a in args.label_c}
+    if args.balanced:
+        variant["class_weight_by_label"] = {name: "balanced" for name in args.balanced}
     key = cache_key(args.seed, args.size, k, args.real_weight)
+    if variant:
+        key += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:6]
+        print(f"variant {variant}")
     args.cache.mkdir(parents=True, exist_ok=True)
     path = {f: args.cache / f"fold-{f}-of-{k}-{key}.npz" for f in range(k)}
     path[k] = args.cache / f"final-{key}.npz"  # trained on every real message
@@ -98,6 +113,7 @@ def main() -> None:
         corpus = m.training_corpus(args.size, args.seed)
         tasks = cv.fold_tasks(corpus, real, folds, k, args.seed, real_weight=args.real_weight)
         tasks.append({**tasks[0], "real": list(real)})
+        tasks = [{**t, **variant} for t in tasks]
         t0 = time.time()
         fits = cv.fit_many([tasks[f] for f in missing], args.jobs)
         for f, fitted in zip(missing, fits, strict=True):

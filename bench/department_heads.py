@@ -60,6 +60,7 @@ class Data:
         cats, deps = self.classes["category"], self.classes["department"]
         self.management = cats.index("management")
         self.finance = deps.index("finance")
+        self.guide: Arr | None = None
 
     def decode(
         self, pc: Arr, pd: Arr, rows: Arr, power: float = 1.0, dpower: float = 1.0
@@ -92,9 +93,47 @@ def features(d: Data, kind: str) -> Arr:
         w = d.has_title[:, None].astype(float)
         parts += [w * log_softmax(d.title[n]) for n in ("category", "department")]
         parts.append(w)
+    if "guide" in kind:
+        assert d.guide is not None
+        parts.append(d.guide)
     if "letter" in kind:
         parts.append(d.letter[:, None].astype(float))
     return np.hstack(parts)
+
+
+# Words naming each department's work, from the taxonomy's department table and rules
+# 6-16 of docs/labelling.md (written from their text, not from the messages).
+DEPARTMENT_WORDS = {
+    "engineering": r"电梯|漏水|渗水|渗漏|裂缝|开裂|屋顶|防水|质量|停水|停电|供水|供电|水压|水管|"
+    r"管道|下水|排水|化粪池|路灯|照明|设备|设施|维修|空调|充电桩|监控|瓷砖|积水|"
+    r"lift|elevator|leak|crack|water supply|power|repair",
+    "security": r"噪音|噪声|扰民|违建|违章|搭建|群租|消防通道|生命通道|堵塞|占道|高空抛物|狗|犬|"
+    r"盗|偷|治安|门禁|外来车辆|乱停|麻将|商铺|餐馆|油烟|广场舞|noise|illegal|theft|fire lane",
+    "cleaning": r"卫生|垃圾|清洁|保洁|脏|臭|蚊|苍蝇|虫|老鼠|鼠患|蟑螂|粪|小广告|牛皮癣|"
+    r"rubbish|garbage|clean|pest|rats",
+    "landscaping": r"绿化|树|草坪|花木|修剪|毁绿|lawn|tree|garden",
+    "customer_service": r"业委会|业主委员会|业主大会|选聘|更换物业|换物业|合同|规定|制度|装修|车位|"
+    r"快递|态度|不作为|办证|产权证|房产证|不动产|交房|延期|占用|侵占|公共区域|公摊|"
+    r"committee|contract|parking space|renovation|parcel|rude",
+    "finance": r"费|收取|退款|退还|押金|保证金|维修基金|维修资金|公共收益|收益|发票|账|钱|"
+    r"价格|涨价|欠款|赔偿|补偿|fee|charge|refund|deposit|fund|bill",
+}
+
+
+def guide_counts(texts: Sequence[str], departments: Sequence[str]) -> Arr:
+    """Per text: how many of each department's words its title names, and its body
+    (the first 400 characters after the title), as log(1 + count)."""
+    import re
+
+    words = {d: re.compile(DEPARTMENT_WORDS[d]) for d in departments}
+    out = np.zeros((len(texts), 2 * len(departments)))
+    for i, text in enumerate(texts):
+        cut = text.find("\n", 0, 101)
+        title, body = (text[:cut], text[cut + 1 :]) if cut > 0 else ("", text)
+        for j, d in enumerate(departments):
+            out[i, j] = np.log1p(len(words[d].findall(title.lower())))
+            out[i, len(departments) + j] = np.log1p(len(words[d].findall(body[:400].lower())))
+    return out
 
 
 Head = Callable[[Arr, Arr, Any], Arr]
@@ -149,8 +188,18 @@ def evaluate(d: Data, name: str, head: Head, grid: Sequence[Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dump")
+    parser.add_argument(
+        "--only", default="", help="only the stacked heads whose features name this"
+    )
     args = parser.parse_args()
     d = Data(args.dump)
+    try:
+        from complaintdesk.classify.real import load_real
+
+        texts = {r["id"]: r["text"] for r in load_real()}
+        d.guide = guide_counts([texts[str(i)] for i in d.ids], d.classes["department"])
+    except Exception as exc:  # the texts are not there: the guide's heads are skipped
+        print(f"no guide features: {exc}")
     rows = np.arange(d.n)
     cat, dep = d.decode(d.prob["category"], d.prob["department"], rows)
     print(f"{d.n} rows, {d.k} folds")
@@ -191,7 +240,14 @@ def main() -> None:
         "all+title+letter",
         "dep+cat1hot",
         "all+cat1hot+title",
+        "dep+guide",
+        "all+guide",
+        "all+title+guide",
     ):
+        if args.only and args.only not in kind:
+            continue
+        if "guide" in kind and d.guide is None:
+            continue
         x = features(d, kind)
         print(f"stacked department head, features {kind} ({x.shape[1]}), C:")
         evaluate(d, kind, lr_head(d, x), cs)

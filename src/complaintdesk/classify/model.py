@@ -497,13 +497,17 @@ def train(
     real_weight: int = REAL_WEIGHT,
     temperature: dict[str, float] | None = None,
     real_weight_by_label: dict[str, int] | None = None,
+    c_by_label: dict[str, float] | None = None,
+    class_weight_by_label: dict[str, str] | None = None,
 ) -> TrainedModel:
     """Fit the model. Corrections by staff count ``correction_weight`` times each, real
     labelled messages ``real_weight`` times each. ``temperature``, when given (fitted on
     real folds, see :mod:`complaintdesk.classify.crossval`), is used as it is instead of
     being fitted on ``calibration``. ``real_weight_by_label`` (default
     :data:`REAL_WEIGHT_BY_LABEL`) overrides ``real_weight`` for the regressions of the
-    labels it names."""
+    labels it names. ``c_by_label`` overrides :data:`C_REGULARISATION` and
+    ``class_weight_by_label`` sets scikit-learn's ``class_weight`` ("balanced") for the
+    labels they name (experiments; none by default, and then the version is as before)."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -539,7 +543,13 @@ def train(
             names = [e.value for e in LABELS[name]]
             present = [c for c in names if c in set(labels)]
             y = np.array([present.index(v) for v in labels], dtype=np.int64)
-            clf = LogisticRegression(C=C_REGULARISATION, max_iter=300, tol=1e-4, random_state=seed)
+            clf = LogisticRegression(
+                C=(c_by_label or {}).get(name, C_REGULARISATION),
+                class_weight=(class_weight_by_label or {}).get(name),
+                max_iter=300,
+                tol=1e-4,
+                random_state=seed,
+            )
             sample_weight = weight.astype(np.float64)
             if name in by_label:
                 sample_weight[len(records) - len(real) :] = by_label[name]
@@ -583,6 +593,9 @@ def train(
         digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     if by_label:
         digest.update(json.dumps(by_label, sort_keys=True).encode())
+    if c_by_label or class_weight_by_label:
+        extra = {"c": c_by_label or {}, "class_weight": class_weight_by_label or {}}
+        digest.update(json.dumps(extra, sort_keys=True).encode())
     data_digest = digest.hexdigest()
     version = _version(data_digest, temperature)
     meta = {
