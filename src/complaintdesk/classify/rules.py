@@ -43,7 +43,8 @@ _SAFE = re.compile(
 )
 # Someone "stuck" somewhere other than a lift, with no danger named (session 10, review):
 # "stuck in traffic", "stuck at home". The model alone called some of these emergencies;
-# the rules make such a text calm (the model may not say emergency or critical).
+# where it does and the rules see no danger, it is asked again without emergency
+# (searched only then: no cost on the other texts).
 _STUCK_ELSEWHERE_ONLY = re.compile(
     r"stuck (?:in traffic|in a jam|at home|at work|in (?:a|the) meeting|abroad|on holiday|"
     r"indoors|in (?:my|our|the) (?:flat|apartment|home|house|room|bed))|堵车|塞车|堵在路上"
@@ -493,9 +494,7 @@ _R_EARLIER_DAY = _Rule(
 _R_URGENT = _Rule(re.compile(r"紧急|急|救命|快|!|urgent|emergency|asap|\bnow\b"))
 
 # One scan for every trigger: a text it does not match has no danger and no "high".
-_TRIGGER = prefilter(
-    _DANGER_SECURITY, _DANGER_ENGINEERING, _DANGER_GENERIC, _HIGH, _STUCK_ELSEWHERE_ONLY
-)
+_TRIGGER = prefilter(_DANGER_SECURITY, _DANGER_ENGINEERING, _DANGER_GENERIC, _HIGH)
 
 
 @dataclass(frozen=True)
@@ -673,8 +672,6 @@ def _assess(
             if (_R_PAST.search(t) and not _R_PRESENT.search(t)) or (long and not first):
                 return NO_DANGER  # "也曾打110报警": a call told of in a letter
             return Danger(True, None, False)
-        if _R_STUCK_ELSEWHERE_ONLY.search(t):
-            return HARMLESS  # "stuck in traffic", "stuck at home": no danger to see
         return NO_DANGER
     now = bool(_R_PRESENT.search(t))
     if titled and not (now or _R_URGENT.search(t)):
@@ -834,14 +831,19 @@ class RuledClassifier:
             preds = fast.predict_normalised(norm, version, calm, raw=texts)
             # A weak emergency call of the model's alone, where the rules saw no
             # danger, is taken back: asked again without emergency (a rare second look).
+            # So is any call of the model's alone on someone stuck elsewhere ("stuck in
+            # traffic", "stuck at home"; rules-6).
             weak = [
                 i
                 for i, (p, f) in enumerate(zip(preds, found, strict=True))
                 if (p.category is Category.EMERGENCY or p.urgency is Urgency.CRITICAL)
                 and not (f is not None and f[0].present)
-                and not (
-                    p.category is Category.EMERGENCY
-                    and p.confidence.get("category", 0.0) >= MODEL_EMERGENCY
+                and (
+                    not (
+                        p.category is Category.EMERGENCY
+                        and p.confidence.get("category", 0.0) >= MODEL_EMERGENCY
+                    )
+                    or _R_STUCK_ELSEWHERE_ONLY.search(norm[i]) is not None
                 )
             ]
             if weak:
