@@ -38,16 +38,24 @@ _SAFE = re.compile(
     r"smoke (detector|alarm)s?|smok(es|ing|er)|(they|people|he|she|who|neighbou?rs?|below|upstairs) smoke|cigarette|fireworks?|fired|"  # noqa: E501
     r"gas (bill|meter reading|fee|charge|price)|"
     r"trapped (wind|feeling)|falling (apart|behind)|fight(ing)? (for|with the) (management|company)"
-    # Kept at home by a lift that is out, not shut in the lift (session 10, review).
-    r"|被?困在家(里|中)?"
+    # Kept at home by a lift that is out, not shut in the lift (session 10, review): only
+    # where the lift is named after it ("被困在家里了，电梯坏了三天"); without the lift,
+    # someone shut in at home may be in danger ("孩子被困在家里，门打不开，里面有烟").
+    r"|被?困在家(?:里|中)?(?=[^。！？!?.]{0,16}电梯)"
 )
 # Someone "stuck" somewhere other than a lift, with no danger named (session 10, review):
 # "stuck in traffic", "stuck at home". The model alone called some of these emergencies;
 # where it does and the rules see no danger, it is asked again without emergency
 # (searched only then: no cost on the other texts).
 _STUCK_ELSEWHERE_ONLY = re.compile(
-    r"stuck (?:in traffic|in a jam|at home|at work|in (?:a|the) meeting|abroad|on holiday|"
-    r"indoors|in (?:my|our|the) (?:flat|apartment|home|house|room|bed))|堵车|塞车|堵在路上"
+    r"stuck (?:in traffic|in a jam|at work|in (?:a|the) meeting|abroad|on holiday)|堵车|塞车|"
+    r"堵在路上|"
+    # Stuck at home only as kept there by the lift: "stuck at home, water is pouring in
+    # and rising fast" is the model's to call.
+    r"stuck (?:at home|indoors|in (?:my|our|the) (?:flat|apartment|home|house|room|bed))"
+    r"(?=[^.!?]{0,40}\b(?:lift|elevator))|"
+    r"\b(?:lift|elevator)[^.!?]{0,40}stuck (?:at home|indoors|in (?:my|our|the) "
+    r"(?:flat|apartment|home|house|room|bed))"
 )
 
 # A person, as owners name one stuck in a lift ("my mother", "two kids", "someone").

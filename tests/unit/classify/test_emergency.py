@@ -391,3 +391,20 @@ def test_stuck_elsewhere_does_not_hide_a_danger_beside_it(classifier: Classifier
     ):
         assert assess(text).present
         assert classifier.predict([text])[0].category is Category.EMERGENCY
+
+
+# Review of rules-6 (session 10): "stuck at home" / "被困在家" is calm only where the lift
+# keeps someone at home; without the lift, someone shut in at home with water rising or
+# smoke inside is the model's and the rules' to call, as before rules-6.
+SHUT_IN_AT_HOME_WITH_A_DANGER = [
+    "We are stuck at home, water is pouring in and rising fast",
+    "孩子被困在家里，门打不开，里面有烟",
+    "洪水进屋了，我们被困在家里",
+]
+
+
+@pytest.mark.parametrize("text", SHUT_IN_AT_HOME_WITH_A_DANGER)
+def test_shut_in_at_home_without_the_lift_stays_an_emergency(
+    text: str, classifier: Classifier
+) -> None:
+    assert classifier.predict([text])[0].category is Category.EMERGENCY
