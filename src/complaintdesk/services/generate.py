@@ -21,11 +21,12 @@ benchmark or a capacity test fills its database with:
 - owner messages older than the outbox's retention are gone, their delivery kept in
   the event that caused them, as :func:`services.retention.purge_outbox` leaves them;
 - written in time order, as a live system writes them: the run's batches follow each
-  other through the years (each its own stretch of time, of equal weight), so each
-  month's rows lie in the order of their ids and a batch's inserts touch the few
-  index pages of its own stretch, not pages all over three years' indexes (which
-  stopped fitting in memory past about 17 million complaints here: docs/capacity.md,
-  "Generating history", session 10).
+  other through the years (each its own stretch of time, of equal weight; only its
+  repeats, 6 %, come up to 20 days after it), so each month's rows lie in the order
+  of their ids and a batch's inserts touch the few index pages of its own stretch,
+  not pages all over three years' indexes (which stopped fitting in memory past
+  about 18 million complaints here: docs/capacity.md, "Generating history",
+  session 10).
 
 Deterministic for a seed and ``now``.
 """
