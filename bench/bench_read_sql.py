@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import re
 import statistics
 import sys
@@ -44,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_read
 
 from complaintdesk.db.engine import make_engine, make_sessionmaker
-from complaintdesk.db.models import Complaint, Owner, Staff
+from complaintdesk.db.models import SHOWN_COLUMNS, Complaint, Owner, Staff
 from complaintdesk.services import escalation, queries, search
 
 GENERIC, CUSTOM = "force_generic_plan", "force_custom_plan"
@@ -228,6 +230,243 @@ def owner_statements(url: str, count: int, limit: int) -> dict[str, dict[str, fl
     return result
 
 
+# Owner history's statement as the service sends it (``queries.owner_history``: the
+# owner's newest ids, then the complaints by id, their co-handling codes beside them),
+# and its parts one at a time, for ``cold_split``.
+_SHOWN = ", ".join(f"c.{name}" for name in SHOWN_COLUMNS)
+_CODES = (
+    "(SELECT coalesce(string_agg(d.department, ','), '') FROM complaint_departments d "
+    "WHERE d.complaint_id = c.id)"
+)
+SPLIT_STATEMENTS = {
+    "service": (
+        f"SELECT newest.id, {_SHOWN}, {_CODES} FROM (SELECT complaint_id AS id "
+        "FROM owner_complaints WHERE owner_id = $1 ORDER BY complaint_id DESC LIMIT $3) "
+        "AS newest LEFT OUTER JOIN complaints c ON c.id = newest.id "
+        "AND c.company_id + 0 = $2 ORDER BY newest.id DESC"
+    ),
+    "ids": (
+        "SELECT complaint_id FROM owner_complaints WHERE owner_id = $1 "
+        "ORDER BY complaint_id DESC LIMIT $2"
+    ),
+    "row": f"SELECT {_SHOWN}, {_CODES} FROM complaints c WHERE c.id = $1 AND c.company_id + 0 = $2",
+    # Without the codes' subquery: a correlated subplan keeps a plan from parallel
+    # workers (the generated databases have no co-handling rows to read).
+    "parallel": (
+        f"SELECT {_SHOWN} FROM complaints c WHERE c.id = ANY($1) "
+        "AND c.company_id + 0 = $2 ORDER BY c.id DESC"
+    ),
+}
+SPLIT_TYPES = {
+    "service": "bigint, bigint, int",
+    "ids": "bigint, int",
+    "row": "bigint, bigint",
+    "parallel": "bigint[], bigint",
+}
+PARALLEL = {
+    "plan_cache_mode": "force_custom_plan",
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0",
+    "min_parallel_index_scan_size": "0",
+    "min_parallel_table_scan_size": "0",
+    "max_parallel_workers_per_gather": "4",
+}
+SPLIT_PARTS = ("owner_complaints", "primary key", "heap", "co-handling")
+
+
+def _io(node: dict[str, Any], part: str, into: dict[str, list[float]]) -> None:
+    """Shared blocks read (from outside shared buffers) and their I/O ms of ``node``'s
+    own work (a node's counts include its children's), added to ``into[part]``: a
+    bitmap index scan's to the primary key, a bitmap heap scan's to the heap, a
+    subplan's (the co-handling codes) to the co-handling lookup."""
+    children = node.get("Plans", [])
+    reads = float(node.get("Shared Read Blocks", 0))
+    ms = float(node.get("I/O Read Time", 0.0))
+    for child in children:
+        reads -= float(child.get("Shared Read Blocks", 0))
+        ms -= float(child.get("I/O Read Time", 0.0))
+    kind = node.get("Node Type")
+    if node.get("Parent Relationship") == "SubPlan" or part == "co-handling":
+        part = "co-handling"
+    elif kind == "Bitmap Index Scan":
+        part = "primary key"
+    elif kind == "Bitmap Heap Scan":
+        part = "heap"
+    into.setdefault(part, [0.0, 0.0])
+    into[part][0] += reads
+    into[part][1] += ms
+    for child in children:
+        _io(child, part, into)
+
+
+def _launched(node: dict[str, Any]) -> int:
+    """Parallel workers launched anywhere in a plan."""
+    return int(node.get("Workers Launched", 0)) + sum(_launched(c) for c in node.get("Plans", []))
+
+
+def cold_split(url: str, count: int, limit: int) -> dict[str, Any]:
+    """Where a cold owner history's time goes, relation by relation. For ``count`` owners
+    not asked before (a fresh random sample), on one connection, generic plans: the
+    owner's ids (``owner_complaints``, as the service's statement reads them), then each
+    complaint alone by id with its co-handling codes, planned as a bitmap scan so that
+    the plan counts the primary key's pages (the bitmap index scan) apart from the
+    heap's (the bitmap heap scan) and the codes' lookup (its subplan); the service's
+    statement reads the same pages by a nested loop of index scans. Each is run as
+    ``EXPLAIN (ANALYZE, BUFFERS)`` with ``track_io_timing``: blocks read from outside
+    shared buffers and the time spent reading them (from the kernel's page cache, or
+    from the disk); a part that reads one block times one read. ``count`` other owners
+    are asked first with the service's whole statement, cold, to check that the parts
+    add up to it; after the parts, the service's statement again (warm: its own
+    execution time without reads). And ``count`` more owners are asked another way,
+    to time it against the service's statement: their ids, then their complaints by
+    ``id = ANY(ids)`` planned for these ids (the months they are in) with parallel
+    workers allowed (``PARALLEL``: up to 4, each reading whole months of the page,
+    so that several reads wait at once); planning and execution time of both."""
+    engine = make_engine(url)
+    parts: list[dict[str, list[float]]] = []
+    whole: list[tuple[float, float, float]] = []
+    single: dict[str, list[float]] = {"primary key": [], "heap": []}
+    executed: list[float] = []
+    parallel: list[tuple[float, float, float]] = []
+
+    def explain(connection: Connection, name: str, values: str) -> dict[str, Any]:
+        found = connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {name}({values})"
+        ).scalar()
+        assert isinstance(found, list)
+        return dict(found[0])
+
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SET track_io_timing = on")
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        for name, body in SPLIT_STATEMENTS.items():
+            connection.exec_driver_sql(f"PREPARE split_{name}({SPLIT_TYPES[name]}) AS {body}")
+        sample = connection.execute(
+            text(
+                "SELECT owner_id, company_id FROM complaints TABLESAMPLE SYSTEM (0.5) "
+                "WHERE owner_id IS NOT NULL LIMIT :n"
+            ),
+            {"n": count * 40},
+        ).all()
+        owners = list(dict((int(o), int(c)) for o, c in sample).items())
+        random.Random().shuffle(owners)
+        for owner, company in owners[:count]:
+            top = explain(connection, "split_service", f"{owner}, {company}, {limit + 1}")
+            plan = top["Plan"]
+            whole.append((
+                float(plan.get("Shared Read Blocks", 0)), float(plan.get("I/O Read Time", 0.0)),
+                float(top["Execution Time"]),
+            ))  # fmt: skip
+        # Other owners: the ids, then their complaints by a custom plan (the months
+        # of these ids only) that PostgreSQL may read with parallel workers, each
+        # worker a month at a time (Parallel Append): several reads at once.
+        for name, value in PARALLEL.items():
+            connection.exec_driver_sql(f"SET {name} = {value}")
+        for owner, company in owners[2 * count : 3 * count]:
+            ids_plan = explain(connection, "split_ids", f"{owner}, {limit + 1}")
+            ids = [
+                int(r[0])
+                for r in connection.exec_driver_sql(f"EXECUTE split_ids({owner}, {limit + 1})")
+            ]
+            array = "'{" + ",".join(map(str, ids)) + "}'::bigint[]"
+            top = explain(connection, "split_parallel", f"{array}, {company}")
+            plan = top["Plan"]
+            parallel.append((
+                float(ids_plan["Plan"].get("Shared Read Blocks", 0))
+                + float(plan.get("Shared Read Blocks", 0)),
+                float(ids_plan["Execution Time"]) + float(top["Execution Time"])
+                + float(top.get("Planning Time", 0.0)),
+                float(_launched(plan)),
+            ))  # fmt: skip
+        for name in PARALLEL:
+            connection.exec_driver_sql(f"RESET {name}")
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        # The rows by a bitmap scan, planned at their first EXECUTE (after these SETs);
+        # the service's statement's plan was made above and the ids' is made here,
+        # before them (an index-only scan, as in the service's statement): both kept.
+        connection.exec_driver_sql(f"EXECUTE split_ids(0, {limit + 1})").all()
+        connection.exec_driver_sql("SET enable_indexscan = off")
+        connection.exec_driver_sql("SET enable_indexonlyscan = off")
+        for owner, company in owners[count : 2 * count]:
+            into: dict[str, list[float]] = {}
+            args = f"{owner}, {limit + 1}"
+            _io(explain(connection, "split_ids", args)["Plan"], "owner_complaints", into)
+            ids = [int(r[0]) for r in connection.exec_driver_sql(f"EXECUTE split_ids({args})")]
+            for complaint_id in ids:
+                one: dict[str, list[float]] = {}
+                _io(explain(connection, "split_row", f"{complaint_id}, {company}")["Plan"], "", one)
+                for part, (reads, ms) in one.items():
+                    if reads == 1 and part in single:
+                        single[part].append(ms)
+                    into.setdefault(part, [0.0, 0.0])
+                    into[part][0] += reads
+                    into[part][1] += ms
+            parts.append(into)
+            top = explain(connection, "split_service", f"{owner}, {company}, {limit + 1}")
+            executed.append(float(top["Execution Time"]))
+        connection.rollback()
+    engine.dispose()
+
+    def spread(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values) or [0.0]
+        return {
+            "p50": statistics.median(ordered), "mean": statistics.mean(ordered),
+            "p90": ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))],
+            "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+            "max": ordered[-1], "n": float(len(values)),
+        }  # fmt: skip
+
+    by_part = {
+        part: {
+            "reads": spread([p.get(part, [0.0, 0.0])[0] for p in parts]),
+            "io_ms": spread([p.get(part, [0.0, 0.0])[1] for p in parts]),
+        }
+        for part in SPLIT_PARTS
+    }
+    by_part["all parts"] = {
+        "reads": spread([sum(v[0] for v in p.values()) for p in parts]),
+        "io_ms": spread([sum(v[1] for v in p.values()) for p in parts]),
+    }
+    return {
+        "owners": count, "limit": limit, "parts": by_part,
+        "one_read_ms": {part: spread(values) for part, values in single.items()},
+        "whole": {"reads": spread([w[0] for w in whole]), "io_ms": spread([w[1] for w in whole]),
+                  "ms": spread([w[2] for w in whole])},
+        "warm_ms": spread(executed),
+        "parallel": {"reads": spread([r[0] for r in parallel]),
+                     "ms": spread([r[1] for r in parallel]),
+                     "workers": spread([r[2] for r in parallel])},
+    }  # fmt: skip
+
+
+def print_split(result: dict[str, Any]) -> None:
+    print(f"{'part (per owner)':26} {'reads p50':>9} {'mean':>6} {'max':>5} "
+          f"{'I/O ms p50':>10} {'p90':>7} {'p99':>7} {'max':>7}")  # fmt: skip
+    rows = [*result["parts"].items(), ("service's statement, cold", result["whole"])]
+    for name, r in rows:
+        reads, ms = r["reads"], r["io_ms"]
+        print(
+            f"{name:26} {reads['p50']:9.0f} {reads['mean']:6.1f} {reads['max']:5.0f} "
+            f"{ms['p50']:10.2f} {ms['p90']:7.2f} {ms['p99']:7.2f} {ms['max']:7.2f}"
+        )
+    whole = result["whole"]["ms"]
+    print(f"service's statement, cold: execution ms p50 {whole['p50']:.2f} p90 {whole['p90']:.2f} "
+          f"p99 {whole['p99']:.2f} max {whole['max']:.2f}; warm (after the parts) p50 "
+          f"{result['warm_ms']['p50']:.2f}")  # fmt: skip
+    par = result["parallel"]
+    print(
+        f"ids, then a custom plan with parallel workers (other owners, cold): reads p50 "
+        f"{par['reads']['p50']:.0f}, ms (planning + execution of both) p50 {par['ms']['p50']:.2f} "
+        f"p90 {par['ms']['p90']:.2f} p99 {par['ms']['p99']:.2f} max {par['ms']['max']:.2f}; "
+        f"workers launched p50 {par['workers']['p50']:.0f}"
+    )
+    for part, r in result["one_read_ms"].items():
+        print(
+            f"one block read ({part}), ms: n {r['n']:.0f}, p50 {r['p50']:.3f}, "
+            f"p90 {r['p90']:.3f}, p99 {r['p99']:.3f}, max {r['max']:.3f}, mean {r['mean']:.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="a database made by generate")
@@ -247,8 +486,26 @@ def main() -> None:
         help="instead: owner history's statement before 0015 and now, N random owners "
         "(psql-level, prepared, generic plans)",
     )
+    parser.add_argument(
+        "--cold-split",
+        type=int,
+        metavar="N",
+        help="instead: owner history for N owners not asked before, its parts one at a "
+        "time (owner_complaints, primary key, heap, co-handling): blocks read and I/O ms",
+    )
     parser.add_argument("--limit", type=int, default=20, help="owner history's page")
     args = parser.parse_args()
+    if args.cold_split:
+        now = datetime.now(UTC)
+        print(
+            f"{args.db.rsplit('/', 1)[-1]}: owner history, {args.cold_split} owners not asked "
+            f"before, page {args.limit}; {now:%H:%M:%S} UTC, load {os.getloadavg()[0]:.1f}"
+        )
+        split = cold_split(args.db, args.cold_split, args.limit)
+        print_split(split)
+        if args.json:
+            args.json.write_text(json.dumps({"started": now.isoformat()} | split, indent=1))
+        return
     if args.owner_statements:
         now = datetime.now(UTC)
         compared = owner_statements(args.db, args.owner_statements, args.limit)
