@@ -21,6 +21,13 @@ as it is first sent, on its own connection and transaction: what a request costs
 when the owner's pages are not in shared buffers (``read``: from outside them).
 ``--owner-statements 100`` compares owner history's statement before migration 0015
 (the months' merge) with today's, in psql terms, for the same random owners.
+
+    .venv/bin/python bench/bench_read_sql.py --db …/read_30m --cold-split 40
+
+Instead, where a cold owner history's time goes, relation by relation, with
+``track_io_timing`` (``cold_split``): the reads and their ms of ``owner_complaints``,
+the months' primary keys, their heaps and the co-handling lookup, one-block reads
+timed, beside the service's whole statement cold and a page read by parallel workers.
 """
 
 from __future__ import annotations
