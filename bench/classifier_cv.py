@@ -105,7 +105,8 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     path = {f: args.cache / f"fold-{f}-of-{k}-{key}.npz" for f in range(k)}
     path[k] = args.cache / f"final-{key}.npz"  # trained on every real message
-    wanted = sorted(set(args.fold) | (set(range(k)) if args.report else set()))
+    scored = args.report or args.package  # packaging needs the folds' calibration
+    wanted = sorted(set(args.fold) | (set(range(k)) if scored else set()))
     if args.final or args.package:
         wanted.append(k)
     missing = [f for f in wanted if not path[f].exists()]
@@ -122,7 +123,7 @@ def main() -> None:
         print(f"{len(missing)} fits in {time.time() - t0:.0f} s ({args.jobs} processes)")
     for f in wanted:
         print(f"{'final' if f == k else f'fold {f}'}: {path[f]}", flush=True)
-    if not args.report:
+    if not scored:
         return
     models = [m.load(path[f]) for f in range(k)]
     result = cv.assess(real, folds, models)
@@ -141,7 +142,6 @@ def main() -> None:
     print()
     print(result.review_summary(real))
     if args.errors:
-        classes = result.classes
         print("\ndepartment errors: id, fold, gold category/department -> predicted, p(dep)")
         for r, p, f in zip(real, result.predictions, folds, strict=True):
             if p.department.value != r["department"]:
@@ -149,7 +149,6 @@ def main() -> None:
                     f"{r['id']} {f} {r['category']}/{r['department']} -> "
                     f"{p.category.value}/{p.department.value} {p.confidence['department']:.2f}"
                 )
-        del classes
     if args.dump:
         texts = [r["text"] for r in real]
         n = len(real)
