@@ -182,6 +182,19 @@ OWNER_STATEMENTS = {
 }
 
 
+def _sample_owners(connection: Any, rows: int) -> list[tuple[int, int]]:
+    """Distinct (owner, company) pairs from up to ``rows`` sampled complaints
+    (``TABLESAMPLE SYSTEM``: a few pages, so owners weighted by their complaints)."""
+    sample = connection.execute(
+        text(
+            "SELECT owner_id, company_id FROM complaints TABLESAMPLE SYSTEM (0.5) "
+            "WHERE owner_id IS NOT NULL LIMIT :n"
+        ),
+        {"n": rows},
+    ).all()
+    return list(dict((int(o), int(c)) for o, c in sample).items())
+
+
 def owner_statements(url: str, count: int, limit: int) -> dict[str, dict[str, float]]:
     """Both owner-history statements for ``count`` random owners (a fresh sample), each
     owner asked by one of them (in turn, so each statement asks ``count / 2``),
@@ -193,14 +206,7 @@ def owner_statements(url: str, count: int, limit: int) -> dict[str, dict[str, fl
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         for n, body in enumerate(OWNER_STATEMENTS.values()):
             connection.exec_driver_sql(f"PREPARE owner_{n}(bigint, bigint, int) AS {body}")
-        sample = connection.execute(
-            text(
-                "SELECT owner_id, company_id FROM complaints TABLESAMPLE SYSTEM (0.5) "
-                "WHERE owner_id IS NOT NULL LIMIT :n"
-            ),
-            {"n": count * 20},
-        ).all()
-        owners = list(dict((int(o), int(c)) for o, c in sample).items())[-count:]
+        owners = _sample_owners(connection, count * 20)[-count:]
         names = list(OWNER_STATEMENTS)
         for i, (owner, company) in enumerate(owners):
             # Each owner is asked by one statement only, the two in turn: the first to
@@ -348,14 +354,7 @@ def cold_split(url: str, count: int, limit: int) -> dict[str, Any]:
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         for name, body in SPLIT_STATEMENTS.items():
             connection.exec_driver_sql(f"PREPARE split_{name}({SPLIT_TYPES[name]}) AS {body}")
-        sample = connection.execute(
-            text(
-                "SELECT owner_id, company_id FROM complaints TABLESAMPLE SYSTEM (0.5) "
-                "WHERE owner_id IS NOT NULL LIMIT :n"
-            ),
-            {"n": count * 40},
-        ).all()
-        owners = list(dict((int(o), int(c)) for o, c in sample).items())
+        owners = _sample_owners(connection, count * 40)
         random.Random().shuffle(owners)
         for owner, company in owners[:count]:
             top = explain(connection, "split_service", f"{owner}, {company}, {limit + 1}")
