@@ -139,6 +139,75 @@ def db_compact(
     )
 
 
+@db_app.command("warm")
+def db_warm(
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="At most this much, e.g. 512MB, 2GB (default: half of shared_buffers; "
+            "never more than all of it)"
+        ),
+    ] = None,
+) -> None:
+    """Read the indexes every point read uses into PostgreSQL's shared buffers
+    (pg_prewarm), in priority order within a budget: the complaints' primary keys
+    newest month first, owner_complaints' primary key, then the small hot indexes
+    (open work, the sweeper's); whole while they fit, the first blocks of the one that
+    does not, none after it. One JSON line an index (blocks read, and what was left
+    out for the budget), then the totals. Run it after a restart, a restore or a build; ``serve``
+    runs it once at start."""
+    from complaintdesk.db import warm
+
+    try:
+        wanted = warm.parse_size(budget) if budget is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--budget") from exc
+    runtime = _runtime()
+    if runtime.engine.dialect.name != "postgresql":
+        typer.echo(
+            f"nothing to warm: the database is {runtime.engine.dialect.name}, whose pages "
+            "are the operating system's cache (pg_prewarm is for PostgreSQL)"
+        )
+        return
+    try:
+        report = warm.warm(runtime.engine, wanted)
+    except warm.CannotWarm as exc:
+        typer.echo(f"cannot warm: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for r in report.relations:
+        line: dict[str, object] = {
+            "index": r.name,
+            "of": r.group,
+            "blocks": r.blocks,
+            "mb": round(r.mb, 2),
+            "warmed_blocks": r.read_blocks,
+        }
+        if r.read:
+            line["ms"] = round(r.seconds * 1000, 1)
+        if r.gone:
+            line["left_out"] = "gone since listed"
+        elif r.left_blocks:
+            line["left_out"] = "over the budget" if not r.read else "the rest, over the budget"
+        typer.echo(json.dumps(line))
+    typer.echo(
+        json.dumps(
+            {
+                "budget_mb": round(report.budget_bytes / 2**20, 2),
+                "shared_buffers_mb": round(report.shared_buffers_bytes / 2**20, 1),
+                "budget_cut_to_shared_buffers": report.capped,
+                "warmed": len(report.read),
+                "warmed_blocks": report.read_blocks,
+                "warmed_mb": round(report.read_blocks * warm.BLOCK / 2**20, 2),
+                "left_out": len(report.left_out),
+                "left_out_blocks": report.left_blocks,
+                "left_out_mb": round(report.left_blocks * warm.BLOCK / 2**20, 2),
+                "seconds": round(report.seconds, 2),
+                "extension_created": report.created_extension,
+            }
+        )
+    )
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -147,13 +216,19 @@ def serve(
         int, typer.Option(min=1, help="Worker processes serving requests (production: cores)")
     ] = 1,
     workers_off: Annotated[
-        bool, typer.Option("--no-workers", help="Do not run the sweeper and delivery")
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Do not run the sweeper, delivery, maintenance and the warm at start",
+        ),
     ] = False,
     access_log: Annotated[
         bool, typer.Option(help="One JSON line per request (request id, caller, route, time)")
     ] = True,
 ) -> None:
-    """Serve the API (and /docs) with the sweeper and the delivery worker beside it.
+    """Serve the API (and /docs) with the sweeper and the delivery worker beside it
+    (on PostgreSQL also ``db warm`` once at start, in the background; off with
+    ``COMPLAINTDESK_WARM_AT_START=false``).
 
     Needs ``COMPLAINTDESK_NODE_ID``, the server's base node number: with ``--workers
     N`` its processes use nodes base … base + 2N, so give each server of a cluster

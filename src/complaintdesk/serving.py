@@ -257,6 +257,37 @@ def background_jobs(runtime: Runtime) -> list[Periodic]:
     ]
 
 
+class WarmAtStart:
+    """``db warm`` once, in a thread of its own, as ``serve`` starts (PostgreSQL): the
+    primary keys every point read uses are read into shared buffers while the server
+    already answers (readiness does not wait for it). Not one of the background jobs
+    /readyz watches: it ends when it is done. Stopped between two indexes when the
+    server stops. Off with ``COMPLAINTDESK_WARM_AT_START=false`` (docs/operations.md
+    says when)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from complaintdesk.db import warm
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=warm.warm_and_log,
+            args=(runtime.engine, self._stop.is_set),
+            name="warm",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)  # an index being read is finished by PostgreSQL
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
 def start_jobs(jobs: Sequence[Periodic]) -> None:
     """Start the background jobs in this process (``serve``'s supervisor, or a
     one-process ``serve``), with the heap settled first: the sweeper claims up to 200
@@ -309,6 +340,13 @@ def serve(
         )
     jobs = background_jobs(runtime) if background else []
     start_jobs(jobs)
+    warming = (
+        WarmAtStart(runtime)
+        if background and settings.warm_at_start and runtime.engine.dialect.name == "postgresql"
+        else None
+    )
+    if warming is not None:
+        warming.start()
     # Workers answer /readyz; the jobs run here: they learn of them from a heartbeat.
     beat = (
         heartbeat.Heartbeat(heartbeat.path_for(settings.node_lock_dir, base), jobs)
@@ -343,6 +381,8 @@ def serve(
                 timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             )
     finally:
+        if warming is not None:
+            warming.stop()
         for job in jobs:
             job.stop()
         if beat is not None:

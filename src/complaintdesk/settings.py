@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     """Check each connection as it leaves the pool (one round trip per request):
     survives a database restart without a failed request; off saves that round trip."""
+    warm_at_start: bool = True
+    """``serve`` (with its background jobs, PostgreSQL) reads the hot indexes into
+    shared buffers once at start, in the background (``complaintdesk db warm``,
+    docs/operations.md)."""
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
