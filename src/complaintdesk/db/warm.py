@@ -288,9 +288,9 @@ def warm(
                 break
             began = time.monotonic()
             try:
-                # Its first blocks (all of them but for the last one read); to_regclass:
-                # NULL, so nothing read, for an index dropped since it was listed, and
-                # never more blocks than it has now (rebuilt smaller meanwhile).
+                # Its first ``planned`` blocks (all of them, unless it is the one read
+                # in part), never more than it has now (rebuilt smaller meanwhile);
+                # nothing (NULL) for an index dropped since it was listed.
                 blocks = connection.execute(
                     text(
                         f"SELECT {schema}.pg_prewarm(r, 'buffer', 'main', 0, "
