@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import psycopg
 from sqlalchemy import CursorResult, func, select, text, update
@@ -181,13 +181,21 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+class Window(Protocol):
+    """What :func:`drive` reads when the counted window starts and ends."""
+
+    def begin(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
 def drive(
     port: int,
     clients: int,
     warmup: float,
     seconds: float,
     request: Callable[[random.Random], tuple[str, bytes, dict[str, str]]],
-    cpu: CpuWatch | None = None,
+    cpu: Window | None = None,
 ) -> Result:
     """``clients`` threads, each on one keep-alive connection, post for ``warmup``
     seconds (not counted) then ``seconds``; ``cpu`` is read when the counted window
