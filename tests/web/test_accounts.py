@@ -3,14 +3,19 @@ authority, and the audit trail that records it all and cannot be changed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DatabaseError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.ids import new_id
-from complaintdesk.db.models import ApiToken, AuditEntry
+from complaintdesk.db.models import ApiToken, AuditEntry, Project, Staff
 from complaintdesk.domain.audit import AuditKind
+from complaintdesk.domain.taxonomy import Role, StaffDepartment
+from complaintdesk.services import accounts, org
+from complaintdesk.services.common import get_project
 from tests.conftest import NOW, Org
 from tests.web.conftest import Api, Clock
 
@@ -59,6 +64,68 @@ def test_last_used_is_written_at_most_once_a_minute(
     clock.advance(seconds=31)
     api.client.get("/api/v1/staff/me", headers=_bearer(issued["token"]))
     assert last_used() == clock.now
+
+
+def test_a_token_brings_its_holder_and_their_projects_in_one_statement_every_time(
+    factory: sessionmaker[Session], session: Session, acme: Org
+) -> None:
+    """The caller is read on every request (nothing remembered between requests: a
+    token revoked, or its holder deactivated, is refused from the next request on),
+    in one statement with their projects, into the session as if loaded: their
+    columns and projects are read with no query after it."""
+    both = org.create_staff(
+        session,
+        acme.company,
+        username="two-projects",
+        name="两个项目",
+        department=StaffDepartment.CUSTOMER_SERVICE,
+        role=Role.AGENT,
+        project_ids=[acme.project.id, acme.other_project.id],
+    )
+    raw = accounts.issue_token(session, both, NOW)
+    admin_raw = accounts.issue_token(session, acme.admin, NOW)
+    session.commit()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")):
+            statements.append(statement)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        with factory() as s:
+            staff = accounts.authenticate(s, raw, NOW)  # first use: last_used_at written
+            assert staff is not None and len(statements) == 2, statements
+            s.commit()
+        statements.clear()
+        with factory() as s:
+            staff = accounts.authenticate(s, raw, NOW + timedelta(seconds=30))
+            assert staff is not None and len(statements) == 1, statements
+            assert s.get(Staff, both.id) is staff
+            assert (staff.username, staff.role, staff.company_id) == (
+                "two-projects",
+                Role.AGENT,
+                acme.company.id,
+            )
+            assert staff.project_ids == {acme.project.id, acme.other_project.id}
+            assert get_project(s, staff, acme.other_project.id).name == "Riverside"
+            assert s.get(Project, acme.project.id) in staff.projects
+            assert len(statements) == 1, statements  # all of it from the one statement
+            admin = accounts.authenticate(s, admin_raw, NOW)
+            assert admin is not None and admin.projects == [] and admin.id == acme.admin.id
+            assert accounts.authenticate(s, raw + "x", NOW) is None
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    token = accounts.token_of(session, raw)
+    accounts.revoke_token(session, both, token, NOW)
+    session.commit()
+    with factory() as s:
+        assert accounts.authenticate(s, raw, NOW + timedelta(seconds=1)) is None
+    acme.admin.active = False  # deactivated (its tokens left unrevoked, for this check)
+    session.commit()
+    with factory() as s:
+        assert accounts.authenticate(s, admin_raw, NOW + timedelta(seconds=1)) is None
 
 
 def test_the_holder_and_an_admin_revoke_a_token_others_do_not_see_it(
