@@ -318,6 +318,8 @@ def main() -> None:
     parser.add_argument("--py-spy")
     parser.add_argument("--no-access-log", action="store_true")
     args = parser.parse_args()
+    if args.workers < 2:
+        parser.error("--workers 2 or more: one serve process also runs the sweeper and delivery")
     levels = [int(c) for c in args.clients.split(",")]
     load = os.getloadavg()
     print(
