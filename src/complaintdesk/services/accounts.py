@@ -162,10 +162,11 @@ def authenticate(session: Session, raw: str, now: datetime) -> Staff | None:
     (``get_project`` then finds them in the session, with no query of its own). It is
     a Core statement whose row becomes the staff member and their projects in the
     session as if loaded (the ORM's loading of the token, the staff member and the
-    joined projects, with its unique filter, was about a fifth of a create's CPU); it
-    is run on every request, so a token revoked, expired or whose holder was
-    deactivated is refused from the next request on. ``last_used_at`` is brought up to
-    date at most once a minute (one UPDATE then), so most requests only read.
+    joined projects, with its unique filter, cost about 40 µs more a request:
+    docs/capacity.md, session 11); it is run on every request, so a token revoked,
+    expired or whose holder was deactivated is refused from the next request on.
+    ``last_used_at`` is brought up to date at most once a minute (one UPDATE then), so
+    most requests only read.
     """
     rows = session.execute(_AUTHENTICATE, {"token_hash": hash_token(raw), "now": now}).all()
     if not rows:
