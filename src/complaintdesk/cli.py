@@ -14,7 +14,7 @@ from complaintdesk.runtime import Runtime, utcnow
 from complaintdesk.settings import get_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
     from complaintdesk.db.models import Staff
 
@@ -370,6 +370,14 @@ def import_command(
     processes: Annotated[
         int, typer.Option(help="Processes that check and classify batches (PostgreSQL)")
     ] = 1,
+    indexes: Annotated[
+        str,
+        typer.Option(
+            help="The history tables' secondary indexes: 'auto' makes them after the load "
+            "into a database without history (PostgreSQL), 'after' also refuses a database "
+            "with history, 'keep' keeps them up to date during the load (docs/bulk.md)"
+        ),
+    ] = "auto",
 ) -> None:
     """Import complaints in bulk: loads the good rows, reports each rejected row with
     its line number and reason (exit code 1 if any). Closed history loads as closed,
@@ -377,12 +385,17 @@ def import_command(
     committed line and never loads a row twice."""
     import sys
 
-    from complaintdesk.services.importer import Deadlines, Progress, import_file
+    from complaintdesk.domain.errors import InvalidInput
+    from complaintdesk.services.importer import Deadlines, Indexes, Progress, import_file
 
     try:
         mode = Deadlines(deadlines)
     except ValueError as exc:
         raise typer.BadParameter("'now' or 'received'", param_hint="--deadlines") from exc
+    try:
+        index_mode = Indexes(indexes)
+    except ValueError as exc:
+        raise typer.BadParameter("'auto', 'after' or 'keep'", param_hint="--indexes") from exc
     show = sys.stderr.isatty()
 
     def progress(p: Progress) -> None:
@@ -395,18 +408,27 @@ def import_command(
                 nl=False,
             )
 
-    report = import_file(
-        _runtime().factory,
-        file,
-        username=as_user,
-        project_code=project,
-        company_code=company,
-        now=utcnow(),
-        deadlines=mode,
-        batch=batch,
-        processes=processes,
-        progress=progress,
-    )
+    factory = _runtime().factory
+    try:
+        report = import_file(
+            factory,
+            file,
+            username=as_user,
+            project_code=project,
+            company_code=company,
+            now=utcnow(),
+            deadlines=mode,
+            batch=batch,
+            processes=processes,
+            progress=progress,
+            indexes=index_mode,
+        )
+    except InvalidInput as exc:
+        typer.echo(f"\nrefused: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    except BaseException:
+        _say_deferred(factory)
+        raise
     if show:
         typer.echo("", err=True)
     if report.already_done:
@@ -417,9 +439,30 @@ def import_command(
         typer.echo(f"resumed after line {report.resumed_after}", err=True)
     for rejected in report.rejected:
         typer.echo(f"line {rejected.line}: {rejected.reason}", err=True)
-    typer.echo(json.dumps({"imported": report.imported, "rejected": len(report.rejected)}))
+    done: dict[str, object] = {"imported": report.imported, "rejected": len(report.rejected)}
+    if report.deferred_indexes:
+        done["indexes_made_after_the_load"] = report.deferred_indexes
+        done["index_seconds"] = round(report.index_seconds, 1)
+    typer.echo(json.dumps(done))
     if report.rejected:
         raise typer.Exit(1)
+
+
+def _say_deferred(factory: sessionmaker[Session]) -> None:
+    """On an interrupted import: say so if indexes wait to be made after the load."""
+    from complaintdesk.services import bulk
+
+    try:
+        with factory() as session:
+            waiting = bulk.deferred_count(session)
+    except Exception:
+        return
+    if waiting:
+        typer.echo(
+            f"\ninterrupted: {waiting} indexes of the history tables are not made yet; run "
+            "the same import again to resume it: it makes them at its end (docs/bulk.md)",
+            err=True,
+        )
 
 
 @app.command("generate")

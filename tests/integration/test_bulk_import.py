@@ -8,18 +8,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, ImportRejection, ImportRun, Outbox
+from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
 from complaintdesk.services import bulk, queries
 from complaintdesk.services.escalation import sweep
-from complaintdesk.services.importer import Deadlines, import_file
-from tests.conftest import NOW, Org, build_org
+from complaintdesk.services.importer import Deadlines, Indexes, import_file
+from tests.conftest import NOW, Databases, Org, build_org
+from tests.integration.test_generate import _indexes
 
 LABELS = {
     "nature": "help_seeking",
@@ -330,3 +332,242 @@ def test_batches_written_at_the_same_time_take_different_slots(fresh_engine: Eng
     assert slots[0] != slots[1]
     assert len(set(made[0]) | set(made[1])) == 6
     assert {id_time(i) for ids_ in made for i in ids_} == {instant}
+
+
+# --- indexes made after the load (an empty PostgreSQL database) -----------------------
+
+
+def _history_rows(n: int) -> list[dict[str, object]]:
+    """Closed and open rows, labelled and not, some with an owner: a go-live's file."""
+    long_ago = NOW - timedelta(days=500)
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        at = long_ago + timedelta(hours=7 * i)
+        row: dict[str, object] = {"text": f"电梯坏了 lift broken {i}", "project": "P1",
+                                  "received_at": at.isoformat()}  # fmt: skip
+        if i % 5:
+            row |= {"status": "closed", "closed_at": (at + timedelta(days=2)).isoformat()}
+        if i % 3:
+            row |= LABELS
+        if i % 4 == 0:
+            row["owner_phone"] = "13800000001"
+        rows.append(row)
+    return rows
+
+
+def _loaded(engine: Engine) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Every complaint and event an import made, as stored (without the staff's and the
+    owner's own ids, made apart in each database, nor the run's id in the data)."""
+    with engine.connect() as conn:
+        complaints = conn.execute(
+            text(
+                "SELECT id, text, status, nature, category, urgency, department, label_source, "
+                "model_version, needs_review, received_at, closed_at, respond_by, resolve_by, "
+                "sla_check_at, response_level, resolution_level, search_terms, risk_flags, "
+                "owner_id IS NOT NULL FROM complaints ORDER BY id"
+            )
+        ).all()
+        events = conn.execute(
+            text(
+                "SELECT id, complaint_id, kind, at, field, old, new, data->>'line' FROM events "
+                "ORDER BY id"
+            )
+        ).all()
+    return [tuple(r) for r in complaints], [tuple(r) for r in events]
+
+
+def _index_health(engine: Engine) -> tuple[int, int, set[int]]:
+    """(invalid indexes of the history tables and their months, noted deferred
+    indexes, each complaints month's index count)."""
+    with engine.connect() as conn:
+        invalid = conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                "WHERE NOT (i.indisvalid AND i.indisready) AND t.relname ~ "
+                "'^(complaints|events|follow_ups|visits|outbox|sla_checks)'"
+            )
+        )
+        noted = bulk.deferred_count(Session(bind=conn))
+        per_month = conn.scalars(
+            text(
+                "SELECT (SELECT count(*) FROM pg_indexes WHERE tablename = "
+                "inhrelid::regclass::text) FROM pg_inherits "
+                "WHERE inhparent = 'complaints'::regclass"
+            )
+        ).all()
+    return int(invalid or 0), noted, set(per_month)
+
+
+def _search_count(engine: Engine) -> int:
+    with engine.connect() as conn:  # the search index preferred
+        conn.execute(text("SET enable_seqscan = off"))
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM complaints WHERE "
+                    "to_tsvector('simple', search_terms) @@ to_tsquery('simple', 'lift')"
+                )
+            )
+            or 0
+        )
+
+
+def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
+    fresh_engine: Engine, databases: Databases, tmp_path: Path
+) -> None:
+    """Deferred and made after: the same rows, the same indexes, all valid, as an
+    import that kept them up to date (into a second empty database)."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    kept_engine = databases.new("postgresql")
+    path = _jsonl(tmp_path / "golive.jsonl", _history_rows(300))
+    before = _indexes(fresh_engine)
+    reports = []
+    for engine, mode in ((fresh_engine, Indexes.AUTO), (kept_engine, Indexes.KEEP)):
+        factory = make_sessionmaker(engine)
+        with unit_of_work(factory) as session:
+            company = build_org(session).company.code
+        seen: list[int] = []
+
+        def during(last_line: int, engine: Engine = engine, seen: list[int] = seen) -> None:
+            seen.append(len(_indexes(engine)))
+
+        report = import_file(
+            factory, path, username="agent", project_code=None, company_code=company,
+            now=NOW, batch=70, indexes=mode, after_batch=during,
+        )  # fmt: skip
+        reports.append(report)
+        if mode is Indexes.AUTO:
+            assert max(seen) < len(before) - 15  # the load ran without them
+        else:
+            assert set(seen) == {len(before)}
+    deferred, kept = reports
+    assert deferred.deferred_indexes >= 20 and kept.deferred_indexes == 0
+    assert deferred.imported == kept.imported == 300 and deferred.rejected == kept.rejected == []
+    assert _indexes(fresh_engine) == _indexes(kept_engine) == before
+    health = _index_health(fresh_engine)
+    assert health[:2] == (0, 0) and health == _index_health(kept_engine)
+    assert len(health[2]) == 1  # every month has the parent's indexes
+    assert _loaded(fresh_engine) == _loaded(kept_engine)
+    assert _search_count(fresh_engine) == _search_count(kept_engine) == 300
+    kept_engine.dispose()
+
+
+def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    before = _indexes(fresh_engine)
+    rows = _history_rows(40)
+    rows[12] = {"text": "", "project": "P1"}  # line 13 is refused, in whichever run reads it
+    path = _jsonl(tmp_path / "resume.jsonl", rows)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop(last_line: int) -> None:
+        if last_line >= 20:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        import_file(
+            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+            batch=10, after_batch=stop,
+        )  # fmt: skip
+    with factory() as session:
+        waiting = bulk.deferred_count(session)
+        assert waiting >= 20 and _count(session, Complaint) == 19
+    assert "ix_complaints_owner" not in _indexes(fresh_engine)
+    # Resumed (in two processes): the tables hold its rows only, so it goes on
+    # without them, and makes them at its end.
+    second = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=10, processes=2,
+    )  # fmt: skip
+    assert (second.resumed_after, second.imported, second.deferred_indexes) == (20, 20, waiting)
+    assert second.rejected == []
+    assert _indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
+    with factory() as session:
+        texts = list(session.scalars(select(Complaint.text)))
+        assert len(texts) == len(set(texts)) == 39
+        run = session.scalars(select(ImportRun)).one()
+        assert (run.last_line, run.imported, run.rejected, run.finished_at is not None) == (
+            40, 39, 1, True
+        )  # fmt: skip
+        assert [r.line for r in session.scalars(select(ImportRejection))] == [13]
+
+
+def test_a_deferred_import_used_meanwhile_makes_the_indexes_first_when_resumed(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    """Interrupted, then the database is used (an event written by a serving process):
+    the resumed run makes the indexes before it loads, and loads with them."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    before = _indexes(fresh_engine)
+    path = _jsonl(tmp_path / "used.jsonl", _history_rows(30))
+
+    class Interrupted(Exception):
+        pass
+
+    def stop(last_line: int) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        import_file(
+            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+            batch=10, after_batch=stop,
+        )  # fmt: skip
+    with unit_of_work(factory) as session:
+        assert bulk.deferred_count(session) >= 20
+        some = session.scalars(select(Complaint.id).limit(1)).one()
+        session.add(Event(complaint_id=some, at=NOW, kind="note"))  # a serving node's id
+    seen: list[int] = []
+    second = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=10, after_batch=lambda _: seen.append(len(_indexes(fresh_engine))),
+    )  # fmt: skip
+    assert (second.imported, second.deferred_indexes) == (20, 0)
+    assert set(seen) == {len(before)}  # made before the rest loaded
+    assert _indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
+
+
+def test_a_database_with_history_keeps_its_indexes_during_an_import(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("indexes are deferred on PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    first = import_file(
+        factory, _jsonl(tmp_path / "first.jsonl", _history_rows(5)), username="agent",
+        project_code=None, company_code=company, now=NOW, indexes=Indexes.KEEP,
+    )  # fmt: skip
+    assert (first.imported, first.deferred_indexes) == (5, 0)
+    before = _indexes(fresh_engine)
+    path = _jsonl(tmp_path / "more.jsonl", _history_rows(30)[5:])
+    # Asked for explicitly: refused, nothing loaded, no run recorded.
+    with pytest.raises(InvalidInput, match="has complaints"):
+        import_file(
+            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+            indexes=Indexes.AFTER,
+        )  # fmt: skip
+    with factory() as session:
+        assert _count(session, Complaint) == 5 and _count(session, ImportRun) == 1
+    seen: list[int] = []
+    report = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=10, after_batch=lambda _: seen.append(len(_indexes(fresh_engine))),
+    )  # fmt: skip
+    assert (report.imported, report.deferred_indexes) == (25, 0)
+    assert set(seen) == {len(before)} and _indexes(fresh_engine) == before
+    with factory() as session:
+        assert bulk.deferred_count(session) == 0

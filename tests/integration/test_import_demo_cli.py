@@ -215,6 +215,10 @@ def test_cli_import_exits_1_and_lists_rejected_lines(cli_db: Path, tmp_path: Pat
     assert result.exit_code == 1
     assert "line 3:" in result.output
     assert json.loads(result.output.strip().splitlines()[-1]) == {"imported": 1, "rejected": 1}
+    # Indexes made after the load are for a database without history: refused here.
+    path.write_text("text,project\n水管漏了,CH\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(path), "--as", "ch-agent", "--indexes", "after"])
+    assert result.exit_code == 2 and "refused:" in result.output
 
 
 def test_cli_generate_then_purge_the_outbox(cli_db: Path) -> None:

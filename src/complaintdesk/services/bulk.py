@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -633,6 +634,50 @@ def defer_indexes(connection: Connection) -> list[str]:
         )
         connection.execute(text(f'DROP INDEX "{name}"'))
     return [name for name, _, _ in found]
+
+
+def defer_if_empty(factory: sessionmaker[Session]) -> list[str] | None:
+    """:func:`defer_indexes` if the history tables (:data:`HISTORY_TABLES`, as
+    :func:`own_bulk_ids` asks) hold no row: in one transaction, under a lock that two
+    loaders starting at once take in turn (the second finds nothing left to drop).
+    Returns the names dropped, or None when the tables have rows (then nothing is
+    dropped: never under a database that is in use) and on SQLite."""
+    with unit_of_work(factory) as session:
+        if _dialect(session) != "postgresql":
+            return None
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+            {"k": _LOCK_KEY, "s": BULK_SLOTS},  # not a slot: the slots are 0 … 7
+        )
+        if any(
+            session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+            for table in HISTORY_TABLES
+        ):
+            return None
+        return defer_indexes(session.connection())
+
+
+def deferred_count(session: Session) -> int:
+    """How many indexes :func:`defer_indexes` noted that are not made yet (an
+    interrupted load's, or a load's under way)."""
+    if _dialect(session) != "postgresql" or not session.scalar(
+        text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
+    ):
+        return 0
+    return int(session.scalar(text(f"SELECT count(*) FROM {_DEFERRED}")) or 0)
+
+
+def finish_deferred(factory: sessionmaker[Session], workers: int = 2) -> float:
+    """After a load that deferred its indexes: make them (:func:`restore_indexes`, up
+    to ``workers`` at a time), then ``ANALYZE`` the tables it filled (the planner's
+    statistics). Returns the seconds it took."""
+    started = time.monotonic()
+    restore_indexes(factory, workers=workers)
+    with unit_of_work(factory) as session:
+        for table in DEFERRABLE:
+            if has_table(session, table):
+                session.execute(text(f"ANALYZE {table}"))
+    return time.monotonic() - started
 
 
 def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[str]:

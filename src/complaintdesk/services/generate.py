@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import default_classifier
@@ -575,14 +575,8 @@ def generate(
             _load(report, factory, url, rng, company_id, projects, seed, rows, now, start,
                   batch, processes, progress, started)  # fmt: skip
         finally:
-            if report.deferred_indexes:
-                indexing = time.monotonic()
-                bulk.restore_indexes(factory, workers=index_workers)
-                with unit_of_work(factory) as session:  # the planner's statistics
-                    for table in bulk.DEFERRABLE:
-                        if bulk.has_table(session, table):
-                            session.execute(text(f"ANALYZE {table}"))
-                report.index_seconds = time.monotonic() - indexing
+            if report.deferred_indexes:  # made, then the planner's statistics
+                report.index_seconds = bulk.finish_deferred(factory, workers=index_workers)
     report.seconds = time.monotonic() - started
     return report
 

@@ -19,6 +19,13 @@ now) or from its own received time (``deadlines="received"``); in that case the
 escalation levels it has already reached are recorded as reached, so the next sweep
 does not escalate a whole history at once. Bulk import sends no messages: the owners
 were told by the system the rows come from.
+
+**Indexes after the load.** Into a PostgreSQL database whose history tables are still
+empty (a group's go-live), the history tables' secondary indexes are dropped before
+the load and made once after it, as ``generate`` does (:func:`bulk.defer_if_empty`,
+:func:`bulk.finish_deferred`; noted in ``bulk_deferred_indexes``). An interrupted run
+leaves them noted; resumed, it goes on without them while the tables hold only its
+own rows, and makes them at its end; any other load makes them first.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.ids import new_id
+from complaintdesk.db.ids import BULK_BIT, new_id
 from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff, scaled_confidences
 from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import DomainError, InvalidInput
@@ -75,6 +82,14 @@ class Deadlines(StrEnum):
     RECEIVED = "received"  # at its own received time: late rows are recorded as late
 
 
+class Indexes(StrEnum):
+    """What an import does with the history tables' secondary indexes (PostgreSQL)."""
+
+    AUTO = "auto"  # made after the load when the history tables are empty, else kept
+    AFTER = "after"  # made after the load; refused when the database has history
+    KEEP = "keep"  # kept up to date row by row during the load
+
+
 @dataclass(frozen=True)
 class Rejected:
     line: int
@@ -90,6 +105,8 @@ class ImportReport:
     resumed_after: int = 0  # the last line an earlier run had committed
     already_done: bool = False
     seconds: float = 0.0
+    deferred_indexes: int = 0  # secondary indexes made after the load
+    index_seconds: float = 0.0  # making them, and ANALYZE
 
 
 @dataclass(frozen=True)
@@ -384,12 +401,16 @@ def import_file(
     processes: int = 1,
     progress: Callable[[Progress], None] | None = None,
     after_batch: Callable[[int], None] | None = None,
+    indexes: Indexes = Indexes.AUTO,
+    index_workers: int = 2,
 ) -> ImportReport:
     """Load ``path``; see the module's docstring. ``processes`` > 1 checks and
     classifies batches in that many processes (PostgreSQL: each opens its own
     connection to the database ``factory`` is bound to), committing them in file
     order. ``after_batch`` is called with the last committed line after each batch
-    (a test interrupts a run there)."""
+    (a test interrupts a run there). ``indexes``: see :class:`Indexes` and
+    :func:`_deferral`; ``index_workers``: how many indexes are made at a time after
+    the load."""
     started = time.monotonic()
     digest = file_hash(path)
     with unit_of_work(factory) as session:
@@ -404,7 +425,16 @@ def import_file(
                 ImportRun.company_id == company_id, ImportRun.file_hash == digest
             )
         )
-        if run is None:
+        if run is not None and run.finished_at is not None:
+            return ImportReport(run_id=run.id, resumed_after=run.last_line, already_done=True)
+        known = None if run is None else (run.id, run.last_line, run.imported)
+        url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    # Decided before the run is recorded: an import refused here leaves nothing.
+    deferred = _deferral(factory, indexes, 0 if known is None else known[2])
+    if known is not None:
+        run_id, done_line, _ = known
+    else:
+        with unit_of_work(factory) as session:
             run = ImportRun(
                 id=new_id(),
                 company_id=company_id,
@@ -417,13 +447,8 @@ def import_file(
                 rejected=0,
             )
             session.add(run)
-            session.flush()
-        report = ImportReport(run_id=run.id, resumed_after=run.last_line)
-        if run.finished_at is not None:
-            report.already_done = True
-            return report
-        run_id, done_line = run.id, run.last_line
-        url = session.get_bind().engine.url.render_as_string(hide_password=False)
+            run_id, done_line = run.id, 0
+    report = ImportReport(run_id=run_id, resumed_after=done_line, deferred_indexes=deferred)
     loader = _Loader(
         _Checker(projects, project_code, now), receiver_id, company_id, run_id, now, deadlines
     )
@@ -460,6 +485,10 @@ def import_file(
     else:
         for rows in batches():
             record(loader.commit(factory, loader.prepare(factory, rows, classifier)))
+    # Made before the run is marked finished: interrupted while making them, the run
+    # is resumed (nothing left to load) and makes the rest.
+    if report.deferred_indexes:
+        report.index_seconds = bulk.finish_deferred(factory, workers=index_workers)
     with unit_of_work(factory) as session:
         session.execute(
             text("UPDATE import_runs SET finished_at = :now, updated_at = :now WHERE id = :id"),
@@ -468,6 +497,67 @@ def import_file(
     report.rejected.sort(key=lambda r: r.line)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _deferral(factory: sessionmaker[Session], indexes: Indexes, imported: int) -> int:
+    """Whether this run makes the history tables' secondary indexes after its load:
+    how many (0: they are kept up to date during it).
+
+    - Noted as deferred while the history tables hold this run's rows and nothing
+      else (an interrupted run resumed: as many complaints as it has imported, none
+      for a new run; no follow-up or visit; no event made outside the bulk loaders'
+      ids, so nothing has been served from them meanwhile): they stay deferred, and
+      the run makes them at its end.
+    - Noted by any other load (an interrupted ``generate`` or import, or one whose
+      database has been used since): made first, as ``generate`` makes them.
+    - Then, unless ``keep``: deferred when the history tables are empty; otherwise
+      kept, or, for ``after``, the import is refused (nothing loaded).
+    """
+    with unit_of_work(factory) as session:
+        if _dialect(session) != "postgresql":
+            if indexes is Indexes.AFTER:
+                raise InvalidInput("indexes are made after the load on PostgreSQL only",
+                                   field="--indexes")  # fmt: skip
+            return 0
+        noted = bulk.deferred_count(session)
+        if noted and indexes is not Indexes.KEEP and _only_run(session, imported):
+            return noted
+    if noted:
+        bulk.restore_indexes(factory)
+    if indexes is Indexes.KEEP:
+        return 0
+    dropped = bulk.defer_if_empty(factory)
+    if dropped is None:
+        if indexes is Indexes.AFTER:
+            raise InvalidInput(
+                "the database has complaints: its indexes are kept up to date during an "
+                "import (--indexes after is for a database without history)",
+                field="--indexes",
+            )
+        return 0
+    return len(dropped)
+
+
+def _only_run(session: Session, imported: int) -> bool:
+    """Whether the history tables hold one interrupted import's rows and nothing else
+    (``imported``: how many it has loaded): read on resuming a run whose indexes are
+    deferred, a count of the complaints and a scan of the events."""
+    if session.scalar(text("SELECT count(*) FROM complaints")) != imported:
+        return False
+    if any(
+        session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+        for table in ("follow_ups", "visits")
+    ):
+        return False
+    # Every event the services write has a serving node's id (BULK_BIT clear).
+    return not session.scalar(
+        text("SELECT EXISTS (SELECT 1 FROM events WHERE id & CAST(:bit AS bigint) = 0)"),
+        {"bit": BULK_BIT},
+    )
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 @dataclass
