@@ -1,6 +1,7 @@
 """Bulk import and generate on PostgreSQL, end to end against the machine's own COPY rate.
 
     .venv/bin/python bench/bench_bulk.py [--rows 100000] [--pg postgresql://root@127.0.0.1:5432]
+                                         [--indexes keep|auto] [--processes N]
     .venv/bin/python bench/bench_bulk.py --generate 1000000 [--keep-indexes]
 
 Makes a throw-away database, writes the same complaint rows to a JSON Lines file twice
@@ -17,6 +18,15 @@ Makes a throw-away database, writes the same complaint rows to a JSON Lines file
 
 and prints each rate, its ratio to both raw COPY rates, CPU per row and the peak
 memory of the process.
+
+``--indexes keep`` (the default) imports with the indexes kept up to date row by row,
+the path into a database that has history. ``--indexes auto`` is a go-live: each
+import runs into history tables that are empty (the first into the new database, the
+second after the first's rows are truncated), so it makes the secondary indexes after
+the load; its rate counts making them and ANALYZE. ``--processes N``: ``import
+--processes N`` (its processes' CPU is counted once they have ended). PostgreSQL's
+CPU is that of every backend of the database, read from /proc every 0.1 s while an
+import runs (the index builds' connections and parallel workers come and go).
 
 ``--generate N`` instead runs ``generate --rows N`` (one process, so that CPU per
 complaint is measured: this process plus its PostgreSQL backends) into an empty
@@ -36,9 +46,11 @@ import os
 import random
 import resource
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -47,7 +59,7 @@ from complaintdesk.db.engine import make_engine, make_sessionmaker, unit_of_work
 from complaintdesk.db.migrate import upgrade
 from complaintdesk.domain.taxonomy import Role, StaffDepartment
 from complaintdesk.services import org
-from complaintdesk.services.importer import import_file
+from complaintdesk.services.importer import Indexes, import_file
 
 LABELS = ("nature", "category", "urgency", "department")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -72,6 +84,63 @@ def pg_cpu(url: str, database: str) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / TICK
     return total
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class PgCpuSampler:
+    """CPU seconds of every PostgreSQL backend of ``database`` (parallel workers and
+    connections opened meanwhile too) from ``start`` to ``stop``: each backend's
+    /proc counters read every ``every`` seconds, its last reading kept (a backend that
+    ends loses at most its last ``every`` seconds)."""
+
+    def __init__(self, url: str, database: str, every: float = 0.1) -> None:
+        self.url, self.database, self.every = url, database, every
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._done = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self, conn: psycopg.Connection[Any], initial: bool = False) -> None:
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (self.database,),
+        ).fetchall():
+            cpu = _proc_cpu(pid)
+            if cpu is None:
+                continue
+            self.first.setdefault(pid, cpu if initial else 0.0)
+            self.last[pid] = cpu
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self._sample(conn, initial=True)
+            self._ready.set()
+            while not self._done.wait(self.every):
+                self._sample(conn)
+            self._sample(conn)
+
+    def start(self) -> PgCpuSampler:
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _write_files(tmp: Path, rows: int, now: datetime) -> tuple[Path, Path, list[tuple[str, ...]]]:
@@ -199,6 +268,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--generate", type=int, default=0, help="bench generate with N rows")
     parser.add_argument("--keep-indexes", action="store_true")
+    parser.add_argument(
+        "--indexes", choices=("keep", "auto"), default="keep",
+        help="import: keep the indexes up to date (a database with history) or make them "
+        "after the load into empty history tables (a go-live)",
+    )  # fmt: skip
+    parser.add_argument("--processes", type=int, default=1, help="import --processes N")
     args = parser.parse_args()
     name = f"bulk_bench_{os.getpid()}"
     admin = f"{args.pg}/postgres"
@@ -242,20 +317,23 @@ def main() -> None:
                 raw_rate = len(raw) / (time.perf_counter() - started)
             del raw
             results = {}
+            deferred: dict[str, tuple[int, float, float]] = {}
             schema_rate = 0.0
             for label, path in (("pre-labelled", labelled), ("with classification", bare)):
                 with engine.connect() as warm:  # the pool's connection, so its CPU is counted
                     warm.exec_driver_sql("SELECT 1")
-                    pg_before = pg_cpu(url, name)
-                cpu_before = time.process_time()
+                sampler = PgCpuSampler(url, name).start()
+                cpu_before = time.process_time() + _children_cpu()
                 report = import_file(
                     factory, path, username="loader", project_code=None, company_code="bench",
-                    now=now, batch=args.batch,
+                    now=now, batch=args.batch, indexes=Indexes(args.indexes),
+                    processes=args.processes,
                 )  # fmt: skip
                 assert report.imported == args.rows, report.rejected[:3]
-                py_us = (time.process_time() - cpu_before) / args.rows * 1e6
-                pg_us = (pg_cpu(url, name) - pg_before) / args.rows * 1e6
+                py_us = (time.process_time() + _children_cpu() - cpu_before) / args.rows * 1e6
+                pg_us = sampler.stop() / args.rows * 1e6
                 results[label] = (args.rows / report.seconds, py_us, pg_us)
+                deferred[label] = (report.deferred_indexes, report.index_seconds, report.seconds)
                 if not schema_rate:
                     # The same complaint rows, as stored, COPYed back into the emptied
                     # table with its indexes (its partitions, search index, checks).
@@ -267,7 +345,18 @@ def main() -> None:
                         conn.execute("TRUNCATE complaints CASCADE")
                         conn.execute("DROP TABLE raw_rows")
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        _header(args.rows, f" ({size / args.rows:,.0f} bytes each in the file)", url)
+        children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        how = (
+            "indexes kept up to date during the import"
+            if args.indexes == "keep"
+            else "each import into empty history tables (indexes made after the load)"
+        )
+        _header(
+            args.rows,
+            f" ({size / args.rows:,.0f} bytes each in the file); {how}; "
+            f"import --processes {args.processes}",
+            url,
+        )
         print(f"raw COPY into a bare table:                {raw_rate:10,.0f} rows/s  (1.00x)")
         print(f"raw COPY into complaints with its indexes: {schema_rate:10,.0f} rows/s  "
               f"({schema_rate / raw_rate:.2f}x)")  # fmt: skip
@@ -278,9 +367,18 @@ def main() -> None:
                 f"us + PostgreSQL {pg_us:,.0f} us -> {1e6 / (py_us + pg_us):,.0f} rows per "
                 "CPU-second"
             )
+            made, index_s, total_s = deferred[label]
+            if made:
+                print(
+                    f"  {made} secondary indexes made after the load, and ANALYZE: "
+                    f"{index_s:,.1f} s of its {total_s:,.1f} s (the rows alone "
+                    f"{args.rows / max(total_s - index_s, 1e-9):,.0f} rows/s)"
+                )
+        children = f", its import processes {children_mb:,.0f} MB" if args.processes > 1 else ""
         print(
             f"targets: pre-labelled >= 0.5x raw COPY; with classification >= 30,000 rows/s; "
-            f"peak memory of the process {peak_mb:,.0f} MB for a {size / 1e6:,.0f} MB file"
+            f"peak memory of the process {peak_mb:,.0f} MB{children} for a "
+            f"{size / 1e6:,.0f} MB file"
         )
     finally:
         engine.dispose()
