@@ -95,10 +95,10 @@ def _proc_cpu(pid: int) -> float | None:
 
 
 class PgCpuSampler:
-    """CPU seconds of every PostgreSQL backend of ``database`` (parallel workers and
-    connections opened meanwhile too) from ``start`` to ``stop``: each backend's
-    /proc counters read every ``every`` seconds, its last reading kept (a backend that
-    ends loses at most its last ``every`` seconds)."""
+    """CPU seconds of the PostgreSQL backends serving ``database`` (parallel workers and
+    connections opened meanwhile too; not autovacuum's) from ``start`` to ``stop``: each
+    backend's /proc counters read every ``every`` seconds, its last reading kept (a
+    backend that ends loses at most its last ``every`` seconds)."""
 
     def __init__(self, url: str, database: str, every: float = 0.1) -> None:
         self.url, self.database, self.every = url, database, every
@@ -110,7 +110,8 @@ class PgCpuSampler:
 
     def _sample(self, conn: psycopg.Connection[Any], initial: bool = False) -> None:
         for (pid,) in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND backend_type IN ('client backend', 'parallel worker')",  # not autovacuum's
             (self.database,),
         ).fetchall():
             cpu = _proc_cpu(pid)
