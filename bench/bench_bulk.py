@@ -133,10 +133,15 @@ class PgCpuSampler:
         self._ready.wait()
         return self
 
+    def so_far(self) -> float:
+        """The CPU seconds read so far (at most ``every`` seconds old)."""
+        last = dict(self.last)
+        return sum(last[pid] - self.first.get(pid, 0.0) for pid in last)
+
     def stop(self) -> float:
         self._done.set()
         self._thread.join()
-        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+        return self.so_far()
 
 
 def _children_cpu() -> float:
@@ -318,23 +323,35 @@ def main() -> None:
                 raw_rate = len(raw) / (time.perf_counter() - started)
             del raw
             results = {}
-            deferred: dict[str, tuple[int, float, float]] = {}
+            deferred: dict[str, tuple[int, float, float, float]] = {}
             schema_rate = 0.0
             for label, path in (("pre-labelled", labelled), ("with classification", bare)):
                 with engine.connect() as warm:  # the pool's connection, so its CPU is counted
                     warm.exec_driver_sql("SELECT 1")
                 sampler = PgCpuSampler(url, name).start()
+                # PostgreSQL's CPU when the last batch had committed (read at most 0.1 s
+                # before: the index builds after it start later)
+                at_last_batch: list[float] = [0.0]
+
+                def batch_done(
+                    _: int, sampler: PgCpuSampler = sampler, at: list[float] = at_last_batch
+                ) -> None:
+                    at[0] = sampler.so_far()
+
                 cpu_before = time.process_time() + _children_cpu()
                 report = import_file(
                     factory, path, username="loader", project_code=None, company_code="bench",
                     now=now, batch=args.batch, indexes=Indexes(args.indexes),
-                    processes=args.processes,
+                    processes=args.processes, after_batch=batch_done,
                 )  # fmt: skip
                 assert report.imported == args.rows, report.rejected[:3]
                 py_us = (time.process_time() + _children_cpu() - cpu_before) / args.rows * 1e6
-                pg_us = sampler.stop() / args.rows * 1e6
+                pg_total = sampler.stop()
+                pg_us = pg_total / args.rows * 1e6
                 results[label] = (args.rows / report.seconds, py_us, pg_us)
-                deferred[label] = (report.deferred_indexes, report.index_seconds, report.seconds)
+                index_us = (pg_total - at_last_batch[0]) / args.rows * 1e6
+                deferred[label] = (report.deferred_indexes, report.index_seconds, report.seconds,
+                                   index_us)  # fmt: skip
                 if not schema_rate:
                     # The same complaint rows, as stored, COPYed back into the emptied
                     # table with its indexes (its partitions, search index, checks).
@@ -368,12 +385,13 @@ def main() -> None:
                 f"us + PostgreSQL {pg_us:,.0f} us -> {1e6 / (py_us + pg_us):,.0f} rows per "
                 "CPU-second"
             )
-            made, index_s, total_s = deferred[label]
+            made, index_s, total_s, index_us = deferred[label]
             if made:
                 print(
                     f"  {made} secondary indexes made after the load, and ANALYZE: "
                     f"{index_s:,.1f} s of its {total_s:,.1f} s (the rows alone "
-                    f"{args.rows / max(total_s - index_s, 1e-9):,.0f} rows/s)"
+                    f"{args.rows / max(total_s - index_s, 1e-9):,.0f} rows/s), "
+                    f"PostgreSQL {index_us:,.0f} us a row of the CPU above"
                 )
         children = f", its import processes {children_mb:,.0f} MB" if args.processes > 1 else ""
         print(
