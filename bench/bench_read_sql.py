@@ -46,14 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import Connection, Select, event, literal_column, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_read
 
 from complaintdesk.db.engine import make_engine, make_sessionmaker
-from complaintdesk.db.models import SHOWN_COLUMNS, Complaint, Owner, Staff
+from complaintdesk.db.models import SHOWN_COLUMNS, Complaint, Owner, Staff, co_handling_codes
 from complaintdesk.services import escalation, queries, search
 
 GENERIC, CUSTOM = "force_generic_plan", "force_custom_plan"
@@ -166,19 +167,31 @@ def cold_owners(setup: bench_read.Setup, url: str, count: int, limit: int) -> di
     return {"owners": len(owners), "limit": limit, "statements": rows}
 
 
-# Owner history's statement before migration 0015 (the months' merge) and now (the
-# owner's ids from owner_complaints, then the complaints by id), as psql runs them.
+def compiled(statement: Select[Any]) -> str:
+    """``statement`` as PostgreSQL text, its constants written in and the ``$n``
+    placeholders it was built with left for ``PREPARE`` (a paramstyle that does not
+    double ``%``)."""
+    dialect = postgresql.psycopg.dialect(paramstyle="qmark")  # type: ignore[no-untyped-call]
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def service_owner_page() -> str:
+    """The statement owner history sends for an administrator (every project), built by
+    the service itself (``queries.owner_page``: the owner's newest ids from
+    ``owner_complaints``, then their complaints by id with the shown columns and the
+    co-handling codes): ``$1`` the owner, ``$2`` the company, ``$3`` the ids to read."""
+    return compiled(
+        queries.owner_page(literal_column("$1"), literal_column("$2"), literal_column("$3"))
+    )
+
+
+# Owner history's statement before migration 0015 (the months' merge; no service
+# builds it any more) and now (the service's own), as psql runs them.
 OWNER_STATEMENTS = {
     "months' merge (before 0015)": (
         "SELECT * FROM complaints WHERE company_id = $2 AND owner_id = $1 ORDER BY id DESC LIMIT $3"
     ),
-    "owner_complaints, then by id": (
-        "SELECT newest.id, complaints.* FROM (SELECT complaint_id AS id FROM owner_complaints "
-        "WHERE owner_id = $1 ORDER BY complaint_id DESC LIMIT $3) AS newest "
-        "LEFT OUTER JOIN complaints ON complaints.id = newest.id "
-        "AND complaints.company_id + 0 = $2 "
-        "ORDER BY newest.id DESC"
-    ),
+    "owner_complaints, then by id": service_owner_page(),
 }
 
 
@@ -243,26 +256,21 @@ def owner_statements(url: str, count: int, limit: int) -> dict[str, dict[str, fl
     return result
 
 
-# Owner history's statement as the service sends it (``queries.owner_history``: the
-# owner's newest ids, then the complaints by id, their co-handling codes beside them),
-# and its parts one at a time, for ``cold_split``.
+# Owner history's statement as the service sends it (built by the service, above),
+# and its parts one at a time, for ``cold_split``: a complaint's row is the service's
+# shown columns and co-handling codes (``models.co_handling_codes``).
 _SHOWN = ", ".join(f"c.{name}" for name in SHOWN_COLUMNS)
-_CODES = (
-    "(SELECT coalesce(string_agg(d.department, ','), '') FROM complaint_departments d "
-    "WHERE d.complaint_id = c.id)"
-)
 SPLIT_STATEMENTS = {
-    "service": (
-        f"SELECT newest.id, {_SHOWN}, {_CODES} FROM (SELECT complaint_id AS id "
-        "FROM owner_complaints WHERE owner_id = $1 ORDER BY complaint_id DESC LIMIT $3) "
-        "AS newest LEFT OUTER JOIN complaints c ON c.id = newest.id "
-        "AND c.company_id + 0 = $2 ORDER BY newest.id DESC"
-    ),
+    "service": service_owner_page(),
     "ids": (
         "SELECT complaint_id FROM owner_complaints WHERE owner_id = $1 "
         "ORDER BY complaint_id DESC LIMIT $2"
     ),
-    "row": f"SELECT {_SHOWN}, {_CODES} FROM complaints c WHERE c.id = $1 AND c.company_id + 0 = $2",
+    "row": compiled(
+        select(*(Complaint.__table__.c[name] for name in SHOWN_COLUMNS), co_handling_codes())
+        .where(Complaint.id == literal_column("$1"))
+        .where(Complaint.company_id + 0 == literal_column("$2"))
+    ),
     # Without the codes' subquery: a correlated subplan keeps a plan from parallel
     # workers (the generated databases have no co-handling rows to read).
     "parallel": (

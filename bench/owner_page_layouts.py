@@ -22,8 +22,9 @@ owners are asked a page of ``--limit`` each way, each owner one way only (differ
 random owners per way, so that no way warms another's pages), as
 ``EXPLAIN (ANALYZE, BUFFERS)`` with ``track_io_timing``:
 
-1. today's statement on ``--db`` (the service's: ``owner_complaints``, then the
-   complaints by id: a nested loop of index scans, one month after another);
+1. today's statement on ``--db``, the service's own (built by ``queries.owner_page``:
+   ``owner_complaints``, then the complaints by id with their co-handling codes: a
+   nested loop of index scans, one month after another);
 2. ``by_time`` by its primary key (an index scan: one heap page after another);
 3. ``by_time`` by a bitmap heap scan of the page's ids, ``effective_io_concurrency``
    1 (no prefetch) and 4. 64 (the heap pages asked of the kernel ahead, several at
@@ -51,17 +52,24 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import literal_column
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 
 from complaintdesk.db.models import SHOWN_COLUMNS
+from complaintdesk.services import queries
 
 SCRATCH = "owner_page_layouts"
 COLUMNS = ", ".join(SHOWN_COLUMNS)
-SERVICE = (
-    f"SELECT newest.id, {', '.join('c.' + n for n in SHOWN_COLUMNS)} FROM (SELECT complaint_id "
-    "AS id FROM owner_complaints WHERE owner_id = %(owner)s ORDER BY complaint_id DESC "
-    "LIMIT %(n)s) AS newest LEFT OUTER JOIN complaints c ON c.id = newest.id "
-    "AND c.company_id + 0 = %(company)s ORDER BY newest.id DESC"
+SERVICE = str(
+    # Today's statement as the service builds it (``queries.owner_page``: the ids from
+    # owner_complaints, then the complaints by id with the shown columns and the
+    # co-handling codes), its constants written in, the owner, company and page left
+    # as parameters; a paramstyle that does not double ``%``.
+    queries.owner_page(*(literal_column(f"%({p})s") for p in ("owner", "company", "n"))).compile(
+        dialect=postgresql.psycopg.dialect(paramstyle="qmark"),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
 )
 BY_KEY = (
     "SELECT {columns} FROM {table} WHERE owner_id = %(owner)s "

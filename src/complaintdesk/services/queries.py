@@ -128,10 +128,17 @@ def _seen_by(actor: Staff, *, as_filter: bool = False) -> ColumnElement[bool]:
     """The complaints ``actor`` may see: their company's, in the projects they see.
     ``as_filter``: spelt so that no index is chosen for it (``+ 0``), only checked on
     the rows another condition finds."""
+    return _seen(actor.company_id, visible_project_ids(actor), as_filter=as_filter)
+
+
+def _seen(
+    company_id: Any, visible: set[int] | None, *, as_filter: bool = False
+) -> ColumnElement[bool]:
+    """The complaints of ``company_id`` (a value or a bound parameter) in the projects
+    ``visible`` (None: all of them): :func:`_seen_by`'s condition."""
     company: Any = Complaint.company_id + 0 if as_filter else Complaint.company_id
     project: Any = Complaint.project_id + 0 if as_filter else Complaint.project_id
-    seen: ColumnElement[bool] = company == actor.company_id
-    visible = visible_project_ids(actor)
+    seen: ColumnElement[bool] = company == company_id
     if visible is not None:
         seen = seen & project.in_(visible or [-1])
     return seen
@@ -520,21 +527,11 @@ def owner_history(
     rows: list[ShownComplaint] = []
     below = cursor
     batch = limit + 1
-    complaints = Complaint.__table__
+    visible = visible_project_ids(actor)
     make = ShownComplaint._make
     while True:
-        newest = select(OwnerComplaint.complaint_id.label("id")).where(
-            OwnerComplaint.owner_id == owner.id
-        )
-        if below is not None:
-            newest = newest.where(OwnerComplaint.complaint_id < below)
-        ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
-        seen = (complaints.c.id == ids.c.id) & _seen_by(actor, as_filter=True)
         found = _read_rows(
-            session,
-            select(ids.c.id, *_shown_columns(), co_handling_codes())
-            .select_from(ids.outerjoin(complaints, seen))
-            .order_by(ids.c.id.desc()),
+            session, owner_page(owner.id, actor.company_id, batch, visible=visible, below=below)
         )
         for row in found:
             if row[1] is not None:  # the complaint, if the actor may see it
@@ -547,6 +544,34 @@ def owner_history(
 
 _HISTORY_BATCH_MAX = 1600
 """The most ids one round of :func:`owner_history` reads (with their complaints)."""
+
+
+def owner_page(
+    owner_id: Any,
+    company_id: Any,
+    batch: Any,
+    *,
+    visible: set[int] | None = None,
+    below: Any = None,
+) -> Select[Any]:
+    """One round of :func:`owner_history`: the owner's ``batch`` newest ids (below
+    ``below``) from ``owner_complaints``, each with its complaint's shown columns and
+    co-handling codes when the complaint is ``company_id``'s and in ``visible``'s
+    projects (None: any), else NULLs. Values or bound parameters (the benches compile
+    it with parameters: bench/bench_read_sql.py, bench/owner_page_layouts.py)."""
+    complaints = Complaint.__table__
+    newest = select(OwnerComplaint.complaint_id.label("id")).where(
+        OwnerComplaint.owner_id == owner_id
+    )
+    if below is not None:
+        newest = newest.where(OwnerComplaint.complaint_id < below)
+    ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
+    seen = (complaints.c.id == ids.c.id) & _seen(company_id, visible, as_filter=True)
+    return (
+        select(ids.c.id, *_shown_columns(), co_handling_codes())
+        .select_from(ids.outerjoin(complaints, seen))
+        .order_by(ids.c.id.desc())
+    )
 
 
 def _history(session: Session, model: type[_Row], complaint: Complaint) -> list[_Row]:
