@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,6 +191,30 @@ def build_org(session: Session) -> Org:
             role=Role.AGENT,
         ),
     )
+
+
+def generated_company_admin(
+    factory: sessionmaker[Session],
+    code: str,
+    *,
+    rows: int,
+    years: float,
+    batch: int,
+    now: datetime = NOW,
+) -> int:
+    """History made by ``generate`` (the bulk path) for a company ``code``, and an
+    admin of that company made through the services (generate makes no staff who may
+    read the whole company), committed. Returns the admin's id."""
+    from complaintdesk.services.generate import generate
+
+    generate(factory, rows=rows, now=now, years=years, company_code=code, batch=batch)
+    with factory() as session, session.begin():
+        company = session.scalars(select(Company).where(Company.code == code)).one()
+        admin = org.create_staff(
+            session, company, username=f"{code}-admin", name="admin",
+            department=StaffDepartment.MANAGEMENT, role=Role.ADMIN,
+        )  # fmt: skip
+        return admin.id
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
 from complaintdesk.db.ids import id_floor
-from complaintdesk.db.models import Company, Complaint, Event, Owner, Staff
-from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import closing, escalation, org, queries, search
-from complaintdesk.services.generate import generate
-from tests.conftest import Databases
+from complaintdesk.db.models import Complaint, Event, Owner, Staff
+from complaintdesk.services import closing, escalation, queries, search
+from tests.conftest import Databases, generated_company_admin
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -130,13 +128,10 @@ def loaded_db(databases: Databases) -> Iterator[tuple[Engine, int, int, int]]:
     made once for this module."""
     engine = databases.new("postgresql")
     factory = sessionmaker(engine, expire_on_commit=False)
-    generate(factory, rows=4000, now=NOW, years=0.05, company_code="plans", batch=4000)
+    admin_id = generated_company_admin(factory, "plans", rows=4000, years=0.05, batch=4000, now=NOW)
     with factory() as session, session.begin():
-        company = session.scalars(select(Company).where(Company.code == "plans")).one()
-        admin = org.create_staff(
-            session, company, username="plans-admin", name="admin",
-            department=StaffDepartment.MANAGEMENT, role=Role.ADMIN,
-        )  # fmt: skip
+        admin = session.get(Staff, admin_id)
+        assert admin is not None
         # A dozen complaints withdrawn by their owners, through the service.
         for complaint in session.scalars(
             select(Complaint).where(queries.open_work()).order_by(Complaint.id).limit(12)

@@ -10,11 +10,9 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db.migrate import alembic_config, upgrade
-from complaintdesk.db.models import Company, Complaint, Staff
-from complaintdesk.domain.taxonomy import Role, StaffDepartment
-from complaintdesk.services import org, queries, search
-from complaintdesk.services.generate import generate
-from tests.conftest import NOW, Databases
+from complaintdesk.db.models import Complaint, Staff
+from complaintdesk.services import queries, search
+from tests.conftest import NOW, Databases, generated_company_admin
 
 _WORDS = "to_tsvector('simple'::regconfig, search_terms)"
 
@@ -54,14 +52,8 @@ def test_the_search_index_leads_with_the_project_and_answers_the_same(
 ) -> None:
     engine = databases.new("postgresql", "0016")
     factory = sessionmaker(engine, expire_on_commit=False)
-    generate(factory, rows=600, now=NOW, years=0.3, company_code="srch", batch=200)
-    with factory() as session, session.begin():
-        company = session.scalars(select(Company).where(Company.code == "srch")).one()
-        admin = org.create_staff(
-            session, company, username="srch-admin", name="admin",
-            department=StaffDepartment.MANAGEMENT, role=Role.ADMIN,
-        )  # fmt: skip
-        admin_id = admin.id
+    admin_id = generated_company_admin(factory, "srch", rows=600, years=0.3, batch=200)
+    with factory() as session:
         project_id = session.scalars(
             select(Complaint.project_id).group_by(Complaint.project_id).limit(1)
         ).one()
