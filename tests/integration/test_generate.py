@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import default_classifier
+from complaintdesk.db import partitions
 from complaintdesk.db.engine import make_sessionmaker
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, FollowUp, Outbox, OwnerUnit, Unit, Visit
@@ -186,6 +187,20 @@ def test_generate_writes_in_time_order_with_the_hours_weighted(fresh_engine: Eng
         ).all()
     assert len(correlations) >= 12
     assert min(correlations) > 0.9, correlations  # 80 batches, about 7 a month
+    # Every row in its month's partition: a batch's later steps (events, follow-ups,
+    # visits, days or weeks after the complaints) reach months no complaint of the
+    # batch is in, and rows written before their month's partition is made stay in the
+    # default partition, which then keeps that month from ever getting one.
+    with fresh_engine.connect() as conn:
+        waiting = {
+            table: conn.scalar(text(f"SELECT count(*) FROM {table}_default"))
+            for table in partitions.PARTITIONED
+        }
+        months = conn.scalar(
+            text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")
+        )
+    assert waiting == dict.fromkeys(partitions.PARTITIONED, 0)
+    assert months >= 13  # the year's months, and the default
 
 
 def _indexes(engine: Engine) -> dict[str, str]:

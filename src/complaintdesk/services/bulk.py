@@ -355,8 +355,15 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     if not rows:
         return BatchWritten(0, 0)
     made = _table_rows(rows)
-    if _dialect(session) == "postgresql":  # history's months get their partitions first
+    if _dialect(session) == "postgresql":
+        # History's months get their partitions first: every month any row of the batch
+        # is in, the later steps' too (a complaint's closing can be weeks after it, in a
+        # month none of the batch's complaints is in). A row written before its month's
+        # partition exists waits in the default partition, and keeps that month from
+        # getting one until maintenance moves it.
         ids = [row[_INDEX["id"]] for row in rows]
+        for table in ("events", "follow_ups", "visits"):
+            ids.extend(r[0] for r in made.tables[table])
         partitions.ensure_for_ids(session.connection(), min(ids), max(ids))
         _copy_tables(session, made)
         if _superuser(session):
