@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
@@ -154,3 +155,44 @@ def test_an_owners_first_two_messages_at_one_moment_are_linked(fresh_engine: Eng
     linked = [r.repeat_of_id for r in rows if r.repeat_of_id is not None]
     assert len(linked) == 5
     assert set(linked) <= {r.id for r in rows}
+
+
+def test_one_held_complaint_does_not_end_the_sweep(fresh_engine: Engine) -> None:
+    """A complaint another transaction holds is skipped by the sweeper's claim, and the
+    next due one taken in its place: every other due complaint is escalated in the
+    same sweep (a claim that came back short used to end it). Reviewer's case."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        for n in range(30):
+            intake.register(
+                session,
+                acme.guard,
+                intake.NewComplaint(
+                    project_id=acme.project.id,
+                    text=f"楼道灯坏了 第{n}次",
+                    channel=Channel.PHONE,
+                    caller_name=f"c{n}",
+                    caller_phone=f"1390000{n:04d}",
+                ),
+                KeywordClassifier(),
+                NOW,
+            )
+    late = NOW + timedelta(days=4)
+    with fresh_engine.connect() as holder:
+        holder.begin()
+        held = holder.scalar(
+            text(
+                "SELECT c.id FROM complaints c JOIN sla_checks s ON s.complaint_id = c.id "
+                "ORDER BY s.check_at LIMIT 1 FOR UPDATE OF c"
+            )
+        )
+        sweep(factory, late, batch=7)
+        holder.rollback()
+    with factory() as session:
+        untouched = session.scalars(
+            select(Complaint.id).where(Complaint.response_level == 0, Complaint.id != held)
+        ).all()
+    assert held is not None and untouched == [], f"{len(untouched)} due complaints left"

@@ -87,10 +87,11 @@ def due_query(now: datetime, batch: int, *, lock: bool) -> Select[Complaint]:
     join, the generic plan chose its join by estimates (a third of ``sla_checks`` due
     for an unknown ``now``), and at 30 million complaints it hashed every open
     complaint of every month against them: 1.9-2.6 s a claim instead of milliseconds
-    (docs/capacity.md, session 11). A complaint another sweeper holds is skipped, so
-    a claim may bring fewer than ``batch``; the triggers keep ``sla_checks`` in step
-    with the complaints, so none is skipped for being stale. SQLite (one writer at a
-    time) has no ``LATERAL``: the plain join there."""
+    (docs/capacity.md, session 11). A complaint another sweeper or a request holds is
+    skipped and the next due check's taken in its place, up to :data:`_DUE_READ`
+    times ``batch`` checks read (a short claim ends the sweep); the triggers keep
+    ``sla_checks`` in step with the complaints, so none is skipped for being stale.
+    SQLite (one writer at a time) has no ``LATERAL``: the plain join there."""
     if not lock:
         return (
             select(Complaint)
@@ -109,7 +110,7 @@ def due_query(now: datetime, batch: int, *, lock: bool) -> Select[Complaint]:
         select(SlaCheck.complaint_id, SlaCheck.check_at)
         .where(SlaCheck.check_at <= now)
         .order_by(SlaCheck.check_at)
-        .limit(batch)
+        .limit(batch * _DUE_READ)
         .subquery("due")
     )
     one = (
@@ -129,8 +130,15 @@ def due_query(now: datetime, batch: int, *, lock: bool) -> Select[Complaint]:
         .select_from(due)
         .join(one, true())
         .order_by(due.c.check_at)
+        .limit(batch)
         .options(lazyload(claimed.co_handling))
     )
+
+
+_DUE_READ = 4
+"""The claim reads this many times ``batch`` due checks, so that complaints other
+sweepers or requests hold (skipped) are made up by the next due ones: a claim that
+comes back short ends the sweep."""
 
 
 def _sweep_one(session: Session, complaint: Complaint, now: datetime, report: SweepReport) -> None:
