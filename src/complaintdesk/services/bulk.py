@@ -687,6 +687,11 @@ def finish_deferred(factory: sessionmaker[Session], workers: int = 2) -> float:
     return time.monotonic() - started
 
 
+_RESTORE_LOCK = 0x0C0D_B1D0
+"""The first key of the advisory locks that put one table's index builds one at a time
+across the runs restoring them (the second: the table name's hash)."""
+
+
 def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[str]:
     """Make the indexes :func:`defer_indexes` noted (one transaction each, so an
     interruption keeps those already made), then forget them. Up to ``workers``
@@ -695,7 +700,10 @@ def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[st
     index); one table's indexes one after another, never at once: PostgreSQL names
     a partitioned index's partitions after their columns, and two builds of indexes
     over the same columns at once (``ix_complaints_company`` and the closed one)
-    would both take the same name. Does nothing when none are noted (and on SQLite)."""
+    would both take the same name. Another run restoring at the same time (two imports
+    ending together) shares the work: each index is made once, by whichever run claims
+    its note. Does nothing when none are noted (and on SQLite). Returns the indexes
+    this run made."""
     with factory() as session:
         if _dialect(session) != "postgresql" or not session.scalar(
             text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
@@ -704,18 +712,33 @@ def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[st
         pending = session.execute(
             text(f"SELECT name, tablename, definition FROM {_DEFERRED} ORDER BY name")
         )
-        by_table: dict[str, list[tuple[str, str]]] = {}
+        by_table: dict[str, list[tuple[str, str, str]]] = {}
         for name, table, definition in pending:
-            by_table.setdefault(table, []).append((name, definition))
+            by_table.setdefault(table, []).append((table, name, definition))
         if isinstance(session.get_bind(), Connection):
             workers = 1  # the factory's sessions share one connection: one at a time
 
-    def make(indexes: list[tuple[str, str]]) -> list[str]:
-        for name, definition in indexes:
+    def make(indexes: list[tuple[str, str, str]]) -> list[str]:
+        made = []
+        for table, name, definition in indexes:
             with unit_of_work(factory) as session:
+                # Two runs may restore at once (two imports into empty tables each end
+                # by restoring): one table's builds one at a time across them (the
+                # names of a partitioned index's partitions, above), and each index
+                # claimed by the run that removes its note, in the build's transaction;
+                # the other finds no note once that commits, and skips it.
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), hashtext(:t))"),
+                    {"k": _RESTORE_LOCK, "t": table},
+                )
+                claimed = session.scalar(
+                    text(f"DELETE FROM {_DEFERRED} WHERE name = :n RETURNING name"), {"n": name}
+                )
+                if claimed is None:
+                    continue
                 session.execute(text(definition))
-                session.execute(text(f"DELETE FROM {_DEFERRED} WHERE name = :n"), {"n": name})
-        return [name for name, _ in indexes]
+                made.append(name)
+        return made
 
     groups = sorted(by_table.values(), key=len, reverse=True)  # the longest first
     if workers <= 1:
