@@ -176,6 +176,13 @@ def test_a_role_that_may_not_create_the_extension_is_told_what_to_run(
             assert warm.warm_and_log(limited) is None
         limited.dispose()
         assert "CREATE EXTENSION IF NOT EXISTS pg_prewarm;" in caplog.text
+        # Nor does a role that may create it: serve's warm never changes the schema.
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="complaintdesk.db.warm"):
+            assert warm.warm_and_log(engine) is None
+        assert "complaintdesk db warm" in caplog.text
+        with engine.connect() as conn:
+            assert warm._extension_schema(conn) is None
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(

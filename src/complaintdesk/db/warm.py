@@ -221,14 +221,21 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
 
 
-def ensure_extension(connection: Connection) -> tuple[str, bool]:
-    """The schema of ``pg_prewarm``'s functions, created first if missing (and whether
-    it was), or :class:`CannotWarm` saying which SQL a superuser must run."""
+def ensure_extension(connection: Connection, *, create: bool = True) -> tuple[str, bool]:
+    """The schema of ``pg_prewarm``'s functions, created first if missing and
+    ``create`` (and whether it was), or :class:`CannotWarm` saying which SQL a
+    superuser must run."""
     schema = _extension_schema(connection)
     if schema is not None:
         return schema, False
     database = connection.execute(text("SELECT current_database()")).scalar()
     role = connection.execute(text("SELECT current_user")).scalar()
+    if not create:
+        raise CannotWarm(
+            f"the extension pg_prewarm is not in database {database!r}: run "
+            "`complaintdesk db warm` once (it creates it, as a role that may), or have a "
+            f"superuser run there: {CREATE_EXTENSION};"
+        )
     try:
         connection.execute(text(CREATE_EXTENSION))
     except DBAPIError as exc:
@@ -261,19 +268,21 @@ def warm(
     budget: int | None = None,
     *,
     stop: Callable[[], bool] = lambda: False,
+    create: bool = True,
 ) -> Warming:
     """Read the hot indexes (:data:`HOT_INDEXES`) into shared buffers within ``budget``
     bytes (default: :data:`DEFAULT_SHARE` of ``shared_buffers``; at most all of it), one
     ``pg_prewarm(…, 'buffer')`` a relation, in priority order; ``stop`` is asked
     between relations. Nothing to do on SQLite (a report with no relations).
-    :class:`CannotWarm` when the extension is missing and may not be created here."""
+    :class:`CannotWarm` when the extension is missing and may not be created here, or
+    is missing and ``create`` is false."""
     report = Warming(engine=engine.dialect.name)
     if engine.dialect.name != "postgresql":
         return report
     started = time.monotonic()
     with engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        schema, report.created_extension = ensure_extension(connection)
+        schema, report.created_extension = ensure_extension(connection, create=create)
         report.shared_buffers_bytes = shared_buffers(connection)
         wanted = int(report.shared_buffers_bytes * DEFAULT_SHARE) if budget is None else int(budget)
         report.capped = wanted > report.shared_buffers_bytes
@@ -330,9 +339,11 @@ def summary(report: Warming) -> str:
 
 def warm_and_log(engine: Engine, stop: Callable[[], bool] = lambda: False) -> Warming | None:
     """:func:`warm` with the default budget, its outcome logged, never raising (``serve``
-    runs it once at start in a thread of its own)."""
+    runs it once at start in a thread of its own). It never creates the extension: a
+    server does not change the schema at start (``complaintdesk db warm`` does, once);
+    without it, it says so in the log and reads nothing."""
     try:
-        report = warm(engine, stop=stop)
+        report = warm(engine, stop=stop, create=False)
     except CannotWarm as exc:
         log.warning("not warming the hot indexes: %s", exc)
         return None
