@@ -20,11 +20,12 @@ from complaintdesk.services.escalation import SweepReport, sweep
 from tests.conftest import NOW, Org, build_org
 
 
-def test_concurrent_sweepers_escalate_each_breach_once(fresh_engine: Engine) -> None:
-    factory = make_sessionmaker(fresh_engine)
+def _complaints_by_phone(factory: sessionmaker[Session], count: int) -> None:
+    """``count`` complaints taken by phone at ``NOW`` by a guard of a new company, each
+    from another caller: all due for the sweeper four days later."""
     with unit_of_work(factory) as session:
         acme = build_org(session)
-        for n in range(40):
+        for n in range(count):
             intake.register(
                 session,
                 acme.guard,
@@ -38,6 +39,11 @@ def test_concurrent_sweepers_escalate_each_breach_once(fresh_engine: Engine) -> 
                 KeywordClassifier(),
                 NOW,
             )
+
+
+def test_concurrent_sweepers_escalate_each_breach_once(fresh_engine: Engine) -> None:
+    factory = make_sessionmaker(fresh_engine)
+    _complaints_by_phone(factory, 40)
     late = NOW + timedelta(days=4)  # past the response deadline of every urgency
     reports: list[SweepReport] = []
     errors: list[BaseException] = []
@@ -164,22 +170,7 @@ def test_one_held_complaint_does_not_end_the_sweep(fresh_engine: Engine) -> None
     if fresh_engine.dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers")
     factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        acme = build_org(session)
-        for n in range(30):
-            intake.register(
-                session,
-                acme.guard,
-                intake.NewComplaint(
-                    project_id=acme.project.id,
-                    text=f"楼道灯坏了 第{n}次",
-                    channel=Channel.PHONE,
-                    caller_name=f"c{n}",
-                    caller_phone=f"1390000{n:04d}",
-                ),
-                KeywordClassifier(),
-                NOW,
-            )
+    _complaints_by_phone(factory, 30)
     late = NOW + timedelta(days=4)
     with fresh_engine.connect() as holder:
         holder.begin()
