@@ -512,6 +512,35 @@ def classification_cost(texts: list[str]) -> tuple[float, float]:
     return one, batch
 
 
+Request = tuple[str, bytes, dict[str, str]]
+
+
+def requests(setup: Setup) -> tuple[Callable[[random.Random], Request], ...]:
+    """The two request makers a run drives: the bare app's one-INSERT POST and a
+    complaint created through the API (random owner, text and token of ``setup``)."""
+
+    def bare_request(rng: random.Random) -> Request:
+        body = json.dumps({"text": rng.choice(setup.texts)}, ensure_ascii=False).encode()
+        return "/items", body, {"Content-Type": "application/json"}
+
+    def create_request(rng: random.Random) -> Request:
+        body = {
+            "project_id": str(setup.project_id),
+            "owner_id": str(rng.choice(setup.owner_ids)),
+            "text": rng.choice(setup.texts),
+        }
+        return (
+            "/api/v1/complaints",
+            json.dumps(body, ensure_ascii=False).encode(),
+            {
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {rng.choice(setup.tokens)}",
+            },
+        )
+
+    return bare_request, create_request
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default="postgresql://root@127.0.0.1:5432/postgres")
@@ -561,24 +590,7 @@ def main() -> None:
             + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
         )
 
-        def bare_request(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-            body = json.dumps({"text": rng.choice(setup.texts)}, ensure_ascii=False).encode()
-            return "/items", body, {"Content-Type": "application/json"}
-
-        def create_request(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-            body = {
-                "project_id": str(setup.project_id),
-                "owner_id": str(rng.choice(setup.owner_ids)),
-                "text": rng.choice(setup.texts),
-            }
-            return (
-                "/api/v1/complaints",
-                json.dumps(body, ensure_ascii=False).encode(),
-                {
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {rng.choice(setup.tokens)}",
-                },
-            )
+        bare_request, create_request = requests(setup)
 
         engine = make_engine(url)
         factory = make_sessionmaker(engine)

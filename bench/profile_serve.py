@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import subprocess
@@ -50,6 +49,7 @@ from bench_create import (  # noqa: E402
     free_port,
     make_database,
     populate,
+    requests,
     served,
 )
 
@@ -351,24 +351,7 @@ def main() -> None:
             "COMPLAINTDESK_DELIVER_INTERVAL_SECONDS": "0.5",
         }
 
-        def create_request(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-            body = {
-                "project_id": str(setup.project_id),
-                "owner_id": str(rng.choice(setup.owner_ids)),
-                "text": rng.choice(setup.texts),
-            }
-            return (
-                "/api/v1/complaints",
-                json.dumps(body, ensure_ascii=False).encode(),
-                {
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {rng.choice(setup.tokens)}",
-                },
-            )
-
-        def bare_request(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
-            body = json.dumps({"text": rng.choice(setup.texts)}, ensure_ascii=False).encode()
-            return "/items", body, {"Content-Type": "application/json"}
+        bare_request, create_request = requests(setup)
 
         servers: list[tuple[str, list[str], Any]] = []
         if args.bare:
