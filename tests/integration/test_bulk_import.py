@@ -46,6 +46,27 @@ def _count(session: Session, model: type[object], *where: object) -> int:
     return session.scalar(query) or 0
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def _import_interrupted(
+    factory: sessionmaker[Session], path: Path, company: str, *, batch: int, after_line: int
+) -> None:
+    """An import of ``path`` as the company's agent, interrupted after the first batch
+    that reaches ``after_line`` has committed (as a Ctrl-C between batches would)."""
+
+    def stop(last_line: int) -> None:
+        if last_line >= after_line:
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        import_file(
+            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+            batch=batch, after_batch=stop,
+        )  # fmt: skip
+
+
 def test_more_than_4096_rows_stamped_with_one_instant_load_without_a_clash(
     factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
 ) -> None:
@@ -227,18 +248,7 @@ def test_an_interrupted_import_resumes_without_loading_anything_twice(
     rows[7] = {"text": "", "project": "P1"}  # line 8 is refused, in whichever run reads it
     path = _jsonl(tmp_path / "resume.jsonl", rows)
 
-    class Interrupted(Exception):
-        pass
-
-    def stop_after_two(last_line: int) -> None:
-        if last_line >= 10:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        import_file(
-            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
-            batch=5, after_batch=stop_after_two,
-        )  # fmt: skip
+    _import_interrupted(factory, path, company, batch=5, after_line=10)  # two batches
     with factory() as session:
         assert _count(session, Complaint) == 9  # two batches of five, one refused
     second = import_file(
@@ -466,18 +476,7 @@ def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
     rows[12] = {"text": "", "project": "P1"}  # line 13 is refused, in whichever run reads it
     path = _jsonl(tmp_path / "resume.jsonl", rows)
 
-    class Interrupted(Exception):
-        pass
-
-    def stop(last_line: int) -> None:
-        if last_line >= 20:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        import_file(
-            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
-            batch=10, after_batch=stop,
-        )  # fmt: skip
+    _import_interrupted(factory, path, company, batch=10, after_line=20)
     with factory() as session:
         waiting = bulk.deferred_count(session)
         assert waiting >= 20 and _count(session, Complaint) == 19
@@ -514,17 +513,7 @@ def test_a_deferred_import_used_meanwhile_makes_the_indexes_first_when_resumed(
     before = _indexes(fresh_engine)
     path = _jsonl(tmp_path / "used.jsonl", _history_rows(30))
 
-    class Interrupted(Exception):
-        pass
-
-    def stop(last_line: int) -> None:
-        raise Interrupted
-
-    with pytest.raises(Interrupted):
-        import_file(
-            factory, path, username="agent", project_code=None, company_code=company, now=NOW,
-            batch=10, after_batch=stop,
-        )  # fmt: skip
+    _import_interrupted(factory, path, company, batch=10, after_line=0)  # after one batch
     with unit_of_work(factory) as session:
         assert bulk.deferred_count(session) >= 20
         some = session.scalars(select(Complaint.id).limit(1)).one()
