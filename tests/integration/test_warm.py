@@ -138,6 +138,43 @@ def test_the_months_primary_keys_are_read_newest_first_within_the_budget(
         engine.dispose()
 
 
+def test_the_warm_reads_on_a_connection_of_its_own_not_one_of_the_pool(
+    databases: Databases,
+) -> None:
+    """serve's warm at start runs beside requests that share its engine's pool: it
+    reads on a connection of its own, so requests are never left waiting for one
+    (review SHOULD: it held one of the pool's while it ran). Here the pool has one
+    connection, held by a request the whole time: the warm still reads everything, and
+    between its relations it holds none of the pool's."""
+    from complaintdesk.db.engine import make_engine
+
+    made = databases.new("postgresql")
+    url = made.url.render_as_string(hide_password=False)
+    made.dispose()
+    engine = make_engine(url, pool_size=1, max_overflow=0, pool_timeout=2)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(warm.CREATE_EXTENSION))
+            connection.commit()
+        checked_out: list[int] = []
+
+        def stop() -> bool:
+            checked_out.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+            return False
+
+        with engine.connect() as request:  # the pool's only connection, in use
+            request.execute(text("SELECT 1"))
+            checked_out.clear()
+            report = warm.warm(engine, stop=stop, create=False)
+            assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        assert report.relations and not report.left_out
+        assert report.read_blocks == sum(r.blocks for r in report.relations)
+        # One check per relation read, each seeing only the request's connection out.
+        assert checked_out == [1] * len(report.read)
+    finally:
+        engine.dispose()
+
+
 def test_a_budget_over_shared_buffers_is_cut_to_it(databases: Databases) -> None:
     engine = databases.new("postgresql")
     try:

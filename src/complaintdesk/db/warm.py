@@ -33,11 +33,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +265,18 @@ def ensure_extension(connection: Connection, *, create: bool = True) -> tuple[st
     return schema, True
 
 
+@contextmanager
+def _own_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection to ``engine``'s database that is none of its pool's (an engine of
+    its own without a pool: opened here, closed on leaving), in autocommit."""
+    own = create_engine(engine.url, poolclass=NullPool)
+    try:
+        with own.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    finally:
+        own.dispose()
+
+
 def warm(
     engine: Engine,
     budget: int | None = None,
@@ -272,16 +286,15 @@ def warm(
 ) -> Warming:
     """Read the hot indexes (:data:`HOT_INDEXES`) into shared buffers within ``budget``
     bytes (default: :data:`DEFAULT_SHARE` of ``shared_buffers``; at most all of it), one
-    ``pg_prewarm(…, 'buffer')`` a relation, in priority order; ``stop`` is asked
-    between relations. Nothing to do on SQLite (a report with no relations).
-    :class:`CannotWarm` when the extension is missing and may not be created here, or
-    is missing and ``create`` is false."""
+    ``pg_prewarm(…, 'buffer')`` a relation, in priority order, on a connection of its
+    own (none of ``engine``'s pool); ``stop`` is asked between relations. Nothing to
+    do on SQLite (a report with no relations). :class:`CannotWarm` when the extension
+    is missing and may not be created here, or is missing and ``create`` is false."""
     report = Warming(engine=engine.dialect.name)
     if engine.dialect.name != "postgresql":
         return report
     started = time.monotonic()
-    with engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with _own_connection(engine) as connection:
         schema, report.created_extension = ensure_extension(connection, create=create)
         report.shared_buffers_bytes = shared_buffers(connection)
         wanted = int(report.shared_buffers_bytes * DEFAULT_SHARE) if budget is None else int(budget)
