@@ -43,6 +43,7 @@ from complaintdesk.settings import Settings, get_settings
 from complaintdesk.web.observe import configure_logging
 
 if TYPE_CHECKING:
+    from complaintdesk.db.warm import Warming
     from complaintdesk.services.delivery import DeliveryReport
 
 log = logging.getLogger("complaintdesk.serve")
@@ -266,18 +267,24 @@ class WarmAtStart:
     says when)."""
 
     def __init__(self, runtime: Runtime) -> None:
+        self._engine = runtime.engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="warm", daemon=True)
+        self.report: Warming | None = None
+        """What it read, once it has ended (None until then, or when it could not)."""
+
+    def _run(self) -> None:
         from complaintdesk.db import warm
 
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=warm.warm_and_log,
-            args=(runtime.engine, self._stop.is_set),
-            name="warm",
-            daemon=True,
-        )
+        self.report = warm.warm_and_log(self._engine, self._stop.is_set)
 
     def start(self) -> None:
         self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for it to end (at most ``timeout`` seconds); whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()

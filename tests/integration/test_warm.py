@@ -175,6 +175,45 @@ def test_the_warm_reads_on_a_connection_of_its_own_not_one_of_the_pool(
         engine.dispose()
 
 
+def test_serves_warm_at_start_reads_the_hot_indexes_beside_serving_and_ends(
+    databases: Databases, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve's warm at start (PostgreSQL) runs in a thread of its own, reads the hot
+    indexes into shared buffers, logs what it read, and ends by itself. (It was a test
+    on SQLite, where there is nothing to warm: it passed whether warming worked or not.)"""
+    from complaintdesk.runtime import Runtime
+    from complaintdesk.serving import WarmAtStart
+    from complaintdesk.settings import Settings
+
+    engine = databases.new("postgresql")
+    url = engine.url.render_as_string(hide_password=False)
+    runtime = Runtime.from_settings(Settings(database_url=url))
+    try:
+        with engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text(warm.CREATE_EXTENSION))  # as `db warm` did once
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_buffercache"))
+            connection.execute(text("REINDEX INDEX pk_complaints"))  # cold, as after a restore
+            connection.execute(text("REINDEX INDEX pk_owner_complaints"))
+        names = [name for name, _ in _months_keys(engine)] + ["public.pk_owner_complaints"]
+        assert all(cached == 0 for cached, _ in _in_buffers(engine, names).values())
+
+        warming = WarmAtStart(runtime)
+        with caplog.at_level(logging.INFO, logger="complaintdesk.db.warm"):
+            warming.start()
+            assert warming.wait(300)
+        assert not warming.alive
+        report = warming.report
+        assert report is not None and not report.stopped and not report.left_out
+        assert {r.name for r in report.read} >= set(names)
+        cached = _in_buffers(engine, names)
+        assert all(n == blocks and blocks > 0 for n, blocks in cached.values()), cached
+        assert f"warmed {len(report.read)} indexes" in caplog.text
+    finally:
+        runtime.engine.dispose()
+        engine.dispose()
+
+
 def test_a_budget_over_shared_buffers_is_cut_to_it(databases: Databases) -> None:
     engine = databases.new("postgresql")
     try:

@@ -119,17 +119,3 @@ def test_background_jobs_start_on_a_settled_heap() -> None:
     finally:
         jobs[0].stop()
         gc.unfreeze()
-
-
-def test_the_warm_at_start_runs_beside_serving_and_ends(tmp_path: Path) -> None:
-    """serve's warm at start runs in a thread of its own (readiness does not wait for
-    it) and ends when done; on SQLite it has nothing to read."""
-    from complaintdesk.runtime import Runtime
-    from complaintdesk.settings import Settings
-
-    runtime = Runtime.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}"))
-    warming = serving.WarmAtStart(runtime)
-    warming.start()
-    warming.stop()
-    assert not warming.alive
-    runtime.engine.dispose()
