@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import random
@@ -40,7 +39,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_create import drop_database, make_database, populate  # noqa: E402
+from bench_create import drop_database, make_database, populate, requests  # noqa: E402
 
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
@@ -168,13 +167,12 @@ def main() -> None:
         settle_heap()
         rng = random.Random(5)
 
+        create_request = requests(setup)[1]
+
         def body() -> tuple[bytes, str]:
-            payload = {
-                "project_id": str(setup.project_id),
-                "owner_id": str(rng.choice(setup.owner_ids)),
-                "text": rng.choice(setup.texts),
-            }
-            return json.dumps(payload, ensure_ascii=False).encode(), rng.choice(setup.tokens)
+            """bench_create's create request: its body and its caller's token."""
+            _, raw, headers = create_request(rng)
+            return raw, headers["Authorization"].removeprefix("Bearer ")
 
         async def one() -> None:
             raw, token = body()
