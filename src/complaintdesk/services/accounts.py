@@ -10,25 +10,24 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Table,
     and_,
     bindparam,
     func,
-    inspect,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Session, class_mapper, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from complaintdesk.db.ids import new_id
+from complaintdesk.db.loaded import as_loaded, column_keys
 from complaintdesk.db.models import ApiToken, Project, Staff, StaffProject
 from complaintdesk.domain import rules
 from complaintdesk.domain.audit import AuditKind, Subject
@@ -147,8 +146,8 @@ _TOUCH = (
     .values(last_used_at=bindparam("now", type_=_TOKENS.c.last_used_at.type))
 )
 # The attribute of each column, in the table's order (the statement's).
-_STAFF_KEYS = tuple(inspect(Staff).get_property_by_column(c).key for c in _STAFF.c)
-_PROJECT_KEYS = tuple(inspect(Project).get_property_by_column(c).key for c in _PROJECTS.c)
+_STAFF_KEYS = column_keys(Staff)
+_PROJECT_KEYS = column_keys(Project)
 _STAFF_AT = 2
 _PROJECT_AT = _STAFF_AT + len(_STAFF.c)
 
@@ -173,10 +172,10 @@ def authenticate(session: Session, raw: str, now: datetime) -> Staff | None:
         return None
     first = rows[0]
     token_id, last_used_at = first[0], first[1]
-    staff = _as_loaded(session, Staff, _STAFF_KEYS, first, _STAFF_AT)
+    staff = as_loaded(session, Staff, _STAFF_KEYS, first, _STAFF_AT)
     if "projects" not in instance_dict(staff):
         projects = [
-            _as_loaded(session, Project, _PROJECT_KEYS, row, _PROJECT_AT)
+            as_loaded(session, Project, _PROJECT_KEYS, row, _PROJECT_AT)
             for row in rows
             if row[_PROJECT_AT] is not None
         ]
@@ -187,31 +186,6 @@ def authenticate(session: Session, raw: str, now: datetime) -> Staff | None:
         if held is not None:
             set_committed_value(held, "last_used_at", now)
     return staff
-
-
-_M = TypeVar("_M", Staff, Project)
-
-
-def _as_loaded(
-    session: Session,
-    cls: type[_M],
-    keys: tuple[str, ...],
-    row: Row[Any],
-    at: int,
-) -> _M:
-    """The instance of ``cls`` whose columns are ``row[at:]`` (in its table's order), in
-    the session as if loaded by a query: the one the session holds already if any (as
-    a query's loading would), else made from the row with no attribute events."""
-    held = session.identity_map.get(identity_key(cls, row[at]))
-    if isinstance(held, cls):
-        return held
-    obj = class_mapper(cls).class_manager.new_instance()
-    values = instance_dict(obj)
-    for n, key in enumerate(keys):
-        values[key] = row[at + n]
-    make_transient_to_detached(obj)
-    session.add(obj)
-    return obj
 
 
 def token_of(session: Session, raw: str) -> ApiToken:
