@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.db import partitions
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.ids import id_node, id_time
 from complaintdesk.db.models import Complaint, Event, ImportRejection, ImportRun, Outbox
@@ -600,3 +603,120 @@ def test_two_runs_restoring_the_deferred_indexes_at_once_make_each_once(
         assert bulk.deferred_count(session) == 0
         invalid = session.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
     assert invalid == 0
+
+
+# --- a month's partition busy (its locks held: db compact, a VACUUM) ------------------
+
+
+def _import_beside_a_held_month(
+    engine: Engine, path: Path, company: str, month: datetime, *, release_at_wait: int | None
+) -> tuple[int, int]:
+    """Import ``path`` (its rows all in ``month``, whose complaints partition is missing:
+    the other tables' are made first) while another transaction holds a lock on an
+    existing month of complaints, as ``db compact`` does: making ``month``'s partition
+    waits for it. ``release_at_wait``: let go when making it starts waiting for the
+    n-th time (None: hold until the import ends). Returns the waits seen, and the
+    complaints left in the default partition."""
+    with engine.begin() as connection:
+        for table in ("events", "follow_ups", "visits"):
+            partitions.create_month(connection, table, month)
+        existing = connection.scalar(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'complaints'::regclass AND c.relname <> "
+                "'complaints_default' ORDER BY c.relname LIMIT 1"
+            )
+        )
+    waits: set[object] = set()
+    held, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with engine.connect() as holder, engine.connect() as watcher:
+                holder.execute(text(f"LOCK TABLE {existing} IN SHARE UPDATE EXCLUSIVE MODE"))
+                held.set()
+                while not done.is_set():
+                    # Each attempt to make the month waits anew (its own waitstart).
+                    waits.update(
+                        watcher.scalars(
+                            text(
+                                "SELECT waitstart FROM pg_locks WHERE NOT granted "
+                                "AND waitstart IS NOT NULL AND relation = CAST(:r AS regclass)"
+                            ),
+                            {"r": existing},
+                        )
+                    )
+                    watcher.rollback()
+                    if release_at_wait is not None and len(waits) >= release_at_wait:
+                        holder.rollback()
+                    done.wait(0.02)
+                holder.rollback()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+            held.set()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(60)
+        report = import_file(
+            make_sessionmaker(engine), path, username="agent", project_code=None,
+            company_code=company, now=NOW, batch=100, indexes=Indexes.KEEP,
+        )  # fmt: skip
+    finally:
+        done.set()
+        thread.join(60)
+    assert errors == [] and report.rejected == []
+    with engine.connect() as connection:
+        in_default = connection.scalar(text("SELECT count(*) FROM complaints_default"))
+    return len(waits), int(in_default or 0)
+
+
+def test_a_batch_whose_month_is_busy_tries_again_then_says_its_rows_went_to_the_default(
+    fresh_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bulk batch makes its months' partitions first; one whose locks are held past
+    partitions.MAKE_LOCK_TIMEOUT is left (busy), and its rows go to the default
+    partition. The batch tries once more; if still busy it says which month's rows
+    went there (review SHOULD: it said nothing, and did not try again)."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("partitions are PostgreSQL's")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    first = datetime(2025, 3, 1, tzinfo=UTC)
+    second = datetime(2025, 5, 1, tzinfo=UTC)
+
+    def rows(month: datetime, tag: str) -> list[dict[str, object]]:
+        return [
+            {"text": f"电梯坏了 {tag} {i}", "project": "P1", **LABELS, "status": "closed",
+             "received_at": (month + timedelta(days=3, hours=i)).isoformat(),
+             "closed_at": (month + timedelta(days=5, hours=i)).isoformat()}
+            for i in range(3)
+        ]  # fmt: skip
+
+    # Held past the first attempt only: the second makes the month, nothing in default.
+    path = _jsonl(tmp_path / "retry.jsonl", rows(first, "a"))
+    with caplog.at_level(logging.WARNING, logger="complaintdesk.services.bulk"):
+        waits, in_default = _import_beside_a_held_month(
+            fresh_engine, path, company, first, release_at_wait=2
+        )
+    assert (waits, in_default) == (2, 0)
+    assert "default partition" not in caplog.text
+    with fresh_engine.connect() as connection:
+        made = partitions.partition_name("complaints", first)
+        assert connection.scalar(text(f"SELECT count(*) FROM {made}")) == 3
+
+    # Held through both attempts: the rows go to the default partition, and it is said.
+    caplog.clear()
+    path = _jsonl(tmp_path / "busy.jsonl", rows(second, "b"))
+    with caplog.at_level(logging.WARNING, logger="complaintdesk.services.bulk"):
+        waits, in_default = _import_beside_a_held_month(
+            fresh_engine, path, company, second, release_at_wait=None
+        )
+    assert (waits, in_default) == (2, 3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "3 complaints of 2025-05" in warnings[0] and "default partition" in warnings[0]
+    assert "complaints_2025_05" in warnings[0]

@@ -19,6 +19,7 @@ twice, or from two processes, never makes the same id.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import Counter
@@ -49,6 +50,7 @@ from complaintdesk.domain import lifecycle
 from complaintdesk.domain.search import search_terms
 
 _LOCK_KEY = 0x0C0D_B01C  # pg_advisory_xact_lock key of the bulk loaders
+log = logging.getLogger(__name__)
 
 # Columns of a stage row, in order. ``None`` for what a row does not have.
 COMPLAINT_COLUMNS = (
@@ -361,10 +363,10 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
         # month none of the batch's complaints is in). A row written before its month's
         # partition exists waits in the default partition, and keeps that month from
         # getting one until maintenance moves it.
-        ids = [row[_INDEX["id"]] for row in rows]
+        ids = {"complaints": [row[_INDEX["id"]] for row in rows]}
         for table in ("events", "follow_ups", "visits"):
-            ids.extend(r[0] for r in made.tables[table])
-        partitions.ensure_for_ids(session.connection(), min(ids), max(ids))
+            ids[table] = [r[0] for r in made.tables[table]]
+        _ensure_partitions(session.connection(), ids)
         _copy_tables(session, made)
         if _superuser(session):
             # The checks are back for whatever else this transaction does.
@@ -372,6 +374,35 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     else:
         _insert_tables(session, made)
     return BatchWritten(len(rows), made.events)
+
+
+def _ensure_partitions(connection: Connection, ids: dict[str, list[int]]) -> None:
+    """The partitions of every month the batch's rows (``ids``, by table) are in. A
+    month whose locks are held past :data:`partitions.MAKE_LOCK_TIMEOUT` (a ``db
+    compact`` or a VACUUM of a month, a long transaction) is left busy: tried once
+    more; if still busy, its rows go to the default partition, and a warning says
+    which month's, and how many (maintenance makes the month and moves them in)."""
+    everything = [i for found in ids.values() for i in found]
+    low, high = min(everything), max(everything)
+    report = partitions.ensure_for_ids(connection, low, high)
+    if report.busy:
+        report = partitions.ensure_for_ids(connection, low, high)
+    sent: list[str] = []
+    for name in report.busy:
+        table, year, month = name.rsplit("_", 2)
+        start, end = partitions.bounds(datetime(int(year), int(month), 1, tzinfo=UTC))
+        count = sum(1 for i in ids.get(table, ()) if start <= i < end)
+        if count:
+            sent.append(f"{count} {table} of {year}-{month} ({name})")
+    if sent:
+        log.warning(
+            "bulk batch: a month's partition could not be made (its locks held over %s, "
+            "twice), so this batch's rows of that month went to the default partition: "
+            "%s. So will that month's rows of the next batches, until partition maintenance "
+            "(serve's, or complaintdesk db partitions) makes the month and moves them in",
+            partitions.MAKE_LOCK_TIMEOUT,
+            "; ".join(sent),
+        )
 
 
 _N_COMPLAINT = len(COMPLAINT_COLUMNS)
