@@ -37,7 +37,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.ids import BULK_BIT, new_id
+from complaintdesk.db.ids import BULK_BIT, id_floor, id_time, new_id
 from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff, scaled_confidences
 from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import DomainError, InvalidInput
@@ -430,7 +430,7 @@ def import_file(
         known = None if run is None else (run.id, run.last_line, run.imported)
         url = session.get_bind().engine.url.render_as_string(hide_password=False)
     # Decided before the run is recorded: an import refused here leaves nothing.
-    deferred = _deferral(factory, indexes, 0 if known is None else known[2])
+    deferred = _deferral(factory, indexes, None if known is None else (known[0], known[2]))
     if known is not None:
         run_id, done_line, _ = known
     else:
@@ -499,15 +499,17 @@ def import_file(
     return report
 
 
-def _deferral(factory: sessionmaker[Session], indexes: Indexes, imported: int) -> int:
+def _deferral(
+    factory: sessionmaker[Session], indexes: Indexes, resumed: tuple[int, int] | None
+) -> int:
     """Whether this run makes the history tables' secondary indexes after its load:
     how many (0: they are kept up to date during it).
 
     - Noted as deferred while the history tables hold this run's rows and nothing
-      else (an interrupted run resumed: as many complaints as it has imported, none
-      for a new run; no follow-up or visit; no event made outside the bulk loaders'
-      ids, so nothing has been served from them meanwhile): they stay deferred, and
-      the run makes them at its end.
+      else (an interrupted run resumed, ``resumed``: its id and how many complaints it
+      has imported; none for a new run: no follow-up or visit; no event made outside
+      the bulk loaders' ids, so nothing has been served from them meanwhile): they
+      stay deferred, and the run makes them at its end.
     - Noted by any other load (an interrupted ``generate`` or import, or one whose
       database has been used since): made first, as ``generate`` makes them.
     - Then, unless ``keep``: deferred when the history tables are empty; otherwise
@@ -520,7 +522,7 @@ def _deferral(factory: sessionmaker[Session], indexes: Indexes, imported: int) -
                                    field="--indexes")  # fmt: skip
             return 0
         noted = bulk.deferred_count(session)
-        if noted and indexes is not Indexes.KEEP and _only_run(session, imported):
+        if noted and indexes is not Indexes.KEEP and _only_run(session, resumed):
             return noted
     if noted:
         bulk.restore_indexes(factory)
@@ -538,21 +540,45 @@ def _deferral(factory: sessionmaker[Session], indexes: Indexes, imported: int) -
     return len(dropped)
 
 
-def _only_run(session: Session, imported: int) -> bool:
+RESUME_CLOCK_MARGIN = timedelta(hours=1)
+"""How much earlier than a resumed run's start (its id's moment) its check looks for
+events a serving process wrote: another server's clock may be behind this one's."""
+
+
+def _only_run(session: Session, resumed: tuple[int, int] | None) -> bool:
     """Whether the history tables hold one interrupted import's rows and nothing else
-    (``imported``: how many it has loaded): read on resuming a run whose indexes are
-    deferred, a count of the complaints and a scan of the events."""
-    if session.scalar(text("SELECT count(*) FROM complaints")) != imported:
+    (``resumed``: its id and how many complaints it has loaded; None: a new run, so
+    none): read on resuming a run whose indexes are deferred, so it reads only what
+    it must, never a whole table of history:
+
+    - the complaints, counted up to one more than the run has loaded;
+    - whether any follow-up or visit exists (the run makes none);
+    - whether any event has a serving process's id (the services' ids have the bulk
+      bit clear), among the events made since the run began: its indexes were dropped
+      over empty tables and the tables hold its complaints only, so an event a server
+      wrote is on one of them, written after the run began, and its id (the moment it
+      was made) is no older than the run's, give or take other servers' clocks
+      (:data:`RESUME_CLOCK_MARGIN`). The run's own events are history, in the older
+      months' partitions the bound leaves out (but for rows of the last hour)."""
+    run_id, imported = resumed if resumed is not None else (None, 0)
+    counted = session.scalar(
+        text("SELECT count(*) FROM (SELECT 1 FROM complaints LIMIT :n) AS c"), {"n": imported + 1}
+    )
+    if counted != imported:
         return False
     if any(
         session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
         for table in ("follow_ups", "visits")
     ):
         return False
-    # Every event the services write has a serving node's id (BULK_BIT clear).
+    # A new run: no complaint, so no event either (each event is a complaint's).
+    since = 0 if run_id is None else id_floor(id_time(run_id) - RESUME_CLOCK_MARGIN)
     return not session.scalar(
-        text("SELECT EXISTS (SELECT 1 FROM events WHERE id & CAST(:bit AS bigint) = 0)"),
-        {"bit": BULK_BIT},
+        text(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id >= :since "
+            "AND id & CAST(:bit AS bigint) = 0)"
+        ),
+        {"since": since, "bit": BULK_BIT},
     )
 
 
