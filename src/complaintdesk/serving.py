@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk import heartbeat
 from complaintdesk.classify.base import Classifier, Prediction, default_classifier
@@ -295,6 +296,20 @@ class WarmAtStart:
         return self._thread.is_alive()
 
 
+def warn_deferred_indexes(factory: sessionmaker[Session]) -> str:
+    """Say as ``serve`` starts when the history tables' secondary indexes are not all
+    made (an import into empty tables with ``--indexes auto`` or ``after`` that was
+    interrupted, or is under way): it serves, but reads of those tables scan until the
+    import is run again and makes them. What /readyz says too (``indexes``)."""
+    from complaintdesk.services import bulk
+
+    with factory() as session:
+        state = bulk.deferred_state(session)
+    if state != "ok":
+        log.warning("indexes %s", state)
+    return state
+
+
 def start_jobs(jobs: Sequence[Periodic]) -> None:
     """Start the background jobs in this process (``serve``'s supervisor, or a
     one-process ``serve``), with the heap settled first: the sweeper claims up to 200
@@ -345,6 +360,7 @@ def serve(
             "serving it (a rolling upgrade). Upgrade this server.",
             ", ".join(sorted(newer)),
         )
+    warn_deferred_indexes(runtime.factory)
     jobs = background_jobs(runtime) if background else []
     start_jobs(jobs)
     warming = (

@@ -789,3 +789,51 @@ def test_a_batch_whose_month_is_busy_tries_again_then_says_its_rows_went_to_the_
     assert len(warnings) == 1, warnings
     assert "3 complaints of 2025-05" in warnings[0] and "default partition" in warnings[0]
     assert "complaints_2025_05" in warnings[0]
+
+
+def test_serve_and_readyz_say_when_an_interrupted_go_live_left_its_indexes_unmade(
+    fresh_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An import into empty tables (``--indexes auto``) drops the history tables'
+    secondary indexes and makes them at its end; interrupted, they stay unmade until it
+    is run again. A server started meanwhile serves (the answers are right, reads of
+    those tables scan), and says so: a warning as ``serve`` starts, and /readyz's
+    ``indexes`` check, still ready (review SHOULD: neither said anything)."""
+    from fastapi.testclient import TestClient
+
+    from complaintdesk import serving
+    from complaintdesk.classify.keyword import KeywordClassifier
+    from complaintdesk.web.app import create_app
+
+    factory = make_sessionmaker(fresh_engine)
+    client = TestClient(create_app(factory, classifier=KeywordClassifier()))
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["indexes"] == "ok"
+    with caplog.at_level(logging.WARNING, logger="complaintdesk.serve"):
+        assert serving.warn_deferred_indexes(factory) == "ok"
+    assert caplog.text == ""
+    if fresh_engine.dialect.name != "postgresql":
+        return  # indexes are deferred on PostgreSQL only
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    path = _jsonl(tmp_path / "golive.jsonl", _history_rows(20))
+    _import_interrupted(factory, path, company, batch=10, after_line=0)
+    with factory() as session:
+        waiting = bulk.deferred_count(session)
+    assert waiting >= 20
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    said = ready.json()["checks"]["indexes"]
+    assert said.startswith(f"deferred: {waiting} secondary indexes"), said
+    assert "run the same import again" in said and "scan" in said
+    with caplog.at_level(logging.WARNING, logger="complaintdesk.serve"):
+        assert serving.warn_deferred_indexes(factory) == said
+    assert said in caplog.text
+
+    # Resumed, the import makes them: nothing more to say.
+    import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=10,
+    )  # fmt: skip
+    assert client.get("/readyz").json()["checks"]["indexes"] == "ok"

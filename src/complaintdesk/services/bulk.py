@@ -705,6 +705,20 @@ def deferred_count(session: Session) -> int:
     return int(session.scalar(text(f"SELECT count(*) FROM {_DEFERRED}")) or 0)
 
 
+def deferred_state(session: Session) -> str:
+    """What /readyz and ``serve`` say of :func:`deferred_count`: ``ok``, or how many
+    indexes wait and what that means."""
+    waiting = deferred_count(session)
+    if not waiting:
+        return "ok"
+    return (
+        f"deferred: {waiting} secondary indexes of the history tables are not made (a bulk "
+        "load into empty tables is under way, or was interrupted: run the same import "
+        "again to resume it, and it makes them at its end); meanwhile reads of those "
+        "tables scan them (docs/bulk.md)"
+    )
+
+
 def finish_deferred(factory: sessionmaker[Session], workers: int = 2) -> float:
     """After a load that deferred its indexes: make them (:func:`restore_indexes`, up
     to ``workers`` at a time), then ``ANALYZE`` the tables it filled (the planner's
