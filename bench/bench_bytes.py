@@ -258,13 +258,143 @@ def _plan_steps(rng: random.Random, n: int, start: datetime, days: float) -> lis
     return steps
 
 
+REPEAT_SHARE = 0.06
+"""``--workload sla``: the share of complaints that are an owner back on the same
+matter (generate's ``REPEAT_SHARE``)."""
+ON_TIME = 0.9
+"""``--workload sla``: the share of each clock (response, resolution, return visit) met."""
+
+
+def _within(rng: random.Random, target: timedelta) -> timedelta:
+    """When a step comes, from its clock's start: within the target for ``ON_TIME`` of
+    them (a tenth to nine tenths of it), up to twice it for the rest."""
+    if rng.random() < ON_TIME:
+        return target * rng.uniform(0.1, 0.9)
+    return target * rng.uniform(1.0, 2.0)
+
+
+def _plan_steps_sla(
+    rng: random.Random, n: int, start: datetime, days: float, urgencies: list[str]
+) -> list[_Step]:
+    """Each complaint's steps as a desk that meets its deadlines ``ON_TIME`` of the
+    time would take them: dispatch (the response clock) and resolution from the
+    complaint's own urgency's default targets (``sla.DEFAULT_TARGETS``), the return
+    visit within its target after the resolution; the rest as ``_plan_steps`` (3 %
+    withdrawn, a follow-up for 40 %, 13 % of visits unsatisfied)."""
+    from complaintdesk.domain.sla import DEFAULT_TARGETS
+    from complaintdesk.domain.taxonomy import Urgency
+
+    steps: list[_Step] = []
+    seq = 0
+
+    def add(at: datetime, i: int, action: str, score: int = 5) -> None:
+        nonlocal seq
+        seq += 1
+        steps.append(_Step(at, seq, i, action, score))
+
+    for i in range(n):
+        received = start + timedelta(days=days * i / n)
+        targets = DEFAULT_TARGETS[Urgency(urgencies[i])]
+        add(received, i, "intake")
+        if rng.random() < 0.03:
+            add(received + timedelta(hours=2), i, "withdraw")
+            continue
+        dispatched = received + _within(rng, targets.response)
+        add(dispatched, i, "dispatch")
+        resolved = max(received + _within(rng, targets.resolution), dispatched)
+        resolved += timedelta(minutes=rng.uniform(2, 20))
+        started = dispatched + (resolved - dispatched) * rng.uniform(0.05, 0.5)
+        add(started, i, "start")
+        if rng.random() < 0.4:
+            add(started + (resolved - started) * rng.uniform(0.2, 0.8), i, "follow_up")
+        add(resolved, i, "resolve")
+        t = resolved + _within(rng, targets.visit)
+        score = rng.choices([5, 4, 3, 2, 1], [45, 30, 12, 9, 4])[0]
+        add(t, i, "visit", score)
+        if score < 3:
+            t += timedelta(hours=rng.uniform(4, 48))
+            add(t, i, "resolve")
+            t += _within(rng, targets.visit)
+            add(t, i, "visit", 4)
+        t += timedelta(hours=rng.uniform(1, 24))
+        add(t, i, "close")
+    steps.sort()
+    return steps
+
+
+def _owners_sla(
+    session: Session,
+    company: Any,
+    projects: list[Any],
+    rng: random.Random,
+    n: int,
+    days: float,
+    records: list[dict[str, Any]],
+) -> dict[int, tuple[Any, Any, Any]]:
+    """``--workload sla``: complaint i's (project, owner, unit). Each complaint is a
+    different owner in a unit of their own, but ``REPEAT_SHARE`` of them, which are an
+    earlier complaint's owner (of the last 20 days) back with its words
+    (``records[i]`` is set to the earlier one's); the owners and units are made here,
+    as many as the complaints need."""
+    from complaintdesk.services import org
+
+    window = n / days * 20  # the complaints of 20 days
+    earlier: dict[int, int] = {}  # a repeat: the complaint it comes back to
+    where: dict[int, Any] = {}  # a first complaint: its project
+    for i in range(n):
+        if i and rng.random() < REPEAT_SHARE:
+            earlier[i] = rng.randrange(max(0, int(i - window)), i)
+        else:
+            where[i] = rng.choice(projects)
+    made: dict[int, list[tuple[Any, Any]]] = {}
+    for project in projects:
+        wanted = sum(1 for p in where.values() if p is project)
+        pairs: list[tuple[Any, Any]] = []
+        for b in range(-(-wanted // 100)):
+            building = org.add_building(session, project, f"S{b + 1}栋")
+            for u in range(min(100, wanted - 100 * b)):
+                unit = org.add_unit(session, building, f"S{b + 1}-{u + 1:03d}")
+                owner = org.create_owner(
+                    session,
+                    company,
+                    name=f"业主{project.id % 1000}-{b}-{u}",
+                    phone=f"137{len(pairs) + 10**5 * (project.id % 1000):08d}",
+                    language="zh",
+                    contact_channel="sms",
+                    unit_ids=[unit.id],
+                )
+                pairs.append((owner, unit))
+        made[project.id] = pairs
+    chosen: dict[int, tuple[Any, Any, Any]] = {}
+    for i in range(n):
+        if i in earlier:
+            chosen[i] = chosen[earlier[i]]
+            records[i] = records[earlier[i]]
+        else:
+            project = where[i]
+            owner, unit = made[project.id].pop()
+            chosen[i] = (project, owner, unit)
+    return chosen
+
+
 def live(
-    factory: sessionmaker[Session], engine: Engine, n: int, days: float, now: datetime
+    factory: sessionmaker[Session],
+    engine: Engine,
+    n: int,
+    days: float,
+    now: datetime,
+    workload: str = "busy",
 ) -> datetime:
     """``n`` complaints through the services over ``days`` simulated days, each step
     one transaction in time order, with what ``serve`` runs beside them: delivery and
     the sweeper every simulated hour, the outbox purge every day, and a VACUUM of the
-    history tables every 2,000 transactions (as autovacuum would). Returns the end."""
+    history tables every 2,000 transactions (as autovacuum would). Returns the end.
+
+    ``workload``: ``busy`` (the bench's first workload: 200 owners in 48 units a project
+    whatever ``n``, so owners come back within days; steps at the same distances
+    whatever the urgency, so critical complaints miss their 15 minutes); ``sla``
+    (``_owners_sla``, ``_plan_steps_sla``: an owner a complaint but ``REPEAT_SHARE``,
+    the deadlines met ``ON_TIME`` of the time)."""
     from complaintdesk.classify.base import default_classifier
     from complaintdesk.classify.generate import iter_generate
     from complaintdesk.db.engine import unit_of_work
@@ -283,6 +413,11 @@ def live(
         company: Company = org.create_company(session, code="live", name="Live")
         projects, staff, owners, _ = _organisation(session, company, rng, start, 200)
     records = list(iter_generate(n, 11))
+    chosen: dict[int, tuple[Any, Any, Any]] = {}
+    if workload == "sla":
+        with unit_of_work(factory) as session:
+            company = session.merge(company)
+            chosen = _owners_sla(session, company, projects, rng, n, days, records)
     predictions = default_classifier().predict([r["text"] for r in records])
     ids: dict[int, int] = {}
     who: dict[int, tuple[Any, Any, Any]] = {}
@@ -290,7 +425,10 @@ def live(
     channels = {"email": log, "sms": log, "wechat": log, "log": log}
     next_hour = start + timedelta(hours=1)
     next_day = start + timedelta(days=1)
-    plan = _plan_steps(rng, n, start, days)
+    if workload == "sla":
+        plan = _plan_steps_sla(rng, n, start, days, [p.urgency.value for p in predictions])
+    else:
+        plan = _plan_steps(rng, n, start, days)
     for done, step in enumerate(plan, 1):
         while step.at >= next_hour:
             while deliver(factory, channels, next_hour, batch=500).claimed == 500:
@@ -302,7 +440,19 @@ def live(
             next_hour += timedelta(hours=1)
         try:
             with unit_of_work(factory) as session:
-                _do(session, step, ids, who, projects, staff, owners, records, predictions, rng)
+                _do(
+                    session,
+                    step,
+                    ids,
+                    who,
+                    projects,
+                    staff,
+                    owners,
+                    records,
+                    predictions,
+                    rng,
+                    chosen.get(step.complaint),
+                )
         except DomainError:
             pass
         if done % 2000 == 0:
@@ -347,8 +497,10 @@ def _do(
     records: list[dict[str, Any]],
     predictions: list[Any],
     rng: random.Random,
+    chosen: tuple[Any, Any, Any] | None = None,
 ) -> None:
-    """One request: the step's service call on the complaint, read by its id."""
+    """One request: the step's service call on the complaint, read by its id (at
+    intake: ``chosen``'s project, owner and unit, else random ones)."""
     from complaintdesk.classify.base import default_classifier
     from complaintdesk.db.models import Complaint
     from complaintdesk.domain.taxonomy import Channel, Department, Role, StaffDepartment
@@ -356,9 +508,12 @@ def _do(
 
     i = step.complaint
     if step.action == "intake":
-        project = rng.choice(projects)
+        if chosen is None:
+            project = rng.choice(projects)
+            owner, unit = rng.choice(owners[project.id])
+        else:
+            project, owner, unit = chosen
         people = staff[project.id]
-        owner, unit = rng.choice(owners[project.id])
         receiver = rng.choice(people)
         made = intake.register(
             session,
@@ -473,6 +628,13 @@ def main() -> None:
         "--live", type=int, default=0, help="complaints through the services, interleaved"
     )
     parser.add_argument("--days", type=float, default=30.0, help="the live run's span")
+    parser.add_argument(
+        "--workload",
+        choices=("busy", "sla"),
+        default="busy",
+        help="the live run's owners and step times (see live()): busy, as before; sla, "
+        "an owner a complaint but 6 %% repeats, deadlines met 90 %% of the time",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the live run's database")
     parser.add_argument(
         "--base", type=int, default=0, help="generated history under the live run (0: none)"
@@ -526,7 +688,7 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
             before = _measure(engine)
             _print("history before the live run", before, args.base)
         started = time.perf_counter()
-        end = live(factory, engine, args.live, args.days, now)
+        end = live(factory, engine, args.live, args.days, now, args.workload)
         seconds = time.perf_counter() - started
         load = os.getloadavg()
         print(
