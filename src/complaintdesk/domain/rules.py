@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from complaintdesk.domain.errors import InvalidInput
+from complaintdesk.domain.prefilter import required
 from complaintdesk.domain.sla import Clock
 from complaintdesk.domain.taxonomy import Category, Nature, Urgency
 
@@ -208,10 +209,19 @@ _RISK_PATTERNS: dict[Risk, re.Pattern[str]] = {
 }
 
 
+# Each pattern with the text its every match must contain (domain/prefilter.py): a few
+# substring checks rule out almost every complaint before the pattern itself runs.
+_RISK_TESTS = [(risk, pattern, required(pattern)) for risk, pattern in _RISK_PATTERNS.items()]
+
+
 def risk_flags(text: str) -> list[Risk]:
     """The escalation risks the owner's words signal, in a stable order."""
     normalised = unicodedata.normalize("NFKC", text).lower()
-    return [risk for risk, pattern in _RISK_PATTERNS.items() if pattern.search(normalised)]
+    return [
+        risk
+        for risk, pattern, could_match in _RISK_TESTS
+        if could_match(normalised) and pattern.search(normalised)
+    ]
 
 
 # --- repeats: the same owner back on the same matter --------------------------------------
