@@ -87,6 +87,41 @@ def test_jsonl_import_survives_unreadable_lines(
     assert "JSON" in report.rejected[0].reason and "text" in report.rejected[2].reason
 
 
+def test_each_row_s_labels_are_checked_however_often_they_come(
+    factory: sessionmaker[Session], session: Session, acme: Org, tmp_path: Path
+) -> None:
+    """The importer checks each combination of labels once and reuses it: a bad value
+    is refused on every line it is on, a list among them too."""
+    session.commit()
+    good = {"nature": "help_seeking", "category": "equipment", "urgency": "high",
+            "department": "engineering"}  # fmt: skip
+    rows: list[object] = [
+        {"text": "电梯坏了 1", **good},
+        {"text": "电梯坏了 2", **good, "urgency": "urgent"},
+        {"text": "电梯坏了 3", **good},
+        {"text": "电梯坏了 4", **good, "urgency": "urgent"},
+        {"text": "电梯坏了 5", **good, "category": ["equipment"]},
+        {"text": "电梯坏了 6", **good, "category": ["equipment"]},
+        {"text": "电梯坏了 7", **good, "urgency": ""},  # empty: classified
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    report = import_file(
+        factory, path, username="agent", project_code="P1", company_code=acme.company.code, now=NOW
+    )
+    assert [r.line for r in report.rejected] == [2, 4, 5, 6]
+    assert all("urgent" in r.reason for r in report.rejected[:2])
+    assert all("category" in r.reason for r in report.rejected[2:])
+    loaded = {
+        c.text: (c.category, c.urgency, c.label_source)
+        for c in session.scalars(select(Complaint).where(Complaint.text.like("电梯坏了 %")))
+    }
+    assert loaded["电梯坏了 1"] == loaded["电梯坏了 3"] == ("equipment", "high", "import")
+    assert loaded["电梯坏了 7"][2] == "auto"
+
+
 def test_badly_encoded_file_is_rejected_with_its_line(
     factory: sessionmaker[Session], acme: Org, tmp_path: Path
 ) -> None:

@@ -300,6 +300,9 @@ def _time(row: dict[str, Any], name: str, now: datetime) -> datetime | None:
     return rules.check_past(at, now, field=name)
 
 
+_SEEN_LABELS = 4096  # label combinations remembered (the taxonomy has 504 valid ones)
+
+
 class _Checker:
     def __init__(
         self, projects: dict[str, _ProjectInfo], default_project: str | None, now: datetime
@@ -307,6 +310,21 @@ class _Checker:
         self.projects = projects
         self.default_project = default_project
         self.now = now
+        self._seen_labels: dict[tuple[Any, ...], dict[str, str]] = {}
+
+    def _labels(self, row: dict[str, Any]) -> dict[str, str]:
+        """The row's labels, checked (the same few combinations come again and again:
+        each is checked once; the dict is shared, never changed)."""
+        key = tuple(row.get(n) for n in LABELS)
+        try:
+            labels = self._seen_labels.get(key)
+        except TypeError:  # a value that is no text (a JSON list): refused just below
+            labels = None
+        if labels is None:
+            labels = parse_labels({n: v for n in LABELS if (v := _text(row, n))})
+            if len(self._seen_labels) < _SEEN_LABELS:
+                self._seen_labels[key] = labels
+        return labels
 
     def check(self, line: int, row: dict[str, Any]) -> _Good:
         raw_text = _text(row, "text")
@@ -341,7 +359,7 @@ class _Checker:
             closed_at = closed_at or received_at
             if closed_at < received_at:
                 raise InvalidInput("is before received_at", field="closed_at")
-        labels = parse_labels({n: v for n in LABELS if (v := _text(row, n))})
+        labels = self._labels(row)
         caller_name = rules.clean_short(
             _text(row, "caller_name"), field="caller_name", max_chars=200
         )
@@ -809,6 +827,9 @@ def _stage_row(
         labels = g.labels
         confidence, model_version, needs_review, source = {}, None, False, "import"
     risks = [r.value for r in rules.risk_flags(g.text)]
+    # Both JSON values written out as bulk.dumps would (most rows have no risk).
+    risk_json = bulk.dumps(risks) if risks else "[]"
+    received_data = f'{{"import":"{run_id}","line":{g.line}}}'
     row = bulk.new_row(
         company_id=company_id,
         project_id=g.project.id,
@@ -833,13 +854,13 @@ def _stage_row(
         visit_level=0,
         response_breached=False,
         resolution_breached=False,
-        risk_flags=bulk.dumps(risks),
+        risk_flags=risk_json,
         at_risk=bool(risks),
         reopen_count=0,
         version=1,
         updated_at=g.closed_at or g.received_at,
         ev_received=True,
-        received_data=bulk.dumps({"import": str(run_id), "line": g.line}),
+        received_data=received_data,
         **labels,
     )
     if not g.status.is_open:
