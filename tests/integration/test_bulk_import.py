@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,11 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
-from complaintdesk.db.ids import id_node, id_time
+from complaintdesk.db.ids import id_node, id_time, new_id
 from complaintdesk.db.models import Complaint, Event, ImportRejection, ImportRun, Outbox
 from complaintdesk.domain.errors import InvalidInput
 from complaintdesk.domain.lifecycle import Status
-from complaintdesk.services import bulk, queries
+from complaintdesk.services import bulk, importer, queries
+from complaintdesk.services.common import policy_for
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.importer import Deadlines, Indexes, import_file
 from tests.conftest import NOW, Databases, Org, build_org
@@ -297,6 +301,64 @@ def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
         assert all(t.startswith("路灯不亮 ") for t in texts)
         run = session.scalars(select(ImportRun)).one()
         assert (run.last_line, run.imported, run.rejected) == (40, 38, 2)
+
+
+def test_a_parallel_import_s_batches_write_side_by_side_and_commit_in_file_order(
+    fresh_engine: Engine,
+) -> None:
+    """Two batches of a parallel run: the second takes its slot after the first, writes
+    its rows while the first's transaction is still open, and commits after it."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("several import processes are for PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        acme = build_org(session)
+        project = importer._ProjectInfo(acme.project.id, policy_for(acme.project))
+        run = ImportRun(
+            id=new_id(), company_id=acme.company.id, file_name="f", file_hash="h",
+            started_at=NOW, updated_at=NOW, last_line=0, imported=0, rejected=0,
+        )  # fmt: skip
+        session.add(run)
+        ids = (run.id, acme.agent.id, acme.company.id)
+    checker = importer._Checker({"P1": project}, "P1", NOW)
+    loader = importer._Loader(checker, ids[1], ids[2], ids[0], NOW, Deadlines.NOW)
+    batches = [
+        loader.prepare(factory, [(n, {"text": f"水管漏水 {n}", **LABELS}) for n in lines], None)
+        for lines in ((1, 2), (3, 4))
+    ]
+    for batch in batches:  # months made beforehand: neither batch waits to make one
+        bulk.make_partitions(factory, batch.stage, lambda: None)
+    log: list[str] = []
+    second_written = threading.Event()
+
+    class Watched(importer._InOrder):
+        def slot_taken(self, seq: int) -> None:
+            log.append(f"slot {seq}")
+            super().slot_taken(seq)
+
+        def wait_commit(self, seq: int) -> None:
+            if seq == 1:
+                second_written.set()
+            elif not second_written.wait(timeout=30):  # the first's transaction is open
+                log.append("the second batch did not write beside the first")
+            super().wait_commit(seq)
+
+        def committed(self, seq: int) -> None:
+            log.append(f"commit {seq}")
+            super().committed(seq)
+
+    context = multiprocessing.get_context("spawn")
+    order = Watched(context.Value("q", 0), context.Value("q", 0), context.Value("b", 0))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        second = pool.submit(loader.commit, factory, batches[1], order, 1)
+        time.sleep(0.2)  # the second batch is first to ask: it waits for the first's slot
+        first = pool.submit(loader.commit, factory, batches[0], order, 0)
+        done = [first.result(), second.result()]
+    assert log == ["slot 0", "slot 1", "commit 0", "commit 1"]
+    assert [d.last_line for d in done] == [2, 4]
+    with factory() as session:
+        assert _count(session, Complaint) == 4
+        assert session.get(ImportRun, ids[0]).last_line == 4  # type: ignore[union-attr]
 
 
 def test_foreign_keys_are_checked_again_after_a_bulk_batch(

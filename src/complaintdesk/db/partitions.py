@@ -209,20 +209,20 @@ def create_default(connection: Connection, table: str) -> None:
     )
 
 
-def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenance:
-    """Every month from ``start``'s to ``end``'s, for every partitioned table (a no-op
-    on SQLite and on an unpartitioned database)."""
-    report = Maintenance()
-    if connection.dialect.name != "postgresql":
-        return report
+def _months(start: datetime, end: datetime) -> list[datetime]:
     months = []
     month = month_start(start)
     while month <= end:
         months.append(month)
         month = add_months(month, 1)
+    return months
+
+
+def _missing(connection: Connection, months: list[datetime]) -> dict[str, list[datetime]]:
+    """The months of each partitioned table that have no partition, in one query (a
+    bulk loader asks before every batch, for every month of its history: most exist
+    already); a table that is not partitioned has none missing."""
     names = [partition_name(table, m) for table in PARTITIONED for m in months]
-    # One query for what exists (a bulk loader asks before every batch, for every month
-    # of its history: most exist already).
     there = set(
         connection.scalars(
             text(
@@ -231,10 +231,30 @@ def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenanc
             {"names": names},
         )
     )
+    found: dict[str, list[datetime]] = {}
     for table in PARTITIONED:
-        missing = [m for m in months if partition_name(table, m) not in there]
-        if not missing or not is_partitioned(connection, table):
-            continue
+        absent = [m for m in months if partition_name(table, m) not in there]
+        if absent and is_partitioned(connection, table):
+            found[table] = absent
+    return found
+
+
+def all_made(connection: Connection, start: datetime, end: datetime) -> bool:
+    """Whether every month from ``start``'s to ``end``'s has its partitions already
+    (always on SQLite and on an unpartitioned database): then :func:`ensure` would
+    make nothing."""
+    if connection.dialect.name != "postgresql":
+        return True
+    return not _missing(connection, _months(start, end))
+
+
+def ensure(connection: Connection, start: datetime, end: datetime) -> Maintenance:
+    """Every month from ``start``'s to ``end``'s, for every partitioned table (a no-op
+    on SQLite and on an unpartitioned database)."""
+    report = Maintenance()
+    if connection.dialect.name != "postgresql":
+        return report
+    for table, missing in _missing(connection, _months(start, end)).items():
         for month in missing:
             try:
                 with _not_queueing(connection):

@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -403,6 +403,39 @@ def _ensure_partitions(connection: Connection, ids: dict[str, list[int]]) -> Non
             partitions.MAKE_LOCK_TIMEOUT,
             "; ".join(sent),
         )
+
+
+_MOMENTS = tuple(
+    _INDEX[c]
+    for c in ("received_at", "dispatched_at", "started_at", "resolved_at", "visited_at",
+              "closed_at", "fu_at")
+)  # fmt: skip
+"""The moments a stage row's ids are made from (its complaint's, its steps')."""
+
+
+def make_partitions(
+    factory: sessionmaker[Session], rows: list[list[Any]], before: Callable[[], None]
+) -> bool:
+    """PostgreSQL: make the partitions of every month the stage rows have a moment in,
+    in a transaction of their own, so that the batch's own transaction (whose
+    :func:`write_batch` then finds them all) takes no table's ACCESS EXCLUSIVE lock.
+    ``before`` is called first when one is missing: making a partition waits for every
+    transaction still writing to its table, so a parallel import first waits there
+    until its earlier batches have committed (its batches' transactions overlap).
+    Returns whether every month has its partition now; False when one was left busy
+    (:func:`partitions.ensure`): the batch's :func:`write_batch` tries again, in its
+    own transaction, which must then not overlap another (wait for the earlier
+    batches' commits first)."""
+    moments = [row[i] for row in rows for i in _MOMENTS if row[i] is not None]
+    if not moments:
+        return True
+    first, last = min(moments), max(moments)
+    with unit_of_work(factory) as session:
+        if partitions.all_made(session.connection(), first, last):
+            return True
+    before()
+    with unit_of_work(factory) as session:
+        return not partitions.ensure(session.connection(), first, last).busy
 
 
 _N_COMPLAINT = len(COMPLAINT_COLUMNS)

@@ -673,10 +673,24 @@ class _Loader:
         rejected.sort(key=lambda r: r.line)
         return _Prepared(stage, rejected, rows[-1][0])
 
-    def commit(self, factory: sessionmaker[Session], batch: _Prepared) -> _Done:
-        """Write a prepared batch and move the run's mark past it, atomically."""
+    def commit(
+        self,
+        factory: sessionmaker[Session],
+        batch: _Prepared,
+        order: _InOrder | None = None,
+        seq: int = 0,
+    ) -> _Done:
+        """Write a prepared batch and move the run's mark past it, atomically.
+        ``order``: a parallel run's batch number ``seq`` writes beside the batch before
+        it and commits after it (:class:`_InOrder`)."""
+        if order is not None:
+            if not bulk.make_partitions(factory, batch.stage, lambda: order.wait_commit(seq)):
+                order.wait_commit(seq)  # a month left busy: write_batch makes it, alone
+            order.wait_slot(seq)
         with unit_of_work(factory) as session:
             slot = bulk.lock(session)
+            if order is not None:
+                order.slot_taken(seq)
             bulk.assign_ids(session, batch.stage, slot)
             bulk.write_batch(session, batch.stage)
             if batch.rejected:
@@ -689,6 +703,8 @@ class _Loader:
                         for r in batch.rejected
                     ],
                 )
+            if order is not None:
+                order.wait_commit(seq)
             session.execute(
                 text(
                     "UPDATE import_runs SET last_line = :last, imported = imported + :n, "
@@ -697,14 +713,53 @@ class _Loader:
                 {"last": batch.last_line, "n": len(batch.stage), "bad": len(batch.rejected),
                  "now": self.now, "id": self.run_id},
             )  # fmt: skip
+        if order is not None:
+            order.committed(seq)
         closed = sum(1 for row in batch.stage if row[bulk.col("closed_at")] is not None)
         return _Done(len(batch.stage), closed, batch.rejected, batch.last_line)
 
 
-def _worker(url: str, loader: _Loader, tasks: Any, results: Any, turn: Any, failed: Any) -> None:
-    """One process of a parallel import: prepares the batches it takes, then commits
-    each when its turn comes (batches commit in file order, so the run's mark is
-    always a line before which everything is loaded)."""
+class _Abandoned(Exception):
+    """Another process of a parallel run failed: this one's batch is rolled back."""
+
+
+class _InOrder:
+    """How the batches of a parallel run (numbered ``seq`` in file order) keep it
+    while their processes write at the same time: a batch takes its id slot after
+    the batch before it has taken one, and commits after that batch has committed.
+    The run's mark is therefore always a line before which everything is loaded (an
+    interrupted run resumes after it), and no batch ever waits for a later one (the
+    only waits in the database are for earlier batches: no deadlock). Between the two
+    waits each batch COPYs its rows in its own transaction, beside the others'.
+    Counters shared by the run's processes (``multiprocessing`` Values)."""
+
+    def __init__(self, slots: Any, commits: Any, failed: Any) -> None:
+        self.slots, self.commits, self.failed = slots, commits, failed
+
+    def _wait(self, counter: Any, seq: int) -> None:
+        while counter.value != seq:
+            if self.failed.value:
+                raise _Abandoned
+            time.sleep(0.002)
+
+    def wait_slot(self, seq: int) -> None:
+        self._wait(self.slots, seq)
+
+    def slot_taken(self, seq: int) -> None:
+        with self.slots.get_lock():
+            self.slots.value = seq + 1
+
+    def wait_commit(self, seq: int) -> None:
+        self._wait(self.commits, seq)
+
+    def committed(self, seq: int) -> None:
+        with self.commits.get_lock():
+            self.commits.value = seq + 1
+
+
+def _worker(url: str, loader: _Loader, tasks: Any, results: Any, order: _InOrder) -> None:
+    """One process of a parallel import: prepares the batches it takes and commits
+    each in file order (:class:`_InOrder`)."""
     from complaintdesk.db.engine import make_engine, make_sessionmaker
 
     engine = make_engine(url)
@@ -714,17 +769,13 @@ def _worker(url: str, loader: _Loader, tasks: Any, results: Any, turn: Any, fail
             seq, rows = task
             try:
                 prepared = loader.prepare(factory, rows, None)
-                while turn.value != seq:
-                    if failed.value:
-                        return
-                    time.sleep(0.002)
-                done = loader.commit(factory, prepared)
+                done = loader.commit(factory, prepared, order, seq)
+            except _Abandoned:
+                return
             except BaseException as exc:
-                failed.value = 1
+                order.failed.value = 1
                 results.put((seq, f"{type(exc).__name__}: {exc}"))
                 raise
-            with turn.get_lock():
-                turn.value += 1
             results.put((seq, done))
     finally:
         engine.dispose()
@@ -743,9 +794,10 @@ def _parallel(
     context = multiprocessing.get_context("spawn")
     tasks = context.Queue(maxsize=processes * 2)  # bounded: memory stays constant
     results = context.Queue()
-    turn, failed = context.Value("q", 0), context.Value("b", 0)
+    failed = context.Value("b", 0)
+    order = _InOrder(context.Value("q", 0), context.Value("q", 0), failed)
     workers = [
-        context.Process(target=_worker, args=(url, loader, tasks, results, turn, failed))
+        context.Process(target=_worker, args=(url, loader, tasks, results, order))
         for _ in range(processes)
     ]
     for worker in workers:
