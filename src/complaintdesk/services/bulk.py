@@ -175,17 +175,18 @@ class IdAllocator:
         """One id per moment, in order; moments may repeat."""
         if not moments:
             return []
-        ms_list = [ms_of(m) for m in moments]
+        ms_list = _ms_list(list(moments))
         wanted = Counter(ms_list)
         base = self._bases(sorted(wanted))
         for ms, count in wanted.items():
             if base[ms] + count > BULK_SLOT_LIMIT:
                 raise ValueError(f"more than {BULK_SLOT_LIMIT} rows in one millisecond")
+        low = bulk_id(0, 0, self.slot)  # the slot's bits: bulk_id(ms, seq) is ms << 22 | low | seq
         ids = []
         for ms in ms_list:
             seq = base[ms]
             base[ms] = seq + 1
-            ids.append(bulk_id(ms, seq, self.slot))
+            ids.append((ms << LOW_BITS) | low | seq)
         return ids
 
     def _bases(self, ms_sorted: list[int]) -> dict[int, int]:
