@@ -21,6 +21,7 @@ import argparse
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,18 +217,23 @@ class _Step:
     score: int = field(compare=False, default=5)
 
 
+def _adder(steps: list[_Step]) -> Callable[..., None]:
+    """``add(at, complaint, action, score=5)``: a step appended to ``steps``, numbered in
+    the order made (so that steps at the same moment keep that order)."""
+
+    def add(at: datetime, i: int, action: str, score: int = 5) -> None:
+        steps.append(_Step(at, len(steps) + 1, i, action, score))
+
+    return add
+
+
 def _plan_steps(rng: random.Random, n: int, start: datetime, days: float) -> list[_Step]:
     """Each complaint's steps at realistic distances (minutes to days), the arrivals
     spread evenly over ``days``; the way the demo walks one (dispatch, start, a
     follow-up for 40 %, resolve, return visit, close; 3 % withdrawn; 13 % of visits
     unsatisfied: resolved again and visited again)."""
     steps: list[_Step] = []
-    seq = 0
-
-    def add(at: datetime, i: int, action: str, score: int = 5) -> None:
-        nonlocal seq
-        seq += 1
-        steps.append(_Step(at, seq, i, action, score))
+    add = _adder(steps)
 
     for i in range(n):
         t = start + timedelta(days=days * i / n)
@@ -285,12 +291,7 @@ def _plan_steps_sla(
     from complaintdesk.domain.taxonomy import Urgency
 
     steps: list[_Step] = []
-    seq = 0
-
-    def add(at: datetime, i: int, action: str, score: int = 5) -> None:
-        nonlocal seq
-        seq += 1
-        steps.append(_Step(at, seq, i, action, score))
+    add = _adder(steps)
 
     for i in range(n):
         received = start + timedelta(days=days * i / n)
