@@ -69,6 +69,32 @@ def test_maintenance_makes_months_ahead_once(pg: Session) -> None:
     assert bound == f"FOR VALUES FROM ('{low}') TO ('{high}')"
 
 
+@pytest.mark.parametrize(
+    ("moment", "month"),
+    [
+        ("2025-06-01T03:00:00+08:00", "2025_05"),  # 2025-05-31T19:00Z
+        ("2025-05-31T22:00:00-05:00", "2025_06"),  # 2025-06-01T03:00Z
+    ],
+)
+def test_the_months_made_for_a_time_with_an_offset_are_its_utc_months(
+    pg: Session, moment: str, month: str
+) -> None:
+    """A loader gives ``ensure`` the times it read (an import keeps the file's offset):
+    the month made must be the one the time's ids fall in, its UTC month (review,
+    session 12: at +08:00 a month's first hours made nothing, and the batch's rows
+    went to the default partition)."""
+    connection = pg.connection()
+    at = datetime.fromisoformat(moment)
+    name = f"complaints_{month}"
+    assert connection.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is None
+    assert not partitions.all_made(connection, at, at)
+    made = partitions.ensure(connection, at, at)
+    assert name in made.created
+    assert partitions.month_start(at) == partitions.month_start(at.astimezone(UTC))
+    low, high = partitions.bounds(partitions.month_start(at))
+    assert low <= id_floor(at) < high
+
+
 def test_two_writers_reaching_a_missing_month_at_once_take_turns(
     loaded_db: tuple[Engine, int, int, int],
 ) -> None:

@@ -118,6 +118,11 @@ def _not_queueing(connection: Connection) -> Iterator[None]:
 
 
 def month_start(moment: datetime) -> datetime:
+    """The first instant of ``moment``'s month in UTC, the months the partitions hold
+    (their bounds are ids, made from UTC times): a time given with another offset is
+    first taken to UTC (``2025-06-01T03:00+08:00`` is in May); a naive one is UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
