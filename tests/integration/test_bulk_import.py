@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
+import signal
 import threading
 import time
 import tracemalloc
@@ -301,6 +303,56 @@ def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
         assert all(t.startswith("路灯不亮 ") for t in texts)
         run = session.scalars(select(ImportRun)).one()
         assert (run.last_line, run.imported, run.rejected) == (40, 38, 2)
+
+
+def test_a_parallel_import_whose_process_is_killed_stops_and_resumes(
+    fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed without a word (SIGKILL, the OOM killer) while the other waits
+    for its batch: the import stops with an error instead of waiting for ever (review,
+    session 12), and the next run loads what is left, each row once."""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("several import processes are for PostgreSQL")
+    factory = make_sessionmaker(fresh_engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    rows: list[dict[str, object]] = [{"text": f"电梯异响 {n}", "project": "P1"} for n in range(40)]
+    path = _jsonl(tmp_path / "killed.jsonl", rows)
+    commit = importer._Loader.commit
+
+    def killed_at_its_second_batch(self: importer._Loader, *args: object, **kw: object) -> object:
+        if kw.get("seq", args[3] if len(args) > 3 else 0) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return commit(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer._Loader, "commit", killed_at_its_second_batch)
+
+    def waited_too_long(*_: object) -> None:
+        raise TimeoutError("the import still waits for the killed process's batch")
+
+    previous = signal.signal(signal.SIGALRM, waited_too_long)
+    signal.alarm(120)
+    try:
+        with pytest.raises(RuntimeError, match="exit code -9"):
+            import_file(
+                factory, path, username="agent", project_code=None, company_code=company,
+                now=NOW, batch=4, processes=2,
+            )  # fmt: skip
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    monkeypatch.undo()
+    with factory() as session:
+        loaded = _count(session, Complaint)
+    assert loaded < 40
+    again = import_file(
+        factory, path, username="agent", project_code=None, company_code=company, now=NOW,
+        batch=4, processes=2,
+    )  # fmt: skip
+    assert again.imported == 40 - loaded
+    with factory() as session:
+        texts = list(session.scalars(select(Complaint.text)))
+        assert len(texts) == len(set(texts)) == 40
 
 
 def test_a_parallel_import_s_batches_write_side_by_side_and_commit_in_file_order(

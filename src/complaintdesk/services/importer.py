@@ -818,8 +818,13 @@ def _parallel(
             try:
                 _, done = results.get(timeout=0.5 if block else 0.0)
             except queue.Empty:
-                if failed.value or not any(w.is_alive() for w in workers):
-                    raise RuntimeError("an import process failed") from None
+                # A worker killed without raising (SIGKILL, the kernel's OOM killer)
+                # says nothing: its exit code does. The others would wait for its
+                # batch for ever; the finally below tells them to give up theirs.
+                dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+                if failed.value or dead or not any(w.is_alive() for w in workers):
+                    why = f" (exit code {dead[0]})" if dead else ""
+                    raise RuntimeError(f"an import process failed{why}") from None
                 if not block:
                     return
                 continue
