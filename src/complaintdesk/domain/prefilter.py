@@ -134,8 +134,9 @@ def _compile(need: Need) -> Callable[[str], bool]:
     """The test as one Python expression of ``in`` checks joined by ``or`` / ``and``
     (made from the literals' ``repr``: nothing but constants goes into the code). A
     chain of ``in`` runs as bytecode with no call per literal: measured on the bench's
-    generated complaints, 1.5-2.6 us a pattern against 4.7-16 us for the pattern's
-    own search (most texts match none; the rare text that passes runs both)."""
+    generated complaints, 1.7-3.0 us a pattern against 4.7-16 us for the pattern's
+    own search (most texts match none; the rare text that passes runs both;
+    docs/capacity.md, Bulk import, session 12)."""
     source = f"lambda text: {_expression(need)}"
     test: Callable[[str], bool] = eval(compile(source, "<prefilter>", "eval"), {})
     return test
