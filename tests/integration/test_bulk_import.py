@@ -48,6 +48,16 @@ def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
+def _pg_company(engine: Engine, reason: str) -> tuple[sessionmaker[Session], str]:
+    """For a PostgreSQL-only test (skipped on SQLite with ``reason``): the session
+    factory and the code of a company built by ``build_org``."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip(reason)
+    factory = make_sessionmaker(engine)
+    with unit_of_work(factory) as session:
+        return factory, build_org(session).company.code
+
+
 def _count(session: Session, model: type[object], *where: object) -> int:
     session.expire_all()
     query = select(func.count()).select_from(model)
@@ -282,11 +292,7 @@ def test_an_interrupted_import_resumes_without_loading_anything_twice(
 def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("several import processes are for PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "several import processes are for PostgreSQL")
     rows: list[dict[str, object]] = [{"text": f"路灯不亮 {n}", "project": "P1"} for n in range(40)]
     rows[5] = {"text": "路灯不亮", "project": "P404"}
     rows[33] = {"text": "", "project": "P1"}
@@ -311,11 +317,7 @@ def test_a_parallel_import_whose_process_is_killed_stops_and_resumes(
     """A worker killed without a word (SIGKILL, the OOM killer) while the other waits
     for its batch: the import stops with an error instead of waiting for ever (review,
     session 12), and the next run loads what is left, each row once."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("several import processes are for PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "several import processes are for PostgreSQL")
     rows: list[dict[str, object]] = [{"text": f"电梯异响 {n}", "project": "P1"} for n in range(40)]
     path = _jsonl(tmp_path / "killed.jsonl", rows)
     commit = importer._Loader.commit
@@ -584,11 +586,7 @@ def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
 def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     before = _indexes(fresh_engine)
     rows = _history_rows(40)
     rows[12] = {"text": "", "project": "P1"}  # line 13 is refused, in whichever run reads it
@@ -623,11 +621,7 @@ def test_a_deferred_import_used_meanwhile_makes_the_indexes_first_when_resumed(
 ) -> None:
     """Interrupted, then the database is used (an event written by a serving process):
     the resumed run makes the indexes before it loads, and loads with them."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     before = _indexes(fresh_engine)
     path = _jsonl(tmp_path / "used.jsonl", _history_rows(30))
 
@@ -654,11 +648,7 @@ def test_a_resumed_deferred_import_checks_only_the_events_made_since_it_began(
     events made since it began, not the whole table (review SHOULD: it scanned every
     month of the events, and at a go-live's size that is the whole history); it still
     loads nothing twice, and an event a server wrote meanwhile is still seen."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     path = _jsonl(tmp_path / "bounded.jsonl", _history_rows(40))
     _import_interrupted(factory, path, company, batch=10, after_line=20)
     with fresh_engine.connect() as connection:
@@ -717,11 +707,7 @@ def _relations(plan: object) -> Iterator[str]:
 def test_a_database_with_history_keeps_its_indexes_during_an_import(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     first = import_file(
         factory, _jsonl(tmp_path / "first.jsonl", _history_rows(5)), username="agent",
         project_code=None, company_code=company, now=NOW, indexes=Indexes.KEEP,
