@@ -651,8 +651,17 @@ def main() -> None:
         "so give two runs to compare the same --now)",
     )
     parser.add_argument("--prefix", default="cd_bench", help="the databases' name prefix")
+    parser.add_argument(
+        "--compact-kept",
+        default=None,
+        metavar="DATABASE",
+        help="only compact a copy of a database a live run kept (--keep), and measure it",
+    )
     args = parser.parse_args()
     _settings(args.pg)
+    if args.compact_kept:
+        _compact_kept(args)
+        return
     now = datetime.now(UTC) if args.now is None else args.now.astimezone(UTC)
     if args.rows > 0:
         _bench_generate(args, now)
@@ -716,12 +725,60 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
         _details(engine, args.live)
         # Once its month has settled, `complaintdesk db compact` packs the indexes that
         # the rows' rewrites left half empty (db/partitions.py: compact_month).
-        month = partitions.month_start(now - timedelta(days=args.days))
-        while month <= end:
-            partitions.compact_month(engine, month)
-            month = partitions.add_months(month, 1)
-        label = "live, purged, the months compacted (db compact)"
+        _compact_all(engine, partitions.month_start(now - timedelta(days=args.days)), end)
+        label = "live, purged, the months compacted (db compact --fold)"
         _print(label, _measure(engine), args.live, before)
+        _details(engine, args.live)
+    finally:
+        engine.dispose()
+        if args.keep:
+            print(f"kept database {name}")
+        else:
+            _drop(args.pg, name)
+
+
+def _compact_all(engine: Engine, first: datetime, last: datetime) -> None:
+    """`complaintdesk db compact --fold` of every month from ``first``'s to
+    ``last``'s: the indexes packed, and (since session 13) each closed complaint's
+    events folded into one row, the events partition rewritten (db/folding.py).
+    Prints what was folded."""
+    from complaintdesk.db import partitions
+
+    month = partitions.month_start(first)
+    while month <= last:
+        started = time.perf_counter()
+        report = partitions.compact_month(engine, month, fold=True)
+        seconds = time.perf_counter() - started
+        if report.folded or report.rewritten:
+            print(
+                f"  {report.month}: {report.folded:,} complaints' {report.folded_rows:,} "
+                f"event rows folded, one row each; rewritten {', '.join(report.rewritten)}; "
+                f"{seconds:.1f} s"
+            )
+        month = partitions.add_months(month, 1)
+
+
+def _compact_kept(args: argparse.Namespace) -> None:
+    """The compaction step alone, on a copy of a database an earlier run kept
+    (``--keep``): the same rows, compacted by this tree's `db compact` (the fold's
+    before and after from one live run, which takes most of an hour here)."""
+    from complaintdesk.db.ids import id_time
+
+    name = f"{args.prefix}_compacted_{os.getpid()}"
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{args.compact_kept}"')
+    engine = make_engine(f"{args.pg}/{name}")
+    upgrade(engine)  # this tree's migrations, if it has any the kept database lacks
+    try:
+        with engine.connect() as conn:
+            low, high, complaints = conn.execute(
+                text("SELECT min(id), max(id), count(*) FROM complaints")
+            ).one()
+        _print(f"{args.compact_kept} as kept", _measure(engine), complaints)
+        _compact_all(engine, id_time(low), id_time(high))
+        label = "the months compacted again by this tree (db compact --fold)"
+        _print(label, _measure(engine), complaints)
+        _details(engine, complaints)
     finally:
         engine.dispose()
         if args.keep:

@@ -104,10 +104,20 @@ def db_compact(
     force: Annotated[
         bool, typer.Option(help="compact a month that has not settled yet (wasted work)")
     ] = False,
+    fold: Annotated[
+        bool,
+        typer.Option(
+            help="also fold each closed complaint's events into one row and rewrite the "
+            "month's events partition (timeline reads wait for the rewrite: a quiet hour)"
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the indexes of a settled month of complaint history (PostgreSQL): the
-    entries its rows' rewrites left half-empty are packed as the bulk path's. Run it
-    once a month (cron), for the month that ended two months before."""
+    entries its rows' rewrites left half-empty are packed as the bulk path's. With
+    --fold, first fold the events of its closed complaints whose messages are past
+    retention into one row a complaint (both databases; db/folding.py), the events
+    partition then rewritten. Run it once a month (cron), for the month that ended two
+    months before."""
     from complaintdesk.db import partitions
 
     settled = partitions.settled_month(utcnow())
@@ -125,7 +135,7 @@ def db_compact(
                 f"month is {settled:%Y-%m} (--force to compact it anyway)",
                 param_hint="--month",
             )
-    report = partitions.compact_month(_runtime().engine, chosen)
+    report = partitions.compact_month(_runtime().engine, chosen, fold=fold)
     typer.echo(
         json.dumps(
             {
@@ -134,6 +144,9 @@ def db_compact(
                 "index_bytes_before": report.index_bytes_before,
                 "index_bytes_after": report.index_bytes_after,
                 "dropped_unfinished": report.dropped,
+                "folded_complaints": report.folded,
+                "folded_event_rows": report.folded_rows,
+                "rewritten": report.rewritten,
             }
         )
     )

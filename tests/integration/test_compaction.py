@@ -131,6 +131,9 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "index_bytes_before": 0,
         "index_bytes_after": 0,
         "dropped_unfinished": [],
+        "folded_complaints": 0,
+        "folded_event_rows": 0,
+        "rewritten": [],
     }
     assert refused.exit_code != 0 and "YYYY-MM" in refused.output
     assert unsettled.exit_code != 0 and "has not settled" in unsettled.output

@@ -395,6 +395,49 @@ def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Mainten
     return ensure(connection, id_time(low_id), id_time(high_id))
 
 
+REWRITE_LOCK_TIMEOUT = "2s"
+"""How long ``db compact`` waits for an events partition's lock to rewrite it (a
+long transaction reading the month): it then leaves the rewrite to the next run
+rather than queueing the month's reads behind it."""
+
+
+def rewrite_wanted(connection: Connection, name: str) -> bool:
+    """Whether the heap of ``name`` (an events partition) is over one and a half times
+    what its live rows take (and 64 KB): the room a fold left, this run's or an earlier
+    one's whose rewrite was busy or had to keep the deleted rows (a transaction older
+    than the fold still ran). A folded month's is about 1.05 times once rewritten,
+    about 2 before (docs/capacity.md, session 13). One read of the partition, small
+    once folded."""
+    size, rows = connection.execute(
+        text(
+            f"SELECT pg_relation_size(to_regclass(:n)), "
+            f"(SELECT COALESCE(sum(pg_column_size(t.*)), 0) FROM {name} AS t)"
+        ),
+        {"n": name},
+    ).one()
+    return int(size) > 1.5 * int(rows) + 65536
+
+
+def _rewrite(connection: Connection, name: str) -> bool:
+    """``VACUUM (FULL)`` of ``name`` if its lock comes in time, then ``ANALYZE``.
+    Rows deleted after the oldest transaction still running began (anywhere on the
+    server) are kept by the rewrite: then the next run rewrites again
+    (:func:`rewrite_wanted`)."""
+    connection.execute(
+        text("SELECT set_config('lock_timeout', :t, false)"), {"t": REWRITE_LOCK_TIMEOUT}
+    )
+    try:
+        connection.execute(text(f"VACUUM (FULL) {name}"))
+        connection.execute(text(f"ANALYZE {name}"))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return False
+        raise
+    finally:
+        connection.execute(text("RESET lock_timeout"))
+    return True
+
+
 SETTLED_MONTHS = 2
 """A month is settled this many months after it ends: its complaints are closed (a
 complaint lives days to weeks), so its rows are no longer rewritten."""
@@ -408,6 +451,15 @@ class Compaction:
     tables: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     """Invalid copies an interrupted rebuild had left (see :func:`compact_month`)."""
+    folded: int = 0
+    """Complaints whose events were folded into one row (``db/folding.py``)."""
+    folded_rows: int = 0
+    """The event rows those complaints had before."""
+    rewritten: list[str] = field(default_factory=list)
+    """Partitions rewritten whole (``VACUUM FULL``) to give the folded rows' room back."""
+    busy: list[str] = field(default_factory=list)
+    """Partitions whose rewrite waited over :data:`REWRITE_LOCK_TIMEOUT` for its lock:
+    vacuumed and reindexed instead, rewritten by the next run."""
 
 
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
@@ -416,7 +468,7 @@ def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
     return add_months(month_start(now), -settled - 1)
 
 
-def compact_month(engine: Engine, month: datetime) -> Compaction:
+def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Compaction:
     """Rebuild the indexes of ``month``'s partitions once its rows have settled.
 
     A complaint made through the services is written about eight times; the updates
@@ -436,10 +488,30 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
     other maintenance of the same table waits for; making a new month waits for it too,
     so that is given up after :data:`MAKE_LOCK_TIMEOUT` rather than queueing every
     read of the table behind it: :func:`_not_queueing`). A rebuild that was interrupted
-    leaves invalid copies of indexes; the next run drops them first. Heaps are not rewritten (that
-    would lock the month against reads: ``VACUUM FULL``); their free space stays for
-    late updates. Does nothing on SQLite or for a month without partitions."""
+    leaves invalid copies of indexes; the next run drops them first. Heaps are not
+    rewritten (that would lock the month against reads: ``VACUUM FULL``); their free
+    space stays for late updates.
+
+    With ``fold`` (``db compact --fold``), first the events of the month's closed
+    complaints are folded, one row a complaint (``db/folding.py``, both databases):
+    that leaves the month's events partition nearly empty (its rows scattered over
+    every page, so a plain vacuum gives no page back), and it is rewritten whole,
+    ``VACUUM (FULL)``, when its lock comes within :data:`REWRITE_LOCK_TIMEOUT` (else
+    vacuumed and reindexed as the others, and rewritten by the next run). The rewrite
+    holds the partition's ACCESS EXCLUSIVE lock while it copies what is left, and
+    every timeline read waits for it, of any month: the reads run generic plans,
+    which lock every partition before pruning (PostgreSQL 15). Hence not by default:
+    run it in a quiet hour (docs/operations.md; the time measured in docs/capacity.md,
+    "Bytes per complaint", session 13). The next month's events partition holds some
+    of these complaints' later events: they are deleted there, and its own
+    compaction rewrites it. Nothing else on SQLite or for a month without
+    partitions."""
+    from complaintdesk.db import folding
+
     report = Compaction(month=f"{month.year:04d}-{month.month:02d}")
+    if fold:
+        folded = folding.fold(engine, *bounds(month))
+        report.folded, report.folded_rows = folded.complaints, folded.rows_before
     if engine.dialect.name != "postgresql":
         return report
     with engine.connect() as connection:
@@ -452,6 +524,18 @@ def compact_month(engine: Engine, month: datetime) -> Compaction:
                 connection.scalar(text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}) or 0
             )
             report.dropped += online.drop_unfinished_rebuilds(connection, name)
+            if table == "events" and fold and rewrite_wanted(connection, name):
+                if _rewrite(connection, name):
+                    report.rewritten.append(name)
+                    report.index_bytes_after += int(
+                        connection.scalar(
+                            text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}
+                        )
+                        or 0
+                    )
+                    report.tables.append(name)
+                    continue
+                report.busy.append(name)
             connection.execute(text(f"VACUUM (ANALYZE) {name}"))
             connection.execute(text(f"REINDEX TABLE CONCURRENTLY {name}"))
             report.index_bytes_after += int(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from complaintdesk.db import folding
 from complaintdesk.db.models import Complaint, Event, LabelCorrection
 from complaintdesk.domain.taxonomy import LABELS, labels_of
 
@@ -34,11 +35,14 @@ def corrected_examples(session: Session, *, limit: int | None = None) -> list[di
     texts = {complaint_id: text for complaint_id, text in rows}
     labels: dict[int, dict[str, str]] = {}
     received = session.execute(
-        select(Event.complaint_id, Event.data).where(
-            Event.complaint_id.in_(ids), Event.kind == "received"
+        select(Event.complaint_id, Event.kind, Event.id, Event.at, Event.data).where(
+            Event.complaint_id.in_(ids), Event.kind.in_(("received", folding.FOLDED))
         )
     )
-    for complaint_id, data in received:
+    # A settled complaint's received event may be folded with its others (db compact).
+    for complaint_id, data in folding.folded_received(
+        (c, k, i, a, d) for c, k, i, a, d in received
+    ).items():
         # Stored as one string since 7 December 2026, as an object before (labels_of).
         labels[complaint_id] = labels_of((data or {}).get("labels"))
     corrections = session.execute(

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from complaintdesk.db import folding
 from complaintdesk.db.engine import GENERIC_PLANS, transaction_plans
 from complaintdesk.db.ids import LOW_BITS, id_floor
 from complaintdesk.db.models import (
@@ -595,7 +596,7 @@ def timeline(session: Session, complaint: Complaint) -> list[Event]:
     the bulk path's closings with no step before them), worked out from the kinds for
     the others (``status_changes``). They are set as loaded values, not changes:
     nothing is written back."""
-    events = _history(session, Event, complaint)
+    events = stored_events(session, complaint)
     changes = status_changes((e.kind, e.field, e.old, e.new) for e in events)
     for event, (field, old, new) in zip(events, changes, strict=True):
         if event.field is None and field is not None:
@@ -603,6 +604,12 @@ def timeline(session: Session, complaint: Complaint) -> list[Event]:
             set_committed_value(event, "old", old)
             set_committed_value(event, "new", new)
     return events
+
+
+def stored_events(session: Session, complaint: Complaint) -> list[Event]:
+    """The complaint's events as written, in order: its rows, with those folded into
+    one row once its month settled (``db compact``, ``db/folding.py``) unfolded."""
+    return folding.expand(_history(session, Event, complaint))
 
 
 def follow_ups(session: Session, complaint: Complaint) -> list[FollowUp]:

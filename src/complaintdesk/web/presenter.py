@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from complaintdesk.db.models import Complaint, Event, Project, ShownComplaint, Staff
+from complaintdesk.db.models import Complaint, Project, ShownComplaint, Staff
 from complaintdesk.domain.lifecycle import Outcome, Status, allowed_actions, status_name
 from complaintdesk.domain.permissions import ActorView, available_actions
 from complaintdesk.domain.permissions import ComplaintView as PermissionView
@@ -324,9 +324,7 @@ def owner_steps(session: Session, complaint: Complaint, lang: str) -> list[Owner
     }
     steps = []
     told_late = False
-    for event in session.scalars(
-        select(Event).where(Event.complaint_id == complaint.id).order_by(Event.id)
-    ):
+    for event in queries.stored_events(session, complaint):
         data = event.data or {}
         key: str | None = None
         values: dict[str, object] = {}
