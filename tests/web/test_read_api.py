@@ -310,3 +310,37 @@ def test_the_withdrawn_list_and_the_overdue_list_answer_each_viewer_its_own(
     assert sorted(c["id"] for c in late["items"]) == sorted(ids[3:])  # withdrawn are not
     for outsider in (acme.outsider, acme.cleaner_other_project):
         assert api.as_(outsider).get(path).status_code == 404, outsider.username
+
+
+def test_a_folded_complaints_events_answer_as_before(api: Api, acme: Org, session: Session) -> None:
+    """Once ``db compact --fold`` wrote a settled complaint's events as one row
+    (db/folding.py), the API answers the same events, field for field."""
+    from sqlalchemy import delete
+
+    from complaintdesk.db import folding, partitions
+    from complaintdesk.db.ids import id_time
+    from complaintdesk.db.models import Complaint, Outbox
+    from complaintdesk.services import closing
+    from complaintdesk.services.common import record_event
+
+    cid = _post(api, acme, "楼道灯坏了")
+    complaint = session.get_one(Complaint, int(cid))
+    at = complaint.received_at
+    record_event(session, complaint, acme.agent, "follow_up", at + timedelta(minutes=3),
+                 data={"note": "已联系业主"})  # fmt: skip
+    closing.withdraw(session, acme.agent, complaint, at + timedelta(minutes=9), reason="修好了")
+    session.execute(delete(Outbox).where(Outbox.complaint_id == complaint.id))  # past retention
+    session.commit()
+    before = api.as_(acme.agent).get(f"/api/v1/complaints/{cid}/events")
+    assert before.status_code == 200, before.text
+    assert [e["kind"] for e in before.json()] == ["received", "follow_up", "withdraw"]
+
+    low, high = partitions.bounds(partitions.month_start(id_time(complaint.id)))
+    assert folding.fold(session.connection(), low, high).complaints == 1
+    session.commit()
+    kinds = session.scalars(select(Event.kind).where(Event.complaint_id == complaint.id))
+    assert sorted(kinds) == [folding.FOLDED, "withdraw"]
+
+    after = api.as_(acme.agent).get(f"/api/v1/complaints/{cid}/events")
+    assert after.status_code == 200, after.text
+    assert after.json() == before.json()
