@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -772,6 +773,113 @@ def test_two_runs_restoring_the_deferred_indexes_at_once_make_each_once(
         assert bulk.deferred_count(session) == 0
         invalid = session.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
     assert invalid == 0
+
+
+def test_the_clash_keys_predict_the_names_postgresql_gives_the_partitions_indexes(
+    databases: Databases,
+) -> None:
+    """The groups that :func:`bulk.restore_indexes` builds side by side come from the
+    names PostgreSQL chooses for each partition's index: every restored index of a
+    partitioned table has, on each of its partitions, an index named from the columns
+    part :func:`bulk._column_names` reads (``complaints_2026_12_company_id_id_idx``, or
+    the same with a number); the two indexes over the company's columns share a key,
+    the complaints' other indexes do not, and the outbox's each have their own."""
+    engine = databases.new("postgresql")
+    factory = make_sessionmaker(engine)
+    dropped = bulk.defer_if_empty(factory)
+    assert dropped
+    with factory() as session:
+        noted = [
+            (name, table, definition)
+            for name, table, definition in session.execute(
+                text("SELECT name, tablename, definition FROM bulk_deferred_indexes")
+            )
+        ]
+        columns = bulk._column_names(session, [n for n in noted if n[1] != "outbox"])
+        assert session.scalar(text("SELECT count(*) FROM pg_class WHERE relname ~ 'probe'")) == 0
+    assert columns["ix_complaints_search"] == "project_id_to_tsvector"
+    bulk.restore_indexes(factory, workers=2)
+    keys = {
+        name: bulk._clash_key(table, name, table != "outbox", columns.get(name), 18)
+        for name, table, _ in noted
+    }
+    assert keys["ix_complaints_company"] == keys["ix_complaints_closed_company"]
+    complaints = [n for n in keys if n.startswith("ix_complaints_")]
+    assert len(complaints) == 19 and len({keys[n] for n in complaints}) == 15
+    assert keys["ix_outbox_due"] != keys["ix_outbox_complaint"]
+    checked = 0
+    with engine.connect() as conn:
+        for name, _, _ in noted:
+            children = conn.execute(
+                text(
+                    "SELECT p.relname, c.relname FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_index x ON x.indexrelid = c.oid "
+                    "JOIN pg_class p ON p.oid = x.indrelid WHERE i.inhparent = to_regclass(:n)"
+                ),
+                {"n": name},
+            ).all()
+            for partition, child in children:
+                assert re.fullmatch(rf"{partition}_{columns[name]}_idx\d*", child), (name, child)
+                checked += 1
+    assert checked >= 19 * 4  # the complaints' at least, on each of their months
+
+
+def test_a_restore_builds_beside_a_held_group_and_an_interrupted_build_resumes(
+    databases: Databases,
+) -> None:
+    """The complaints' indexes are made on two connections at once, one group per
+    clash key: while another run holds the search index's key, every other index is
+    made (before, one table's indexes were one group, so the search index's wait held
+    back all 19). That build, interrupted (its connection ended while it waits), keeps
+    its note; the next restore makes it."""
+    engine = databases.new("postgresql")
+    factory = make_sessionmaker(engine)
+    before = _indexes(engine)
+    dropped = bulk.defer_if_empty(factory)
+    assert dropped and "ix_complaints_search" in dropped
+    errors: list[BaseException] = []
+    with engine.connect() as holder:
+        holder.execute(
+            text("SELECT pg_advisory_lock(CAST(:k AS integer), hashtext(:t))"),
+            {"k": bulk._RESTORE_LOCK, "t": "complaints:project_id_to_tsvector"},
+        )
+
+        def run() -> None:
+            try:
+                bulk.restore_indexes(factory, workers=2)
+            except BaseException as exc:  # the test reports it
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        waiting: list[str] = []
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                waiting = list(conn.scalars(text("SELECT name FROM bulk_deferred_indexes")))
+                blocked = conn.scalar(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                        "AND datname = current_database()"
+                    )
+                )
+            if waiting == ["ix_complaints_search"] and blocked:
+                break
+            time.sleep(0.1)
+        assert waiting == ["ix_complaints_search"]  # all the others made meanwhile
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": blocked})
+        thread.join(60)
+        holder.execute(text("SELECT pg_advisory_unlock_all()"))
+        holder.commit()
+    assert not thread.is_alive() and len(errors) == 1  # the interrupted build's
+    assert "ix_complaints_search" not in _indexes(engine)
+    with factory() as session:
+        assert bulk.deferred_count(session) == 1  # its note kept
+    assert bulk.restore_indexes(factory, workers=2) == ["ix_complaints_search"]
+    assert _indexes(engine) == before
+    with factory() as session:
+        assert bulk.deferred_count(session) == 0
 
 
 # --- a month's partition busy (its locks held: db compact, a VACUUM) ------------------

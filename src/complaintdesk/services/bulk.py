@@ -756,59 +756,143 @@ def deferred_state(session: Session) -> str:
 def finish_deferred(factory: sessionmaker[Session], workers: int = 2) -> float:
     """After a load that deferred its indexes: make them (:func:`restore_indexes`, up
     to ``workers`` at a time), then ``ANALYZE`` the tables it filled (the planner's
-    statistics). Returns the seconds it took."""
+    statistics; after the indexes, whose expressions it reads too), also up to
+    ``workers`` tables at a time, the complaints first. Returns the seconds it took."""
     started = time.monotonic()
     restore_indexes(factory, workers=workers)
-    with unit_of_work(factory) as session:
-        for table in DEFERRABLE:
-            if has_table(session, table):
-                session.execute(text(f"ANALYZE {table}"))
+    with factory() as session:
+        tables = [t for t in DEFERRABLE if has_table(session, t)]
+        if isinstance(session.get_bind(), Connection):
+            workers = 1  # the factory's sessions share one connection
+
+    def analyze(table: str) -> None:
+        with unit_of_work(factory) as session:
+            session.execute(text(f"ANALYZE {table}"))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(analyze, tables))
     return time.monotonic() - started
 
 
 _RESTORE_LOCK = 0x0C0D_B1D0
-"""The first key of the advisory locks that put one table's index builds one at a time
-across the runs restoring them (the second: the table name's hash)."""
+"""The first key of the advisory locks that put the index builds whose partitions'
+indexes could take the same names one at a time across the runs restoring them (the
+second: the hash of :func:`_clash_key`)."""
+
+_NAME_KEPT = 29
+"""Characters of an index's columns part that every name PostgreSQL makes for it on a
+partition keeps, when the partition's name has at most as many: ``makeObjectName``
+fits ``<partition>_<columns>_idx`` into 63 characters by shortening the longer part
+first, so neither falls below (63 - 5) / 2."""
+
+
+def _column_names(session: Session, noted: list[tuple[str, str, str]]) -> dict[str, str]:
+    """For each noted index (name, table, definition) of a partitioned table, the part
+    of the names PostgreSQL gives its partitions' indexes after the partition's name:
+    the index's own columns' names joined by ``_`` (a column's name, a function's for
+    an expression that calls one, ``expr`` for another, a name met before with a
+    number: ``ChooseIndexColumnNames``). Read from PostgreSQL itself: each made on its
+    parent alone (``ON ONLY``: no partition built, nothing read), its columns read, the
+    whole rolled back."""
+    names: dict[str, str] = {}
+    try:
+        for n, (name, _, definition) in enumerate(noted):
+            probe = f"cd_restore_probe_{n}"
+            made, count = re.subn(
+                r"^CREATE INDEX IF NOT EXISTS \S+ ON (?:ONLY )?",
+                f"CREATE INDEX {probe} ON ONLY ",
+                definition,
+            )
+            if not count:
+                continue
+            session.execute(text(made))
+            names[name] = "_".join(
+                session.scalars(
+                    text(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:p) "
+                        "ORDER BY attnum"
+                    ),
+                    {"p": probe},
+                )
+            )
+    finally:
+        session.rollback()
+    return names
+
+
+def _clash_key(
+    table: str, name: str, partitioned: bool, columns: str | None, longest_partition: int
+) -> str:
+    """Builds with the same key must not run at once: PostgreSQL names each partition's
+    index ``<partition>_<columns>_idx`` (``columns`` from :func:`_column_names`), sees
+    only committed names when it checks that a name is free, and two builds at once
+    that choose the same name fail (a UniqueViolation on ``pg_class``): two indexes
+    over the same columns of one table (``ix_complaints_company`` and
+    ``ix_complaints_closed_company``). Builds with different keys never choose the same
+    name: their columns parts differ in the first :data:`_NAME_KEPT` characters, which
+    every such name keeps while the table's partitions' names are no longer
+    (``complaints_2025_05``: 18); a table with longer ones has one key (its builds one
+    at a time; so has one whose columns are unknown). An index of a table that is not
+    partitioned has its own key (it makes no other index)."""
+    if not partitioned:
+        return f"{table}.{name}"
+    if columns is None or longest_partition > _NAME_KEPT:
+        return table
+    return f"{table}:{columns[:_NAME_KEPT]}"
 
 
 def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[str]:
     """Make the indexes :func:`defer_indexes` noted (one transaction each, so an
-    interruption keeps those already made), then forget them. Up to ``workers``
-    tables at a time, each in its own connection (a build uses one core, and
-    PostgreSQL's parallel maintenance workers help only the btrees, not the search
-    index); one table's indexes one after another, never at once: PostgreSQL names
-    a partitioned index's partitions after their columns, and two builds of indexes
-    over the same columns at once (``ix_complaints_company`` and the closed one)
-    would both take the same name. Another run restoring at the same time (two imports
-    ending together) shares the work: each index is made once, by whichever run claims
-    its note. Does nothing when none are noted (and on SQLite). Returns the indexes
-    this run made."""
+    interruption keeps those already made), then forget them. Up to ``workers`` at a
+    time, each in its own connection (a build uses one core, and PostgreSQL's parallel
+    maintenance workers help only the btrees, not the search index, and not at all
+    below a partition's ``min_parallel_table_scan_size``): those whose partitions'
+    indexes could take the same names (:func:`_clash_key`) one after another, in one
+    group, never at once; the groups side by side, the dearest first (the table's
+    size, times the group's indexes, times four for one not a B-tree: the search
+    index's GIN computes ``to_tsvector`` for each row). Another run restoring at the
+    same time (two imports ending together) shares the work: each index is made once,
+    by whichever run claims its note, and builds with the same key run one at a time
+    across both runs. Does nothing when none are noted (and on SQLite). Returns the
+    indexes this run made."""
     with factory() as session:
         if _dialect(session) != "postgresql" or not session.scalar(
             text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
         ):
             return []
         pending = session.execute(
-            text(f"SELECT name, tablename, definition FROM {_DEFERRED} ORDER BY name")
-        )
-        by_table: dict[str, list[tuple[str, str, str]]] = {}
-        for name, table, definition in pending:
-            by_table.setdefault(table, []).append((table, name, definition))
+            text(
+                "SELECT d.name, d.tablename, d.definition, "
+                "(SELECT max(length(c.relname)) FROM pg_inherits i JOIN pg_class c "
+                " ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(d.tablename)), "
+                "(SELECT coalesce(sum(pg_relation_size(p.relid)), 0) "
+                " FROM pg_partition_tree(to_regclass(d.tablename)) p), "
+                "(SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass(d.tablename)) "
+                f"FROM {_DEFERRED} d ORDER BY d.name"
+            )
+        ).all()
+        columns = _column_names(session, [(r[0], r[1], r[2]) for r in pending if r[5]])
+        groups: dict[str, list[tuple[str, str, str]]] = {}
+        cost: Counter[str] = Counter()
+        for name, table, definition, longest, size, partitioned in pending:
+            key = _clash_key(table, name, bool(partitioned), columns.get(name), longest or 0)
+            groups.setdefault(key, []).append((key, name, definition))
+            cost[key] += (1 + int(size or 0)) * (1 if " USING btree " in definition else 4)
         if isinstance(session.get_bind(), Connection):
             workers = 1  # the factory's sessions share one connection: one at a time
 
     def make(indexes: list[tuple[str, str, str]]) -> list[str]:
         made = []
-        for table, name, definition in indexes:
+        for key, name, definition in indexes:
             with unit_of_work(factory) as session:
                 # Two runs may restore at once (two imports into empty tables each end
-                # by restoring): one table's builds one at a time across them (the
+                # by restoring): builds with one key one at a time across them (the
                 # names of a partitioned index's partitions, above), and each index
                 # claimed by the run that removes its note, in the build's transaction;
                 # the other finds no note once that commits, and skips it.
                 session.execute(
                     text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), hashtext(:t))"),
-                    {"k": _RESTORE_LOCK, "t": table},
+                    {"k": _RESTORE_LOCK, "t": key},
                 )
                 claimed = session.scalar(
                     text(f"DELETE FROM {_DEFERRED} WHERE name = :n RETURNING name"), {"n": name}
@@ -819,11 +903,11 @@ def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[st
                 made.append(name)
         return made
 
-    groups = sorted(by_table.values(), key=len, reverse=True)  # the longest first
+    ordered = [groups[key] for key, _ in cost.most_common()]  # the dearest first
     if workers <= 1:
-        return [name for group in groups for name in make(group)]
+        return [name for group in ordered for name in make(group)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [name for made in pool.map(make, groups) for name in made]
+        return [name for made in pool.map(make, ordered) for name in made]
 
 
 def dumps(value: Any) -> str:
