@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -463,6 +464,120 @@ def test_batches_written_at_the_same_time_take_different_slots(fresh_engine: Eng
     assert slots[0] != slots[1]
     assert len(set(made[0]) | set(made[1])) == 6
     assert {id_time(i) for ids_ in made for i in ids_} == {instant}
+
+
+def _slot(id_: int) -> int:
+    """The bulk slot an id was taken in."""
+    return (id_ & (bulk.RESERVED_NUMBERS - 1)) // bulk.BULK_SLOT_LIMIT
+
+
+def test_an_import_into_empty_tables_holds_a_slot_and_reads_no_ids(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    """A go-live import (empty history tables) holds one slot of the bulk
+    ids for its whole run and takes its numbers there by batch: no statement reads
+    ids (before: a probe a table a batch, and a max() a millisecond once the period
+    had rows). Another import at the same instant, started while it runs (into tables
+    that have rows by then), takes another slot and reads the next free numbers, as
+    any loader did; every id unique, at that instant."""
+    factory, company = _pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
+    instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+
+    def rows(prefix: str, n: int) -> list[dict[str, object]]:
+        return [
+            {"text": f"{prefix} {i}", "project": "P1", "received_at": instant.isoformat(),
+             "status": "closed", **LABELS}
+            for i in range(n)
+        ]  # fmt: skip
+
+    probes: list[str] = []
+    beside: list[importer.ImportReport] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, _parameters: object,
+             _context: object, _many: bool) -> None:  # fmt: skip
+        if "id BETWEEN" in statement and not inside:
+            probes.append(statement)
+
+    inside: list[bool] = []  # while the other import runs
+
+    def meanwhile(last_line: int) -> None:
+        if last_line == 100:  # the run's first batch is in
+            inside.append(True)
+            beside.append(
+                import_file(
+                    factory,
+                    _jsonl(tmp_path / "beside.jsonl", rows("电梯坏了", 50)),
+                    username="agent",
+                    project_code=None,
+                    company_code=company,
+                    now=NOW,
+                )
+            )
+            inside.clear()
+
+    event.listen(fresh_engine, "before_cursor_execute", seen)
+    try:
+        run = import_file(
+            factory, _jsonl(tmp_path / "golive.jsonl", rows("楼道灯坏了", 300)),
+            username="agent", project_code=None, company_code=company, now=NOW, batch=100,
+            after_batch=meanwhile,
+        )  # fmt: skip
+    finally:
+        event.remove(fresh_engine, "before_cursor_execute", seen)
+    assert (run.imported, run.reserved_ids) == (300, True)
+    assert (beside[0].imported, beside[0].reserved_ids) == (50, False)
+    assert probes == []
+    with factory() as session:
+        found = session.execute(select(Complaint.id, Complaint.text)).all()
+        events = list(session.scalars(select(Event.id)))
+    assert len(found) == len({i for i, _ in found}) == 350
+    assert len(events) == len(set(events)) == 700  # received and closed
+    run_slots = {_slot(i) for i, t in found if t.startswith("楼道灯坏了")}
+    beside_slots = {_slot(i) for i, t in found if t.startswith("电梯坏了")}
+    assert run_slots == {7} and run_slots.isdisjoint(beside_slots)  # slots 7 … 1 tried
+    assert {id_time(i) for i, _ in found} == {instant}
+    # Loaded again at that instant later (the tables have rows): the next free numbers.
+    again = import_file(
+        factory, _jsonl(tmp_path / "later.jsonl", rows("水压低", 30)), username="agent",
+        project_code=None, company_code=company, now=NOW,
+    )  # fmt: skip
+    assert (again.imported, again.reserved_ids) == (30, False)
+    with factory() as session:
+        assert _count(session, Complaint) == 380
+
+
+def test_a_run_whose_own_numbers_are_used_up_reads_the_free_ones(
+    fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that holds a slot takes its numbers by batch; when they are used up (here
+    after the first batch: a file whose every batch has many rows at one instant uses
+    them faster) its next batches take a slot each and read the next free numbers, as
+    before, and the run loads every row once. In two processes: the count of numbers
+    taken is the run's, shared."""
+    factory, company = _pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
+    instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    taken = bulk.Numbers.take
+
+    def once(self: bulk.Numbers, width: int) -> int:
+        if self.counter.value:
+            raise bulk.NumbersUsedUp("used up")
+        return taken(self, width)
+
+    monkeypatch.setattr(bulk.Numbers, "take", once)
+    rows = [
+        {"text": f"楼道灯坏了 {i}", "project": "P1", "received_at": instant.isoformat(), **LABELS}
+        for i in range(250)
+    ]
+    report = import_file(
+        factory, _jsonl(tmp_path / "one.jsonl", rows), username="agent", project_code=None,
+        company_code=company, now=NOW, batch=100, processes=2,
+    )  # fmt: skip
+    assert (report.imported, report.reserved_ids) == (250, True)
+    with factory() as session:
+        ids = list(session.scalars(select(Complaint.id).order_by(Complaint.id)))
+    assert len(ids) == len(set(ids)) == 250
+    slots = Counter(_slot(i) for i in ids)
+    assert slots[7] == 100 and sum(slots.values()) == 250  # one batch in the run's slot
 
 
 # --- indexes made after the load (an empty PostgreSQL database) -----------------------

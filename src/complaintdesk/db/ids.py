@@ -18,7 +18,9 @@ Node numbers keep processes apart, so that two processes never make the same id:
   written (a transaction-scoped lock) and takes the next free numbers of each
   millisecond in that slot from the database itself (the largest id already stored
   there), so batches written at the same time, or the same period loaded twice,
-  never clash.
+  never clash. A run into empty tables holds its slot (``import``) or all eight
+  (``generate``) for its whole length and reads nothing (``services.bulk``:
+  ``own_bulk_slot``, ``own_bulk_ids``).
 
 Within one process a sequence runs per millisecond, for ids stamped with the present
 and with another moment alike; 4,096 ids in one millisecond borrow the next one.

@@ -13,7 +13,8 @@ binary ``COPY`` a table on PostgreSQL, an ``executemany`` a table on SQLite.
 Ids come from the bulk loaders' node range (:func:`complaintdesk.db.ids.bulk_id`):
 for each millisecond of the batch the next free numbers are read from the table
 itself, under a lock that one loader holds at a time, so loading the same period
-twice, or from two processes, never makes the same id.
+twice, or from two processes, never makes the same id. A run into empty tables holds
+its slot for its whole length instead and reads nothing (:func:`own_bulk_slot`).
 """
 
 from __future__ import annotations
@@ -230,22 +231,28 @@ RESERVED_NUMBERS = BULK_SLOTS * BULK_SLOT_LIMIT
 """Bulk ids of one millisecond (slots and sequences as one number): 2,097,152."""
 
 
-class Numbers:
-    """The bulk numbers a run over empty tables (:func:`own_bulk_ids`) has handed out:
-    each batch takes the next ``width`` numbers of every millisecond, ``width`` being
-    the most rows of one millisecond it has in one table. Shared by the run's
-    processes (``counter``: a ``multiprocessing`` Value of type ``q``)."""
+class NumbersUsedUp(ValueError):
+    """A run's :class:`Numbers` has none left for a batch."""
 
-    def __init__(self, counter: Any) -> None:
-        self.counter = counter
+
+class Numbers:
+    """The bulk numbers a run over empty tables (:func:`own_bulk_ids`, or one slot:
+    :func:`own_bulk_slot`) has handed out: each batch takes the next ``width`` numbers
+    of every millisecond, ``width`` being the most rows of one millisecond it has in
+    one table. Shared by the run's processes (``counter``: a ``multiprocessing`` Value
+    of type ``q``). ``first`` and ``limit``: the run's numbers are ``first`` …
+    ``first + limit - 1`` of each millisecond (all of them, or one slot's)."""
+
+    def __init__(self, counter: Any, first: int = 0, limit: int = RESERVED_NUMBERS) -> None:
+        self.counter, self.first, self.limit = counter, first, limit
 
     def take(self, width: int) -> int:
         with self.counter.get_lock():
-            first = int(self.counter.value)
-            if first + width > RESERVED_NUMBERS:
-                raise ValueError("the run has used every bulk id of a millisecond")
-            self.counter.value = first + width
-        return first
+            used = int(self.counter.value)
+            if used + width > self.limit:
+                raise NumbersUsedUp("the run has used every bulk id of a millisecond")
+            self.counter.value = used + width
+        return self.first + used
 
 
 HISTORY_TABLES = ("complaints", "events", "follow_ups", "visits")
@@ -283,6 +290,50 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
             if not empty:  # the run's batches take slots one by one, as any loader's
                 holder.execute(text("SELECT pg_advisory_unlock_all()"))
             yield empty
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+
+
+@contextmanager
+def own_bulk_slot(factory: sessionmaker[Session]) -> Iterator[int | None]:
+    """Hold one slot of the bulk id range for a whole run (PostgreSQL: a session
+    advisory lock on a connection of the run's own; slots 7 … 1, never 0, which
+    :func:`lock` waits for when every slot is busy) and yield it if the tables whose
+    ids loaders allocate are empty once it is held. Then nothing is stored in that
+    slot and nothing else can write in it until the run ends, so the run may take its
+    numbers there by batch (:class:`Numbers` with ``first`` the slot's, ``limit`` a
+    slot's) without reading the tables; other loaders' batches take the other slots
+    meanwhile, as before. Yields None (and holds nothing) on SQLite, when every slot
+    but 0 is busy, or when the tables have rows: then each batch takes a slot and
+    reads the next free numbers (:func:`lock`, :class:`IdAllocator`)."""
+    with factory() as probe:
+        dialect = _dialect(probe)
+        engine = probe.get_bind().engine
+    if dialect != "postgresql":
+        yield None
+        return
+    with engine.connect() as holder:
+        holder = holder.execution_options(isolation_level="AUTOCOMMIT")
+        slot = None
+        for candidate in range(BULK_SLOTS - 1, 0, -1):
+            if holder.scalar(
+                text("SELECT pg_try_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+                {"k": _LOCK_KEY, "s": candidate},
+            ):
+                slot = candidate
+                break
+        try:
+            # Read once the slot is held (a batch that held it before has ended, so its
+            # rows, if any, are seen), as the run's batches see the tables.
+            if slot is not None:
+                with factory() as session:
+                    if any(
+                        session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
+                        for table in HISTORY_TABLES
+                    ):
+                        holder.execute(text("SELECT pg_advisory_unlock_all()"))
+                        slot = None
+            yield slot
         finally:
             holder.execute(text("SELECT pg_advisory_unlock_all()"))
 

@@ -34,6 +34,8 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
+import multiprocessing.context
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.base import Classifier, default_classifier
 from complaintdesk.db.engine import unit_of_work
-from complaintdesk.db.ids import BULK_BIT, id_floor, id_time, new_id
+from complaintdesk.db.ids import BULK_BIT, BULK_SLOT_LIMIT, id_floor, id_time, new_id
 from complaintdesk.db.models import Company, ImportRun, Owner, Project, Staff, scaled_confidences
 from complaintdesk.domain import rules, sla
 from complaintdesk.domain.errors import DomainError, InvalidInput
@@ -107,6 +109,7 @@ class ImportReport:
     seconds: float = 0.0
     deferred_indexes: int = 0  # secondary indexes made after the load
     index_seconds: float = 0.0  # making them, and ANALYZE
+    reserved_ids: bool = False  # ids from a slot held for the run (bulk.own_bulk_slot)
 
 
 @dataclass(frozen=True)
@@ -467,9 +470,6 @@ def import_file(
             session.add(run)
             run_id, done_line = run.id, 0
     report = ImportReport(run_id=run_id, resumed_after=done_line, deferred_indexes=deferred)
-    loader = _Loader(
-        _Checker(projects, project_code, now), receiver_id, company_id, run_id, now, deadlines
-    )
     source = Source(path)
     seen = 0
 
@@ -498,11 +498,24 @@ def import_file(
         if after_batch is not None:
             after_batch(done.last_line)
 
-    if processes > 1:
-        _parallel(url, loader, batches(), processes, record)
-    else:
-        for rows in batches():
-            record(loader.commit(factory, loader.prepare(factory, rows, classifier)))
+    # Into empty history tables the run holds one slot of the bulk ids throughout and
+    # takes its numbers there by batch, reading nothing (bulk.own_bulk_slot).
+    with bulk.own_bulk_slot(factory) as slot:
+        numbers = None
+        if slot is not None:
+            numbers = bulk.Numbers(
+                _context().Value("q", 0), first=slot * BULK_SLOT_LIMIT, limit=BULK_SLOT_LIMIT
+            )
+        report.reserved_ids = numbers is not None
+        loader = _Loader(
+            _Checker(projects, project_code, now), receiver_id, company_id, run_id, now,
+            deadlines, numbers,
+        )  # fmt: skip
+        if processes > 1:
+            _parallel(url, loader, batches(), processes, record)
+        else:
+            for rows in batches():
+                record(loader.commit(factory, loader.prepare(factory, rows, classifier)))
     # Made before the run is marked finished: interrupted while making them, the run
     # is resumed (nothing left to load) and makes the rest.
     if report.deferred_indexes:
@@ -632,6 +645,7 @@ class _Loader:
     run_id: int
     now: datetime
     deadlines: Deadlines
+    numbers: bulk.Numbers | None = None  # the run's own slot's (bulk.own_bulk_slot)
 
     def prepare(
         self, factory: sessionmaker[Session], rows: list[Row], classifier: Classifier | None
@@ -688,10 +702,11 @@ class _Loader:
                 order.wait_commit(seq)  # a month left busy: write_batch makes it, alone
             order.wait_slot(seq)
         with unit_of_work(factory) as session:
-            slot = bulk.lock(session)
+            slot = None if self._reserved(session, batch) else bulk.lock(session)
             if order is not None:
                 order.slot_taken(seq)
-            bulk.assign_ids(session, batch.stage, slot)
+            if slot is not None:
+                bulk.assign_ids(session, batch.stage, slot)
             bulk.write_batch(session, batch.stage)
             if batch.rejected:
                 session.execute(
@@ -717,6 +732,18 @@ class _Loader:
             order.committed(seq)
         closed = sum(1 for row in batch.stage if row[bulk.col("closed_at")] is not None)
         return _Done(len(batch.stage), closed, batch.rejected, batch.last_line)
+
+    def _reserved(self, session: Session, batch: _Prepared) -> bool:
+        """Give the batch ids from the run's own numbers, if it has any left (else the
+        batch takes a slot and reads, as any loader's: :func:`bulk.lock`)."""
+        if self.numbers is None:
+            return False
+        bulk.prepare_reserved(session)
+        try:
+            bulk.assign_ids(session, batch.stage, numbers=self.numbers)
+        except bulk.NumbersUsedUp:
+            return False
+        return True
 
 
 class _Abandoned(Exception):
@@ -781,6 +808,14 @@ def _worker(url: str, loader: _Loader, tasks: Any, results: Any, order: _InOrder
         engine.dispose()
 
 
+def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
+    """The processes of a parallel import (and its shared counters): forked where the
+    system can (Linux), else spawned (:func:`_parallel`)."""
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _parallel(
     url: str,
     loader: _Loader,
@@ -788,18 +823,13 @@ def _parallel(
     processes: int,
     record: Callable[[_Done], None],
 ) -> None:
-    import multiprocessing
     import queue
 
     # Forked where the system can (Linux): a spawned process imports the whole
     # application again before its first batch (1-3 s of CPU each here, where no
     # bytecode is cached: 20-50 us a row of a 100,000-row import in two processes).
     # A forked worker makes its own engine and never touches the parent's connections.
-    context: multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext
-    if "fork" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("fork")
-    else:
-        context = multiprocessing.get_context("spawn")
+    context = _context()
     tasks = context.Queue(maxsize=processes * 2)  # bounded: memory stays constant
     results = context.Queue()
     failed = context.Value("b", 0)
