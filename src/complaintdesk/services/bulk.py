@@ -843,11 +843,12 @@ def _column_names(session: Session, noted: list[tuple[str, str, str]]) -> dict[s
     the index's own columns' names joined by ``_`` (a column's name, a function's for
     an expression that calls one, ``expr`` for another, a name met before with a
     number: ``ChooseIndexColumnNames``). Read from PostgreSQL itself: each made on its
-    parent alone (``ON ONLY``: no partition built, nothing read), its columns read, the
-    whole rolled back."""
+    parent alone (``ON ONLY``: no partition built, nothing read), its columns read, and
+    rolled back (one at a time: no lock on two tables held at once)."""
     names: dict[str, str] = {}
     try:
         for n, (name, _, definition) in enumerate(noted):
+            session.rollback()
             probe = f"cd_restore_probe_{n}"
             made, count = re.subn(
                 r"^CREATE INDEX IF NOT EXISTS \S+ ON (?:ONLY )?",
