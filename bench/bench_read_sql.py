@@ -179,7 +179,8 @@ def service_owner_page() -> str:
     """The statement owner history sends for an administrator (every project), built by
     the service itself (``queries.owner_page``: the owner's newest ids from
     ``owner_complaints``, then their complaints by id with the shown columns and the
-    co-handling codes): ``$1`` the owner, ``$2`` the company, ``$3`` the ids to read."""
+    co-handling codes): ``$1`` the owner, ``$2`` the company, ``$3`` the page's ids (their
+    complaints read; one id more is counted)."""
     return compiled(
         queries.owner_page(literal_column("$1"), literal_column("$2"), literal_column("$3"))
     )

@@ -231,3 +231,32 @@ def test_many_complaints_the_viewer_may_not_see_cost_a_few_statements(
     # batches of 2, 4, 8, 16, 32 ids: the fifth reaches the visible one (a batch of 2
     # ids a round, as before, would take 21 rounds)
     assert len(reads) == 5, len(reads)
+
+
+def test_a_page_reads_one_id_past_it_but_not_its_complaint(session: Session, acme: Org) -> None:
+    """Whether there is more is told by the ids: a round reads the page's ids and one
+    more, and the complaints of the page's ids only (at 30 million each complaint read
+    is an index leaf and a heap page from disk). The cost: a next page can be empty
+    when every older complaint is one the viewer may not see."""
+    oldest = _register(session, acme, acme.other_project.id, 0)  # not the supervisor's
+    made = [_register(session, acme, acme.project.id, n) for n in range(1, 4)]
+    session.flush()
+    newest_first = [c.id for c in made][::-1]
+    rows = session.execute(queries.owner_page(acme.owner.id, acme.admin.company_id, 2)).all()
+    # Two rows, the newest two ids, each with its complaint; a third id was counted.
+    assert [r[0] for r in rows] == newest_first[:2] == [r[1] for r in rows]
+    assert [r[-1] for r in rows] == [3, 3]
+    # The supervisor sees the three in their project: a full page, and a cursor since
+    # an older id exists; its page is empty (that complaint is not theirs to see).
+    page, cursor = queries.owner_history(session, acme.eng_supervisor, acme.owner, limit=3)
+    assert [c.id for c in page] == newest_first and cursor == made[0].id
+    assert queries.owner_history(
+        session, acme.eng_supervisor, acme.owner, limit=3, cursor=cursor
+    ) == ([], None)
+    # The administrator sees all four: with a page of four, no id past it, no cursor;
+    # with a page of three, the cursor leads to the oldest.
+    every, none = queries.owner_history(session, acme.admin, acme.owner, limit=4)
+    assert [c.id for c in every] == [*newest_first, oldest.id] and none is None
+    _, cursor = queries.owner_history(session, acme.admin, acme.owner, limit=3)
+    rest, none = queries.owner_history(session, acme.admin, acme.owner, limit=3, cursor=cursor)
+    assert [c.id for c in rest] == [oldest.id] and none is None

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     String,
     bindparam,
+    func,
     literal,
     or_,
     select,
@@ -302,10 +303,13 @@ def check_limit(limit: int, most: int) -> None:
         raise InvalidInput(f"limit is 1 to {most}", field="limit")
 
 
-def _newest_page(rows: list[_Shown], limit: int) -> tuple[list[_Shown], int | None]:
-    """The first ``limit`` of ``limit + 1`` rows read newest first, and the next page's
-    cursor (the last id shown) when there is more."""
-    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+def _newest_page(
+    rows: list[_Shown], limit: int, *, more: bool = False
+) -> tuple[list[_Shown], int | None]:
+    """The first ``limit`` of the rows read newest first, and the next page's cursor
+    (the last id shown) when there is more: a row past them, or ``more`` known
+    otherwise."""
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit or more else None
 
 
 def withdrawn_ids(below: int | None, n: int) -> Select[int]:
@@ -508,8 +512,8 @@ def owner_history(
     cursor: int | None = None,
 ) -> tuple[list[ShownComplaint], int | None]:
     """A page of the owner's complaints the actor may see, newest first, and the
-    cursor of the next page (the last id shown); the complaints as rows to show
-    (:func:`shown_rows`).
+    cursor of the next page (the last id shown) when the owner has older complaints;
+    the complaints as rows to show (:func:`shown_rows`).
 
     One statement: the owner's newest ids from ``owner_complaints`` (one descent of
     its primary key, the ids side by side), then those complaints by their primary
@@ -517,61 +521,73 @@ def owner_history(
     the index every read of one complaint uses, so the one most likely in memory).
     Merging the months' ``(owner_id, id)`` indexes instead descended every month
     and read the owner's newest complaint in each, whether the page reached that
-    month or not (docs/capacity.md, step 15). An id the actor may
-    not see (another project's, for a supervisor), or whose complaint is gone, is
-    skipped and the next ids read, so a page is full whenever there is more; each
-    further round reads twice the ids of the one before (up to
-    ``_HISTORY_BATCH_MAX``), so an owner with hundreds of complaints the actor may
-    not see costs a few statements, not one per page of them."""
+    month or not (docs/capacity.md, step 15). Whether there is more is told by the
+    ids alone: one id past the page is read, its complaint is not (at 30 million
+    most complaints are read from disk, an index leaf and a heap page each: a page
+    of 20 read 21). So a next page can be empty when every older complaint of the
+    owner is one the actor may not see (another project's, for a supervisor), or is
+    gone. Such ids are skipped and the next ids read, so a page is full whenever
+    there is more the actor may see; each further round reads about twice the ids of
+    the one before (up to ``_HISTORY_BATCH_MAX``), so an owner with hundreds of
+    complaints the actor may not see costs a few statements, not one per page of
+    them."""
     check_limit(limit, MAX_HISTORY_PAGE)
     generic_plans(session)
     rows: list[ShownComplaint] = []
     below = cursor
-    batch = limit + 1
+    wanted = limit
     visible = visible_project_ids(actor)
     make = ShownComplaint._make
     while True:
         found = _read_rows(
-            session, owner_page(owner.id, actor.company_id, batch, visible=visible, below=below)
+            session, owner_page(owner.id, actor.company_id, wanted, visible=visible, below=below)
         )
         for row in found:
             if row[1] is not None:  # the complaint, if the actor may see it
-                rows.append(make(row[1:]))
-        if len(rows) > limit or len(found) < batch:
-            return _newest_page(rows, limit)
+                rows.append(make(row[1:-1]))
+        more = bool(found) and found[0][-1] > len(found)  # ids past the ones read
+        if len(rows) >= limit:
+            return _newest_page(rows, limit, more=more)
+        if not more:
+            return rows, None
         below = found[-1][0]
-        batch = min(batch * 2, _HISTORY_BATCH_MAX)
+        wanted = min(wanted * 2 + 1, _HISTORY_BATCH_MAX - 1)
 
 
 _HISTORY_BATCH_MAX = 1600
-"""The most ids one round of :func:`owner_history` reads (with their complaints)."""
+"""The most ids one round of :func:`owner_history` reads (their complaints, and one
+more id)."""
 
 
 def owner_page(
     owner_id: Any,
     company_id: Any,
-    batch: Any,
+    wanted: Any,
     *,
     visible: set[int] | None = None,
     below: Any = None,
 ) -> Select[Any]:
-    """One round of :func:`owner_history`: the owner's ``batch`` newest ids (below
-    ``below``) from ``owner_complaints``, each with its complaint's shown columns and
-    co-handling codes when the complaint is ``company_id``'s and in ``visible``'s
-    projects (None: any), else NULLs. Values or bound parameters (the benches compile
-    it with parameters: bench/bench_read_sql.py, bench/owner_page_layouts.py)."""
+    """One round of :func:`owner_history`: the owner's ``wanted`` newest ids (below
+    ``below``), each with its complaint's shown columns and co-handling codes when the
+    complaint is ``company_id``'s and in ``visible``'s projects (None: any), else
+    NULLs; and in each row's last column how many ids the round found when it looked
+    for one more (``wanted + 1`` when there are older ones: their complaints are not
+    read). Values or bound parameters (the benches compile it with parameters:
+    bench/bench_read_sql.py, bench/owner_page_layouts.py)."""
     complaints = Complaint.__table__
     newest = select(OwnerComplaint.complaint_id.label("id")).where(
         OwnerComplaint.owner_id == owner_id
     )
     if below is not None:
         newest = newest.where(OwnerComplaint.complaint_id < below)
-    ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(batch).subquery()
-    seen = (complaints.c.id == ids.c.id) & _seen(company_id, visible, as_filter=True)
+    ids = newest.order_by(OwnerComplaint.complaint_id.desc()).limit(wanted + 1).cte("ids")
+    page = select(ids.c.id).order_by(ids.c.id.desc()).limit(wanted).subquery()
+    seen = (complaints.c.id == page.c.id) & _seen(company_id, visible, as_filter=True)
+    found = select(func.count()).select_from(ids).scalar_subquery()
     return (
-        select(ids.c.id, *_shown_columns(), co_handling_codes())
-        .select_from(ids.outerjoin(complaints, seen))
-        .order_by(ids.c.id.desc())
+        select(page.c.id, *_shown_columns(), co_handling_codes(), found)
+        .select_from(page.outerjoin(complaints, seen))
+        .order_by(page.c.id.desc())
     )
 
 
