@@ -13,7 +13,10 @@ import pytest
 from complaintdesk import serving
 from complaintdesk.classify.base import Prediction
 from complaintdesk.classify.keyword import KeywordClassifier
+from complaintdesk.db import ids, migrate
+from complaintdesk.db.engine import make_engine
 from complaintdesk.runtime import Periodic
+from complaintdesk.settings import Settings
 
 
 def test_a_held_node_is_skipped_and_none_free_is_refused(tmp_path: Path) -> None:
@@ -119,3 +122,43 @@ def test_background_jobs_start_on_a_settled_heap() -> None:
     finally:
         jobs[0].stop()
         gc.unfreeze()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def test_serve_says_at_start_whether_the_history_indexes_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` asks :func:`serving.warn_deferred_indexes` (its warning is tested with
+    an interrupted import in tests/integration/test_bulk_import.py) with its own
+    sessions, after the schema check and before any job or worker starts."""
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    asked: list[object] = []
+
+    def ask(factory: object) -> str:
+        asked.append(factory)
+        raise _Stopped
+
+    def too_far(_runtime: object) -> list[object]:
+        raise AssertionError("serve went on to its jobs without asking about the indexes")
+
+    monkeypatch.setattr(serving, "warn_deferred_indexes", ask)
+    monkeypatch.setattr(serving, "background_jobs", too_far)
+    monkeypatch.setenv("COMPLAINTDESK_NODE_ID", "9")
+    node = ids.current_node()
+    settings = Settings(database_url=url, node_lock_dir=tmp_path / "locks")
+    try:
+        with pytest.raises(_Stopped):
+            serving.serve(
+                settings, host="127.0.0.1", port=0, workers=1, background=True, access_log=False
+            )
+    finally:
+        ids.configure(node)  # serve took a node for this process
+    assert len(asked) == 1
+    with asked[0]() as session:  # type: ignore[operator]
+        assert str(session.get_bind().url) == url
