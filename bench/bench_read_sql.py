@@ -121,7 +121,7 @@ def cold_owners(setup: bench_read.Setup, url: str, count: int, limit: int) -> di
 
     @event.listens_for(engine, "before_cursor_execute")
     def first_explain(conn: Connection, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if explaining[0] or not statement.lstrip().startswith("SELECT"):
+        if explaining[0] or not statement.lstrip().startswith(("SELECT", "WITH")):
             return
         explaining[0] = True
         try:
@@ -558,7 +558,7 @@ def main() -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def keep(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().startswith("SELECT") and "complaints" in statement:
+        if statement.lstrip().startswith(("SELECT", "WITH")) and "complaints" in statement:
             sent.append((statement, dict(params or {})))
 
     now = datetime.now(UTC)
