@@ -3,6 +3,7 @@ classifier batches."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db import ids, migrate
 from complaintdesk.db.engine import make_engine
 from complaintdesk.runtime import Periodic
-from complaintdesk.settings import Settings
+from complaintdesk.settings import Settings, get_settings
 
 
 def test_a_held_node_is_skipped_and_none_free_is_refused(tmp_path: Path) -> None:
@@ -150,6 +151,8 @@ def test_serve_says_at_start_whether_the_history_indexes_are_made(
     monkeypatch.setattr(serving, "warn_deferred_indexes", ask)
     monkeypatch.setattr(serving, "background_jobs", too_far)
     monkeypatch.setenv("COMPLAINTDESK_NODE_ID", "9")
+    # serve sets this for its workers (and clears the settings' cache): put back after
+    access_log = os.environ.get("COMPLAINTDESK_ACCESS_LOG")
     node = ids.current_node()
     settings = Settings(database_url=url, node_lock_dir=tmp_path / "locks")
     try:
@@ -159,6 +162,11 @@ def test_serve_says_at_start_whether_the_history_indexes_are_made(
             )
     finally:
         ids.configure(node)  # serve took a node for this process
+        if access_log is None:
+            os.environ.pop("COMPLAINTDESK_ACCESS_LOG", None)
+        else:
+            os.environ["COMPLAINTDESK_ACCESS_LOG"] = access_log
+        get_settings.cache_clear()
     assert len(asked) == 1
     with asked[0]() as session:  # type: ignore[operator]
         assert str(session.get_bind().url) == url
