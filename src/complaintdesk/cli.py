@@ -147,9 +147,18 @@ def db_compact(
                 "folded_complaints": report.folded,
                 "folded_event_rows": report.folded_rows,
                 "rewritten": report.rewritten,
+                "rewrite_busy": report.busy,
+                "rewrite_again": report.again,
             }
         )
     )
+    if report.busy or report.again:
+        typer.echo(
+            f"the events of {report.month} still hold the folded rows' room "
+            f"({', '.join(report.busy + report.again)}): run "
+            f"`complaintdesk db compact --fold --month {report.month}` again in a quiet hour",
+            err=True,
+        )
 
 
 @db_app.command("warm")

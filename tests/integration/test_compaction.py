@@ -134,6 +134,8 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "folded_complaints": 0,
         "folded_event_rows": 0,
         "rewritten": [],
+        "rewrite_busy": [],
+        "rewrite_again": [],
     }
     assert refused.exit_code != 0 and "YYYY-MM" in refused.output
     assert unsettled.exit_code != 0 and "has not settled" in unsettled.output

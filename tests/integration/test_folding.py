@@ -4,25 +4,36 @@ every reader sees the same history as before, on both databases."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db import folding, partitions
 from complaintdesk.db.ids import LOW_BITS, id_time
-from complaintdesk.db.models import Complaint, Event
+from complaintdesk.db.models import Complaint, Event, Outbox, Staff
 from complaintdesk.domain.taxonomy import Channel, Department
-from complaintdesk.services import closing, dispatch, intake, labels, queries, resolve, visits
+from complaintdesk.services import (
+    closing,
+    dispatch,
+    intake,
+    labels,
+    owner_reply,
+    queries,
+    resolve,
+    visits,
+)
 from complaintdesk.services.common import record_event
 from complaintdesk.services.corrections import corrected_examples
 from complaintdesk.services.delivery import LogChannel, deliver
 from complaintdesk.services.generate import generate
-from complaintdesk.services.retention import purge_outbox
+from complaintdesk.services.retention import purge_outbox, records
 from complaintdesk.web.presenter import owner_steps
-from tests.conftest import NOW, Databases, Org
+from tests.conftest import NOW, Databases, Org, build_org
 
 CLASSIFIER = KeywordClassifier()
 SUMMARY = closing.Summary(
@@ -196,7 +207,9 @@ def _files(engine: Engine, *tables: str) -> tuple[int, ...]:
         )
 
 
-def test_compact_folds_a_settled_month_and_rewrites_its_events(databases: Databases) -> None:
+def test_compact_folds_a_settled_month_and_rewrites_its_events(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On PostgreSQL: the month's events partition is rewritten (its room given back),
     the timelines read as before, and a second compaction folds nothing."""
     engine = databases.new("postgresql")
@@ -242,6 +255,7 @@ def test_compact_folds_a_settled_month_and_rewrites_its_events(databases: Databa
 
         with engine.connect() as connection:
             left_room = partitions.rewrite_wanted(connection, events)
+        assert report.again == ([events] if left_room else []) and report.busy == []
         again = partitions.compact_month(engine, month, fold=True)
         # Nothing to fold; rewritten again only if the first rewrite had to keep the
         # deleted rows (a transaction older than the fold ran on the server meanwhile).
@@ -250,5 +264,91 @@ def test_compact_folds_a_settled_month_and_rewrites_its_events(databases: Databa
         with factory() as session:
             assert session.scalar(select(func.count()).select_from(Event)) == rows_after
             assert {c.id: _seen(queries.timeline(session, c)) for c in some} == before
+
+        # The month before, while a transaction reads its events: the rewrite is given
+        # up after its lock's timeout and the partition named; run again, it is done.
+        earlier = partitions.add_months(month, -1)
+        earlier_events = partitions.partition_name("events", earlier)
+        holding, release = threading.Event(), threading.Event()
+
+        def read_meanwhile() -> None:
+            with engine.connect() as reader:
+                reader.execute(text(f"SELECT count(*) FROM {earlier_events}"))  # its lock
+                holding.set()
+                release.wait(120)
+                reader.rollback()
+
+        rewrite = partitions._rewrite
+
+        def rewrite_then_end_the_read(connection: Any, name: str) -> bool:
+            try:
+                return rewrite(connection, name)
+            finally:  # the reindex after it waits for the reader's transaction
+                release.set()
+
+        monkeypatch.setattr(partitions, "_rewrite", rewrite_then_end_the_read)
+        reading = threading.Thread(target=read_meanwhile)
+        reading.start()
+        assert holding.wait(60)
+        busy = partitions.compact_month(engine, earlier, fold=True)
+        reading.join(60)
+        monkeypatch.setattr(partitions, "_rewrite", rewrite)
+        assert busy.folded > 0 and busy.busy == [earlier_events] and busy.rewritten == []
+        done = partitions.compact_month(engine, earlier, fold=True)
+        assert done.folded == 0 and done.rewritten == [earlier_events] and done.busy == []
     finally:
         engine.dispose()
+
+
+def test_a_message_committed_while_the_fold_runs_keeps_its_delivery_record(
+    fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff message the owner of a closed complaint between the fold's choice of
+    complaints ("closed, nothing in the outbox") and its read of their events. On one
+    snapshot the fold does not see that event, which stays a row of its own: the
+    purge then finds it by id and keeps its delivery record. (At READ COMMITTED the
+    event was folded while its message waited, and the record was lost.)"""
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's transactions are IMMEDIATE: the message waits for the fold's")
+    factory = sessionmaker(fresh_engine, expire_on_commit=False)
+    with factory() as session:
+        acme = build_org(session)
+        complaint = _closed(session, acme, "楼道灯不亮了,麻烦安排师傅换个灯泡", 0)
+        session.commit()
+        complaint_id, agent_id = complaint.id, acme.agent.id
+    log = LogChannel()
+    channels = {"sms": log, "email": log, "wechat": log, "log": log}
+    deliver(factory, channels, NOW + timedelta(hours=7))
+    purge_outbox(factory, NOW + timedelta(days=40))
+    chosen = folding._settled
+
+    def chosen_then_messaged(*args: Any, **kwargs: Any) -> list[int]:
+        ids = chosen(*args, **kwargs)
+        if complaint_id in ids:
+            with factory() as other:  # another connection, committed at once
+                owner_reply.message_owner(
+                    other,
+                    other.get_one(Staff, agent_id),
+                    other.get_one(Complaint, complaint_id),
+                    "复查结果: 灯已更换",
+                    NOW + timedelta(days=41),
+                )
+                other.commit()
+        return ids
+
+    monkeypatch.setattr(folding, "_settled", chosen_then_messaged)
+    low, high = partitions.bounds(partitions.month_start(id_time(complaint_id)))
+    assert folding.fold(fresh_engine, low, high).complaints == 1
+    monkeypatch.setattr(folding, "_settled", chosen)
+    with factory() as session:
+        kinds = sorted(
+            session.scalars(select(Event.kind).where(Event.complaint_id == complaint_id))
+        )
+        assert kinds == [folding.FOLDED, "owner_messaged"]
+    deliver(factory, channels, NOW + timedelta(days=41, hours=1))
+    purge_outbox(factory, NOW + timedelta(days=80))
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 0  # purged
+        timeline = queries.timeline(session, session.get_one(Complaint, complaint_id))
+        messaged = [e for e in timeline if e.kind == "owner_messaged"]
+        assert len(messaged) == 1 and records(messaged[0].data or {}), messaged[0].data

@@ -41,14 +41,19 @@ An event written after the fold (a closed complaint taken up again) is a row of 
 own as any other; the timeline merges it with the folded ones (by id), and the next
 fold of its month folds them all again into one row. Folding twice changes nothing.
 
-A message queued for a folded complaint's old event (none is, once the complaint is
-closed: new steps make new events) would find no event to record its delivery in: the
-purge then drops the record (it updates the events it finds by id).
+The fold rests on one invariant: no message in the outbox names a folded event. The
+purge finds a message's event by id to write its delivery record there, and would
+drop the record of an event that is folded. A complaint with a message waiting is
+not folded, the choice and the read of its events are made on one snapshot (a
+message committed meanwhile keeps its event a row: :func:`fold`), and a message
+made later comes with an event of its own.
 
 The folded events' ids are no longer in ``pk_events``: a bulk loader writing history
 into a month already folded (``services/bulk.py``, the largest id of a millisecond)
-may give its own events ids that a folded event has. They are never looked up by id
-(a complaint's timeline reads its own rows), so nothing mixes them up.
+may give its own events ids that a folded event has (seen in review: two complaints'
+events with one id). Nothing looks a folded event up by id (a timeline reads its
+own complaint's rows; the purge, by the invariant above), so nothing mixes them up;
+event ids are unique only among rows.
 """
 
 from __future__ import annotations
@@ -56,12 +61,14 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, delete, exists, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from complaintdesk.db.ids import LOW_BITS
@@ -308,18 +315,52 @@ def fold(bind: Engine | Connection, low: int, high: int, *, batch: int = BATCH) 
     month's) that have no message left in the outbox, ``batch`` complaints a
     transaction (an engine), or in the caller's transaction (a connection);
     complaints already folded (one row, beside any ``withdraw``) are left as they
-    are. Both databases."""
+    are. Both databases.
+
+    The complaints are chosen and their events read on one snapshot: on PostgreSQL
+    each transaction runs at REPEATABLE READ (SQLite's are IMMEDIATE: no other
+    writer meanwhile). At READ COMMITTED a message to the owner committed between the
+    two reads (staff may message the owner of a closed complaint) had its event
+    folded while its message waited, and the purge, finding no event by that id,
+    then dropped its delivery record. Now such a message is seen with its event
+    (the complaint is not folded) or neither is (the event stays a row of its own,
+    merged by the timeline and folded next time). A batch whose rows another
+    transaction changed meanwhile fails to serialise and is run again
+    (:data:`RETRIES`). A caller's connection keeps the caller's isolation."""
     report = Folding()
     after = low - 1
     while True:
         if isinstance(bind, Connection):
             ids = _fold_next(bind, after, high, batch, report)
         else:
-            with bind.begin() as connection:
-                ids = _fold_next(connection, after, high, batch, report)
+            done = Folding()
+            ids = _on_one_snapshot(
+                bind, partial(_fold_next, after=after, high=high, batch=batch, report=done)
+            )
+            report.complaints += done.complaints
+            report.rows_before += done.rows_before
         if len(ids) < batch:
             return report
         after = ids[-1]
+
+
+RETRIES = 5
+"""How many times a batch is run when it fails to serialise (PostgreSQL)."""
+
+
+def _on_one_snapshot(engine: Engine, work: Callable[[Connection], list[int]]) -> list[int]:
+    for attempt in range(RETRIES):
+        try:
+            with engine.connect() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    return work(connection)
+        except OperationalError as exc:
+            serialisation = getattr(exc.orig, "sqlstate", None) == "40001"
+            if not serialisation or attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _fold_next(

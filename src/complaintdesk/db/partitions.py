@@ -397,8 +397,9 @@ def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Mainten
 
 REWRITE_LOCK_TIMEOUT = "2s"
 """How long ``db compact`` waits for an events partition's lock to rewrite it (a
-long transaction reading the month): it then leaves the rewrite to the next run
-rather than queueing the month's reads behind it."""
+long transaction reading the month): it then gives the rewrite up rather than
+queueing the month's reads behind it, and ``db compact`` names the partition
+(``rewrite_busy``) for a run of that month again (``--month``)."""
 
 
 def rewrite_wanted(connection: Connection, name: str) -> bool:
@@ -421,8 +422,9 @@ def rewrite_wanted(connection: Connection, name: str) -> bool:
 def _rewrite(connection: Connection, name: str) -> bool:
     """``VACUUM (FULL)`` of ``name`` if its lock comes in time, then ``ANALYZE``.
     Rows deleted after the oldest transaction still running began (anywhere on the
-    server) are kept by the rewrite: then the next run rewrites again
-    (:func:`rewrite_wanted`)."""
+    server) are kept by the rewrite: :func:`compact_month` then names the partition
+    (:attr:`Compaction.again`, :func:`rewrite_wanted` still true) for a run of that
+    month again."""
     connection.execute(
         text("SELECT set_config('lock_timeout', :t, false)"), {"t": REWRITE_LOCK_TIMEOUT}
     )
@@ -459,7 +461,12 @@ class Compaction:
     """Partitions rewritten whole (``VACUUM FULL``) to give the folded rows' room back."""
     busy: list[str] = field(default_factory=list)
     """Partitions whose rewrite waited over :data:`REWRITE_LOCK_TIMEOUT` for its lock:
-    vacuumed and reindexed instead, rewritten by the next run."""
+    vacuumed and reindexed instead; a run of the same month again rewrites them (a
+    later month's run does not look at them)."""
+    again: list[str] = field(default_factory=list)
+    """Partitions rewritten that still hold the deleted rows (a transaction older than
+    the fold ran somewhere on the server): a run of the same month again rewrites
+    them."""
 
 
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
@@ -497,7 +504,9 @@ def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Com
     that leaves the month's events partition nearly empty (its rows scattered over
     every page, so a plain vacuum gives no page back), and it is rewritten whole,
     ``VACUUM (FULL)``, when its lock comes within :data:`REWRITE_LOCK_TIMEOUT` (else
-    vacuumed and reindexed as the others, and rewritten by the next run). The rewrite
+    vacuumed and reindexed as the others, and named in :attr:`Compaction.busy` for a
+    run of the month again; one that had to keep the deleted rows is named in
+    :attr:`Compaction.again`). The rewrite
     holds the partition's ACCESS EXCLUSIVE lock while it copies what is left, and
     every timeline read waits for it, of any month: the reads run generic plans,
     which lock every partition before pruning (PostgreSQL 15). Hence not by default:
@@ -527,6 +536,8 @@ def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Com
             if table == "events" and fold and rewrite_wanted(connection, name):
                 if _rewrite(connection, name):
                     report.rewritten.append(name)
+                    if rewrite_wanted(connection, name):
+                        report.again.append(name)
                     report.index_bytes_after += int(
                         connection.scalar(
                             text("SELECT pg_indexes_size(to_regclass(:n))"), {"n": name}
