@@ -304,6 +304,16 @@ def test_a_run_over_empty_tables_owns_the_bulk_id_range_and_takes_ids_by_batch(
         assert empty
         assert free_slots() == 0  # other loaders wait until the run ends
     assert free_slots() == bulk.BULK_SLOTS
+    # An import holds a slot for its whole run (own_bulk_slot): the run does not wait
+    # for it (holding the others meanwhile), it takes slots batch by batch.
+    with fresh_engine.connect() as importing:
+        importing.execute(
+            text("SELECT pg_advisory_lock(CAST(:k AS integer), 7)"), {"k": bulk._LOCK_KEY}
+        )
+        with bulk.own_bulk_ids(factory) as empty:
+            assert not empty
+            assert free_slots() == bulk.BULK_SLOTS - 1  # only the import's is held
+        importing.execute(text("SELECT pg_advisory_unlock_all()"))
     # Ids by the run's numbers: each batch takes as many numbers of every millisecond
     # as it has rows in one millisecond of one table, so batches never meet.
     numbers = bulk.Numbers(multiprocessing.get_context("spawn").Value("q", 0))

@@ -267,7 +267,11 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     (:func:`assign_ids` with :class:`Numbers`) without reading the tables: no other bulk
     loader can write while the run holds the slots (their batches wait), and
     serving processes take ids from other node numbers. Yields False (and holds
-    nothing) on SQLite or when the tables have rows."""
+    nothing) on SQLite, when the tables have rows, or when another loader holds a
+    slot (an import holds one for its whole run, :func:`own_bulk_slot`): each slot
+    is tried, not waited for. Waiting for them all in turn held the free ones while
+    it waited (for hours) for the import's, and an import that then needed a second
+    slot waited for this run: neither went on (review, session 13)."""
     with factory() as probe:
         dialect = _dialect(probe)
         engine = probe.get_bind().engine
@@ -277,10 +281,13 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     with engine.connect() as holder:
         holder = holder.execution_options(isolation_level="AUTOCOMMIT")
         for slot in range(BULK_SLOTS):
-            holder.execute(
-                text("SELECT pg_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+            if not holder.scalar(
+                text("SELECT pg_try_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
                 {"k": _LOCK_KEY, "s": slot},
-            )
+            ):
+                holder.execute(text("SELECT pg_advisory_unlock_all()"))
+                yield False  # another loader is at work: slots batch by batch, as it
+                return
         try:
             with factory() as session:
                 empty = not any(
