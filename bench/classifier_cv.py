@@ -33,6 +33,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from complaintdesk.classify import crossval as cv  # noqa: E402
+from complaintdesk.classify import issues as iss  # noqa: E402
 from complaintdesk.classify import model as m  # noqa: E402
 from complaintdesk.classify.features import normalise  # noqa: E402
 from complaintdesk.classify.real import REAL_LABELS, load_real  # noqa: E402
@@ -83,6 +84,13 @@ def main() -> None:
         "--balanced", action="append", default=[], help="LABEL: class_weight balanced (experiment)"
     )
     parser.add_argument(
+        "--segments",
+        type=int,
+        default=0,
+        help="W: the hand-labelled issues of the training folds' letters as extra examples, "
+        "W times each in the category and department regressions (session 13)",
+    )
+    parser.add_argument(
         "--final", action="store_true", help="also fit (and cache) the model on every message"
     )
     parser.add_argument(
@@ -98,9 +106,16 @@ def main() -> None:
         variant["c_by_label"] = {a.split("=")[0]: float(a.split("=")[1]) for a in args.label_c}
     if args.balanced:
         variant["class_weight_by_label"] = {name: "balanced" for name in args.balanced}
+    if args.segments:
+        w = args.segments
+        variant["segment_weight_by_label"] = {"category": w, "department": w}
     key = cache_key(args.seed, args.size, k, args.real_weight)
     if variant:
-        key += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:6]
+        h = hashlib.sha256(json.dumps(variant, sort_keys=True).encode())
+        if args.segments:
+            h.update(iss.ISSUE_LABELS.read_bytes())
+            h.update(inspect.getsource(iss).encode())
+        key += "-" + h.hexdigest()[:6]
         print(f"variant {variant}")
     args.cache.mkdir(parents=True, exist_ok=True)
     path = {f: args.cache / f"fold-{f}-of-{k}-{key}.npz" for f in range(k)}
@@ -115,6 +130,12 @@ def main() -> None:
         tasks = cv.fold_tasks(corpus, real, folds, k, args.seed, real_weight=args.real_weight)
         tasks.append({**tasks[0], "real": list(real)})
         tasks = [{**t, **variant} for t in tasks]
+        if args.segments:
+            # A fold model learns from the issues of its own training letters only.
+            rows = iss.read_issue_labels()
+            for t in tasks:
+                t["segments"] = iss.segments(real, rows, {r["id"] for r in t["real"]})
+            print("segments per fit:", [len(t["segments"]) for t in tasks])
         t0 = time.time()
         fits = cv.fit_many([tasks[f] for f in missing], args.jobs)
         for f, fitted in zip(missing, fits, strict=True):

@@ -499,6 +499,8 @@ def train(
     real_weight_by_label: dict[str, int] | None = None,
     c_by_label: dict[str, float] | None = None,
     class_weight_by_label: dict[str, str] | None = None,
+    segments: Sequence[Record] = (),
+    segment_weight_by_label: dict[str, int] | None = None,
 ) -> TrainedModel:
     """Fit the model. Corrections by staff count ``correction_weight`` times each, real
     labelled messages ``real_weight`` times each. ``temperature``, when given (fitted on
@@ -507,7 +509,12 @@ def train(
     :data:`REAL_WEIGHT_BY_LABEL`) overrides ``real_weight`` for the regressions of the
     labels it names. ``c_by_label`` overrides :data:`C_REGULARISATION` and
     ``class_weight_by_label`` sets scikit-learn's ``class_weight`` ("balanced") for the
-    labels they name (experiments; none by default, and then the version is as before)."""
+    labels they name (experiments; none by default, and then the version is as before).
+    ``segments`` (session 13, experiment; none by default, and then the model and its
+    version are as before) are pieces of real letters labelled issue by issue: they count
+    ``segment_weight_by_label[name]`` times in the regression of each label it names and
+    not at all in the others, nor in the lexicon, the columns in use (a piece shares its
+    n-grams with its letter) or the decoded pairs."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -524,6 +531,7 @@ def train(
     texts = [r["text"] for r in records]
     words, lexicon = ft.build_lexicon(texts, weights=weight.tolist())
     featuriser = ft.Featuriser(lexicon)
+    seg_by_label = dict(segment_weight_by_label or {}) if segments else {}
     with threadpool_limits(1):
         x_full = featuriser.transform(texts)
         # Fit only on the columns that at least MIN_DF distinct texts use: the optimiser
@@ -531,6 +539,11 @@ def train(
         # the n-grams of a single long letter (which say nothing about another) stay zero.
         used = _columns_in_use(x_full, texts)
         x = x_full[:, used]
+        if seg_by_label:
+            import scipy.sparse as sparse
+
+            x_seg = featuriser.transform([r["text"] for r in segments])[:, used]
+            x = sparse.vstack([x, x_seg], format="csr")
         x_cal = (
             featuriser.transform([r["text"] for r in calibration])[:, used] if calibration else None
         )
@@ -542,6 +555,11 @@ def train(
             labels = [r[name] for r in records]
             names = [e.value for e in LABELS[name]]
             present = [c for c in names if c in set(labels)]
+            seg_w = seg_by_label.get(name, 0)
+            # A piece's label the whole texts never show stays out (weight 0, any class).
+            seg_labels = [r[name] if r[name] in present else present[0] for r in segments]
+            if seg_by_label:
+                labels = labels + seg_labels
             y = np.array([present.index(v) for v in labels], dtype=np.int64)
             clf = LogisticRegression(
                 C=(c_by_label or {}).get(name, C_REGULARISATION),
@@ -553,6 +571,11 @@ def train(
             sample_weight = weight.astype(np.float64)
             if name in by_label:
                 sample_weight[len(records) - len(real) :] = by_label[name]
+            if seg_by_label:
+                seg_sw = np.array(
+                    [seg_w if r[name] in present else 0 for r in segments], dtype=np.float64
+                )
+                sample_weight = np.concatenate([sample_weight, seg_sw])
             clf.fit(x, y, sample_weight=sample_weight)
             coef = np.asarray(clf.coef_, dtype=np.float64)
             bias = np.asarray(clf.intercept_, dtype=np.float64)
@@ -596,6 +619,10 @@ def train(
     if c_by_label or class_weight_by_label:
         extra = {"c": c_by_label or {}, "class_weight": class_weight_by_label or {}}
         digest.update(json.dumps(extra, sort_keys=True).encode())
+    if seg_by_label:
+        digest.update(json.dumps(seg_by_label, sort_keys=True).encode())
+        for r in segments:
+            digest.update(json.dumps(r, ensure_ascii=False, sort_keys=True).encode())
     data_digest = digest.hexdigest()
     version = _version(data_digest, temperature)
     meta = {
@@ -612,6 +639,9 @@ def train(
         "n_features": ft.N_FEATURES,
         "lexicon_words": len(words),
     }
+    if seg_by_label:
+        meta["n_segments"] = len(segments)
+        meta["segment_weight_by_label"] = seg_by_label
     return TrainedModel(
         version=version,
         classes=classes,
