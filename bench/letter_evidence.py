@@ -26,6 +26,9 @@ The evidence families (none of them tried before session 12):
   model's featuriser), or through a fixed random projection of them to 256 dimensions
   (what a model file could hold without the texts); need ``--cache`` and ``--key``;
 * ``A+B``: two families' probabilities multiplied (``char13+knn``);
+* ``char13seg`` (session 13): ``char13`` fitted on the training folds' real messages
+  plus the hand-labelled issues of their multi-issue letters
+  (``classify/data/real_issue_labels.csv``), each issue a row of its own;
 * ``issues``: a letter read issue by issue: its title and its sentences scored by the
   fold model itself, the title's pair taken when the title is specific (its own top
   category probability at least ``tau``), else the pair the sentences develop most
@@ -164,9 +167,15 @@ def real_model_probs(
             kind_run = "knn"
         else:
             kind_run = kind
-            base = "char13" if kind in ("knn", "nbsvm") else kind
+            base = "char13" if kind in ("knn", "nbsvm", "char13seg") else kind
             vec = vectoriser(base)
-            xtr = vec.fit_transform(train_texts)
+            if kind == "char13seg":
+                # The training folds' letters' hand-labelled issues (session 13) as extra
+                # rows: a piece of a letter with its own category and department.
+                seg_texts, seg_y = segment_rows(d, texts, train)
+                xtr = vec.fit_transform(train_texts + seg_texts)
+            else:
+                xtr = vec.fit_transform(train_texts)
             xte = vec.transform(test_texts)
         if kind == "nbsvm":
             wv = vectoriser("words")
@@ -176,6 +185,8 @@ def real_model_probs(
             xte = hstack([xte, wv.transform(test_texts)]).tocsr()
         for n in LABELS2:
             y = d.gold[n][train]
+            if kind == "char13seg":
+                y = np.concatenate([y, seg_y[n]])
             k = d.prob[n].shape[1]
             p = np.full((len(test), k), 1e-4)
             if kind_run == "knn":
@@ -204,6 +215,20 @@ def real_model_probs(
                 p[:, clf.classes_] = clf.predict_proba(xte)
             out[n][test] = p / p.sum(axis=1, keepdims=True)
     return out
+
+
+def segment_rows(d: Data, texts: Sequence[str], train: Arr) -> tuple[list[str], dict[str, Arr]]:
+    """The hand-labelled issues (classify/data/real_issue_labels.csv) of the letters among
+    ``train``: their pieces of text and their category and department as class indices."""
+    from complaintdesk.classify import issues as iss
+
+    ids = {str(d.ids[i]) for i in train.tolist()}
+    recs = [{"id": str(d.ids[i]), "text": texts[i], "nature": "", "urgency": ""} for i in train]
+    segs = iss.segments(recs, iss.read_issue_labels(), ids)
+    y = {
+        n: np.array([list(d.classes[n]).index(s[n]) for s in segs], dtype=np.int64) for n in LABELS2
+    }
+    return [s["text"] for s in segs], y
 
 
 def accuracy(d: Data, pc: Arr, pd: Arr, rows: Arr) -> tuple[int, int]:
