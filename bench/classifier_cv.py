@@ -132,9 +132,9 @@ def main() -> None:
         tasks = [{**t, **variant} for t in tasks]
         if args.segments:
             # A fold model learns from the issues of its own training letters only.
-            rows = iss.read_issue_labels()
+            issue_rows = iss.read_issue_labels()
             for t in tasks:
-                t["segments"] = iss.segments(real, rows, {r["id"] for r in t["real"]})
+                t["segments"] = iss.segments(real, issue_rows, {r["id"] for r in t["real"]})
             print("segments per fit:", [len(t["segments"]) for t in tasks])
         t0 = time.time()
         fits = cv.fit_many([tasks[f] for f in missing], args.jobs)
