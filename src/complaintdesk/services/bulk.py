@@ -259,6 +259,23 @@ HISTORY_TABLES = ("complaints", "events", "follow_ups", "visits")
 """The tables whose ids the bulk loaders allocate."""
 
 
+def _try_slot(holder: Connection, slot: int) -> bool:
+    """Take bulk id slot ``slot`` for ``holder``'s session if it is free (no wait)."""
+    return bool(
+        holder.scalar(
+            text("SELECT pg_try_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
+            {"k": _LOCK_KEY, "s": slot},
+        )
+    )
+
+
+def _history_stored(session: Session) -> bool:
+    """Whether any of the tables whose ids loaders allocate has a row."""
+    return any(
+        session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})")) for table in HISTORY_TABLES
+    )
+
+
 @contextmanager
 def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     """Hold every slot of the bulk id range for a whole run (PostgreSQL: session
@@ -281,19 +298,13 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     with engine.connect() as holder:
         holder = holder.execution_options(isolation_level="AUTOCOMMIT")
         for slot in range(BULK_SLOTS):
-            if not holder.scalar(
-                text("SELECT pg_try_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
-                {"k": _LOCK_KEY, "s": slot},
-            ):
+            if not _try_slot(holder, slot):
                 holder.execute(text("SELECT pg_advisory_unlock_all()"))
                 yield False  # another loader is at work: slots batch by batch, as it
                 return
         try:
             with factory() as session:
-                empty = not any(
-                    session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
-                    for table in HISTORY_TABLES
-                )
+                empty = not _history_stored(session)
             if not empty:  # the run's batches take slots one by one, as any loader's
                 holder.execute(text("SELECT pg_advisory_unlock_all()"))
             yield empty
@@ -323,10 +334,7 @@ def own_bulk_slot(factory: sessionmaker[Session]) -> Iterator[int | None]:
         holder = holder.execution_options(isolation_level="AUTOCOMMIT")
         slot = None
         for candidate in range(BULK_SLOTS - 1, 0, -1):
-            if holder.scalar(
-                text("SELECT pg_try_advisory_lock(CAST(:k AS integer), CAST(:s AS integer))"),
-                {"k": _LOCK_KEY, "s": candidate},
-            ):
+            if _try_slot(holder, candidate):
                 slot = candidate
                 break
         try:
@@ -334,10 +342,7 @@ def own_bulk_slot(factory: sessionmaker[Session]) -> Iterator[int | None]:
             # rows, if any, are seen), as the run's batches see the tables.
             if slot is not None:
                 with factory() as session:
-                    if any(
-                        session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
-                        for table in HISTORY_TABLES
-                    ):
+                    if _history_stored(session):
                         holder.execute(text("SELECT pg_advisory_unlock_all()"))
                         slot = None
             yield slot
@@ -779,10 +784,7 @@ def defer_if_empty(factory: sessionmaker[Session]) -> list[str] | None:
             text("SELECT pg_advisory_xact_lock(CAST(:k AS integer), CAST(:s AS integer))"),
             {"k": _LOCK_KEY, "s": BULK_SLOTS},  # not a slot: the slots are 0 … 7
         )
-        if any(
-            session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))
-            for table in HISTORY_TABLES
-        ):
+        if _history_stored(session):
             return None
         return defer_indexes(session.connection())
 
