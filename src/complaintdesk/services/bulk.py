@@ -277,6 +277,25 @@ def _history_stored(session: Session) -> bool:
 
 
 @contextmanager
+def _slot_holder(factory: sessionmaker[Session]) -> Iterator[Connection | None]:
+    """A connection of the run's own to hold bulk id slots on (session advisory locks,
+    all let go at the end), or None on SQLite (its IMMEDIATE transactions serialise
+    the loaders' writes: no slots)."""
+    with factory() as probe:
+        dialect = _dialect(probe)
+        engine = probe.get_bind().engine
+    if dialect != "postgresql":
+        yield None
+        return
+    with engine.connect() as holder:
+        holder = holder.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield holder
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+
+
+@contextmanager
 def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     """Hold every slot of the bulk id range for a whole run (PostgreSQL: session
     advisory locks on a connection of the run's own) and say whether the tables whose
@@ -289,27 +308,19 @@ def own_bulk_ids(factory: sessionmaker[Session]) -> Iterator[bool]:
     is tried, not waited for. Waiting for them all in turn held the free ones while
     it waited (for hours) for the import's, and an import that then needed a second
     slot waited for this run: neither went on (review, session 13)."""
-    with factory() as probe:
-        dialect = _dialect(probe)
-        engine = probe.get_bind().engine
-    if dialect != "postgresql":
-        yield False
-        return
-    with engine.connect() as holder:
-        holder = holder.execution_options(isolation_level="AUTOCOMMIT")
-        for slot in range(BULK_SLOTS):
-            if not _try_slot(holder, slot):
-                holder.execute(text("SELECT pg_advisory_unlock_all()"))
-                yield False  # another loader is at work: slots batch by batch, as it
-                return
-        try:
-            with factory() as session:
-                empty = not _history_stored(session)
-            if not empty:  # the run's batches take slots one by one, as any loader's
-                holder.execute(text("SELECT pg_advisory_unlock_all()"))
-            yield empty
-        finally:
+    with _slot_holder(factory) as holder:
+        if holder is None:
+            yield False
+            return
+        if not all(_try_slot(holder, slot) for slot in range(BULK_SLOTS)):
             holder.execute(text("SELECT pg_advisory_unlock_all()"))
+            yield False  # another loader is at work: slots batch by batch, as it
+            return
+        with factory() as session:
+            empty = not _history_stored(session)
+        if not empty:  # the run's batches take slots one by one, as any loader's
+            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+        yield empty
 
 
 @contextmanager
@@ -324,30 +335,20 @@ def own_bulk_slot(factory: sessionmaker[Session]) -> Iterator[int | None]:
     meanwhile, as before. Yields None (and holds nothing) on SQLite, when every slot
     but 0 is busy, or when the tables have rows: then each batch takes a slot and
     reads the next free numbers (:func:`lock`, :class:`IdAllocator`)."""
-    with factory() as probe:
-        dialect = _dialect(probe)
-        engine = probe.get_bind().engine
-    if dialect != "postgresql":
-        yield None
-        return
-    with engine.connect() as holder:
-        holder = holder.execution_options(isolation_level="AUTOCOMMIT")
-        slot = None
-        for candidate in range(BULK_SLOTS - 1, 0, -1):
-            if _try_slot(holder, candidate):
-                slot = candidate
-                break
-        try:
-            # Read once the slot is held (a batch that held it before has ended, so its
-            # rows, if any, are seen), as the run's batches see the tables.
-            if slot is not None:
-                with factory() as session:
-                    if _history_stored(session):
-                        holder.execute(text("SELECT pg_advisory_unlock_all()"))
-                        slot = None
-            yield slot
-        finally:
-            holder.execute(text("SELECT pg_advisory_unlock_all()"))
+    with _slot_holder(factory) as holder:
+        if holder is None:
+            yield None
+            return
+        free = (c for c in range(BULK_SLOTS - 1, 0, -1) if _try_slot(holder, c))
+        slot = next(free, None)
+        # Read once the slot is held (a batch that held it before has ended, so its
+        # rows, if any, are seen), as the run's batches see the tables.
+        if slot is not None:
+            with factory() as session:
+                if _history_stored(session):
+                    holder.execute(text("SELECT pg_advisory_unlock_all()"))
+                    slot = None
+        yield slot
 
 
 def prepare_reserved(session: Session) -> None:
