@@ -5,8 +5,9 @@
 taxonomy's codes (see docs/labelling.md). The labels, ids and codes only, live in
 ``data/real_labels.csv``. The texts have no licence to be shipped: they are read from
 ``../shared`` at training and evaluation time and never copied into the repository or
-the model file. The other property messages of that folder are kept for evaluation
-and are never read here.
+the model file. The other 100 property messages of that folder (:func:`heldout_ids`)
+are kept for a blind evaluation: their labels are in ``data/real_heldout_labels.csv``,
+read only by :func:`load_heldout` (scoring), never by :func:`load_real` (training).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from complaintdesk.domain.taxonomy import LABELS
 
 REAL_LABELS = Path(__file__).parent / "data" / "real_labels.csv"
+HELDOUT_LABELS = Path(__file__).parent / "data" / "real_heldout_labels.csv"
 SHARED_ENV = "COMPLAINTDESK_SHARED"
 MESSAGES = Path("data") / "real" / "cn-teddycup2020-gov-messages"
 SOURCES = (
@@ -26,6 +28,9 @@ SOURCES = (
     "derived_labeled_messages_union_1377rows.csv",
 )
 TRAIN_IDS = "property_train_ids.txt"
+PROPERTY_WORD = "物业"
+"""A message is a property message when its title or its text holds this word: 727
+distinct ids over :data:`SOURCES`, of which the 627 of :data:`TRAIN_IDS` may be trained on."""
 
 Record = dict[str, str]
 
@@ -60,33 +65,89 @@ def read_labels(path: Path = REAL_LABELS) -> list[dict[str, str]]:
     return rows
 
 
-def load_real(shared: Path | None = None, labels: Path = REAL_LABELS) -> list[Record]:
-    """The labelled real messages with their texts, in the order of the labels file.
-
-    Raises :class:`SharedDataMissing`, saying where it looked, when the texts are not
-    there; and ``ValueError`` when a labelled id is not among the training ids.
-    """
+def _root(shared: Path | None) -> Path:
     root = (shared or shared_dir()) / MESSAGES
     if not (root / TRAIN_IDS).exists():
         raise SharedDataMissing(
             f"real messages not found: {root / TRAIN_IDS} is absent. They are read from "
             f"../shared beside the checkout, or from ${SHARED_ENV}."
         )
-    allowed = set((root / TRAIN_IDS).read_text(encoding="utf-8").split())
-    rows = read_labels(labels)
-    wanted = {r["id"] for r in rows}
-    stray = sorted(wanted - allowed)
-    if stray:
-        raise ValueError(f"labelled ids not in {TRAIN_IDS}: {', '.join(stray[:5])}")
+    return root
+
+
+def train_ids(shared: Path | None = None) -> set[str]:
+    """The ids of :data:`TRAIN_IDS`: the property messages that may be trained on."""
+    return set((_root(shared) / TRAIN_IDS).read_text(encoding="utf-8").split())
+
+
+def property_ids(shared: Path | None = None) -> list[str]:
+    """The distinct ids of the property messages of :data:`SOURCES` (title or text holds
+    :data:`PROPERTY_WORD`), in the order first met: 727 with the folder of ``../shared``.
+
+    Only ids and the presence of one word are looked at; no text is kept."""
+    root = _root(shared)
+    seen: dict[str, None] = {}
+    for name in SOURCES:
+        with (root / name).open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                key = row["留言编号"].strip()
+                if PROPERTY_WORD in row["留言主题"] or PROPERTY_WORD in row["留言详情"]:
+                    seen.setdefault(key, None)
+    return list(seen)
+
+
+def heldout_ids(shared: Path | None = None) -> list[str]:
+    """The property messages kept back from training: :func:`property_ids` minus
+    :data:`TRAIN_IDS` (100 with ``../shared``), in the order first met."""
+    allowed = train_ids(shared)
+    return [i for i in property_ids(shared) if i not in allowed]
+
+
+def _texts(root: Path, wanted: set[str]) -> dict[str, str]:
+    """The texts of the wanted ids, and of no other (the first source that has an id wins)."""
     texts: dict[str, str] = {}
     for name in SOURCES:
         with (root / name).open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
                 key = row["留言编号"].strip()
-                # Only the training ids are read: the evaluation messages stay unseen.
                 if key in wanted and key not in texts:
                     texts[key] = message_text(row["留言主题"], row["留言详情"])
     missing = sorted(wanted - set(texts))
     if missing:
         raise SharedDataMissing(f"no text for ids {', '.join(missing[:5])} in {root}")
+    return texts
+
+
+def load_real(shared: Path | None = None, labels: Path = REAL_LABELS) -> list[Record]:
+    """The labelled real messages with their texts, in the order of the labels file.
+
+    This is what training reads. Raises :class:`SharedDataMissing`, saying where it
+    looked, when the texts are not there; and ``ValueError`` when a labelled id is not
+    among the training ids (a held-back id among them is refused, never trained on).
+    """
+    root = _root(shared)
+    allowed = train_ids(shared)
+    rows = read_labels(labels)
+    wanted = {r["id"] for r in rows}
+    stray = sorted(wanted - allowed)
+    if stray:
+        raise ValueError(f"labelled ids not in {TRAIN_IDS}: {', '.join(stray[:5])}")
+    # Only the training ids are read: the evaluation messages stay unseen.
+    texts = _texts(root, wanted)
+    return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
+
+
+def load_heldout(shared: Path | None = None, labels: Path = HELDOUT_LABELS) -> list[Record]:
+    """The held-back property messages with their blind labels (session 14), for scoring
+    only, in the order of the labels file.
+
+    Raises ``ValueError`` when a labelled id is a training id or not a held-back one."""
+    root = _root(shared)
+    allowed = set(heldout_ids(shared))
+    rows = read_labels(labels)
+    wanted = {r["id"] for r in rows}
+    stray = sorted(wanted - allowed)
+    if stray:
+        raise ValueError(f"labelled ids not among the held-back ids: {', '.join(stray[:5])}")
+    texts = _texts(root, wanted)
     return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
