@@ -170,14 +170,36 @@ def eval_command(
     generated: int = typer.Option(
         0, help="Instead of a file, score this many generated examples of a held-out seed."
     ),
+    heldout: bool = typer.Option(
+        False,
+        "--heldout",
+        help="Instead of a file, score the 100 held-back real property messages against "
+        "their blind labels (texts read from ../shared; never trained on).",
+    ),
+    labels: Optional[Path] = typer.Option(  # noqa: UP045
+        None, help="With --heldout: the labels file (default: the packaged blind labels)."
+    ),
 ) -> None:
-    """Per-label accuracy and macro-F1, confusion matrices, emergency recall/precision."""
+    """Per-label accuracy, macro-F1 and kappa, confusion matrices, emergency
+    recall/precision, and the review split."""
     from complaintdesk.classify import model as m
     from complaintdesk.classify.base import Classifier
-    from complaintdesk.classify.evaluate import evaluate
+    from complaintdesk.classify.evaluate import score
     from complaintdesk.classify.rules import RuledClassifier
 
-    if generated:
+    subsets: dict[str, list[int]] = {}
+    if heldout:
+        from complaintdesk.classify import real
+
+        try:
+            gold = real.load_heldout(labels=labels or real.HELDOUT_LABELS)
+        except real.SharedDataMissing as exc:
+            typer.echo(f"{exc}\nThe held-back messages are scored from their texts.", err=True)
+            raise typer.Exit(2) from exc
+        bad = 0
+        for flag in ("yes", "no"):
+            subsets[f"sure={flag}"] = [i for i, g in enumerate(gold) if g.get("sure") == flag]
+    elif generated:
         from complaintdesk.classify.generate import generate
 
         # Training uses the seed and calibration seed + 1: seed + 2 is never trained on.
@@ -192,9 +214,18 @@ def eval_command(
     else:
         inner = m.ModelClassifier(m.load(model_file or m.PACKAGED_MODEL))
         clf = inner if no_rules else RuledClassifier(inner)
-    report = evaluate(clf, gold)
+    preds = clf.predict([g["text"] for g in gold])
+    report = score(gold, preds)
     typer.echo(f"model: {clf.version}")
     if bad:
         typer.echo(f"skipped {bad} unreadable lines", err=True)
     typer.echo(report.format())
+    for name, idx in subsets.items():
+        if not idx:
+            continue
+        part = score([gold[i] for i in idx], [preds[i] for i in idx])
+        cells = ", ".join(
+            f"{n} {s.accuracy:.1%} (kappa {s.kappa:.2f})" for n, s in part.labels.items()
+        )
+        typer.echo(f"\nrows {name}: {part.n}: {cells}")
     sys.stdout.flush()

@@ -1,5 +1,6 @@
-"""Scores of a classifier on a labelled file: per-label accuracy and macro-F1, confusion
-matrices, and emergency recall and precision (the figure that must be 100%)."""
+"""Scores of a classifier on a labelled file: per-label accuracy, macro-F1 and Cohen's
+kappa, confusion matrices, emergency recall and precision (the figure that must be 100%),
+and how many go to review with the accuracy of those that do not."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class LabelScore:
     macro_f1: float
     classes: list[str]
     confusion: list[list[int]]  # rows: gold, columns: predicted
+    kappa: float = 0.0
+    """Cohen's kappa of the predictions against the gold labels (1: perfect, 0: chance)."""
 
 
 @dataclass
@@ -30,11 +33,14 @@ class Report:
     emergency_predicted: int
     missed_emergencies: list[str] = field(default_factory=list)
     needs_review: int = 0
+    not_reviewed_right: dict[str, int] = field(default_factory=dict)
+    """Of the predictions not sent to review: how many are right, per label and for all
+    four labels together (key ``all``)."""
 
     def format(self) -> str:
-        lines = [f"examples: {self.n}", "", "label        accuracy  macro-F1"]
+        lines = [f"examples: {self.n}", "", "label        accuracy  macro-F1     kappa"]
         for name, s in self.labels.items():
-            lines.append(f"{name:<12} {s.accuracy:8.1%}  {s.macro_f1:8.3f}")
+            lines.append(f"{name:<12} {s.accuracy:8.1%}  {s.macro_f1:8.3f}  {s.kappa:8.3f}")
         lines += [
             "",
             f"emergency recall    {self.emergency_recall:.1%} "
@@ -42,6 +48,12 @@ class Report:
             f"emergency precision {self.emergency_precision:.1%} (of {self.emergency_predicted} predicted)",  # noqa: E501
             f"needs review        {self.needs_review}/{self.n}",
         ]
+        kept = self.n - self.needs_review
+        if kept and self.not_reviewed_right:
+            right = ", ".join(
+                f"{name} {v}/{kept} ({v / kept:.1%})" for name, v in self.not_reviewed_right.items()
+            )
+            lines.append(f"not sent to review  right: {right}")
         for text in self.missed_emergencies:
             lines.append(f"  MISSED: {text[:100]}")
         for name, s in self.labels.items():
@@ -76,7 +88,15 @@ def score(gold: Sequence[dict[str, str]], preds: Sequence[Prediction]) -> Report
             macro_f1=sum(f1s) / len(f1s) if f1s else 0.0,
             classes=classes,
             confusion=matrix,
+            kappa=cohen_kappa(matrix),
         )
+    kept = [(g, p) for g, p in zip(gold, preds, strict=True) if not p.needs_review]
+    not_reviewed_right = {
+        name: sum(p.labels()[name] == g[name] for g, p in kept) for name in LABEL_NAMES
+    }
+    not_reviewed_right["all"] = sum(
+        all(p.labels()[n] == g[n] for n in LABEL_NAMES) for g, p in kept
+    )
     is_gold = [g["category"] == "emergency" for g in gold]
     is_pred = [p.category.value == "emergency" for p in preds]
     tp = sum(a and b for a, b in zip(is_gold, is_pred, strict=True))
@@ -90,7 +110,24 @@ def score(gold: Sequence[dict[str, str]], preds: Sequence[Prediction]) -> Report
         emergency_predicted=sum(is_pred),
         missed_emergencies=missed,
         needs_review=sum(p.needs_review for p in preds),
+        not_reviewed_right=not_reviewed_right,
     )
+
+
+def cohen_kappa(matrix: Sequence[Sequence[int]]) -> float:
+    """Cohen's kappa of a confusion matrix (rows one rater, columns the other):
+    (observed - expected agreement) / (1 - expected); 1.0 when both raters use one
+    and the same class throughout (no disagreement is possible), 0.0 for no rows."""
+    n = sum(sum(row) for row in matrix)
+    if not n:
+        return 0.0
+    observed = sum(matrix[i][i] for i in range(len(matrix))) / n
+    rows = [sum(row) / n for row in matrix]
+    cols = [sum(row[j] for row in matrix) / n for j in range(len(matrix))]
+    expected = sum(r * c for r, c in zip(rows, cols, strict=True))
+    if expected >= 1.0:
+        return 1.0 if observed >= 1.0 else 0.0
+    return (observed - expected) / (1.0 - expected)
 
 
 def evaluate(classifier: Classifier, gold: Sequence[dict[str, str]]) -> Report:

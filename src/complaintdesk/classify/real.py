@@ -139,7 +139,7 @@ def load_real(shared: Path | None = None, labels: Path = REAL_LABELS) -> list[Re
 
 def load_heldout(shared: Path | None = None, labels: Path = HELDOUT_LABELS) -> list[Record]:
     """The held-back property messages with their blind labels (session 14), for scoring
-    only, in the order of the labels file.
+    only, in the order of the labels file; each record also carries the reader's ``sure``.
 
     Raises ``ValueError`` when a labelled id is a training id or not a held-back one."""
     root = _root(shared)
@@ -150,4 +150,7 @@ def load_heldout(shared: Path | None = None, labels: Path = HELDOUT_LABELS) -> l
     if stray:
         raise ValueError(f"labelled ids not among the held-back ids: {', '.join(stray[:5])}")
     texts = _texts(root, wanted)
-    return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
+    return [
+        {"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"], "sure": r["sure"]}
+        for r in rows
+    ]

@@ -7,8 +7,13 @@ import csv
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from complaintdesk.classify import real
+from complaintdesk.classify.base import Classifier, Prediction
+from complaintdesk.classify.cli import model_app
+from complaintdesk.classify.evaluate import cohen_kappa, score
+from complaintdesk.domain.taxonomy import Category, Department, Nature, Urgency
 
 SHARED = real.shared_dir()
 HEADER = ["留言编号", "留言用户", "留言主题", "留言时间", "留言详情"]
@@ -104,3 +109,130 @@ def test_the_real_folder_holds_727_property_messages_and_100_held_back() -> None
     assert len(held) == len(set(held)) == 100
     assert not set(held) & train
     assert not set(held) & {r["id"] for r in real.read_labels()}
+
+
+def test_the_blind_labels_hold_codes_and_a_few_words_only() -> None:
+    """Ids and codes, ``sure``, ``fit`` and a reason of a few English words naming the
+    guide's rule: never a text nor a phrase of one (no Chinese character at all)."""
+    with real.HELDOUT_LABELS.open(encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    assert header == [
+        "id",
+        "nature",
+        "category",
+        "urgency",
+        "department",
+        "sure",
+        "fit",
+        "reason",
+    ]
+    rows = real.read_labels(real.HELDOUT_LABELS)  # checks every code
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 100 and all(i.isdigit() for i in ids)
+    assert not set(ids) & {r["id"] for r in real.read_labels()}  # none is a training row
+    assert {r["sure"] for r in rows} <= {"yes", "no"}
+    assert {r["fit"] for r in rows} <= {"good", "poor"}
+    for r in rows:
+        assert 0 < len(r["reason"]) <= 120, r["id"]
+        assert not any("\u3400" <= ch <= "\u9fff" for ch in r["reason"]), r["id"]
+
+
+def test_the_blind_labels_are_the_held_back_ids() -> None:
+    ids = {r["id"] for r in real.read_labels(real.HELDOUT_LABELS)}
+    assert ids == set(real.heldout_ids(_shared()))
+
+
+def test_cohen_kappa() -> None:
+    assert cohen_kappa([[2, 0], [0, 2]]) == 1.0
+    assert cohen_kappa([[1, 1], [1, 1]]) == 0.0
+    # observed 0.7, expected 0.5 * 0.6 + 0.5 * 0.4 = 0.5
+    assert cohen_kappa([[20, 5], [10, 15]]) == pytest.approx(0.4)
+    assert cohen_kappa([[3, 0], [0, 0]]) == 1.0  # one class throughout: nothing to disagree on
+    assert cohen_kappa([[0, 0], [0, 0]]) == 0.0
+
+
+def test_eval_heldout_scores_the_blind_labels_on_the_product_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, classifier: Classifier
+) -> None:
+    shared = make_shared(tmp_path / "shared", MESSAGES, TRAIN)
+    monkeypatch.setenv(real.SHARED_ENV, str(shared))
+    labels = tmp_path / "heldout.csv"
+    labels.write_text(
+        "id,nature,category,urgency,department,sure,fit,reason\n"
+        "15,dissatisfaction,management,high,finance,no,good,barrier to force a purchase (r13)\n"
+        "12,dissatisfaction,equipment,high,engineering,yes,good,lift out (r9)\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(model_app, ["eval", "--heldout", "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    gold = real.load_heldout(shared, labels)
+    # the same classifier the product calls (model + rules), the same report
+    expected = score(gold, classifier.predict([g["text"] for g in gold]))
+    assert f"model: {classifier.version}" in result.output
+    assert expected.format() in result.output
+    assert "examples: 2" in result.output and "kappa" in result.output
+    assert "emergency precision" in result.output and "needs review" in result.output
+    assert "rows sure=yes: 1:" in result.output and "rows sure=no: 1:" in result.output
+
+
+def test_eval_heldout_says_clearly_when_the_texts_are_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(real.SHARED_ENV, str(tmp_path))
+    result = CliRunner().invoke(model_app, ["eval", "--heldout"])
+    assert result.exit_code == 2
+    assert "real messages not found" in result.output
+
+
+def test_the_review_split_counts_the_right_labels_of_those_not_sent() -> None:
+    gold = [
+        {
+            "nature": "dissatisfaction",
+            "category": "equipment",
+            "urgency": "high",
+            "department": "engineering",
+        },
+        {
+            "nature": "dissatisfaction",
+            "category": "management",
+            "urgency": "normal",
+            "department": "finance",
+        },
+        {
+            "nature": "help_seeking",
+            "category": "neighborhood",
+            "urgency": "normal",
+            "department": "security",
+        },
+    ]
+    sure = {"nature": 0.9, "category": 0.9, "urgency": 0.9, "department": 0.9}
+    unsure = {**sure, "category": 0.3}
+    preds = [
+        Prediction(
+            Nature.DISSATISFACTION, Category.EQUIPMENT, Urgency.HIGH, Department.ENGINEERING, sure
+        ),
+        Prediction(
+            Nature.DISSATISFACTION,
+            Category.MANAGEMENT,
+            Urgency.NORMAL,
+            Department.CUSTOMER_SERVICE,
+            sure,
+        ),
+        Prediction(
+            Nature.DISSATISFACTION,
+            Category.EQUIPMENT,
+            Urgency.NORMAL,
+            Department.ENGINEERING,
+            unsure,
+        ),
+    ]
+    report = score(gold, preds)
+    assert report.needs_review == 1
+    assert report.not_reviewed_right == {
+        "nature": 2,
+        "category": 2,
+        "urgency": 2,
+        "department": 1,
+        "all": 1,
+    }
+    assert "not sent to review  right: nature 2/2 (100.0%)" in report.format()
