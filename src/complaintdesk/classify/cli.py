@@ -179,6 +179,11 @@ def eval_command(
     labels: Optional[Path] = typer.Option(  # noqa: UP045
         None, help="With --heldout: the labels file (default: the packaged blind labels)."
     ),
+    predictions: Optional[Path] = typer.Option(  # noqa: UP045
+        None,
+        help="Also write one JSON line per example: its id (when it has one), gold and "
+        "predicted codes, review flag. No text.",
+    ),
 ) -> None:
     """Per-label accuracy, macro-F1 and kappa, confusion matrices, emergency
     recall/precision, and the review split."""
@@ -216,6 +221,18 @@ def eval_command(
         clf = inner if no_rules else RuledClassifier(inner)
     preds = clf.predict([g["text"] for g in gold])
     report = score(gold, preds)
+    if predictions is not None:
+        import json
+
+        with predictions.open("w", encoding="utf-8") as fh:
+            for g, p in zip(gold, preds, strict=True):
+                row = {
+                    "id": g.get("id"),
+                    "gold": {n: g[n] for n in p.labels()},
+                    "predicted": p.labels(),
+                    "needs_review": p.needs_review,
+                }
+                fh.write(json.dumps(row) + "\n")
     typer.echo(f"model: {clf.version}")
     if bad:
         typer.echo(f"skipped {bad} unreadable lines", err=True)

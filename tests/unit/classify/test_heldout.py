@@ -4,6 +4,7 @@ never reads them, and their blind labels."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,14 @@ def test_eval_heldout_scores_the_blind_labels_on_the_product_path(
         "12,dissatisfaction,equipment,high,engineering,yes,good,lift out (r9)\n",
         encoding="utf-8",
     )
-    result = CliRunner().invoke(model_app, ["eval", "--heldout", "--labels", str(labels)])
+    out = tmp_path / "predictions.jsonl"
+    result = CliRunner().invoke(
+        model_app, ["eval", "--heldout", "--labels", str(labels), "--predictions", str(out)]
+    )
     assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["15", "12"]
+    assert rows[1]["gold"]["category"] == "equipment" and "text" not in rows[1]
     gold = real.load_heldout(shared, labels)
     # the same classifier the product calls (model + rules), the same report
     expected = score(gold, classifier.predict([g["text"] for g in gold]))
