@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db import folding, partitions
-from complaintdesk.db.ids import LOW_BITS, id_time
+from complaintdesk.db.ids import LOW_BITS, id_time, new_id
 from complaintdesk.db.models import Complaint, Event, Outbox, Staff
 from complaintdesk.domain.taxonomy import Channel, Department
 from complaintdesk.services import (
@@ -207,6 +207,21 @@ def _files(engine: Engine, *tables: str) -> tuple[int, ...]:
         )
 
 
+def _made_beside(engine: Engine, name: str) -> list[str]:
+    """What an online rewrite of partition ``name`` makes beside it that is still there."""
+    with engine.connect() as connection:
+        return [
+            n
+            for n in (f"{name}__rewrite", f"{name}__rewrite_log")
+            if connection.scalar(text("SELECT to_regclass(:n)"), {"n": n}) is not None
+        ] + list(
+            connection.scalars(
+                text("SELECT proname FROM pg_proc WHERE proname = :n"),
+                {"n": f"{name}__rewrite_note"},
+            )
+        )
+
+
 def test_compact_folds_a_settled_month_and_rewrites_its_events(
     databases: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,35 +280,62 @@ def test_compact_folds_a_settled_month_and_rewrites_its_events(
             assert session.scalar(select(func.count()).select_from(Event)) == rows_after
             assert {c.id: _seen(queries.timeline(session, c)) for c in some} == before
 
-        # The month before, while a transaction reads its events: the rewrite is given
-        # up after its lock's timeout and the partition named; run again, it is done.
+        # The month before, while a transaction that read another month (through the
+        # partitioned table: its lock) stays open: the swap does not get its locks, the
+        # rewrite is given up, the partition left as it was and named; the reader is
+        # not disturbed; run again once it has ended, the partition is rewritten. (The
+        # reader begins as the rewrite does: the reindex of the month's complaints
+        # before it would wait for its transaction.)
         earlier = partitions.add_months(month, -1)
         earlier_events = partitions.partition_name("events", earlier)
         holding, release = threading.Event(), threading.Event()
+        read_after: list[int] = []
 
         def read_meanwhile() -> None:
             with engine.connect() as reader:
-                reader.execute(text(f"SELECT count(*) FROM {earlier_events}"))  # its lock
+                reader.execute(text("SET lock_timeout = '1s'"))
+                reader.execute(
+                    text("SELECT count(*) FROM events WHERE id >= :lo AND id < :hi"),
+                    {"lo": low, "hi": high},
+                )
                 holding.set()
                 release.wait(120)
+                read_after.append(
+                    int(
+                        reader.scalar(
+                            text("SELECT count(*) FROM events WHERE id >= :lo AND id < :hi"),
+                            {"lo": low, "hi": high},
+                        )
+                    )
+                )
                 reader.rollback()
 
         rewrite = partitions._rewrite
+        files_earlier: list[tuple[int, ...]] = []
 
-        def rewrite_then_end_the_read(connection: Any, name: str) -> bool:
+        def rewrite_while_reading(*args: Any) -> bool:
+            files_earlier.append(_files(engine, earlier_events))
+            reading = threading.Thread(target=read_meanwhile)
+            reading.start()
             try:
-                return rewrite(connection, name)
-            finally:  # the reindex after it waits for the reader's transaction
+                assert holding.wait(60)
+                return rewrite(*args)
+            finally:
                 release.set()
+                reading.join(60)
 
-        monkeypatch.setattr(partitions, "_rewrite", rewrite_then_end_the_read)
-        reading = threading.Thread(target=read_meanwhile)
-        reading.start()
-        assert holding.wait(60)
+        monkeypatch.setattr(partitions, "_rewrite", rewrite_while_reading)
         busy = partitions.compact_month(engine, earlier, fold=True)
-        reading.join(60)
         monkeypatch.setattr(partitions, "_rewrite", rewrite)
         assert busy.folded > 0 and busy.busy == [earlier_events] and busy.rewritten == []
+        with engine.connect() as connection:
+            month_rows = connection.scalar(
+                text("SELECT count(*) FROM events WHERE id >= :lo AND id < :hi"),
+                {"lo": low, "hi": high},
+            )
+        assert read_after == [month_rows]  # the reader went on (the fold's deletes seen)
+        assert [_files(engine, earlier_events)] == files_earlier  # left as it was
+        assert _made_beside(engine, earlier_events) == []
         done = partitions.compact_month(engine, earlier, fold=True)
         assert done.folded == 0 and done.rewritten == [earlier_events] and done.busy == []
     finally:
@@ -352,3 +394,139 @@ def test_a_message_committed_while_the_fold_runs_keeps_its_delivery_record(
         timeline = queries.timeline(session, session.get_one(Complaint, complaint_id))
         messaged = [e for e in timeline if e.kind == "owner_messaged"]
         assert len(messaged) == 1 and records(messaged[0].data or {}), messaged[0].data
+
+
+def test_the_rewrite_is_online_reads_and_writes_of_the_month_go_on(
+    databases: Databases,
+) -> None:
+    """On PostgreSQL, ``db compact --fold`` rewrites the month's events beside the
+    partition and swaps the copy in: between the copy and the swap, a timeline read of
+    the month and writes into it (a row added, a row changed) go through at once, with
+    a lock timeout on them; afterwards every timeline reads as before, the month holds
+    the same ids with the rows written meanwhile, the partition keeps its name, storage
+    options, pruning and indexes attached to the partitioned table's, and nothing the
+    rewrite made beside it is left."""
+    engine = databases.new("postgresql")
+    try:
+        factory = sessionmaker(engine, expire_on_commit=False)
+        generate(factory, rows=1500, now=NOW, years=0.3, company_code="online", batch=1500)
+        month = partitions.add_months(partitions.month_start(NOW), -2)
+        events = partitions.partition_name("events", month)
+        low, high = partitions.bounds(month)
+        in_month = (Event.id >= low) & (Event.id < high)
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {events} SET (fillfactor = 95)"))
+            triggers_before = connection.scalar(text("SELECT count(*) FROM pg_trigger"))
+        with factory() as session:
+            some = list(
+                session.scalars(
+                    select(Complaint)
+                    .where(Complaint.id >= low, Complaint.id < high)
+                    .order_by(Complaint.id)
+                    .limit(40)
+                )
+            )
+            before = {c.id: _seen(queries.timeline(session, c)) for c in some}
+            written_to = some[-1]
+
+        seen: dict[str, Any] = {}
+
+        def meanwhile(name: str) -> None:
+            """Between the copy and the swap: another connection reads and writes the
+            month, each statement allowed 200 ms to get its locks."""
+            assert name == events
+            with factory() as session:
+                session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                seen["ids"] = list(
+                    session.scalars(select(Event.id).where(in_month).order_by(Event.id))
+                )
+                seen["timeline"] = _seen(queries.timeline(session, some[0]))
+                changed = session.scalars(
+                    select(Event).where(in_month, Event.kind != folding.FOLDED).limit(1)
+                ).one()
+                changed.data = {"note": "changed during the copy"}
+                added = Event(
+                    id=new_id(id_time(written_to.id) + timedelta(minutes=1)),
+                    complaint_id=written_to.id,
+                    at=id_time(written_to.id) + timedelta(minutes=1),
+                    actor_id=None,
+                    kind="follow_up",
+                    data={"note": "written during the copy"},
+                )
+                session.add(added)
+                session.commit()
+                seen["changed"], seen["added"] = changed.id, added.id
+
+        report = partitions.compact_month(engine, month, fold=True, copied=meanwhile)
+
+        assert report.folded > 100 and report.rewritten == [events] and report.busy == []
+        assert seen["timeline"] == before[some[0].id]  # read during the copy, as before
+        with factory() as session:
+            ids = list(session.scalars(select(Event.id).where(in_month).order_by(Event.id)))
+            assert ids == sorted([*seen["ids"], seen["added"]])
+            assert session.get_one(Event, seen["changed"]).data == {
+                "note": "changed during the copy"
+            }
+            after = {c.id: _seen(queries.timeline(session, c)) for c in some}
+        for complaint_id, timeline in before.items():
+            if seen["changed"] in {e[0] for e in timeline}:
+                continue  # its row changed (above)
+            if complaint_id == written_to.id:
+                added = [e for e in after[complaint_id] if e[0] == seen["added"]]
+                assert [e for e in after[complaint_id] if e[0] != seen["added"]] == timeline
+                assert added[0][4] == "follow_up" and added[0][8] == {
+                    "note": "written during the copy"
+                }
+                continue
+            assert after[complaint_id] == timeline, complaint_id
+
+        with engine.connect() as connection:
+            # The same partition: its name, bounds, storage options; pruned to alone.
+            bound, options = connection.execute(
+                text(
+                    "SELECT pg_get_expr(c.relpartbound, c.oid), c.reloptions FROM pg_class c "
+                    "JOIN pg_inherits i ON i.inhrelid = c.oid "
+                    "WHERE c.oid = to_regclass(:n) AND i.inhparent = 'events'::regclass"
+                ),
+                {"n": events},
+            ).one()
+            assert f"FROM ('{low}') TO ('{high}')" in bound and options == ["fillfactor=95"]
+            plan = "\n".join(
+                connection.scalars(
+                    text(f"EXPLAIN SELECT id FROM events WHERE id >= {low} AND id < {high}")
+                )
+            )
+            assert events in plan and plan.count(" on events_") == 1, plan
+            # Each of its indexes a partition of the partitioned table's, all of them.
+            attached = connection.execute(
+                text(
+                    "SELECT c.relname, p.relname FROM pg_index x "
+                    "JOIN pg_class c ON c.oid = x.indexrelid "
+                    "LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+                    "LEFT JOIN pg_class p ON p.oid = i.inhparent "
+                    "WHERE x.indrelid = to_regclass(:n) ORDER BY 2"
+                ),
+                {"n": events},
+            ).all()
+            assert [p for _, p in attached] == [
+                "ix_events_complaint",
+                "ix_events_withdrawn",
+                "pk_events",
+            ]
+            assert all(c.startswith(f"{events}_") for c, _ in attached), attached
+            # Its foreign keys are the partitioned table's, no trigger left over.
+            keys = connection.execute(
+                text(
+                    "SELECT conname, conparentid <> 0 FROM pg_constraint "
+                    "WHERE conrelid = to_regclass(:n) AND contype IN ('f', 'c') ORDER BY 1"
+                ),
+                {"n": events},
+            ).all()
+            assert keys == [
+                ("fk_events_actor_id_staff", True),
+                ("fk_events_complaint_id_complaints", True),
+            ]
+            assert connection.scalar(text("SELECT count(*) FROM pg_trigger")) == triggers_before
+        assert _made_beside(engine, events) == []
+    finally:
+        engine.dispose()

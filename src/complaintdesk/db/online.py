@@ -93,13 +93,20 @@ def _lock_timeout(error: Exception) -> bool:
     return getattr(cause, "sqlstate", None) == "55P03"
 
 
-def with_short_locks(connection: Connection, step: str | Callable[[Connection], object]) -> None:
+def with_short_locks(
+    connection: Connection,
+    step: str | Callable[[Connection], object],
+    *,
+    timeout: str = LOCK_TIMEOUT,
+    attempts: int = LOCK_ATTEMPTS,
+) -> None:
     """Run ``step`` (a statement, or a function of the connection, that takes a strong
-    lock for a moment) with :data:`LOCK_TIMEOUT`, again after a pause while other
-    queries hold the table."""
-    connection.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
+    lock for a moment) with a lock timeout (:data:`LOCK_TIMEOUT`), again after a pause
+    while other queries hold the table (:data:`LOCK_ATTEMPTS` times in all); the last
+    attempt's lock timeout is raised."""
+    connection.execute(text(f"SET lock_timeout = '{timeout}'"))
     try:
-        for attempt in range(LOCK_ATTEMPTS):
+        for attempt in range(attempts):
             try:
                 if isinstance(step, str):
                     connection.execute(text(step))
@@ -107,7 +114,7 @@ def with_short_locks(connection: Connection, step: str | Callable[[Connection], 
                     step(connection)
                 return
             except (OperationalError, psycopg.errors.LockNotAvailable) as error:
-                if not _lock_timeout(error) or attempt == LOCK_ATTEMPTS - 1:
+                if not _lock_timeout(error) or attempt == attempts - 1:
                     raise
                 time.sleep(min(0.5 * (attempt + 1), 5.0))
     finally:

@@ -47,11 +47,14 @@ no extension to install and upgrade on every server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -395,18 +398,23 @@ def ensure_for_ids(connection: Connection, low_id: int, high_id: int) -> Mainten
     return ensure(connection, id_time(low_id), id_time(high_id))
 
 
-REWRITE_LOCK_TIMEOUT = "2s"
-"""How long ``db compact`` waits for an events partition's lock to rewrite it (a
-long transaction reading the month): it then gives the rewrite up rather than
-queueing the month's reads behind it, and ``db compact`` names the partition
+REWRITE_LOCK_TIMEOUT = "500ms"
+"""How long each step of an events partition's online rewrite that takes a strong lock
+(:func:`_rewrite`: the note-taking trigger, the copy's foreign keys, the swap) waits
+for it, all its locks together, before it lets go and tries again: under PostgreSQL's
+``deadlock_timeout`` (1 s by default), so that a query that waits for the step while
+the step waits for it gives up nothing (the step lets go first, and the query goes on:
+the deadlock check runs once, ``deadlock_timeout`` after a wait began)."""
+REWRITE_ATTEMPTS = 5
+"""How many times such a step is tried, with a pause between (0.5 s, 1 s, …), before
+the rewrite is given up, the partition left as it was, and ``db compact`` names it
 (``rewrite_busy``) for a run of that month again (``--month``)."""
 
 
 def rewrite_wanted(connection: Connection, name: str) -> bool:
     """Whether the heap of ``name`` (an events partition) is over one and a half times
     what its live rows take (and 64 KB): the room a fold left, this run's or an earlier
-    one's whose rewrite was busy or had to keep the deleted rows (a transaction older
-    than the fold still ran). A folded month's is about 1.05 times once rewritten,
+    one's whose rewrite was busy. A folded month's is about 1.05 times once rewritten,
     about 2 before (docs/capacity.md, session 13). One read of the partition, small
     once folded."""
     size, rows = connection.execute(
@@ -419,24 +427,275 @@ def rewrite_wanted(connection: Connection, name: str) -> bool:
     return int(size) > 1.5 * int(rows) + 65536
 
 
-def _rewrite(connection: Connection, name: str) -> bool:
-    """``VACUUM (FULL)`` of ``name`` if its lock comes in time, then ``ANALYZE``.
-    Rows deleted after the oldest transaction still running began (anywhere on the
-    server) are kept by the rewrite: :func:`compact_month` then names the partition
-    (:attr:`Compaction.again`, :func:`rewrite_wanted` still true) for a run of that
-    month again."""
-    connection.execute(
-        text("SELECT set_config('lock_timeout', :t, false)"), {"t": REWRITE_LOCK_TIMEOUT}
-    )
+@dataclass(frozen=True)
+class _Beside:
+    """What an online rewrite of partition ``name`` makes beside it: the ``copy`` that
+    takes its place, the ``log`` of the ids written in it meanwhile and the trigger
+    function (``note``) that writes them there."""
+
+    name: str
+
+    @property
+    def copy(self) -> str:
+        return f"{self.name}__rewrite"
+
+    @property
+    def log(self) -> str:
+        return f"{self.name}__rewrite_log"
+
+    @property
+    def note(self) -> str:
+        return f"{self.name}__rewrite_note"
+
+    def building(self, index: str) -> str:
+        """The name the copy's index of ``index`` has until the swap."""
+        return f"{index[:54]}__rewrite"
+
+
+class _RewriteBusy(Exception):
+    """A step of the rewrite did not get its locks in :data:`REWRITE_ATTEMPTS` tries."""
+
+
+def _short(connection: Connection, step: str | Callable[[Connection], object]) -> None:
+    """``step`` with the rewrite's lock timeout and attempts (``online.with_short_locks``);
+    :class:`_RewriteBusy` when the last attempt's locks did not come."""
     try:
-        connection.execute(text(f"VACUUM (FULL) {name}"))
-        connection.execute(text(f"ANALYZE {name}"))
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        online.with_short_locks(
+            connection, step, timeout=REWRITE_LOCK_TIMEOUT, attempts=REWRITE_ATTEMPTS
+        )
+    except (OperationalError, psycopg.errors.LockNotAvailable) as exc:
+        if getattr(getattr(exc, "orig", exc), "sqlstate", None) == "55P03":
+            raise _RewriteBusy from exc
+        raise
+
+
+def _in_transaction(connection: Connection, *statements: str) -> Callable[[Connection], None]:
+    """A step that runs ``statements`` in one transaction of the connection's driver
+    (the compaction's connection autocommits)."""
+
+    def step(conn: Connection) -> None:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.transaction():
+            for statement in statements:
+                raw.execute(statement)
+
+    return step
+
+
+def _discard(connection: Connection, beside: _Beside) -> None:
+    """Drop what a rewrite of the partition made beside it (the trigger with its
+    function, the log, the copy): this run's given up, or an interrupted run's. In
+    one transaction: never the trigger without its log."""
+    if not any(_exists(connection, n) for n in (beside.copy, beside.log)):
+        return
+    _short(
+        connection,
+        _in_transaction(
+            connection,
+            f"DROP FUNCTION IF EXISTS {beside.note}() CASCADE",
+            f"DROP TABLE IF EXISTS {beside.log}",
+            f"DROP TABLE IF EXISTS {beside.copy}",
+        ),
+    )
+
+
+def _catch_up(raw: psycopg.Connection[Any], beside: _Beside, key: str) -> int:
+    """In the caller's transaction, write into the copy the rows of the partition whose
+    ids the trigger noted since the last catch-up (each row as it is now, or none if it
+    was deleted); the ids. A row written again meanwhile is noted again, for the next."""
+    ids = sorted({row[0] for row in raw.execute(f"DELETE FROM {beside.log} RETURNING {key}")})
+    if ids:
+        raw.execute(f"DELETE FROM {beside.copy} WHERE {key} = ANY(%s)", (ids,))
+        raw.execute(
+            f"INSERT INTO {beside.copy} SELECT * FROM {beside.name} WHERE {key} = ANY(%s) "
+            f"ORDER BY {key}",
+            (ids,),
+        )
+    return len(ids)
+
+
+def _rewrite(
+    connection: Connection, name: str, copied: Callable[[str], object] | None = None
+) -> bool:
+    """Rewrite partition ``name`` of events (its live rows packed into a new table that
+    takes its place) while its month is read and written; False, the partition left as
+    it was, when a step's locks did not come (:data:`REWRITE_LOCK_TIMEOUT`,
+    :data:`REWRITE_ATTEMPTS`). ``copied``, if given, is called with the name once the
+    copy is whole, before the swap (tests).
+
+    Beside the partition, the way pg_repack rewrites a table (docs/capacity.md, "Bytes
+    per complaint", session 14):
+
+    1. a trigger on the partition notes the id of every row written in it from now on
+       (``CREATE TRIGGER``: SHARE ROW EXCLUSIVE, a moment; writers of the month wait for
+       it, readers do not);
+    2. a plain table like it (its columns and storage options), with a CHECK
+       constraint equal to the partition's bounds (so that ``ATTACH`` does not scan it),
+       gets the live rows in id order, then the partition's indexes and constraints
+       (built after the rows, packed), its foreign keys (added ``NOT VALID``, a moment's
+       SHARE ROW EXCLUSIVE on the referenced tables, then validated without blocking
+       anyone, so that ``ATTACH`` finds them valid and does not check them), a
+       ``VACUUM (ANALYZE)``, and the rows noted meanwhile (:func:`_catch_up`). Reads and
+       writes of the month go on all this time: the copy reads the partition under
+       ACCESS SHARE;
+    3. the swap, one transaction: the partitioned table (``ONLY``) and the tables its
+       foreign keys reference (``ATTACH`` drops the copy's own referential triggers
+       there, the parent's serving it) in ACCESS EXCLUSIVE mode, all within
+       :data:`REWRITE_LOCK_TIMEOUT` (``statement_timeout`` on the ``LOCK``); the rows
+       noted since; ``DROP`` of the partition (a ``DETACH`` first would only give its
+       foreign keys triggers of their own on the referenced tables to drop again);
+       ``ATTACH`` of the copy with the same bounds; the CHECK dropped; the copy and
+       its indexes renamed as the partition's were. Readers and writers of events,
+       complaints and staff wait for the swap, not for the copy: its catalogue
+       changes and the few rows noted since the last catch-up.
+
+    PostgreSQL 15's locks, as documented: ``DETACH``/``DROP`` of a partition take the
+    partitioned table in ACCESS EXCLUSIVE mode (``DETACH … CONCURRENTLY`` is not allowed
+    beside a DEFAULT partition, nor in a transaction); ``ATTACH`` takes SHARE UPDATE
+    EXCLUSIVE on it and ACCESS EXCLUSIVE on the table attached and on the DEFAULT
+    partition (scanned, small; the copy itself is not, for its CHECK). Measured here
+    (psql, pg_locks): ``ATTACH`` of a table whose foreign key to complaints is valid
+    takes complaints, each of its months and staff in ACCESS EXCLUSIVE mode (it drops
+    the table's own action triggers there); without that key, SHARE ROW EXCLUSIVE on
+    them and a scan of the whole copy to check it, under the partitioned table's
+    ACCESS EXCLUSIVE lock: every read of events would wait for it.
+
+    Not MVCC-safe, as PostgreSQL's own table rewrites (``ALTER TABLE … TYPE``): a
+    transaction at REPEATABLE READ whose snapshot was taken before the copy committed,
+    and that reads the month only after the swap, finds it empty (the copy's rows are
+    newer than its snapshot). The service's reads run at READ COMMITTED; the fold's
+    batches are short. Writes made with ``session_replication_role = replica`` (the
+    default partition's moves, into new months) fire no trigger, so are not noted.
+    Rows the fold deleted are not copied, whatever transaction still ran: there is no
+    ``again`` with this rewrite."""
+    beside = _Beside(name)
+    parent, bound, constraint, options = connection.execute(
+        text(
+            "SELECT p.relname, pg_get_expr(c.relpartbound, c.oid), "
+            "pg_get_partition_constraintdef(c.oid), c.reloptions "
+            "FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE c.oid = to_regclass(:n)"
+        ),
+        {"n": name},
+    ).one()
+    key = PARTITIONED[parent]
+    storage = f" WITH ({', '.join(options)})" if options else ""
+    indexes = connection.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(x.indexrelid), pg_get_constraintdef(k.oid) "
+            "FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+            "LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid "
+            "WHERE x.indrelid = to_regclass(:n) ORDER BY c.relname"
+        ),
+        {"n": name},
+    ).all()
+    foreign_keys = connection.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = to_regclass(:n) AND contype = 'f' ORDER BY conname"
+        ),
+        {"n": name},
+    ).all()
+    try:
+        _discard(connection, beside)  # an interrupted run's
+        _short(
+            connection,
+            _in_transaction(
+                connection,
+                f"CREATE TABLE {beside.log} ({key} bigint NOT NULL)",
+                f"CREATE FUNCTION {beside.note}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN IF TG_OP <> 'INSERT' THEN INSERT INTO {beside.log} VALUES (OLD.{key}); "
+                f"END IF; IF TG_OP <> 'DELETE' THEN INSERT INTO {beside.log} "
+                f"VALUES (NEW.{key}); END IF; RETURN NULL; END $$",
+                f"CREATE TRIGGER {beside.note} AFTER INSERT OR UPDATE OR DELETE ON {name} "
+                f"FOR EACH ROW EXECUTE FUNCTION {beside.note}()",
+            ),
+        )
+    except _RewriteBusy:
+        return False
+    try:
+        connection.execute(
+            text(
+                f"CREATE TABLE {beside.copy} (LIKE {name} INCLUDING ALL EXCLUDING INDEXES){storage}"
+            )
+        )
+        connection.execute(
+            text(
+                f"ALTER TABLE {beside.copy} ADD CONSTRAINT {beside.copy}_bounds CHECK {constraint}"
+            )
+        )
+        connection.execute(text(f"INSERT INTO {beside.copy} SELECT * FROM {name} ORDER BY {key}"))
+        for index, definition, constraint_definition in indexes:
+            building = beside.building(index)
+            if constraint_definition is not None:  # the primary key
+                statement = (
+                    f"ALTER TABLE {beside.copy} ADD CONSTRAINT {building} {constraint_definition}"
+                )
+            else:
+                head, keys = definition.split(" USING ", 1)
+                unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
+                statement = f"CREATE {unique}INDEX {building} ON {beside.copy} USING {keys}"
+            connection.execute(text(statement))
+        for constraint_name, constraint_definition in foreign_keys:
+            _short(
+                connection,
+                f"ALTER TABLE {beside.copy} ADD CONSTRAINT {constraint_name} "
+                f"{constraint_definition} NOT VALID",
+            )
+            connection.execute(
+                text(f"ALTER TABLE {beside.copy} VALIDATE CONSTRAINT {constraint_name}")
+            )
+        connection.execute(text(f"VACUUM (ANALYZE) {beside.copy}"))
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with raw.transaction():
+            _catch_up(raw, beside, key)
+        if copied is not None:
+            copied(name)
+        referenced = list(
+            connection.scalars(
+                text(
+                    "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint "
+                    "WHERE conrelid = to_regclass(:n) AND contype = 'f' AND conparentid = 0 "
+                    "ORDER BY 1"
+                ),
+                {"n": beside.copy},
+            )
+        )
+
+        def swap(conn: Connection) -> None:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.transaction():
+                raw.execute(f"SET LOCAL statement_timeout = '{REWRITE_LOCK_TIMEOUT}'")
+                try:
+                    raw.execute(
+                        f"LOCK TABLE {', '.join([*referenced, f'ONLY {parent}'])} "
+                        "IN ACCESS EXCLUSIVE MODE"
+                    )
+                except psycopg.errors.QueryCanceled as exc:  # all its locks not in time
+                    raise psycopg.errors.LockNotAvailable(str(exc)) from exc
+                raw.execute("SET LOCAL statement_timeout = 0")
+                _catch_up(raw, beside, key)
+                raw.execute(f"DROP TABLE {name}")
+                raw.execute(f"ALTER TABLE {parent} ATTACH PARTITION {beside.copy} {bound}")
+                raw.execute(f"ALTER TABLE {beside.copy} DROP CONSTRAINT {beside.copy}_bounds")
+                raw.execute(f"ALTER TABLE {beside.copy} RENAME TO {name}")
+                for index, _, _ in indexes:
+                    raw.execute(f"ALTER INDEX {beside.building(index)} RENAME TO {index}")
+                raw.execute(f"DROP TABLE {beside.log}")
+                raw.execute(f"DROP FUNCTION {beside.note}()")
+
+        _short(connection, swap)
+    except BaseException as exc:
+        try:
+            _discard(connection, beside)
+        except _RewriteBusy:  # its trigger still notes into its log: the next run drops them
+            log.warning("the rewrite of %s left its copy and trigger: dropped next run", name)
+        if isinstance(exc, _RewriteBusy):
             return False
         raise
-    finally:
-        connection.execute(text("RESET lock_timeout"))
     return True
 
 
@@ -457,16 +716,26 @@ class Compaction:
     """Complaints whose events were folded into one row (``db/folding.py``)."""
     folded_rows: int = 0
     """The event rows those complaints had before."""
+    fold_seconds: float = 0.0
+    """How long the fold took (its rate: :attr:`fold_rate`)."""
     rewritten: list[str] = field(default_factory=list)
-    """Partitions rewritten whole (``VACUUM FULL``) to give the folded rows' room back."""
+    """Partitions rewritten whole (:func:`_rewrite`) to give the folded rows' room back."""
+    rewrite_seconds: float = 0.0
+    """How long the rewrites took, the copy and the swap (given up ones too)."""
     busy: list[str] = field(default_factory=list)
-    """Partitions whose rewrite waited over :data:`REWRITE_LOCK_TIMEOUT` for its lock:
-    vacuumed and reindexed instead; a run of the same month again rewrites them (a
-    later month's run does not look at them)."""
+    """Partitions whose rewrite did not get its locks (:data:`REWRITE_LOCK_TIMEOUT`,
+    :data:`REWRITE_ATTEMPTS`): left as they were, vacuumed and reindexed instead; a run
+    of the same month again rewrites them (a later month's run does not look at them)."""
     again: list[str] = field(default_factory=list)
-    """Partitions rewritten that still hold the deleted rows (a transaction older than
-    the fold ran somewhere on the server): a run of the same month again rewrites
-    them."""
+    """Partitions rewritten that are still over :func:`rewrite_wanted`'s measure (the
+    rewrite with ``VACUUM FULL`` before session 14 kept the rows a transaction older
+    than the fold could still see; the copy does not, so none is expected): a run of
+    the same month again rewrites them."""
+
+    @property
+    def fold_rate(self) -> float:
+        """Complaints folded a second."""
+        return self.folded / self.fold_seconds if self.fold_seconds > 0 else 0.0
 
 
 def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
@@ -475,7 +744,13 @@ def settled_month(now: datetime, settled: int = SETTLED_MONTHS) -> datetime:
     return add_months(month_start(now), -settled - 1)
 
 
-def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Compaction:
+def compact_month(
+    engine: Engine,
+    month: datetime,
+    *,
+    fold: bool = False,
+    copied: Callable[[str], object] | None = None,
+) -> Compaction:
     """Rebuild the indexes of ``month``'s partitions once its rows have settled.
 
     A complaint made through the services is written about eight times; the updates
@@ -502,24 +777,25 @@ def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Com
     With ``fold`` (``db compact --fold``), first the events of the month's closed
     complaints are folded, one row a complaint (``db/folding.py``, both databases):
     that leaves the month's events partition nearly empty (its rows scattered over
-    every page, so a plain vacuum gives no page back), and it is rewritten whole,
-    ``VACUUM (FULL)``, when its lock comes within :data:`REWRITE_LOCK_TIMEOUT` (else
-    vacuumed and reindexed as the others, and named in :attr:`Compaction.busy` for a
-    run of the month again; one that had to keep the deleted rows is named in
-    :attr:`Compaction.again`). The rewrite
-    holds the partition's ACCESS EXCLUSIVE lock while it copies what is left, and
-    every timeline read waits for it, of any month: the reads run generic plans,
-    which lock every partition before pruning (PostgreSQL 15). Hence not by default:
-    run it in a quiet hour (docs/operations.md; the time measured in docs/capacity.md,
-    "Bytes per complaint", session 13). The next month's events partition holds some
-    of these complaints' later events: they are deleted there, and its own
-    compaction rewrites it. Nothing else on SQLite or for a month without
-    partitions."""
+    every page, so a plain vacuum gives no page back), and it is rewritten whole
+    beside itself and swapped in (:func:`_rewrite`): the month is read and written
+    meanwhile, and reads and writes wait only for the swap, a moment's catalogue
+    work (until session 13 ``VACUUM (FULL)``, which held every timeline read of any
+    month for the whole copy: docs/capacity.md, "Bytes per complaint", sessions 13
+    and 14). When the rewrite's locks do not come (:data:`REWRITE_LOCK_TIMEOUT`,
+    :data:`REWRITE_ATTEMPTS`) the partition is left as it was, vacuumed and reindexed
+    as the others, and named in :attr:`Compaction.busy` for a run of the month again.
+    ``copied`` is handed to the rewrite (tests: called between the copy and the swap).
+    The next month's events partition holds some of these complaints' later events:
+    they are deleted there, and its own compaction rewrites it. Nothing else on
+    SQLite or for a month without partitions."""
     from complaintdesk.db import folding
 
     report = Compaction(month=f"{month.year:04d}-{month.month:02d}")
     if fold:
+        started = time.perf_counter()
         folded = folding.fold(engine, *bounds(month))
+        report.fold_seconds = time.perf_counter() - started
         report.folded, report.folded_rows = folded.complaints, folded.rows_before
     if engine.dialect.name != "postgresql":
         return report
@@ -534,7 +810,10 @@ def compact_month(engine: Engine, month: datetime, *, fold: bool = False) -> Com
             )
             report.dropped += online.drop_unfinished_rebuilds(connection, name)
             if table == "events" and fold and rewrite_wanted(connection, name):
-                if _rewrite(connection, name):
+                started = time.perf_counter()
+                done = _rewrite(connection, name, copied)
+                report.rewrite_seconds += time.perf_counter() - started
+                if done:
                     report.rewritten.append(name)
                     if rewrite_wanted(connection, name):
                         report.again.append(name)
