@@ -146,7 +146,10 @@ def db_compact(
                 "dropped_unfinished": report.dropped,
                 "folded_complaints": report.folded,
                 "folded_event_rows": report.folded_rows,
+                "fold_seconds": round(report.fold_seconds, 3),
+                "fold_complaints_per_second": round(report.fold_rate, 1),
                 "rewritten": report.rewritten,
+                "rewrite_seconds": round(report.rewrite_seconds, 3),
                 "rewrite_busy": report.busy,
                 "rewrite_again": report.again,
             }
