@@ -652,6 +652,13 @@ def main() -> None:
     )
     parser.add_argument("--prefix", default="cd_bench", help="the databases' name prefix")
     parser.add_argument(
+        "--fold",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compact the months with db compact --fold (each closed complaint's events "
+        "folded into one row, the events partition rewritten); default: without",
+    )
+    parser.add_argument(
         "--compact-kept",
         default=None,
         metavar="DATABASE",
@@ -725,10 +732,8 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
         _details(engine, args.live)
         # Once its month has settled, `complaintdesk db compact` packs the indexes that
         # the rows' rewrites left half empty (db/partitions.py: compact_month).
-        _compact_all(engine, partitions.month_start(now - timedelta(days=args.days)), end)
-        label = "live, purged, the months compacted (db compact --fold)"
-        _print(label, _measure(engine), args.live, before)
-        _details(engine, args.live)
+        first = partitions.month_start(now - timedelta(days=args.days))
+        _compacted(engine, first, end, args.live, "live, purged", args.fold, before)
     finally:
         engine.dispose()
         if args.keep:
@@ -737,25 +742,40 @@ def _bench_live(args: argparse.Namespace, now: datetime) -> None:
             _drop(args.pg, name)
 
 
-def _compact_all(engine: Engine, first: datetime, last: datetime) -> None:
-    """`complaintdesk db compact --fold` of every month from ``first``'s to
-    ``last``'s: the indexes packed, and (since session 13) each closed complaint's
-    events folded into one row, the events partition rewritten (db/folding.py).
-    Prints what was folded."""
+def _compacted(
+    engine: Engine,
+    first: datetime,
+    last: datetime,
+    complaints: int,
+    label: str,
+    fold: bool,
+    before: Sizes | None = None,
+) -> None:
+    """`complaintdesk db compact` of every month from ``first``'s to ``last``'s, with
+    ``--fold`` when ``fold`` (each closed complaint's events folded into one row, the
+    events partition rewritten: db/folding.py, db/partitions.py), then the bytes a
+    complaint and where they are. Prints each month's fold and rewrite: complaints,
+    rows, seconds."""
     from complaintdesk.db import partitions
 
     month = partitions.month_start(first)
     while month <= last:
         started = time.perf_counter()
-        report = partitions.compact_month(engine, month, fold=True)
+        report = partitions.compact_month(engine, month, fold=fold)
         seconds = time.perf_counter() - started
-        if report.folded or report.rewritten:
+        if report.folded or report.rewritten or report.busy:
             print(
                 f"  {report.month}: {report.folded:,} complaints' {report.folded_rows:,} "
-                f"event rows folded, one row each; rewritten {', '.join(report.rewritten)}; "
-                f"{seconds:.1f} s"
+                f"event rows folded, one row each, in {report.fold_seconds:.2f} s "
+                f"({report.fold_rate:,.0f} complaints/s); rewritten "
+                f"{', '.join(report.rewritten) or 'none'} in {report.rewrite_seconds:.2f} s"
+                f"{'; busy ' + ', '.join(report.busy) if report.busy else ''}; "
+                f"{seconds:.1f} s in all"
             )
         month = partitions.add_months(month, 1)
+    command = "db compact --fold" if fold else "db compact"
+    _print(f"{label}, the months compacted ({command})", _measure(engine), complaints, before)
+    _details(engine, complaints)
 
 
 def _compact_kept(args: argparse.Namespace) -> None:
@@ -775,10 +795,8 @@ def _compact_kept(args: argparse.Namespace) -> None:
                 text("SELECT min(id), max(id), count(*) FROM complaints")
             ).one()
         _print(f"{args.compact_kept} as kept", _measure(engine), complaints)
-        _compact_all(engine, id_time(low), id_time(high))
-        label = "the months compacted again by this tree (db compact --fold)"
-        _print(label, _measure(engine), complaints)
-        _details(engine, complaints)
+        label = f"{args.compact_kept} copied"
+        _compacted(engine, id_time(low), id_time(high), complaints, label, args.fold)
     finally:
         engine.dispose()
         if args.keep:
