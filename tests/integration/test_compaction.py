@@ -283,3 +283,25 @@ def test_an_interrupted_rebuilds_copies_are_dropped_the_toast_tables_too(
         assert sorted(report.dropped) == sorted(n.split(".", 1)[1] for n in left)
     finally:
         engine.dispose()
+
+
+def test_one_rewrite_of_a_partition_at_a_time(databases: Databases) -> None:
+    """Two ``db compact --fold`` runs of one month at once would make the same tables
+    beside its events partition; the rewrite that finds another at work (its advisory
+    lock held) is busy, and touches nothing; alone, it rewrites."""
+    engine = databases.new("postgresql")
+    name = partitions.partition_name("events", partitions.month_start(datetime.now(UTC)))
+    held = {"k": partitions._LOCK_KEY, "n": name}
+    try:
+        with engine.connect() as other, engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            other.execute(text("SELECT pg_advisory_lock(:k, hashtext(:n))"), held)
+            assert partitions._rewrite(connection, name) is False
+            assert (
+                connection.scalar(text("SELECT to_regclass(:n)"), {"n": f"{name}__rewrite_log"})
+                is None
+            )
+            other.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:n))"), held)
+            assert partitions._rewrite(connection, name) is True
+    finally:
+        engine.dispose()

@@ -570,6 +570,25 @@ def _rewrite(
     Rows the fold deleted are not copied, whatever transaction still ran: there is no
     ``again`` with this rewrite."""
     beside = _Beside(name)
+    # One rewrite of a partition at a time (two runs of a month at once would share
+    # the names beside it): the second is busy.
+    if not connection.scalar(
+        text("SELECT pg_try_advisory_lock(:k, hashtext(:n))"), {"k": _LOCK_KEY, "n": name}
+    ):
+        return False
+    try:
+        return _rewrite_beside(connection, beside, copied)
+    finally:
+        connection.execute(
+            text("SELECT pg_advisory_unlock(:k, hashtext(:n))"), {"k": _LOCK_KEY, "n": name}
+        )
+
+
+def _rewrite_beside(
+    connection: Connection, beside: _Beside, copied: Callable[[str], object] | None
+) -> bool:
+    """:func:`_rewrite`'s work, its advisory lock held."""
+    name = beside.name
     parent, bound, constraint, options = connection.execute(
         text(
             "SELECT p.relname, pg_get_expr(c.relpartbound, c.oid), "
