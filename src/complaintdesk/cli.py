@@ -107,17 +107,18 @@ def db_compact(
     fold: Annotated[
         bool,
         typer.Option(
-            help="also fold each closed complaint's events into one row and rewrite the "
-            "month's events partition (timeline reads wait for the rewrite: a quiet hour)"
+            help="first fold each closed complaint's events into one row and rewrite the "
+            "month's events partition online (reads wait only for its swap); --no-fold: "
+            "the indexes only"
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Rebuild the indexes of a settled month of complaint history (PostgreSQL): the
-    entries its rows' rewrites left half-empty are packed as the bulk path's. With
-    --fold, first fold the events of its closed complaints whose messages are past
+    entries its rows' rewrites left half-empty are packed as the bulk path's. First
+    (unless --no-fold) fold the events of its closed complaints whose messages are past
     retention into one row a complaint (both databases; db/folding.py), the events
-    partition then rewritten. Run it once a month (cron), for the month that ended two
-    months before."""
+    partition then rewritten beside itself and swapped in. Run it once a month (cron),
+    for the month that ended two months before."""
     from complaintdesk.db import partitions
 
     settled = partitions.settled_month(utcnow())
@@ -159,7 +160,7 @@ def db_compact(
         typer.echo(
             f"the events of {report.month} still hold the folded rows' room "
             f"({', '.join(report.busy + report.again)}): run "
-            f"`complaintdesk db compact --fold --month {report.month}` again in a quiet hour",
+            f"`complaintdesk db compact --month {report.month}` again",
             err=True,
         )
 
