@@ -793,8 +793,9 @@ def compact_month(
     rewritten (that would lock the month against reads: ``VACUUM FULL``); their free
     space stays for late updates.
 
-    With ``fold`` (``db compact --fold``), first the events of the month's closed
-    complaints are folded, one row a complaint (``db/folding.py``, both databases):
+    With ``fold`` (``db compact``; ``--no-fold`` leaves it out), first the events of
+    the month's closed complaints are folded, one row a complaint (``db/folding.py``,
+    both databases):
     that leaves the month's events partition nearly empty (its rows scattered over
     every page, so a plain vacuum gives no page back), and it is rewritten whole
     beside itself and swapped in (:func:`_rewrite`): the month is read and written
