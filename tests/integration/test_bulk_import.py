@@ -12,7 +12,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from complaintdesk.classify.keyword import KeywordClassifier
 from complaintdesk.db import partitions
 from complaintdesk.db.engine import make_sessionmaker, unit_of_work
 from complaintdesk.db.ids import id_node, id_time, new_id
@@ -888,6 +889,115 @@ def test_two_runs_restoring_the_deferred_indexes_at_once_make_each_once(
         assert bulk.deferred_count(session) == 0
         invalid = session.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
     assert invalid == 0
+
+
+def _two_go_live_files(tmp_path: Path) -> tuple[Path, Path, int, int]:
+    """Two go-live files of the same months, some rows of both at the very same
+    instants, each with two rows refused: (first, second, good rows of each)."""
+    first, second = _history_rows(240), _history_rows(180)
+    for row in second:
+        row["text"] = str(row["text"]).replace("电梯坏了 lift", "水管漏水 pipe")
+    for rows in (first, second):
+        rows[9] = {"text": "", "project": "P1"}
+        rows[50] = {"text": "门禁坏了", "project": "P404"}
+    return (
+        _jsonl(tmp_path / "north.jsonl", first),
+        _jsonl(tmp_path / "south.jsonl", second),
+        len(first) - 2,
+        len(second) - 2,
+    )
+
+
+@pytest.mark.parametrize("start", ["together", "once_the_first_has_rows"])
+def test_two_go_live_imports_at_once_load_every_row_once_and_make_every_index(
+    databases: Databases, tmp_path: Path, start: str
+) -> None:
+    """Two imports of different files into one empty database at the same time (two
+    sites' histories on go-live day), from two threads: both finish (docs/bulk.md:
+    "both load without them and both end by making them"), every good row of each
+    file is there once, no id is taken twice, the refused rows are reported with their
+    lines, the deferred indexes are all made and valid when both have ended, and no
+    bulk id slot is left held. ``together``: both start at one moment (each holds a
+    slot of its own, or the later, finding rows, takes slots batch by batch);
+    ``once_the_first_has_rows``: the second starts after the first's first batch has
+    committed, and the first goes on only once the second has committed one (the
+    second reads ids in its batches' transactions while the first makes months).
+    Before, a batch that had read ids then made a month in its own transaction: it
+    waited for the partition makers' lock holding the table, the other import held
+    that lock and waited for the table, and PostgreSQL ended one import (deadlock
+    detected: in 2 runs of 3)."""
+    engine = databases.new("postgresql")
+    factory = make_sessionmaker(engine)
+    with unit_of_work(factory) as session:
+        company = build_org(session).company.code
+    before = _indexes(engine)
+    north, south, north_good, south_good = _two_go_live_files(tmp_path)
+    reports: dict[str, importer.ImportReport] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+    first_in, second_in = threading.Event(), threading.Event()
+
+    def after_first(_line: int) -> None:
+        if start != "together" and not first_in.is_set():
+            first_in.set()
+            second_in.wait(120)  # the second is under way before the first goes on
+
+    def after_second(_line: int) -> None:
+        second_in.set()
+
+    def run(name: str, path: Path, after: Callable[[int], None]) -> None:
+        try:
+            if start == "together":
+                barrier.wait(60)
+            elif name == "south":
+                assert first_in.wait(120)
+            reports[name] = import_file(
+                factory, path, username="agent", project_code=None, company_code=company,
+                now=NOW, batch=30, after_batch=after, classifier=KeywordClassifier(),
+            )  # fmt: skip
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+            first_in.set()
+            second_in.set()
+
+    threads = [
+        threading.Thread(target=run, args=("north", north, after_first)),
+        threading.Thread(target=run, args=("south", south, after_second)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not any(t.is_alive() for t in threads), "an import is still running after 300 s"
+    assert not errors, [f"{type(e).__name__}: {e}".splitlines()[0] for e in errors]
+    for name, good in (("north", north_good), ("south", south_good)):
+        report = reports[name]
+        assert report.imported == good, name
+        assert [r.line for r in report.rejected] == [10, 51], name
+    assert reports["north"].deferred_indexes + reports["south"].deferred_indexes >= 20
+    with factory() as session:
+        texts = Counter(session.scalars(select(Complaint.text)))
+        ids = list(session.scalars(select(Complaint.id)))
+        events = list(session.scalars(select(Event.id)))
+        runs = session.execute(select(ImportRun.imported, ImportRun.finished_at)).all()
+        advisory = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
+    assert sum(1 for t in texts if t.startswith("电梯坏了")) == north_good
+    assert sum(1 for t in texts if t.startswith("水管漏水")) == south_good
+    assert set(texts.values()) == {1} and len(texts) == north_good + south_good
+    assert len(ids) == len(set(ids)) and len(events) == len(set(events))
+    assert sorted(r.imported for r in runs) == sorted((north_good, south_good))
+    assert all(r.finished_at is not None for r in runs)
+    assert advisory == 0  # no slot held, no restore lock left
+    assert _indexes(engine) == before
+    invalid, noted, per_month = _index_health(engine)
+    assert (invalid, noted) == (0, 0) and len(per_month) == 1
+    assert _search_count(engine) == north_good  # "lift" is in the first file's texts
+    engine.dispose()
 
 
 def test_the_clash_keys_predict_the_names_postgresql_gives_the_partitions_indexes(

@@ -696,8 +696,18 @@ class _Loader:
     ) -> _Done:
         """Write a prepared batch and move the run's mark past it, atomically.
         ``order``: a parallel run's batch number ``seq`` writes beside the batch before
-        it and commits after it (:class:`_InOrder`)."""
-        if order is not None:
+        it and commits after it (:class:`_InOrder`).
+
+        The batch's months get their partitions first, in a transaction of their own
+        (:func:`bulk.make_partitions`), in one process as in several: the batch's
+        transaction reads ids (:func:`bulk.lock`) before it writes, and had it then
+        made a month, it would have waited for the partition makers' lock while
+        holding the table, and another import making a month (holding that lock,
+        waiting for the table) waited for it: a deadlock, and one import failed
+        (two imports at once, session 14)."""
+        if order is None:
+            bulk.make_partitions(factory, batch.stage, lambda: None)
+        else:
             if not bulk.make_partitions(factory, batch.stage, lambda: order.wait_commit(seq)):
                 order.wait_commit(seq)  # a month left busy: write_batch makes it, alone
             order.wait_slot(seq)
