@@ -412,6 +412,7 @@ def import_command(
     import sys
 
     from complaintdesk.domain.errors import InvalidInput
+    from complaintdesk.services import bulk
     from complaintdesk.services.importer import Deadlines, Indexes, Progress, import_file
 
     try:
@@ -452,6 +453,9 @@ def import_command(
     except InvalidInput as exc:
         typer.echo(f"\nrefused: {exc.message}", err=True)
         raise typer.Exit(2) from exc
+    except bulk.TableBusy as exc:  # indexes left noted: a table held (docs/bulk.md)
+        typer.echo(f"\nstopped: {exc}", err=True)
+        raise typer.Exit(3) from exc
     except BaseException:
         _say_deferred(factory)
         raise
@@ -511,6 +515,7 @@ def generate_command(
     import sys
 
     from complaintdesk.db.migrate import upgrade
+    from complaintdesk.services import bulk
     from complaintdesk.services.generate import generate
 
     runtime = _runtime()
@@ -527,11 +532,15 @@ def generate_command(
                 nl=False,
             )
 
-    report = generate(
-        runtime.factory, rows=rows, now=utcnow(), seed=seed, years=years,
-        company_code=company, processes=processes, progress=progress,
-        defer_indexes=not keep_indexes,
-    )  # fmt: skip
+    try:
+        report = generate(
+            runtime.factory, rows=rows, now=utcnow(), seed=seed, years=years,
+            company_code=company, processes=processes, progress=progress,
+            defer_indexes=not keep_indexes,
+        )  # fmt: skip
+    except bulk.TableBusy as exc:  # indexes left noted: a table held (docs/bulk.md)
+        typer.echo(f"\nstopped: {exc}", err=True)
+        raise typer.Exit(3) from exc
     if show:
         typer.echo("", err=True)
     typer.echo(

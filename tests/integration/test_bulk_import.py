@@ -1107,6 +1107,55 @@ def test_a_restore_builds_beside_a_held_group_and_an_interrupted_build_resumes(
         assert bulk.deferred_count(session) == 0
 
 
+def test_a_restore_behind_a_held_table_stops_saying_which_and_what_to_do(
+    databases: Databases,
+) -> None:
+    """The restore's planning (the tables' sizes, the probe of an index's column names)
+    waits for a table's lock at most bulk.PROBE_LOCK_TIMEOUT a try (before: for ever,
+    unseen, behind an ACCESS EXCLUSIVE lock): behind a writer's transaction it tries
+    again and goes on once it commits; behind a held ACCESS EXCLUSIVE lock (a VACUUM
+    FULL, a migration) it stops with TableBusy naming the table, the holder and what
+    to do, and the indexes stay noted; the next restore makes them (review item)."""
+    engine = databases.new("postgresql")
+    factory = make_sessionmaker(engine)
+    before = _indexes(engine)
+    dropped = bulk.defer_if_empty(factory)
+    assert dropped
+    with engine.connect() as holder:
+        holder.execute(text("LOCK TABLE complaints IN ACCESS EXCLUSIVE MODE"))
+        started = time.monotonic()
+        with pytest.raises(bulk.TableBusy) as busy:
+            bulk.restore_indexes(factory, workers=2)
+        waited = time.monotonic() - started
+        holder.rollback()
+    said = str(busy.value)
+    assert said.startswith("the deferred indexes were not made: a lock on complaints")
+    assert "AccessExclusive on complaints" in said and "LOCK TABLE complaints" in said
+    assert "run the same import again" in said and "bulk_deferred_indexes" in said
+    assert waited < 60  # PROBE_ATTEMPTS_HELD tries of 2 s
+    with factory() as session:
+        assert bulk.deferred_count(session) == len(dropped)  # nothing made, all noted
+    # The probe of the column names itself: its parent held, alone (EXCLUSIVE).
+    with factory() as session:
+        noted = session.execute(
+            text("SELECT name, tablename, definition FROM bulk_deferred_indexes "
+                 "WHERE tablename = 'events'")
+        ).all()  # fmt: skip
+        with engine.connect() as holder:
+            holder.execute(text("LOCK TABLE ONLY events IN EXCLUSIVE MODE"))
+            with pytest.raises(bulk.TableBusy, match=r"a lock on events was waited for 3 "):
+                bulk._column_names(session, [tuple(n) for n in noted])
+            holder.rollback()
+    # A writer's open transaction (a batch) is waited through: tried again until it ends.
+    with engine.connect() as writer:
+        writer.execute(text("LOCK TABLE complaints IN ROW EXCLUSIVE MODE"))
+        threading.Timer(3.0, writer.rollback).start()
+        made = bulk.restore_indexes(factory, workers=2)
+    assert sorted(made) == sorted(dropped)
+    assert _indexes(engine) == before
+    engine.dispose()
+
+
 # --- a month's partition busy (its locks held: db compact, a VACUUM) ------------------
 
 

@@ -29,11 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaintdesk.db import partitions
@@ -847,6 +849,94 @@ fits ``<partition>_<columns>_idx`` into 63 characters by shortening the longer p
 first, so neither falls below (63 - 5) / 2."""
 
 
+PROBE_LOCK_TIMEOUT = "2s"
+"""How long a statement of :func:`restore_indexes`'s planning (the tables' sizes, the
+probe of an index's column names) waits for a table's lock before it looks at who
+holds it: a writer's batch or an ``ANALYZE`` lets go soon, and it tries again (up to
+:data:`PROBE_ATTEMPTS` times); another session's ACCESS EXCLUSIVE or EXCLUSIVE lock (a
+``db compact`` rewrite of a month, ``VACUUM FULL``, a migration, ``LOCK TABLE``) may be
+held for hours, so after :data:`PROBE_ATTEMPTS_HELD` tries it stops and says so
+(:class:`TableBusy`) instead of waiting unseen."""
+PROBE_ATTEMPTS = 30
+PROBE_ATTEMPTS_HELD = 3
+_HELD_MODES = ("AccessExclusiveLock", "ExclusiveLock")
+
+
+class TableBusy(RuntimeError):
+    """:func:`restore_indexes` gave up waiting for a table's lock: the message says
+    which table, what holds it and what to do. Nothing is lost: the indexes stay noted
+    in ``bulk_deferred_indexes``."""
+
+
+def _holders(session: Session, tables: Sequence[str]) -> tuple[bool, str, str]:
+    """Who holds a lock, other than a plain reader's, on ``tables`` or one of their
+    partitions: whether any holds ACCESS EXCLUSIVE or EXCLUSIVE, the tables locked
+    (``tables`` when none is by now), and each holder (process, mode, relation, the
+    start of its statement; "another session" when none)."""
+    # The partitions from pg_inherits: pg_partition_tree would lock each (ACCESS SHARE),
+    # and wait behind the very lock it is asked about.
+    found = session.execute(
+        text(
+            "WITH RECURSIVE tree(relid) AS (SELECT CAST(to_regclass(t) AS oid) "
+            "FROM unnest(CAST(:t AS text[])) AS t WHERE to_regclass(t) IS NOT NULL "
+            "UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid) "
+            "SELECT c.relname, l.mode, l.pid, left(coalesce(a.query, ''), 80) FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.pid <> pg_backend_pid() AND l.mode <> 'AccessShareLock' "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.relation IN (SELECT relid FROM tree) "
+            "ORDER BY l.mode = ANY(CAST(:held AS text[])) DESC, c.relname LIMIT 3"
+        ),
+        {"t": list(tables), "held": list(_HELD_MODES)},
+    ).all()
+    session.rollback()
+    if not found:
+        return False, ", ".join(tables), "another session"
+    held = any(mode in _HELD_MODES for _, mode, _, _ in found)
+    locked = ", ".join(dict.fromkeys(relation for relation, _, _, _ in found))
+    said = "; ".join(
+        f"process {pid} ({mode.removesuffix('Lock')} on {relation}: {query!r})"
+        for relation, mode, pid, query in found
+    )
+    return held, locked, said
+
+
+def _not_waiting(session: Session, tables: Sequence[str], step: Callable[[], Any]) -> Any:
+    """``step()`` (a statement that reads or locks ``tables``) in the session's
+    transaction, each lock waited for at most :data:`PROBE_LOCK_TIMEOUT`: when one is
+    not had by then, the transaction is rolled back, and ``step`` tried again while
+    only writers or readers hold the table (:data:`PROBE_ATTEMPTS`); held ACCESS
+    EXCLUSIVE or EXCLUSIVE, :data:`PROBE_ATTEMPTS_HELD` times; then :class:`TableBusy`
+    names the table, who holds it, and what to do."""
+    for attempt in range(1, PROBE_ATTEMPTS + 1):
+        previous = session.scalar(text("SELECT current_setting('lock_timeout')"))
+        session.execute(
+            text("SELECT set_config('lock_timeout', :t, true)"), {"t": PROBE_LOCK_TIMEOUT}
+        )
+        try:
+            result = step()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            session.rollback()
+            held, locked, holders = _holders(session, tables)
+            if attempt < (PROBE_ATTEMPTS_HELD if held else PROBE_ATTEMPTS):
+                time.sleep(0.5)
+                continue
+            raise TableBusy(
+                f"the deferred indexes were not made: a lock on {locked} was waited for "
+                f"{attempt} times {PROBE_LOCK_TIMEOUT}, held by {holders}. Nothing is lost: "
+                "they stay noted in bulk_deferred_indexes (reads of those tables scan "
+                "meanwhile). Let that session finish (a db compact, a VACUUM FULL, a "
+                "migration) or end it, then run the same import again (or any import or "
+                "generate): it makes them (docs/bulk.md)"
+            ) from exc
+        session.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": previous})
+        return result
+    raise AssertionError("unreachable")
+
+
 def _column_names(session: Session, noted: list[tuple[str, str, str]]) -> dict[str, str]:
     """For each noted index (name, table, definition) of a partitioned table, the part
     of the names PostgreSQL gives its partitions' indexes after the partition's name:
@@ -854,10 +944,11 @@ def _column_names(session: Session, noted: list[tuple[str, str, str]]) -> dict[s
     an expression that calls one, ``expr`` for another, a name met before with a
     number: ``ChooseIndexColumnNames``). Read from PostgreSQL itself: each made on its
     parent alone (``ON ONLY``: no partition built, nothing read), its columns read, and
-    rolled back (one at a time: no lock on two tables held at once)."""
+    rolled back (one at a time: no lock on two tables held at once). The parent's lock
+    (SHARE) is waited for at most :data:`PROBE_LOCK_TIMEOUT` (:class:`TableBusy`)."""
     names: dict[str, str] = {}
     try:
-        for n, (name, _, definition) in enumerate(noted):
+        for n, (name, table, definition) in enumerate(noted):
             session.rollback()
             probe = f"cd_restore_probe_{n}"
             made, count = re.subn(
@@ -867,7 +958,7 @@ def _column_names(session: Session, noted: list[tuple[str, str, str]]) -> dict[s
             )
             if not count:
                 continue
-            session.execute(text(made))
+            _not_waiting(session, [table], partial(session.execute, text(made)))
             names[name] = "_".join(
                 session.scalars(
                     text(
@@ -922,17 +1013,17 @@ def restore_indexes(factory: sessionmaker[Session], workers: int = 1) -> list[st
             text(f"SELECT to_regclass('{_DEFERRED}') IS NOT NULL")
         ):
             return []
-        pending = session.execute(
-            text(
-                "SELECT d.name, d.tablename, d.definition, "
-                "(SELECT max(length(c.relname)) FROM pg_inherits i JOIN pg_class c "
-                " ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(d.tablename)), "
-                "(SELECT coalesce(sum(pg_relation_size(p.relid)), 0) "
-                " FROM pg_partition_tree(to_regclass(d.tablename)) p), "
-                "(SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass(d.tablename)) "
-                f"FROM {_DEFERRED} d ORDER BY d.name"
-            )
-        ).all()
+        planned = text(
+            "SELECT d.name, d.tablename, d.definition, "
+            "(SELECT max(length(c.relname)) FROM pg_inherits i JOIN pg_class c "
+            " ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(d.tablename)), "
+            "(SELECT coalesce(sum(pg_relation_size(p.relid)), 0) "
+            " FROM pg_partition_tree(to_regclass(d.tablename)) p), "
+            "(SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass(d.tablename)) "
+            f"FROM {_DEFERRED} d ORDER BY d.name"
+        )
+        # The sizes open each partition (its ACCESS SHARE lock): not waited for unseen.
+        pending = _not_waiting(session, DEFERRABLE, lambda: session.execute(planned).all())
         columns = _column_names(session, [(r[0], r[1], r[2]) for r in pending if r[5]])
         groups: dict[str, list[tuple[str, str, str]]] = {}
         cost: Counter[str] = Counter()
