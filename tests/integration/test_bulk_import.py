@@ -34,7 +34,7 @@ from complaintdesk.services.common import policy_for
 from complaintdesk.services.escalation import sweep
 from complaintdesk.services.importer import Deadlines, Indexes, import_file
 from tests.conftest import NOW, Databases, Org, build_org
-from tests.integration.test_generate import _indexes
+from tests.integration.bulk_setup import deferred_database, indexes, pg_company, pg_factory
 
 LABELS = {
     "nature": "help_seeking",
@@ -49,16 +49,6 @@ def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
-
-
-def _pg_company(engine: Engine, reason: str) -> tuple[sessionmaker[Session], str]:
-    """For a PostgreSQL-only test (skipped on SQLite with ``reason``): the session
-    factory and the code of a company built by ``build_org``."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip(reason)
-    factory = make_sessionmaker(engine)
-    with unit_of_work(factory) as session:
-        return factory, build_org(session).company.code
 
 
 def _count(session: Session, model: type[object], *where: object) -> int:
@@ -295,7 +285,7 @@ def test_an_interrupted_import_resumes_without_loading_anything_twice(
 def test_a_parallel_import_commits_in_file_order_and_loads_every_row_once(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    factory, company = _pg_company(fresh_engine, "several import processes are for PostgreSQL")
+    factory, company = pg_company(fresh_engine, "several import processes are for PostgreSQL")
     rows: list[dict[str, object]] = [{"text": f"路灯不亮 {n}", "project": "P1"} for n in range(40)]
     rows[5] = {"text": "路灯不亮", "project": "P404"}
     rows[33] = {"text": "", "project": "P1"}
@@ -320,7 +310,7 @@ def test_a_parallel_import_whose_process_is_killed_stops_and_resumes(
     """A worker killed without a word (SIGKILL, the OOM killer) while the other waits
     for its batch: the import stops with an error instead of waiting for ever (review,
     session 12), and the next run loads what is left, each row once."""
-    factory, company = _pg_company(fresh_engine, "several import processes are for PostgreSQL")
+    factory, company = pg_company(fresh_engine, "several import processes are for PostgreSQL")
     rows: list[dict[str, object]] = [{"text": f"电梯异响 {n}", "project": "P1"} for n in range(40)]
     path = _jsonl(tmp_path / "killed.jsonl", rows)
     commit = importer._Loader.commit
@@ -365,9 +355,7 @@ def test_a_parallel_import_s_batches_write_side_by_side_and_commit_in_file_order
 ) -> None:
     """Two batches of a parallel run: the second takes its slot after the first, writes
     its rows while the first's transaction is still open, and commits after it."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("several import processes are for PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "several import processes are for PostgreSQL")
     with unit_of_work(factory) as session:
         acme = build_org(session)
         project = importer._ProjectInfo(acme.project.id, policy_for(acme.project))
@@ -452,9 +440,7 @@ def test_foreign_keys_are_checked_again_after_a_bulk_batch(
 
 def test_batches_written_at_the_same_time_take_different_slots(fresh_engine: Engine) -> None:
     """Two loaders at one instant: each batch holds its own slice of the bulk ids."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises writers; every batch takes slot 0")
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "SQLite serialises writers; every batch takes slot 0")
     instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
     with factory() as first, factory() as second, first.begin(), second.begin():
         slots = (bulk.lock(first), bulk.lock(second))
@@ -481,7 +467,7 @@ def test_an_import_into_empty_tables_holds_a_slot_and_reads_no_ids(
     had rows). Another import at the same instant, started while it runs (into tables
     that have rows by then), takes another slot and reads the next free numbers, as
     any loader did; every id unique, at that instant."""
-    factory, company = _pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
+    factory, company = pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
     instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 
     def rows(prefix: str, n: int) -> list[dict[str, object]]:
@@ -555,7 +541,7 @@ def test_a_run_whose_own_numbers_are_used_up_reads_the_free_ones(
     them faster) its next batches take a slot each and read the next free numbers, as
     before, and the run loads every row once. In two processes: the count of numbers
     taken is the run's, shared."""
-    factory, company = _pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
+    factory, company = pg_company(fresh_engine, "bulk id slots are PostgreSQL's")
     instant = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
     taken = bulk.Numbers.take
 
@@ -668,7 +654,7 @@ def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
         pytest.skip("indexes are deferred on PostgreSQL")
     kept_engine = databases.new("postgresql")
     path = _jsonl(tmp_path / "golive.jsonl", _history_rows(300))
-    before = _indexes(fresh_engine)
+    before = indexes(fresh_engine)
     reports = []
     for engine, mode in ((fresh_engine, Indexes.AUTO), (kept_engine, Indexes.KEEP)):
         factory = make_sessionmaker(engine)
@@ -677,7 +663,7 @@ def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
         seen: list[int] = []
 
         def during(last_line: int, engine: Engine = engine, seen: list[int] = seen) -> None:
-            seen.append(len(_indexes(engine)))
+            seen.append(len(indexes(engine)))
 
         report = import_file(
             factory, path, username="agent", project_code=None, company_code=company,
@@ -691,7 +677,7 @@ def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
     deferred, kept = reports
     assert deferred.deferred_indexes >= 20 and kept.deferred_indexes == 0
     assert deferred.imported == kept.imported == 300 and deferred.rejected == kept.rejected == []
-    assert _indexes(fresh_engine) == _indexes(kept_engine) == before
+    assert indexes(fresh_engine) == indexes(kept_engine) == before
     health = _index_health(fresh_engine)
     assert health[:2] == (0, 0) and health == _index_health(kept_engine)
     assert len(health[2]) == 1  # every month has the parent's indexes
@@ -703,8 +689,8 @@ def test_an_import_into_an_empty_database_makes_its_indexes_after_the_load(
 def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
-    before = _indexes(fresh_engine)
+    factory, company = pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
+    before = indexes(fresh_engine)
     rows = _history_rows(40)
     rows[12] = {"text": "", "project": "P1"}  # line 13 is refused, in whichever run reads it
     path = _jsonl(tmp_path / "resume.jsonl", rows)
@@ -713,7 +699,7 @@ def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
     with factory() as session:
         waiting = bulk.deferred_count(session)
         assert waiting >= 20 and _count(session, Complaint) == 19
-    assert "ix_complaints_owner" not in _indexes(fresh_engine)
+    assert "ix_complaints_owner" not in indexes(fresh_engine)
     # Resumed (in two processes): the tables hold its rows only, so it goes on
     # without them, and makes them at its end.
     second = import_file(
@@ -722,7 +708,7 @@ def test_an_interrupted_deferred_import_resumes_and_makes_every_index(
     )  # fmt: skip
     assert (second.resumed_after, second.imported, second.deferred_indexes) == (20, 20, waiting)
     assert second.rejected == []
-    assert _indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
+    assert indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
     with factory() as session:
         texts = list(session.scalars(select(Complaint.text)))
         assert len(texts) == len(set(texts)) == 39
@@ -738,8 +724,8 @@ def test_a_deferred_import_used_meanwhile_makes_the_indexes_first_when_resumed(
 ) -> None:
     """Interrupted, then the database is used (an event written by a serving process):
     the resumed run makes the indexes before it loads, and loads with them."""
-    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
-    before = _indexes(fresh_engine)
+    factory, company = pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
+    before = indexes(fresh_engine)
     path = _jsonl(tmp_path / "used.jsonl", _history_rows(30))
 
     _import_interrupted(factory, path, company, batch=10, after_line=0)  # after one batch
@@ -750,11 +736,11 @@ def test_a_deferred_import_used_meanwhile_makes_the_indexes_first_when_resumed(
     seen: list[int] = []
     second = import_file(
         factory, path, username="agent", project_code=None, company_code=company, now=NOW,
-        batch=10, after_batch=lambda _: seen.append(len(_indexes(fresh_engine))),
+        batch=10, after_batch=lambda _: seen.append(len(indexes(fresh_engine))),
     )  # fmt: skip
     assert (second.imported, second.deferred_indexes) == (20, 0)
     assert set(seen) == {len(before)}  # made before the rest loaded
-    assert _indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
+    assert indexes(fresh_engine) == before and _index_health(fresh_engine)[:2] == (0, 0)
 
 
 def test_a_resumed_deferred_import_checks_only_the_events_made_since_it_began(
@@ -765,7 +751,7 @@ def test_a_resumed_deferred_import_checks_only_the_events_made_since_it_began(
     events made since it began, not the whole table (review SHOULD: it scanned every
     month of the events, and at a go-live's size that is the whole history); it still
     loads nothing twice, and an event a server wrote meanwhile is still seen."""
-    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
+    factory, company = pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     path = _jsonl(tmp_path / "bounded.jsonl", _history_rows(40))
     _import_interrupted(factory, path, company, batch=10, after_line=20)
     with fresh_engine.connect() as connection:
@@ -824,13 +810,13 @@ def _relations(plan: object) -> Iterator[str]:
 def test_a_database_with_history_keeps_its_indexes_during_an_import(
     fresh_engine: Engine, tmp_path: Path
 ) -> None:
-    factory, company = _pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
+    factory, company = pg_company(fresh_engine, "indexes are deferred on PostgreSQL")
     first = import_file(
         factory, _jsonl(tmp_path / "first.jsonl", _history_rows(5)), username="agent",
         project_code=None, company_code=company, now=NOW, indexes=Indexes.KEEP,
     )  # fmt: skip
     assert (first.imported, first.deferred_indexes) == (5, 0)
-    before = _indexes(fresh_engine)
+    before = indexes(fresh_engine)
     path = _jsonl(tmp_path / "more.jsonl", _history_rows(30)[5:])
     # Asked for explicitly: refused, nothing loaded, no run recorded.
     with pytest.raises(InvalidInput, match="has complaints"):
@@ -843,10 +829,10 @@ def test_a_database_with_history_keeps_its_indexes_during_an_import(
     seen: list[int] = []
     report = import_file(
         factory, path, username="agent", project_code=None, company_code=company, now=NOW,
-        batch=10, after_batch=lambda _: seen.append(len(_indexes(fresh_engine))),
+        batch=10, after_batch=lambda _: seen.append(len(indexes(fresh_engine))),
     )  # fmt: skip
     assert (report.imported, report.deferred_indexes) == (25, 0)
-    assert set(seen) == {len(before)} and _indexes(fresh_engine) == before
+    assert set(seen) == {len(before)} and indexes(fresh_engine) == before
     with factory() as session:
         assert bulk.deferred_count(session) == 0
 
@@ -861,11 +847,8 @@ def test_two_runs_restoring_the_deferred_indexes_at_once_make_each_once(
     before, 3 of 3 such runs failed with a UniqueViolation on pg_class."""
     import threading
 
-    engine = databases.new("postgresql")
-    factory = make_sessionmaker(engine)
-    before = _indexes(engine)
-    dropped = bulk.defer_if_empty(factory)
-    assert dropped and len(dropped) > 10
+    engine, factory, before, dropped = deferred_database(databases)
+    assert len(dropped) > 10
     made: dict[int, list[str]] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
@@ -884,7 +867,7 @@ def test_two_runs_restoring_the_deferred_indexes_at_once_make_each_once(
         thread.join(120)
     assert not errors, [str(e).splitlines()[0] for e in errors]
     assert sorted(made[0] + made[1]) == sorted(dropped)  # each made once, all made
-    assert _indexes(engine) == before
+    assert indexes(engine) == before
     with factory() as session:
         assert bulk.deferred_count(session) == 0
         invalid = session.scalar(text("SELECT count(*) FROM pg_index WHERE NOT indisvalid"))
@@ -930,7 +913,7 @@ def test_two_go_live_imports_at_once_load_every_row_once_and_make_every_index(
     factory = make_sessionmaker(engine)
     with unit_of_work(factory) as session:
         company = build_org(session).company.code
-    before = _indexes(engine)
+    before = indexes(engine)
     north, south, north_good, south_good = _two_go_live_files(tmp_path)
     reports: dict[str, importer.ImportReport] = {}
     errors: list[BaseException] = []
@@ -993,7 +976,7 @@ def test_two_go_live_imports_at_once_load_every_row_once_and_make_every_index(
     assert sorted(r.imported for r in runs) == sorted((north_good, south_good))
     assert all(r.finished_at is not None for r in runs)
     assert advisory == 0  # no slot held, no restore lock left
-    assert _indexes(engine) == before
+    assert indexes(engine) == before
     invalid, noted, per_month = _index_health(engine)
     assert (invalid, noted) == (0, 0) and len(per_month) == 1
     assert _search_count(engine) == north_good  # "lift" is in the first file's texts
@@ -1009,10 +992,7 @@ def test_the_clash_keys_predict_the_names_postgresql_gives_the_partitions_indexe
     part :func:`bulk._column_names` reads (``complaints_2026_12_company_id_id_idx``, or
     the same with a number); the two indexes over the company's columns share a key,
     the complaints' other indexes do not, and the outbox's each have their own."""
-    engine = databases.new("postgresql")
-    factory = make_sessionmaker(engine)
-    dropped = bulk.defer_if_empty(factory)
-    assert dropped
+    engine, factory, _, _ = deferred_database(databases)
     with factory() as session:
         noted = [
             (name, table, definition)
@@ -1057,11 +1037,8 @@ def test_a_restore_builds_beside_a_held_group_and_an_interrupted_build_resumes(
     made (before, one table's indexes were one group, so the search index's wait held
     back all 19). That build, interrupted (its connection ended while it waits), keeps
     its note; the next restore makes it."""
-    engine = databases.new("postgresql")
-    factory = make_sessionmaker(engine)
-    before = _indexes(engine)
-    dropped = bulk.defer_if_empty(factory)
-    assert dropped and "ix_complaints_search" in dropped
+    engine, factory, before, dropped = deferred_database(databases)
+    assert "ix_complaints_search" in dropped
     errors: list[BaseException] = []
     with engine.connect() as holder:
         holder.execute(
@@ -1098,11 +1075,11 @@ def test_a_restore_builds_beside_a_held_group_and_an_interrupted_build_resumes(
         holder.execute(text("SELECT pg_advisory_unlock_all()"))
         holder.commit()
     assert not thread.is_alive() and len(errors) == 1  # the interrupted build's
-    assert "ix_complaints_search" not in _indexes(engine)
+    assert "ix_complaints_search" not in indexes(engine)
     with factory() as session:
         assert bulk.deferred_count(session) == 1  # its note kept
     assert bulk.restore_indexes(factory, workers=2) == ["ix_complaints_search"]
-    assert _indexes(engine) == before
+    assert indexes(engine) == before
     with factory() as session:
         assert bulk.deferred_count(session) == 0
 
@@ -1116,11 +1093,7 @@ def test_a_restore_behind_a_held_table_stops_saying_which_and_what_to_do(
     again and goes on once it commits; behind a held ACCESS EXCLUSIVE lock (a VACUUM
     FULL, a migration) it stops with TableBusy naming the table, the holder and what
     to do, and the indexes stay noted; the next restore makes them (review item)."""
-    engine = databases.new("postgresql")
-    factory = make_sessionmaker(engine)
-    before = _indexes(engine)
-    dropped = bulk.defer_if_empty(factory)
-    assert dropped
+    engine, factory, before, dropped = deferred_database(databases)
     with engine.connect() as holder:
         holder.execute(text("LOCK TABLE complaints IN ACCESS EXCLUSIVE MODE"))
         started = time.monotonic()
@@ -1152,7 +1125,7 @@ def test_a_restore_behind_a_held_table_stops_saying_which_and_what_to_do(
         threading.Timer(3.0, writer.rollback).start()
         made = bulk.restore_indexes(factory, workers=2)
     assert sorted(made) == sorted(dropped)
-    assert _indexes(engine) == before
+    assert indexes(engine) == before
     engine.dispose()
 
 
@@ -1231,11 +1204,7 @@ def test_a_batch_whose_month_is_busy_tries_again_then_says_its_rows_went_to_the_
     partitions.MAKE_LOCK_TIMEOUT is left (busy), and its rows go to the default
     partition. The batch tries once more; if still busy it says which month's rows
     went there (review SHOULD: it said nothing, and did not try again)."""
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("partitions are PostgreSQL's")
-    factory = make_sessionmaker(fresh_engine)
-    with unit_of_work(factory) as session:
-        company = build_org(session).company.code
+    _, company = pg_company(fresh_engine, "partitions are PostgreSQL's")
     first = datetime(2025, 3, 1, tzinfo=UTC)
     second = datetime(2025, 5, 1, tzinfo=UTC)
 

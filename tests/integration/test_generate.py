@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +23,7 @@ from complaintdesk.services.escalation import sweep
 from complaintdesk.services.generate import generate
 from complaintdesk.services.retention import deliveries, record
 from tests.conftest import NOW
+from tests.integration.bulk_setup import indexes, pg_factory
 
 
 def test_generate_makes_history_with_whole_lifecycles(
@@ -149,9 +149,7 @@ def test_generate_makes_history_with_whole_lifecycles(
 
 
 def test_generate_in_two_processes_makes_every_row_once(fresh_engine: Engine) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("several generating processes are for PostgreSQL")
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "several generating processes are for PostgreSQL")
     report = generate(factory, rows=900, now=NOW, seed=5, years=1, batch=200, processes=2)
     assert report.complaints == 900
     with factory() as session:
@@ -203,38 +201,14 @@ def test_generate_writes_in_time_order_with_the_hours_weighted(fresh_engine: Eng
     assert months >= 13  # the year's months, and the default
 
 
-def _indexes(engine: Engine) -> dict[str, str]:
-    """The indexes of the history tables (the partitioned parents and the outbox), by
-    name, each definition without its casts and brackets (PostgreSQL prints a
-    re-made predicate's casts in another order)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
-                "WHERE t.relname = ANY(:t)"
-            ),
-            {"t": list(bulk.DEFERRABLE)},
-        )
-        return {name: _shape(definition) for name, definition in rows}
-
-
-def _shape(definition: str) -> str:
-    for noise in ("::character varying", "::text[]", "::text", "ONLY ", "(", ")", " "):
-        definition = definition.replace(noise, "")
-    return definition
-
-
 def test_generate_into_an_empty_database_makes_the_indexes_after_the_load(
     fresh_engine: Engine,
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    before = _indexes(fresh_engine)
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "indexes are deferred on PostgreSQL")
+    before = indexes(fresh_engine)
     report = generate(factory, rows=1500, now=NOW, seed=5, years=1, batch=500, processes=2)
     assert report.deferred_indexes >= 20  # complaints' list indexes, search, events, …
-    after = _indexes(fresh_engine)
+    after = indexes(fresh_engine)
     # Every index there was is there again, with the same definition, and every month
     # the load made has the parents' indexes too.
     assert after == before
@@ -263,30 +237,26 @@ def test_generate_into_an_empty_database_makes_the_indexes_after_the_load(
     # A second run into the database that now has complaints keeps its indexes.
     again = generate(factory, rows=200, now=NOW, seed=6, years=1, company_code="gen-2")
     assert again.complaints == 200 and again.deferred_indexes == 0
-    assert _indexes(fresh_engine) == after
+    assert indexes(fresh_engine) == after
 
 
 def test_indexes_left_dropped_by_an_interrupted_load_are_made_by_the_next_run(
     fresh_engine: Engine,
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("indexes are deferred on PostgreSQL")
-    before = _indexes(fresh_engine)
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "indexes are deferred on PostgreSQL")
+    before = indexes(fresh_engine)
     with fresh_engine.begin() as conn:  # a load that dropped them, then died
         dropped = bulk.defer_indexes(conn)
-    assert "ix_complaints_owner" in dropped and "ix_complaints_owner" not in _indexes(fresh_engine)
+    assert "ix_complaints_owner" in dropped and "ix_complaints_owner" not in indexes(fresh_engine)
     report = generate(factory, rows=100, now=NOW, seed=5, years=1, defer_indexes=False)
     assert report.complaints == 100
-    assert _indexes(fresh_engine).items() >= before.items()
+    assert indexes(fresh_engine).items() >= before.items()
 
 
 def test_a_run_over_empty_tables_owns_the_bulk_id_range_and_takes_ids_by_batch(
     fresh_engine: Engine,
 ) -> None:
-    if fresh_engine.dialect.name != "postgresql":
-        pytest.skip("the bulk id range is held with PostgreSQL advisory locks")
-    factory = make_sessionmaker(fresh_engine)
+    factory = pg_factory(fresh_engine, "the bulk id range is held with PostgreSQL advisory locks")
 
     def free_slots() -> int:
         with fresh_engine.connect() as other:  # another loader's batch
