@@ -418,9 +418,11 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
+def write_batch(session: Session, rows: list[list[Any]], tries: int = 2) -> BatchWritten:
     """Write the stage rows (ids already set) and everything they carry; in the
-    caller's transaction, which also holds :func:`lock`."""
+    caller's transaction, which also holds :func:`lock`. ``tries``: how many times a
+    month whose partition is missing and busy is tried (1: the caller has tried once
+    already, :func:`make_partitions`)."""
     if not rows:
         return BatchWritten(0, 0)
     made = _table_rows(rows)
@@ -433,7 +435,7 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
         ids = {"complaints": [row[_INDEX["id"]] for row in rows]}
         for table in ("events", "follow_ups", "visits"):
             ids[table] = [r[0] for r in made.tables[table]]
-        _ensure_partitions(session.connection(), ids)
+        _ensure_partitions(session.connection(), ids, tries)
         _copy_tables(session, made)
         if _superuser(session):
             # The checks are back for whatever else this transaction does.
@@ -443,16 +445,20 @@ def write_batch(session: Session, rows: list[list[Any]]) -> BatchWritten:
     return BatchWritten(len(rows), made.events)
 
 
-def _ensure_partitions(connection: Connection, ids: dict[str, list[int]]) -> None:
+def _ensure_partitions(connection: Connection, ids: dict[str, list[int]], tries: int = 2) -> None:
     """The partitions of every month the batch's rows (``ids``, by table) are in. A
     month whose locks are held past :data:`partitions.MAKE_LOCK_TIMEOUT` (a ``db
-    compact`` or a VACUUM of a month, a long transaction) is left busy: tried once
-    more; if still busy, its rows go to the default partition, and a warning says
-    which month's, and how many (maintenance makes the month and moves them in)."""
+    compact`` or a VACUUM of a month, a long transaction) is left busy, and tried
+    ``tries`` times in all (an import's batch: once, after :func:`make_partitions`
+    tried in a transaction of its own); if still busy, its rows go to the default
+    partition, and a warning says which month's, and how many (maintenance makes the
+    month and moves them in)."""
     everything = [i for found in ids.values() for i in found]
     low, high = min(everything), max(everything)
     report = partitions.ensure_for_ids(connection, low, high)
-    if report.busy:
+    for _ in range(tries - 1):
+        if not report.busy:
+            break
         report = partitions.ensure_for_ids(connection, low, high)
     sent: list[str] = []
     for name in report.busy:

@@ -711,13 +711,15 @@ class _Loader:
             if not bulk.make_partitions(factory, batch.stage, lambda: order.wait_commit(seq)):
                 order.wait_commit(seq)  # a month left busy: write_batch makes it, alone
             order.wait_slot(seq)
+        # A month left busy there is tried once more by write_batch (then its rows go
+        # to the default partition, and a warning says so).
         with unit_of_work(factory) as session:
             slot = None if self._reserved(session, batch) else bulk.lock(session)
             if order is not None:
                 order.slot_taken(seq)
             if slot is not None:
                 bulk.assign_ids(session, batch.stage, slot)
-            bulk.write_batch(session, batch.stage)
+            bulk.write_batch(session, batch.stage, tries=1)
             if batch.rejected:
                 session.execute(
                     text(
