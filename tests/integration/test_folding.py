@@ -556,3 +556,40 @@ def test_the_rewrite_is_online_reads_and_writes_of_the_month_go_on(
         assert _made_beside(engine, events) == []
     finally:
         engine.dispose()
+
+
+def test_history_loaded_in_bulk_during_the_rewrite_is_kept(databases: Databases) -> None:
+    """The bulk path (``import``, ``generate``) writes history into old months with
+    ``session_replication_role = replica``, which fires no ordinary trigger: rows it
+    loads into the month between the rewrite's copy and its swap are still in the
+    month afterwards (the note-taking trigger fires always; before, the swap dropped
+    them with the old partition). Found by the review of session 14."""
+    engine = databases.new("postgresql")
+    try:
+        factory = sessionmaker(engine, expire_on_commit=False)
+        generate(factory, rows=1500, now=NOW, years=0.3, company_code="first", batch=1500)
+        month = partitions.add_months(partitions.month_start(NOW), -2)
+        low, high = partitions.bounds(month)
+        in_month = (Event.id >= low) & (Event.id < high)
+        counted: dict[str, int | None] = {}
+
+        def meanwhile(name: str) -> None:
+            with factory() as session:
+                counted["before the load"] = session.scalar(
+                    select(func.count()).select_from(Event).where(in_month)
+                )
+            generate(factory, rows=600, now=NOW, years=0.3, company_code="late", batch=600)
+            with factory() as session:
+                counted["before the swap"] = session.scalar(
+                    select(func.count()).select_from(Event).where(in_month)
+                )
+
+        report = partitions.compact_month(engine, month, fold=True, copied=meanwhile)
+
+        assert report.rewritten == [partitions.partition_name("events", month)]
+        assert (counted["before the swap"] or 0) > (counted["before the load"] or 0)
+        with factory() as session:
+            after = session.scalar(select(func.count()).select_from(Event).where(in_month))
+        assert after == counted["before the swap"]
+    finally:
+        engine.dispose()

@@ -565,8 +565,9 @@ def _rewrite(
     transaction at REPEATABLE READ whose snapshot was taken before the copy committed,
     and that reads the month only after the swap, finds it empty (the copy's rows are
     newer than its snapshot). The service's reads run at READ COMMITTED; the fold's
-    batches are short. Writes made with ``session_replication_role = replica`` (the
-    default partition's moves, into new months) fire no trigger, so are not noted.
+    batches are short. The trigger fires always, so writes made with
+    ``session_replication_role = replica`` (the bulk path's history, the default
+    partition's moves) are noted as well.
     Rows the fold deleted are not copied, whatever transaction still ran: there is no
     ``again`` with this rewrite."""
     beside = _Beside(name)
@@ -629,6 +630,11 @@ def _rewrite_beside(
                 f"VALUES (NEW.{key}); END IF; RETURN NULL; END $$",
                 f"CREATE TRIGGER {beside.note} AFTER INSERT OR UPDATE OR DELETE ON {name} "
                 f"FOR EACH ROW EXECUTE FUNCTION {beside.note}()",
+                # Fired by replica-role writes too: the bulk path (import, generate)
+                # writes history into old months with session_replication_role =
+                # replica, and its rows must be noted like any other (pg_repack does
+                # the same).
+                f"ALTER TABLE {name} ENABLE ALWAYS TRIGGER {beside.note}",
             ),
         )
     except _RewriteBusy:
