@@ -42,6 +42,19 @@ _SAFE = re.compile(
     # where the lift is named after it ("被困在家里了，电梯坏了三天"); without the lift,
     # someone shut in at home may be in danger ("孩子被困在家里，门打不开，里面有烟").
     r"|被?困在家(?:里|中)?(?=[^。！？!?.]{0,16}电梯)"
+    # A danger word inside a longer, innocent word (session 14): 打架 in 打架子鼓 (playing
+    # a drum kit), 人困 in 让人困扰, 带电 in 带电梯的房子, 漏电 in 漏电保护器 (the breaker),
+    # 漏气 in a tyre, 打人 in 打人工客服, 砍人 in 砍人行道的树, 倒地 in 把垃圾倒地上, 救命
+    # in 救命钱, 冒烟 in a dry throat, a heart condition named (有心脏病), not an attack.
+    # A curated list, not jieba's segmentation: measured on the sets at hand, jieba puts
+    # a true danger inside a longer word more often than an innocent one (倒地不起,
+    # 水管爆裂, 浓烟滚滚, 打架斗殴: docs/classifier.md, session 14).
+    r"|架子鼓|搭架子|人工|人家的?电话|人行道|人行横道|困扰|困惑|困难|困境|困倦|困意|犯困|发困|贫困|"
+    r"带电(?:梯|瓶|动|脑|器|池|视)|漏电保护|漏电开关|漏电断路|防漏电|胎[^,.!?;]{0,4}?漏气|扎漏气?|气球漏气|"
+    r"火花塞|擦出.{0,2}火花|火灾险|火灾保险|嗓子冒烟|喉咙冒烟|救命钱|天塌|"
+    r"卡在电梯[里上内]?(?:刷|读|感应|识别|用不了|不能用|没法用)|"
+    r"把(?:垃圾|污水|脏水|剩饭|剩菜|泔水|杂物|东西|水)[^,.!?;]{0,4}?倒地|"
+    r"(?:有|患有?|得了)心脏病(?!(?:突然)?(?:发作|犯了))|心脏病(?:人|患者)"
 )
 # Someone "stuck" somewhere other than a lift, with no danger named (session 10, review):
 # "stuck in traffic", "stuck at home". The model alone called some of these emergencies;
@@ -98,7 +111,7 @@ _LIFT_STUCK = (
 # Present danger, by the department that acts first.
 _DANGER_SECURITY = re.compile(
     r"着火|起火|失火|火灾|火苗|火势|烧起来|烧着了|着活了|着伙了|冒烟|浓烟|黑烟|全是烟|烟雾|"
-    r"打架|斗殴|持刀|拿着刀|拿刀|砍人|打人|行凶|撬门|撬锁|正在撬|有人入室|正在入室|闯入|尾随|可疑人|"
+    r"打架|打起来了|打起来啦|打起架来|打成一团|动手打|斗殴|持刀|拿着刀|拿刀|砍人|打人|行凶|撬门|撬锁|正在撬|有人入室|正在入室|闯入|尾随|可疑人|"
     r"挨家挨户.{0,6}(拧|推|撬|试)|拧门把手|"
     r"晕倒|昏倒|摔倒|跌倒|叫他没反应|叫她没反应|叫不醒|昏过去|昏迷|晕过去|倒地|不省人事|摔倒.{0,8}起不来|流血|出血|受伤|抽搐|心脏病|没有呼吸|"
     r"正在往下扔|往下扔.{0,8}(砸|差点)|砸到人|快掉下来|随时会掉|正在往下掉|坠落|倒塌|塌了|"
@@ -675,8 +688,21 @@ def _assess(
             eng = _R_ENGINEERING.search(t)
             if not sec and not eng and not _R_GENERIC.search(t):
                 return HARMLESS  # only "fire extinguisher", "smoke alarm", ...
+        # An English danger word must start a word: "burst" not in "outburst", "attack"
+        # not in "counterattack" (session 14).
+        if sec is not None and _inside_latin_word(t, sec):
+            sec = _next_at_word(_DANGER_SECURITY, t, sec)
+        if eng is not None and _inside_latin_word(t, eng):
+            eng = _next_at_word(_DANGER_ENGINEERING, t, eng)
+        if not sec and not eng and not _R_GENERIC.search(t):
+            return HARMLESS
     if not sec and not eng:
-        if _R_GENERIC.search(t) and not _R_OVER.search(t) and not (later and _R_OVER.search(later)):
+        generic = _R_GENERIC.search(t) is not None
+        if generic:
+            unmasked, masked = _R_SAFE.subn(" ", t)
+            if masked and _R_GENERIC.search(unmasked) is None:
+                return HARMLESS  # a cry for help only inside a harmless word: 救命钱, 救命通道
+        if generic and not _R_OVER.search(t) and not (later and _R_OVER.search(later)):
             if (_R_PAST.search(t) and not _R_PRESENT.search(t)) or (long and not first):
                 return NO_DANGER  # "也曾打110报警": a call told of in a letter
             return Danger(True, None, False)
@@ -703,6 +729,22 @@ def _assess(
     else:
         department = Department.SECURITY if sec else Department.ENGINEERING
     return Danger(not over, department, over)
+
+
+def _inside_latin_word(t: str, m: re.Match[str]) -> bool:
+    """Whether a match starts inside a Latin word ("burst" in "outburst")."""
+    s = m.start()
+    return s > 0 and "a" <= t[s] <= "z" and "a" <= t[s - 1] <= "z"
+
+
+def _next_at_word(
+    pattern: re.Pattern[str], t: str, m: re.Match[str] | None
+) -> re.Match[str] | None:
+    """The first match of ``pattern`` from ``m`` on that does not start inside a Latin
+    word (searched again only on the rare texts where one did)."""
+    while m is not None and _inside_latin_word(t, m):
+        m = pattern.search(t, m.start() + 1)
+    return m
 
 
 def _habitual(t: str, match: re.Match[str] | None) -> bool:
@@ -805,7 +847,7 @@ class RuledClassifier:
 
     @property
     def version(self) -> str:
-        return f"{self.inner.version}+rules-6"
+        return f"{self.inner.version}+rules-7"
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         out: list[Prediction] = []
