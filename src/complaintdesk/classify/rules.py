@@ -119,7 +119,10 @@ _DANGER_SECURITY = re.compile(
     r"\bfight(ing)?\b|knife|stabb|attack|assault|intruder|break(ing)? in|trying to get in|trying (the )?(door ?)?handles|following (kids|children)|"  # noqa: E501
     r"collapsed|fainted|unconscious|not responding|not breathing|bleeding|injur|heart attack|seizure|"  # noqa: E501
     r"fallen .{0,20}can[' ]?t get up|about to fall|falling off|falling from|blow off|"
-    r"throwing .{0,30}(missed|hit|nearly)"
+    r"throwing .{0,30}(missed|hit|nearly)|"
+    # A structure coming down now (session 14): "the wall is coming down now".
+    r"(?:wall|ceiling|roof|building|balcony|facade|cladding|scaffold(?:ing)?|sign|tree)s? "
+    r"(?:is|are) (?:coming|falling) down\b|cav(?:ed|ing) in\b"
 )
 # A cry for help with no named danger: present danger, department left to the model.
 _DANGER_GENERIC = re.compile(
@@ -160,8 +163,42 @@ _RISK = re.compile(
     r"hazard|\brisk\b|if there (is|was|were) a|in case|could (cause|start|happen)|"
     r"waiting to happen|"
     r"what if|worried|afraid|might (cause|start|fall|catch)|someday|one day|before someone|unsafe|"
-    r"would (cause|start|be)|will (cause|start|lead)"
+    r"would (cause|start|be)|will (cause|start|lead)|"
+    # Harm feared for the future (session 14): "随时可能掉下来", "迟早出事", "砸到人就晚了".
+    r"随时可能|迟早|早晚会|哪天|就晚了|就来不及|容易(?:摔|滑|跌|绊)|差点(?:儿)?(?:摔|滑|跌|绊)"
 )
+# A structure, or a part of a building, falling (session 14): the danger words of a fall,
+# the structures, and what makes one a standing hazard rather than a fall happening now.
+# Fallen or loose over time, or harm feared for the future ("外墙瓷砖多处脱落，不要砸到
+# 人", "tiles have been falling off for months, they could hit someone") is a hazard:
+# `high` at most (docs/labelling.md rules 20 and 31). A fall just now or happening now
+# ("刚才掉下来砸到人", "the ceiling just collapsed", "the wall is coming down now") is not.
+_FALL = re.compile(
+    r"砸到人|快掉下来|随时会掉|正在往下掉|坠落|倒塌|塌了|"
+    r"collapsed|about to fall|falling off|falling from|blow off|coming down|falling down|"
+    r"cav(?:ed|ing) in"
+)
+_STRUCTURE = re.compile(
+    r"墙|瓷砖|墙砖|墙皮|天花|吊顶|屋顶|楼顶|顶棚|阳台|护栏|栏杆|窗|玻璃|广告牌|招牌|外机|雨棚|屋檐|"
+    r"水泥|混凝土|石膏|脚手架|树|檐|板|"
+    r"wall|ceiling|tile|roof|balcon|railing|window|glass|sign|facade|cladding|plaster|"
+    r"concrete|render|gutter|scaffold|canopy|tree|brick|masonry|stone"
+)
+_STANDING = re.compile(
+    r"多处|好几处|几处|多块|好几块|到处|大面积|陆续|不断|一直|经常|时常|长期|很久|好久|多年|早就|"
+    r"几个月|半年|一年多|多次|老化|空鼓|年久失修|"
+    r"for (?:weeks|months|years|a long time|ages|some time)|over (?:time|the years)|"
+    r"(?:keeps?|kept) (?:falling|coming)|(?:have|has) been (?:falling|coming|loose|crumbling)|"
+    r"in (?:several|many|a few|multiple) places|all over|again and again|repeatedly"
+)
+_FEARED = re.compile(
+    r"(?:不要|别|千万别|免得|省得|以防|可能|迟早|早晚|哪天|随时可能)(?:会|再|又)?(?:砸|伤|掉|落|倒|塌)|"
+    r"会(?:砸|伤)到?人|(?:砸|伤)到人?.{0,3}谁(?:来)?负责|"
+    r"(?:could|might|may|will) (?:fall|hit|hurt|injure|kill|collapse|come down|land)|"
+    r"(?:someone|somebody|anyone|people) (?:will|could|might|may) (?:get|be) "
+    r"(?:hurt|hit|injured|killed)|until someone|before (?:anyone|somebody|it falls|they fall)"
+)
+_JUST = re.compile(r"刚才|刚刚|正在|突然|\bjust\b|right now|\bnow\b|at the moment")
 # In a long letter, a danger that happens again and again is a standing problem, not an
 # incident now. (Not in a short message: "打了多次电话，人还困在电梯里" is happening now.)
 _HABIT = re.compile(
@@ -503,6 +540,11 @@ _R_HIGH = _Rule(_HIGH)
 _R_FIRE_OR_SMOKE = _Rule(_FIRE_OR_SMOKE)
 _R_TRAP = _Rule(_TRAP)
 _R_STUCK_ELSEWHERE_ONLY = _Rule(_STUCK_ELSEWHERE_ONLY)
+_R_FALL = _Rule(_FALL)
+_R_STRUCTURE = _Rule(_STRUCTURE)
+_R_STANDING = _Rule(_STANDING)
+_R_FEARED = _Rule(_FEARED)
+_R_JUST = _Rule(_JUST)
 # A day before today (a subset of _PAST: not "刚才", "was ... for ten minutes").
 _R_EARLIER_DAY = _Rule(
     re.compile(
@@ -720,6 +762,7 @@ def _assess(
         or _habitual(t, sec or eng)
         or (not now and bool(_R_PAST.search(t) or (previous and _R_PAST.search(previous))))
         or (not now and _spell_over(t))
+        or _standing_fall(t, previous, sec, eng)
     )
     if sec and eng:
         department = Department.SECURITY if sec.start() <= eng.start() else Department.ENGINEERING
@@ -745,6 +788,39 @@ def _next_at_word(
     while m is not None and _inside_latin_word(t, m):
         m = pattern.search(t, m.start() + 1)
     return m
+
+
+def _standing_fall(
+    t: str, previous: str, sec: re.Match[str] | None, eng: re.Match[str] | None
+) -> bool:
+    """A structure or a part of a building fallen or loose over time ("外墙瓷砖多处脱落"),
+    or harm from its fall feared for the future ("不要砸到人", "could fall on someone"),
+    with nothing falling just now or now (刚才, 正在, "just", "now"): a standing hazard,
+    not an emergency (docs/labelling.md rules 20 and 31). Only when the fall is the
+    sentence's only danger: a fire or a gas leak beside it is not stood down with it."""
+    if sec is None or eng is not None:
+        return False
+    fall = _R_FALL.search(t)
+    if fall is None:
+        return False
+    if not (_R_STRUCTURE.search(t) or (previous and _R_STRUCTURE.search(previous))):
+        return False
+    if _R_JUST.search(t):
+        return False
+    # Over time: said of the fall itself, in its clause or the one before ("外墙瓷砖多处脱落，
+    # 随时会掉下来"), not anywhere ("入住五年了，一直挺满意，但是最近阳台护栏松了，随时会掉下去"
+    # is a railing about to fall now). Normalised Chinese has a space where a comma was;
+    # in English, 40 characters either side.
+    if fall.group()[0] >= "\u3400":
+        before = t.rfind(" ", 0, fall.start())
+        lo = t.rfind(" ", 0, before) + 1 if before > 0 else 0
+        hi = t.find(" ", fall.end())
+        clause = t[lo : hi if hi >= 0 else len(t)]
+    else:
+        clause = t[max(0, fall.start() - 40) : fall.end() + 40]
+    if not (_R_FEARED.search(t) or _R_STANDING.search(clause)):
+        return False
+    return _DANGER_SECURITY.search(_FALL.sub(" ", t)) is None
 
 
 def _habitual(t: str, match: re.Match[str] | None) -> bool:
@@ -882,7 +958,8 @@ class RuledClassifier:
             # A weak emergency call of the model's alone, where the rules saw no
             # danger, is taken back: asked again without emergency (a rare second look).
             # So is any call of the model's alone on someone stuck elsewhere ("stuck in
-            # traffic", "stuck at home"; rules-6).
+            # traffic", "stuck at home"; rules-6), or on a text that names a risk with no
+            # danger now ("广告牌锈了，随时可能掉下来": a hazard, high at most; rules-7).
             weak = [
                 i
                 for i, (p, f) in enumerate(zip(preds, found, strict=True))
@@ -894,6 +971,7 @@ class RuledClassifier:
                         and p.confidence.get("category", 0.0) >= MODEL_EMERGENCY
                     )
                     or _R_STUCK_ELSEWHERE_ONLY.search(norm[i]) is not None
+                    or _R_RISK.search(norm[i]) is not None
                 )
             ]
             if weak:
