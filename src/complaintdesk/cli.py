@@ -145,6 +145,7 @@ def db_compact(
                 "index_bytes_before": report.index_bytes_before,
                 "index_bytes_after": report.index_bytes_after,
                 "dropped_unfinished": report.dropped,
+                "discarded_rewrite_leftovers": report.discarded,
                 "folded_complaints": report.folded,
                 "folded_event_rows": report.folded_rows,
                 "fold_seconds": round(report.fold_seconds, 3),

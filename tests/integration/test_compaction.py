@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from complaintdesk.db import partitions
 from complaintdesk.runtime import utcnow
 from complaintdesk.services.generate import generate
 from complaintdesk.settings import get_settings
+from tests.conftest import NOW as CONFTEST_NOW
 from tests.conftest import Databases
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -135,6 +138,7 @@ def test_compact_does_nothing_on_sqlite_and_the_command_says_so(
         "index_bytes_before": 0,
         "index_bytes_after": 0,
         "dropped_unfinished": [],
+        "discarded_rewrite_leftovers": [],
         "folded_complaints": 0,
         "folded_event_rows": 0,
         "rewritten": [],
@@ -303,5 +307,100 @@ def test_one_rewrite_of_a_partition_at_a_time(databases: Databases) -> None:
             )
             other.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:n))"), held)
             assert partitions._rewrite(connection, name) is True
+    finally:
+        engine.dispose()
+
+
+def _beside(engine: Engine, name: str) -> list[str]:
+    """What a rewrite of partition ``name`` makes beside it that is there: the copy,
+    the log, the trigger function, the triggers on the partition."""
+    with engine.connect() as connection:
+        made = [
+            n
+            for n in (f"{name}__rewrite", f"{name}__rewrite_log")
+            if connection.scalar(text("SELECT to_regclass(:n)"), {"n": n}) is not None
+        ]
+        made += connection.scalars(
+            text("SELECT proname || '()' FROM pg_proc WHERE proname = :n"),
+            {"n": f"{name}__rewrite_note"},
+        )
+        made += connection.scalars(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND NOT tgisinternal"
+            ),
+            {"t": name},
+        )
+    return made
+
+
+def test_what_a_killed_rewrite_left_is_dropped_by_a_compaction_of_another_month(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rewrite killed between its copy and its swap (OOM, deploy, a lost connection)
+    leaves its trigger on the month's partition, noting every write of the month into
+    a log, and its copy. The next ``db compact``, whatever month and with or without
+    the fold, drops them first and names them in its JSON; the month is as it was.
+    Found by the review of session 14 (S1): only a fold of that very month did."""
+    engine = databases.new("postgresql")
+    try:
+        factory = sessionmaker(engine, expire_on_commit=False)
+        generate(factory, rows=800, now=CONFTEST_NOW, years=0.3, company_code="kill", batch=800)
+        month = partitions.add_months(partitions.month_start(CONFTEST_NOW), -2)
+        name = partitions.partition_name("events", month)
+        low, high = partitions.bounds(month)
+        rows = f"SELECT count(*), sum(id % 1000) FROM events WHERE id >= {low} AND id < {high}"
+        code = (
+            "import os; from datetime import datetime; from sqlalchemy import create_engine; "
+            "from complaintdesk.db import partitions; "
+            f"e = create_engine({engine.url.render_as_string(hide_password=False)!r}); "
+            f"partitions.compact_month(e, datetime.fromisoformat({month.isoformat()!r}), "
+            "fold=True, copied=lambda name: os._exit(3))"
+        )
+        killed = subprocess.run([sys.executable, "-c", code], check=False, timeout=600)
+        assert killed.returncode == 3
+        left = [f"{name}__rewrite", f"{name}__rewrite_log", f"{name}__rewrite_note()"]
+        assert _beside(engine, name) == [*left, f"{name}__rewrite_note"]
+        with engine.connect() as connection:
+            before = connection.execute(text(rows)).one()
+
+        monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        monkeypatch.chdir(tmp_path)
+        get_settings.cache_clear()
+        try:
+            other = f"{partitions.add_months(month, -1):%Y-%m}"
+            result = CliRunner().invoke(app, ["db", "compact", "--month", other, "--no-fold"])
+            again = CliRunner().invoke(app, ["db", "compact", "--month", other, "--no-fold"])
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["discarded_rewrite_leftovers"] == left
+        assert json.loads(again.output)["discarded_rewrite_leftovers"] == []
+        assert _beside(engine, name) == []
+        with engine.begin() as connection:
+            assert connection.execute(text(rows)).one() == before
+            # a write of the month goes on without the trigger
+            connection.execute(
+                text(f"UPDATE events SET data = data WHERE id >= {low} AND id < {high}")
+            )
+    finally:
+        engine.dispose()
+
+
+def test_leftovers_of_a_rewrite_running_now_are_left_alone(databases: Databases) -> None:
+    """:func:`partitions.discard_leftovers` skips a partition whose rewrite holds its
+    advisory lock (another ``db compact`` at work on it), and drops them once free."""
+    engine = databases.new("postgresql")
+    name = partitions.partition_name("events", partitions.month_start(datetime.now(UTC)))
+    held = {"k": partitions._LOCK_KEY, "n": name}
+    try:
+        with engine.connect() as other, engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text(f"CREATE TABLE {name}__rewrite_log (id bigint NOT NULL)"))
+            other.execute(text("SELECT pg_advisory_lock(:k, hashtext(:n))"), held)
+            assert partitions.discard_leftovers(connection) == []
+            assert _beside(engine, name) == [f"{name}__rewrite_log"]
+            other.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:n))"), held)
+            assert partitions.discard_leftovers(connection) == [f"{name}__rewrite_log"]
+            assert _beside(engine, name) == []
     finally:
         engine.dispose()

@@ -483,12 +483,15 @@ def _in_transaction(connection: Connection, *statements: str) -> Callable[[Conne
     return step
 
 
-def _discard(connection: Connection, beside: _Beside) -> None:
+def _discard(connection: Connection, beside: _Beside) -> list[str]:
     """Drop what a rewrite of the partition made beside it (the trigger with its
     function, the log, the copy): this run's given up, or an interrupted run's. In
-    one transaction: never the trigger without its log."""
-    if not any(_exists(connection, n) for n in (beside.copy, beside.log)):
-        return
+    one transaction: never the trigger without its log. The names dropped."""
+    there = [n for n in (beside.copy, beside.log) if _exists(connection, n)]
+    if connection.scalar(text("SELECT to_regprocedure(:f) IS NOT NULL"), {"f": f"{beside.note}()"}):
+        there.append(f"{beside.note}()")
+    if not there:
+        return []
     _short(
         connection,
         _in_transaction(
@@ -498,6 +501,47 @@ def _discard(connection: Connection, beside: _Beside) -> None:
             f"DROP TABLE IF EXISTS {beside.copy}",
         ),
     )
+    return there
+
+
+def discard_leftovers(connection: Connection) -> list[str]:
+    """Drop what interrupted rewrites left beside any partition (:func:`_discard`),
+    whatever its month: a run killed between its trigger and its swap leaves the
+    trigger noting every write of that month into a log that grows for ever, and a
+    copy of the month. Run at the start of every ``db compact``; a rewrite running
+    now (its advisory lock held) is left alone. The names dropped; a partition whose
+    leftovers did not get their locks is logged and left for the next run."""
+    names = list(
+        connection.scalars(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent "
+                "WHERE p.relname = ANY(:parents) AND pg_table_is_visible(p.oid) "
+                "AND c.relname IN ("
+                "SELECT regexp_replace(t.relname, '__rewrite(_log)?$', '') FROM pg_class t "
+                "WHERE t.relkind = 'r' AND t.relname ~ '__rewrite(_log)?$' "
+                "AND pg_table_is_visible(t.oid) "
+                "UNION SELECT regexp_replace(f.proname, '__rewrite_note$', '') FROM pg_proc f "
+                "WHERE f.proname ~ '__rewrite_note$' AND pg_function_is_visible(f.oid)) "
+                "ORDER BY c.relname"
+            ),
+            {"parents": list(PARTITIONED)},
+        )
+    )
+    dropped: list[str] = []
+    for name in names:
+        held = {"k": _LOCK_KEY, "n": name}
+        if not connection.scalar(text("SELECT pg_try_advisory_lock(:k, hashtext(:n))"), held):
+            continue  # being rewritten now
+        try:
+            dropped += _discard(connection, _Beside(name))
+        except _RewriteBusy:
+            log.warning("what a rewrite of %s left beside it did not get its locks", name)
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:k, hashtext(:n))"), held)
+    if dropped:
+        log.warning("dropped what interrupted rewrites left: %s", ", ".join(dropped))
+    return dropped
 
 
 def _catch_up(raw: psycopg.Connection[Any], beside: _Beside, key: str) -> int:
@@ -717,7 +761,10 @@ def _rewrite_beside(
         try:
             _discard(connection, beside)
         except _RewriteBusy:  # its trigger still notes into its log: the next run drops them
-            log.warning("the rewrite of %s left its copy and trigger: dropped next run", name)
+            log.warning(
+                "the rewrite of %s left its copy and trigger: the next db compact drops them",
+                name,
+            )
         if isinstance(exc, _RewriteBusy):
             return False
         raise
@@ -737,6 +784,9 @@ class Compaction:
     tables: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     """Invalid copies an interrupted rebuild had left (see :func:`compact_month`)."""
+    discarded: list[str] = field(default_factory=list)
+    """What interrupted rewrites had left beside any month's partition (their copy,
+    log and trigger function: :func:`discard_leftovers`), dropped first."""
     folded: int = 0
     """Complaints whose events were folded into one row (``db/folding.py``)."""
     folded_rows: int = 0
@@ -812,12 +862,20 @@ def compact_month(
     :data:`REWRITE_ATTEMPTS`) the partition is left as it was, vacuumed and reindexed
     as the others, and named in :attr:`Compaction.busy` for a run of the month again.
     ``copied`` is handed to the rewrite (tests: called between the copy and the swap).
+    Before all this, on PostgreSQL, whatever the month and with or without ``fold``,
+    what interrupted rewrites left beside any partition is dropped
+    (:func:`discard_leftovers`, :attr:`Compaction.discarded`).
     The next month's events partition holds some of these complaints' later events:
     they are deleted there, and its own compaction rewrites it. Nothing else on
     SQLite or for a month without partitions."""
     from complaintdesk.db import folding
 
     report = Compaction(month=f"{month.year:04d}-{month.month:02d}")
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            report.discarded = discard_leftovers(
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            )
     if fold:
         started = time.perf_counter()
         folded = folding.fold(engine, *bounds(month))
