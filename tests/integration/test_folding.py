@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -592,4 +593,61 @@ def test_history_loaded_in_bulk_during_the_rewrite_is_kept(databases: Databases)
             after = session.scalar(select(func.count()).select_from(Event).where(in_month))
         assert after == counted["before the swap"]
     finally:
+        engine.dispose()
+
+
+def test_a_writer_without_rights_on_the_log_writes_the_month_during_the_rewrite(
+    databases: Databases,
+) -> None:
+    """The note-taking trigger's function runs as its owner with a search_path of its
+    own (SECURITY DEFINER, ``SET search_path``, as pg_repack's): a role that may write
+    events but not the rewrite's log, with a search_path without the tables' schema,
+    still changes a row of the month between the copy and the swap, and the change is
+    there after the swap. Before, the write failed ("permission denied for table
+    …__rewrite_log", or the log not found). Review of session 14, S5."""
+    engine = databases.new("postgresql")
+    role = f"cd_writer_{uuid.uuid4().hex[:12]}"
+    made = False
+    try:
+        with engine.begin() as connection:
+            if not connection.scalar(
+                text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
+            ):
+                pytest.skip("the test's user may not create roles")
+            schema = connection.scalar(text("SELECT current_schema()"))
+            connection.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+            made = True
+            connection.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+            connection.execute(text(f"GRANT SELECT, UPDATE ON events TO {role}"))
+        factory = sessionmaker(engine, expire_on_commit=False)
+        generate(factory, rows=1500, now=NOW, years=0.3, company_code="first", batch=1500)
+        month = partitions.add_months(partitions.month_start(NOW), -2)
+        low, high = partitions.bounds(month)
+        written: dict[str, Any] = {}
+
+        def meanwhile(name: str) -> None:
+            with engine.begin() as connection:
+                connection.execute(text(f"SET LOCAL ROLE {role}"))
+                connection.execute(text("SET LOCAL search_path = pg_catalog"))
+                written["id"] = connection.scalar(
+                    text(
+                        f"UPDATE {schema}.events SET data = '{{\"s5\": true}}' "
+                        "WHERE id = (SELECT min(id) FROM "
+                        f"{schema}.events WHERE id >= :low AND id < :high) RETURNING id"
+                    ),
+                    {"low": low, "high": high},
+                )
+
+        report = partitions.compact_month(engine, month, fold=True, copied=meanwhile)
+
+        assert report.rewritten == [partitions.partition_name("events", month)]
+        with engine.connect() as connection:
+            assert connection.scalar(
+                text("SELECT data FROM events WHERE id = :i"), {"i": written["id"]}
+            ) == {"s5": True}
+    finally:
+        if made:
+            with engine.begin() as connection:
+                connection.execute(text(f"DROP OWNED BY {role}"))
+                connection.execute(text(f"DROP ROLE {role}"))
         engine.dispose()

@@ -573,7 +573,10 @@ def _rewrite(
 
     1. a trigger on the partition notes the id of every row written in it from now on
        (``CREATE TRIGGER``: SHARE ROW EXCLUSIVE, a moment; writers of the month wait for
-       it, readers do not);
+       it, readers do not); its function runs as its owner (``SECURITY DEFINER``) with
+       ``search_path = pg_catalog, <the partition's schema>`` and the log named with
+       its schema, as pg_repack's, so a writer without rights on the log, or with
+       another search_path, writes the month as before;
     2. a plain table like it (its columns and storage options), with a CHECK
        constraint equal to the partition's bounds (so that ``ATTACH`` does not scan it),
        gets the live rows in id order, then the partition's indexes and constraints
@@ -634,10 +637,11 @@ def _rewrite_beside(
 ) -> bool:
     """:func:`_rewrite`'s work, its advisory lock held."""
     name = beside.name
-    parent, bound, constraint, options = connection.execute(
+    parent, bound, constraint, options, schema = connection.execute(
         text(
             "SELECT p.relname, pg_get_expr(c.relpartbound, c.oid), "
-            "pg_get_partition_constraintdef(c.oid), c.reloptions "
+            "pg_get_partition_constraintdef(c.oid), c.reloptions, "
+            "quote_ident(c.relnamespace::regnamespace::text) "
             "FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid "
             "JOIN pg_class p ON p.oid = i.inhparent WHERE c.oid = to_regclass(:n)"
         ),
@@ -667,13 +671,17 @@ def _rewrite_beside(
             connection,
             _in_transaction(
                 connection,
-                f"CREATE TABLE {beside.log} ({key} bigint NOT NULL)",
-                f"CREATE FUNCTION {beside.note}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                f"BEGIN IF TG_OP <> 'INSERT' THEN INSERT INTO {beside.log} VALUES (OLD.{key}); "
-                f"END IF; IF TG_OP <> 'DELETE' THEN INSERT INTO {beside.log} "
-                f"VALUES (NEW.{key}); END IF; RETURN NULL; END $$",
+                f"CREATE TABLE {schema}.{beside.log} ({key} bigint NOT NULL)",
+                # As pg_repack's: run with the rights of its owner (the tables' owner)
+                # and a search_path of its own, so that a writer without rights on
+                # the log, or with another search_path, still writes the month.
+                f"CREATE FUNCTION {schema}.{beside.note}() RETURNS trigger "
+                f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema} "
+                f"AS $$ BEGIN IF TG_OP <> 'INSERT' THEN INSERT INTO {schema}.{beside.log} "
+                f"VALUES (OLD.{key}); END IF; IF TG_OP <> 'DELETE' THEN INSERT INTO "
+                f"{schema}.{beside.log} VALUES (NEW.{key}); END IF; RETURN NULL; END $$",
                 f"CREATE TRIGGER {beside.note} AFTER INSERT OR UPDATE OR DELETE ON {name} "
-                f"FOR EACH ROW EXECUTE FUNCTION {beside.note}()",
+                f"FOR EACH ROW EXECUTE FUNCTION {schema}.{beside.note}()",
                 # Fired by replica-role writes too: the bulk path (import, generate)
                 # writes history into old months with session_replication_role =
                 # replica, and its rows must be noted like any other (pg_repack does
