@@ -411,6 +411,21 @@ the rewrite is given up, the partition left as it was, and ``db compact`` names 
 (``rewrite_busy``) for a run of that month again (``--month``)."""
 
 
+CATCH_UP_SMALL = 1000
+"""Outside any lock, the rows noted during a rewrite are caught up round after round
+until a round finds fewer ids than this (at most :data:`CATCH_UP_ROUNDS` rounds), after
+the copy and again before each try of the swap, as pg_repack does: what is left for
+the swap, under its locks, is what was written in the last round's moment."""
+CATCH_UP_ROUNDS = 50
+CATCH_UP_BUDGET = 0.3
+"""Seconds the catch-up done under the swap's locks may take, its statements together
+(``SET LOCAL statement_timeout`` to what is left of it before each): more, and that try
+of the swap is busy like one whose locks did not come (let go, caught up again outside
+the lock, tried again). Every request that touches events, complaints or staff waits
+for the swap's locks: at most :data:`REWRITE_LOCK_TIMEOUT` for them, then this, then
+the catalogue work."""
+
+
 def rewrite_wanted(connection: Connection, name: str) -> bool:
     """Whether the heap of ``name`` (an events partition) is over one and a half times
     what its live rows take (and 64 KB): the room a fold left, this run's or an earlier
@@ -544,19 +559,46 @@ def discard_leftovers(connection: Connection) -> list[str]:
     return dropped
 
 
-def _catch_up(raw: psycopg.Connection[Any], beside: _Beside, key: str) -> int:
+def _catch_up(
+    raw: psycopg.Connection[Any], beside: _Beside, key: str, budget: float | None = None
+) -> int:
     """In the caller's transaction, write into the copy the rows of the partition whose
     ids the trigger noted since the last catch-up (each row as it is now, or none if it
-    was deleted); the ids. A row written again meanwhile is noted again, for the next."""
+    was deleted); the ids. A row written again meanwhile is noted again, for the next.
+    With ``budget`` (seconds), each statement's ``statement_timeout`` is what is left of
+    it (``SET LOCAL``): the caller's transaction is cancelled past it."""
+    deadline = None if budget is None else time.monotonic() + budget
+
+    def bounded() -> None:
+        if deadline is not None:
+            left = max(1, int((deadline - time.monotonic()) * 1000))
+            raw.execute(f"SET LOCAL statement_timeout = {left}")
+
+    bounded()
     ids = sorted({row[0] for row in raw.execute(f"DELETE FROM {beside.log} RETURNING {key}")})
     if ids:
+        bounded()
         raw.execute(f"DELETE FROM {beside.copy} WHERE {key} = ANY(%s)", (ids,))
+        bounded()
         raw.execute(
             f"INSERT INTO {beside.copy} SELECT * FROM {beside.name} WHERE {key} = ANY(%s) "
             f"ORDER BY {key}",
             (ids,),
         )
     return len(ids)
+
+
+def _catch_up_outside(raw: psycopg.Connection[Any], beside: _Beside, key: str) -> list[int]:
+    """:func:`_catch_up` in transactions of its own, outside any lock, until a round
+    finds fewer than :data:`CATCH_UP_SMALL` ids (or :data:`CATCH_UP_ROUNDS` rounds);
+    the ids of each round."""
+    rounds: list[int] = []
+    while len(rounds) < CATCH_UP_ROUNDS:
+        with raw.transaction():
+            rounds.append(_catch_up(raw, beside, key))
+        if rounds[-1] < CATCH_UP_SMALL:
+            break
+    return rounds
 
 
 def _rewrite(
@@ -583,15 +625,18 @@ def _rewrite(
        (built after the rows, packed), its foreign keys (added ``NOT VALID``, a moment's
        SHARE ROW EXCLUSIVE on the referenced tables, then validated without blocking
        anyone, so that ``ATTACH`` finds them valid and does not check them), a
-       ``VACUUM (ANALYZE)``, and the rows noted meanwhile (:func:`_catch_up`). Reads and
+       ``VACUUM (ANALYZE)``, and the rows noted meanwhile (:func:`_catch_up`, round
+       after round until a round finds fewer than :data:`CATCH_UP_SMALL`). Reads and
        writes of the month go on all this time: the copy reads the partition under
        ACCESS SHARE;
     3. the swap, one transaction: the partitioned table (``ONLY``) and the tables its
        foreign keys reference (``ATTACH`` drops the copy's own referential triggers
        there, the parent's serving it) in ACCESS EXCLUSIVE mode, all within
        :data:`REWRITE_LOCK_TIMEOUT` (``statement_timeout`` on the ``LOCK``); the rows
-       noted since; ``DROP`` of the partition (a ``DETACH`` first would only give its
-       foreign keys triggers of their own on the referenced tables to drop again);
+       noted since, within :data:`CATCH_UP_BUDGET` (else the try is busy), having been
+       caught up outside the lock just before each try; ``DROP`` of the partition
+       (a ``DETACH`` first would only give its foreign keys triggers of their own on
+       the referenced tables to drop again);
        ``ATTACH`` of the copy with the same bounds; the CHECK dropped; the copy and
        its indexes renamed as the partition's were. Readers and writers of events,
        complaints and staff wait for the swap, not for the copy: its catalogue
@@ -726,8 +771,7 @@ def _rewrite_beside(
         connection.execute(text(f"VACUUM (ANALYZE) {beside.copy}"))
         raw = connection.connection.driver_connection
         assert raw is not None
-        with raw.transaction():
-            _catch_up(raw, beside, key)
+        _catch_up_outside(raw, beside, key)
         if copied is not None:
             copied(name)
         referenced = list(
@@ -744,6 +788,7 @@ def _rewrite_beside(
         def swap(conn: Connection) -> None:
             raw = conn.connection.driver_connection
             assert raw is not None
+            _catch_up_outside(raw, beside, key)  # before each try: little left for the lock
             with raw.transaction():
                 raw.execute(f"SET LOCAL statement_timeout = '{REWRITE_LOCK_TIMEOUT}'")
                 try:
@@ -753,8 +798,11 @@ def _rewrite_beside(
                     )
                 except psycopg.errors.QueryCanceled as exc:  # all its locks not in time
                     raise psycopg.errors.LockNotAvailable(str(exc)) from exc
+                try:
+                    _catch_up(raw, beside, key, CATCH_UP_BUDGET)
+                except psycopg.errors.QueryCanceled as exc:  # over its budget: busy
+                    raise psycopg.errors.LockNotAvailable(str(exc)) from exc
                 raw.execute("SET LOCAL statement_timeout = 0")
-                _catch_up(raw, beside, key)
                 raw.execute(f"DROP TABLE {name}")
                 raw.execute(f"ALTER TABLE {parent} ATTACH PARTITION {beside.copy} {bound}")
                 raw.execute(f"ALTER TABLE {beside.copy} DROP CONSTRAINT {beside.copy}_bounds")
