@@ -125,16 +125,23 @@ def load_real(shared: Path | None = None, labels: Path = REAL_LABELS) -> list[Re
     looked, when the texts are not there; and ``ValueError`` when a labelled id is not
     among the training ids (a held-back id among them is refused, never trained on).
     """
+    # Only the training ids are read: the evaluation messages stay unseen.
+    rows, texts = _labelled(shared, labels, train_ids(shared), f"not in {TRAIN_IDS}")
+    return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
+
+
+def _labelled(
+    shared: Path | None, labels: Path, allowed: set[str], outside: str
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The rows of ``labels`` and the texts of their ids, refusing (``ValueError``, the
+    ids ``outside`` says where) any labelled id not in ``allowed``."""
     root = _root(shared)
-    allowed = train_ids(shared)
     rows = read_labels(labels)
     wanted = {r["id"] for r in rows}
     stray = sorted(wanted - allowed)
     if stray:
-        raise ValueError(f"labelled ids not in {TRAIN_IDS}: {', '.join(stray[:5])}")
-    # Only the training ids are read: the evaluation messages stay unseen.
-    texts = _texts(root, wanted)
-    return [{"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"]} for r in rows]
+        raise ValueError(f"labelled ids {outside}: {', '.join(stray[:5])}")
+    return rows, _texts(root, wanted)
 
 
 def load_heldout(shared: Path | None = None, labels: Path = HELDOUT_LABELS) -> list[Record]:
@@ -142,14 +149,8 @@ def load_heldout(shared: Path | None = None, labels: Path = HELDOUT_LABELS) -> l
     only, in the order of the labels file; each record also carries the reader's ``sure``.
 
     Raises ``ValueError`` when a labelled id is a training id or not a held-back one."""
-    root = _root(shared)
     allowed = set(heldout_ids(shared))
-    rows = read_labels(labels)
-    wanted = {r["id"] for r in rows}
-    stray = sorted(wanted - allowed)
-    if stray:
-        raise ValueError(f"labelled ids not among the held-back ids: {', '.join(stray[:5])}")
-    texts = _texts(root, wanted)
+    rows, texts = _labelled(shared, labels, allowed, "not among the held-back ids")
     return [
         {"text": texts[r["id"]], **{n: r[n] for n in LABELS}, "id": r["id"], "sure": r["sure"]}
         for r in rows
